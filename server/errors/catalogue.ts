@@ -1,0 +1,105 @@
+/**
+ * The one error catalogue. Every error Hotline raises on purpose has a stable code
+ * (like fastify's FST_ERR_*), so clients, logs and tests match on codes, never on messages.
+ *
+ * Errors are branded with a registry symbol rather than relying on prototype identity:
+ * release code is loaded more than once (each version is its own bundle), and an error
+ * thrown by one copy must still satisfy `instanceof` checks written against another
+ * (the brand trick undici uses).
+ */
+const BRAND = Symbol.for('hotline.error');
+
+const catalogue = {
+  // runtime: processes and messaging
+  HOT_ERR_NOPROC: { status: 404, message: (target: string) => `no process ${target}` },
+  HOT_ERR_CALL_TIMEOUT: {
+    status: 504,
+    message: (target: string, ms: number) => `call to ${target} timed out after ${ms} ms`,
+  },
+  HOT_ERR_CALL_TARGET_EXITED: {
+    status: 502,
+    message: (target: string, reason: string) => `${target} exited (${reason}) before replying`,
+  },
+  HOT_ERR_NODE_UNREACHABLE: {
+    status: 503,
+    message: (node: string) => `node ${node} is not reachable from this node`,
+  },
+  HOT_ERR_UNKNOWN_MODULE: { status: 404, message: (name: string) => `no behaviour module named ${name}` },
+  HOT_ERR_INIT_FAILED: { status: 500, message: (module: string) => `init of ${module} failed` },
+  HOT_ERR_BAD_RETURN: {
+    status: 500,
+    message: (callback: string, got: string) => `${callback} returned ${got}, not a result`,
+  },
+  HOT_ERR_UNHANDLED_CALL: {
+    status: 501,
+    message: (module: string) => `${module} has no handleCall`,
+  },
+  HOT_ERR_STATE_NOT_CLONEABLE: {
+    status: 500,
+    message: (where: string) => `state after ${where} does not survive structuredClone`,
+  },
+  HOT_ERR_NAME_TAKEN: { status: 409, message: (name: string) => `name ${name} is already registered` },
+  // runtime: system messages (sys)
+  HOT_ERR_SUSPEND_TIMEOUT: {
+    status: 504,
+    message: (pid: string, ms: number) => `${pid} did not reach a message boundary within ${ms} ms`,
+  },
+  HOT_ERR_NOT_SUSPENDED: { status: 409, message: (pid: string) => `${pid} must be suspended first` },
+  HOT_ERR_PROCESS_BUSY: {
+    status: 409,
+    message: (pid: string) => `${pid} is inside a callback; suspend it first`,
+  },
+  HOT_ERR_CODE_CHANGE_FAILED: {
+    status: 500,
+    message: (pid: string, from: string, to: string) => `codeChange of ${pid} from ${from} to ${to} failed`,
+  },
+  HOT_ERR_REPLACE_STATE_FAILED: { status: 500, message: (pid: string) => `replaceState of ${pid} failed` },
+  // runtime: supervisors
+  HOT_ERR_INVALID_CHILD_SPEC: { status: 400, message: (why: string) => `invalid child spec: ${why}` },
+  HOT_ERR_CHILD_EXISTS: { status: 409, message: (id: string) => `child ${id} already exists` },
+  HOT_ERR_NO_CHILD: { status: 404, message: (id: string) => `no child ${id}` },
+  HOT_ERR_MAX_CHILDREN: { status: 503, message: (max: number) => `supervisor is full (${max} children)` },
+} as const satisfies Record<string, { status: number; message: (...args: never[]) => string }>;
+
+export type ErrorCode = keyof typeof catalogue;
+type ArgsOf<C extends ErrorCode> = Parameters<(typeof catalogue)[C]['message']>;
+
+export class HotlineError<C extends ErrorCode = ErrorCode> extends Error {
+  declare readonly [BRAND]: true;
+  readonly code: C;
+  /** HTTP status that an API surface answers with when this error reaches it. */
+  readonly statusCode: number;
+
+  constructor(code: C, args: ArgsOf<C>, options?: { cause?: unknown }) {
+    const entry = catalogue[code];
+    super((entry.message as (...a: ArgsOf<C>) => string)(...args), options);
+    Object.defineProperty(this, BRAND, { value: true });
+    this.name = 'HotlineError';
+    this.code = code;
+    this.statusCode = entry.status;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  /** `instanceof` plus a code check that narrows the type. */
+  static is<C extends ErrorCode>(value: unknown, code?: C): value is HotlineError<C> {
+    return value instanceof HotlineError && (code === undefined || value.code === code);
+  }
+}
+
+/** Shorthand used at throw sites: `throw hotlineError('HOT_ERR_NOPROC', pid)`. */
+export function hotlineError<C extends ErrorCode>(code: C, ...args: ArgsOf<C>): HotlineError<C> {
+  return new HotlineError(code, args);
+}
+
+export function hotlineErrorWithCause<C extends ErrorCode>(
+  cause: unknown,
+  code: C,
+  ...args: ArgsOf<C>
+): HotlineError<C> {
+  return new HotlineError(code, args, { cause });
+}
+
+export const errorCodes = Object.keys(catalogue) as ErrorCode[];

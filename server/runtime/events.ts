@@ -1,0 +1,48 @@
+/**
+ * Runtime events, typed. Metrics and the observer subscribe here; the runtime knows
+ * nothing about them. A listener that throws is reported and never breaks the runtime.
+ */
+import type { ExitReason } from './exit-reason.ts';
+import type { Pid } from './pid.ts';
+
+export interface RuntimeEventMap {
+  spawn: { pid: Pid; module: string; version: string; parent: Pid | undefined };
+  exit: { pid: Pid; module: string; version: string; reason: ExitReason };
+  restart: { supervisor: Pid; childId: string; pid: Pid; module: string };
+  code_change: { pid: Pid; module: string; from: string; to: string };
+  /** A cast or info message arrived at a behaviour with no handler for it. */
+  unhandled: { pid: Pid; module: string; kind: 'cast' | 'info' };
+}
+
+type Listener<T> = (event: T) => void;
+
+export class RuntimeEvents {
+  #listeners = new Map<keyof RuntimeEventMap, Listener<never>[]>();
+
+  /** Subscribe; returns the function that unsubscribes. */
+  on<K extends keyof RuntimeEventMap>(type: K, listener: Listener<RuntimeEventMap[K]>): () => void {
+    let list = this.#listeners.get(type) as Listener<RuntimeEventMap[K]>[] | undefined;
+    if (list === undefined) {
+      list = [];
+      this.#listeners.set(type, list);
+    }
+    const listeners = list;
+    listeners.push(listener);
+    return () => {
+      const i = listeners.indexOf(listener);
+      if (i >= 0) listeners.splice(i, 1);
+    };
+  }
+
+  emit<K extends keyof RuntimeEventMap>(type: K, event: RuntimeEventMap[K]): void {
+    const list = this.#listeners.get(type) as Listener<RuntimeEventMap[K]>[] | undefined;
+    if (list === undefined || list.length === 0) return;
+    for (const listener of list) {
+      try {
+        listener(event);
+      } catch (err) {
+        process.emitWarning(`runtime event listener for '${type}' threw: ${String(err)}`);
+      }
+    }
+  }
+}

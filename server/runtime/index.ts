@@ -1,0 +1,26 @@
+/** The runtime's public surface: what behaviours, the release handler and the front door use. */
+export * from './behaviour.ts';
+export { type Clock, SimulatedClock, systemClock } from './clock.ts';
+export {
+  type DynamicSupervisorArgs,
+  type DynamicSupervisorMessages,
+  dynamicSupervisor,
+  startChild,
+} from './dynamic-supervisor.ts';
+export type { RuntimeEventMap } from './events.ts';
+export * from './exit-reason.ts';
+export * from './introspect.ts';
+export type { ModuleVersionInfo } from './module-table.ts';
+export { formatPid, isPid, type Pid, pidNode } from './pid.ts';
+export { Runtime, type RuntimeOptions, type RuntimeSpawnOptions } from './runtime.ts';
+export {
+  type ChildInfo,
+  type ChildSpec,
+  type Strategy,
+  type SupervisorArgs,
+  type SupervisorMessages,
+  supervisor,
+  supervisorCall,
+  whichChildren,
+} from './supervisor.ts';
+export { type ChangeCodeOptions, migrate } from './sys.ts';

@@ -1,0 +1,571 @@
+/**
+ * A node's process runtime: the process table, messaging, links and monitors, exit
+ * signals, timers and the registry. Generic: it runs any behaviour and knows nothing of calls.
+ */
+import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
+import type { AnyBehaviour, From, MessageMap, MonitorRef, SpawnOptions, TimerRef } from './behaviour.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { dynamicSupervisor } from './dynamic-supervisor.ts';
+import { RuntimeEvents } from './events.ts';
+import { describeReason, type ExitReason, errorReason, killed, noproc } from './exit-reason.ts';
+import { ModuleTable } from './module-table.ts';
+import { formatPid, type Pid, pidNode } from './pid.ts';
+import { Envelope, type Kind, Process } from './process.ts';
+import { Registry } from './registry.ts';
+import { Scheduler } from './scheduler.ts';
+import { supervisor } from './supervisor.ts';
+import { Sys } from './sys.ts';
+import { Timers } from './timers.ts';
+
+export interface RuntimeOptions {
+  /** Node name, part of every pid. */
+  node?: string;
+  clock?: Clock;
+  /** Time budget of one scheduler slice before yielding to I/O. */
+  sliceMs?: number;
+  /** Check that state survives structuredClone after init and every callback (tests turn it on). */
+  checkState?: boolean;
+  /** Default call timeout, as gen_server's 5 s. */
+  callTimeoutMs?: number;
+}
+
+export interface RuntimeSpawnOptions extends SpawnOptions {
+  parent?: Pid;
+}
+
+interface PendingCall {
+  target: Pid;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+  timer: unknown;
+}
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  typeof (v as { then?: unknown } | null)?.then === 'function';
+
+export class Runtime {
+  readonly node: string;
+  readonly clock: Clock;
+  readonly checkState: boolean;
+  readonly callTimeoutMs: number;
+  readonly events = new RuntimeEvents();
+  readonly modules = new ModuleTable();
+  readonly sys: Sys = new Sys(this);
+  readonly scheduler: Scheduler<Process>;
+  readonly #procs = new Map<Pid, Process>();
+  readonly #registry = new Registry();
+  readonly #timers: Timers;
+  readonly #pending = new Map<number, PendingCall>();
+  readonly #monitors = new Map<MonitorRef, { watcher: Pid; target: Pid }>();
+  #nextId = 0;
+  #nextRef = 0;
+
+  constructor(options: RuntimeOptions = {}) {
+    this.node = options.node ?? 'nonode';
+    this.clock = options.clock ?? systemClock;
+    this.checkState = options.checkState ?? false;
+    this.callTimeoutMs = options.callTimeoutMs ?? 5000;
+    this.#timers = new Timers(this.clock);
+    this.scheduler = new Scheduler((p) => this.#turn(p), options.sliceMs ?? 4);
+    this.modules.load(supervisor);
+    this.modules.load(dynamicSupervisor);
+  }
+
+  // ---- processes ----
+
+  spawn(module: string | AnyBehaviour, args?: unknown, options: RuntimeSpawnOptions = {}): Pid {
+    const behaviour = typeof module === 'string' ? this.modules.get(module) : module;
+    const pid = formatPid(++this.#nextId, this.node);
+    const p = new Process(this, pid, behaviour, options.parent);
+    this.#procs.set(pid, p);
+    this.modules.retain(behaviour);
+    if (options.link && options.parent) this.link(options.parent, pid);
+    try {
+      if (options.name !== undefined) this.register(options.name, pid);
+    } catch (err) {
+      this.#unlinkQuietly(p, options.parent);
+      this.#finalize(p, errorReason(err));
+      throw err;
+    }
+    this.events.emit('spawn', {
+      pid,
+      module: behaviour.name,
+      version: behaviour.version,
+      parent: options.parent,
+    });
+    if (options.restartOf) {
+      this.events.emit('restart', { ...options.restartOf, pid, module: behaviour.name });
+    }
+    p.busy = true;
+    let result: unknown;
+    try {
+      result = behaviour.init(args as never, p);
+    } catch (err) {
+      // The caller learns of the failure from the throw; it gets no exit signal as well.
+      this.#unlinkQuietly(p, options.parent);
+      this.#finalize(p, errorReason(err));
+      throw hotlineErrorWithCause(err, 'HOT_ERR_INIT_FAILED', behaviour.name);
+    }
+    if (isThenable(result)) {
+      result.then(
+        (state) => this.#initDone(p, state),
+        (err) => {
+          if (!p.dead) this.#finalize(p, errorReason(err));
+        },
+      );
+      return pid;
+    }
+    if (this.checkState && !this.#cloneable(p, result)) {
+      const err = hotlineError('HOT_ERR_STATE_NOT_CLONEABLE', 'init');
+      this.#unlinkQuietly(p, options.parent);
+      this.#finalize(p, errorReason(err));
+      throw hotlineErrorWithCause(err, 'HOT_ERR_INIT_FAILED', behaviour.name);
+    }
+    this.#initDone(p, result);
+    return pid;
+  }
+
+  /** spawn() on behalf of a process: its children name it as their parent. */
+  spawnFrom(parent: Process, module: string, args: unknown, options: SpawnOptions): Pid {
+    return this.spawn(module, args, { ...options, parent: parent.self });
+  }
+
+  #initDone(p: Process, state: unknown): void {
+    if (p.dead) return;
+    p.state = state;
+    p.busy = false;
+    p.initializing = false;
+    if (this.checkState && !this.#cloneable(p, state)) {
+      this.#crash(p, hotlineError('HOT_ERR_STATE_NOT_CLONEABLE', 'init'));
+      return;
+    }
+    this.#settled(p);
+  }
+
+  /** Internal: the live process behind a local pid. */
+  lookup(pid: Pid): Process | undefined {
+    return this.#procs.get(pid);
+  }
+
+  isAlive(pid: Pid): boolean {
+    return this.#procs.has(pid);
+  }
+
+  processes(): IterableIterator<Process> {
+    return this.#procs.values();
+  }
+
+  get processCount(): number {
+    return this.#procs.size;
+  }
+
+  /** Resolves when no process is runnable. */
+  idle(): Promise<void> {
+    return this.scheduler.idle();
+  }
+
+  // ---- messaging ----
+
+  /** Plain message, handled by handleInfo. Sending to a dead pid is not an error (as in OTP). */
+  send(to: Pid | string, message: unknown): void {
+    this.#deliver(to, 'info', message, null);
+  }
+
+  cast<M extends MessageMap>(to: Pid<M> | string, message: M['cast']): void {
+    this.#deliver(to, 'cast', message, null);
+  }
+
+  call<M extends MessageMap>(
+    to: Pid<M> | string,
+    message: M['call'],
+    timeoutMs = this.callTimeoutMs,
+  ): Promise<M['reply']> {
+    let target: Process;
+    try {
+      target = this.#target(to, true) as Process;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const ref = ++this.#nextRef;
+    const from: From = { node: this.node, ref };
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        if (this.#settleCall(ref)) reject(hotlineError('HOT_ERR_CALL_TIMEOUT', target.self, timeoutMs));
+      }, timeoutMs);
+      this.#pending.set(ref, { target: target.self, resolve, reject, timer });
+      if (target.callsIn === null) target.callsIn = new Set();
+      target.callsIn.add(ref);
+      this.#enqueue(target, new Envelope('call', message, from));
+    });
+  }
+
+  /** Answer a call, now or later (deferred reply). A reply nobody waits for any more is dropped. */
+  reply(from: From, value: unknown): void {
+    const pending = this.#settleCall(from.ref);
+    pending?.resolve(value);
+  }
+
+  #settleCall(ref: number): PendingCall | undefined {
+    const pending = this.#pending.get(ref);
+    if (pending === undefined) return undefined;
+    this.#pending.delete(ref);
+    this.clock.clearTimeout(pending.timer);
+    this.#procs.get(pending.target)?.callsIn?.delete(ref);
+    return pending;
+  }
+
+  #deliver(to: Pid | string, kind: Kind, message: unknown, from: From | null): void {
+    const p = this.#target(to, false);
+    if (p !== undefined) this.#enqueue(p, new Envelope(kind, message, from));
+  }
+
+  /**
+   * Resolve a pid or registered name. An unknown name is an error; a dead local pid is
+   * only an error for calls (sends to the dead are dropped, as in OTP).
+   */
+  #target(to: Pid | string, forCall: boolean): Process | undefined {
+    const isPidString = to.charCodeAt(0) === 60; /* < */
+    const pid = isPidString ? (to as Pid) : this.#registry.whereis(to);
+    if (pid === undefined) throw hotlineError('HOT_ERR_NOPROC', to);
+    const p = this.#procs.get(pid);
+    if (p !== undefined) return p;
+    const node = pidNode(pid);
+    if (node !== undefined && node !== this.node) throw hotlineError('HOT_ERR_NODE_UNREACHABLE', node);
+    if (forCall) throw hotlineError('HOT_ERR_NOPROC', pid);
+    return undefined;
+  }
+
+  #enqueue(p: Process, envelope: Envelope): void {
+    p.deliver(envelope);
+    if (p.runnable && !p.initializing) this.scheduler.enqueue(p);
+  }
+
+  /** Make the process runnable again if it has work (after resume, or an async callback). */
+  wake(p: Process): void {
+    if (p.runnable && !p.initializing && p.mailboxLength > 0) this.scheduler.enqueue(p);
+  }
+
+  // ---- one scheduler turn: one message ----
+
+  #turn(p: Process): void {
+    if (!p.runnable || p.initializing) return;
+    const envelope = p.mailbox?.shift();
+    if (envelope === undefined) return;
+    p.handled++;
+    const b = p.behaviour;
+    let result: unknown;
+    try {
+      switch (envelope.kind) {
+        case 'cast':
+          if (b.handleCast === undefined) return this.#unhandled(p, 'cast');
+          result = b.handleCast(envelope.message, p.state, p);
+          break;
+        case 'call':
+          if (b.handleCall === undefined) {
+            return this.#failCall(envelope.from as From, hotlineError('HOT_ERR_UNHANDLED_CALL', b.name));
+          }
+          result = b.handleCall(envelope.message, envelope.from as From, p.state, p);
+          break;
+        case 'info':
+          if (b.handleInfo === undefined) return this.#unhandled(p, 'info');
+          result = b.handleInfo(envelope.message, p.state, p);
+          break;
+      }
+    } catch (err) {
+      this.#crash(p, err);
+      return;
+    }
+    if (isThenable(result)) {
+      p.busy = true;
+      result.then(
+        (r) => {
+          if (p.dead) return;
+          p.busy = false;
+          if (this.#apply(p, envelope, r)) this.#settled(p);
+        },
+        (err) => {
+          if (p.dead) return;
+          p.busy = false;
+          this.#crash(p, err);
+        },
+      );
+      return;
+    }
+    if (this.#apply(p, envelope, result)) this.wake(p);
+  }
+
+  #unhandled(p: Process, kind: 'cast' | 'info'): void {
+    this.events.emit('unhandled', { pid: p.self, module: p.behaviour.name, kind });
+    this.wake(p);
+  }
+
+  #failCall(from: From, err: unknown): void {
+    this.#settleCall(from.ref)?.reject(err);
+  }
+
+  /** Apply a callback's result. False when the process ended. */
+  #apply(p: Process, envelope: Envelope, result: unknown): boolean {
+    if (p.dead || p.exiting) return false;
+    const r = result as { type?: unknown; state?: unknown; reply?: unknown; reason?: ExitReason } | null;
+    const type = typeof r === 'object' && r !== null ? r.type : undefined;
+    if (
+      r === null ||
+      !(type === 'noreply' || type === 'stop' || (type === 'reply' && envelope.kind === 'call'))
+    ) {
+      const callback = { cast: 'handleCast', call: 'handleCall', info: 'handleInfo' }[envelope.kind];
+      this.#crash(p, hotlineError('HOT_ERR_BAD_RETURN', callback, describeValue(result)));
+      return false;
+    }
+    p.state = r.state;
+    if (this.checkState && !this.#cloneable(p, r.state)) {
+      this.#crash(p, hotlineError('HOT_ERR_STATE_NOT_CLONEABLE', envelope.kind));
+      return false;
+    }
+    if (type === 'reply' || (type === 'stop' && envelope.kind === 'call' && 'reply' in r)) {
+      this.reply(envelope.from as From, r.reply);
+    }
+    if (type === 'stop') {
+      this.#terminate(p, r.reason ?? killed);
+      return false;
+    }
+    return true;
+  }
+
+  /** An async callback finished: hand the process to a waiting suspend, or run it on. */
+  #settled(p: Process): void {
+    if (p.suspendWaiters !== null) {
+      p.suspended = true;
+      const waiters = p.suspendWaiters;
+      p.suspendWaiters = null;
+      for (const w of waiters) w.resolve();
+      return;
+    }
+    this.wake(p);
+  }
+
+  #cloneable(_p: Process, state: unknown): boolean {
+    try {
+      structuredClone(state);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- ending processes ----
+
+  #crash(p: Process, err: unknown): void {
+    this.#terminate(p, errorReason(err));
+  }
+
+  /** End through terminate(): used for stop results and crashes. */
+  #terminate(p: Process, reason: ExitReason): void {
+    if (p.dead || p.exiting) return;
+    p.exiting = true;
+    const terminate = p.behaviour.terminate;
+    if (terminate !== undefined) {
+      try {
+        const r = terminate.call(p.behaviour, reason, p.state, p);
+        if (isThenable(r)) {
+          const done = () => this.#finalize(p, reason);
+          r.then(done, done);
+          return;
+        }
+      } catch {
+        // terminate failing changes nothing: the process ends with the reason it had.
+      }
+    }
+    this.#finalize(p, reason);
+  }
+
+  #finalize(p: Process, reason: ExitReason): void {
+    if (p.dead) return;
+    p.dead = true;
+    p.exiting = false;
+    this.#procs.delete(p.self);
+    this.modules.release(p.behaviour);
+    if (p.name !== undefined) this.#registry.unregister(p.name, p.self);
+    if (p.timers !== null) for (const ref of p.timers) this.#timers.cancel(ref);
+    if (p.callsIn !== null) {
+      const why = describeReason(reason);
+      for (const ref of p.callsIn)
+        this.#failCall({ node: this.node, ref }, hotlineError('HOT_ERR_CALL_TARGET_EXITED', p.self, why));
+    }
+    p.mailbox = null;
+    if (p.watching !== null) {
+      for (const ref of p.watching) {
+        const m = this.#monitors.get(ref);
+        this.#monitors.delete(ref);
+        if (m) this.#procs.get(m.target)?.watchers?.delete(ref);
+      }
+    }
+    if (p.suspendWaiters !== null) {
+      for (const w of p.suspendWaiters) w.reject(hotlineError('HOT_ERR_NOPROC', p.self));
+      p.suspendWaiters = null;
+    }
+    if (p.exitWaiters !== null) {
+      for (const w of p.exitWaiters) w(reason);
+      p.exitWaiters = null;
+    }
+    this.events.emit('exit', { pid: p.self, module: p.behaviour.name, version: p.behaviour.version, reason });
+    if (p.watchers !== null) {
+      for (const ref of p.watchers) {
+        const m = this.#monitors.get(ref);
+        this.#monitors.delete(ref);
+        const watcher = m && this.#procs.get(m.watcher);
+        if (watcher) {
+          watcher.watching?.delete(ref);
+          this.#enqueue(watcher, new Envelope('info', { type: 'DOWN', ref, pid: p.self, reason }, null));
+        }
+      }
+    }
+    if (p.links !== null) {
+      for (const pid of p.links) {
+        const other = this.#procs.get(pid);
+        if (other === undefined) continue;
+        other.links?.delete(p.self);
+        this.#signal(other, p.self, reason);
+      }
+    }
+  }
+
+  /** Deliver an exit signal, as OTP does: kill is untrappable, normal is ignored unless trapped. */
+  #signal(target: Process, from: Pid, reason: ExitReason): void {
+    if (target.dead) return;
+    if (reason.type === 'kill') return this.#finalize(target, killed);
+    if (target.trapExits) {
+      this.#enqueue(target, new Envelope('info', { type: 'EXIT', from, reason }, null));
+      return;
+    }
+    if (reason.type === 'normal') return;
+    this.#finalize(target, reason);
+  }
+
+  /** Send an exit signal to `pid` (from `from`, or from outside any process). */
+  exit(pid: Pid, reason: ExitReason, from: Pid = `<0@${this.node}>` as Pid): void {
+    const p = this.#procs.get(pid);
+    if (p !== undefined) this.#signal(p, from, reason);
+  }
+
+  awaitExit(pid: Pid, timeoutMs: number): Promise<ExitReason | undefined> {
+    const p = this.#procs.get(pid);
+    if (p === undefined) return Promise.resolve(noproc);
+    return new Promise((resolve) => {
+      let timer: unknown;
+      const waiter = (reason: ExitReason) => {
+        if (timer !== undefined) this.clock.clearTimeout(timer);
+        resolve(reason);
+      };
+      if (p.exitWaiters === null) p.exitWaiters = [];
+      p.exitWaiters.push(waiter);
+      if (Number.isFinite(timeoutMs)) {
+        timer = this.clock.setTimeout(() => {
+          const list = p.exitWaiters;
+          const i = list?.indexOf(waiter) ?? -1;
+          if (i >= 0) list?.splice(i, 1);
+          resolve(undefined);
+        }, timeoutMs);
+      }
+    });
+  }
+
+  #unlinkQuietly(p: Process, other: Pid | undefined): void {
+    if (other !== undefined) this.unlink(p.self, other);
+  }
+
+  // ---- links and monitors ----
+
+  /** Link two processes. Linking to a process that is gone signals `noproc` to `a`. */
+  link(a: Pid, b: Pid): void {
+    const pa = this.#procs.get(a);
+    if (pa === undefined || a === b) return;
+    const pb = this.#procs.get(b);
+    if (pb === undefined) return this.#signal(pa, b, noproc);
+    if (pa.links === null) pa.links = new Set();
+    if (pb.links === null) pb.links = new Set();
+    pa.links.add(b);
+    pb.links.add(a);
+  }
+
+  unlink(a: Pid, b: Pid): void {
+    this.#procs.get(a)?.links?.delete(b);
+    this.#procs.get(b)?.links?.delete(a);
+  }
+
+  /** Monitor `target` from `watcher`: a DOWN info message follows its end (at once if gone). */
+  monitor(watcher: Pid, target: Pid): MonitorRef {
+    const ref = ++this.#nextRef;
+    const pw = this.#procs.get(watcher);
+    const pt = this.#procs.get(target);
+    if (pw === undefined) return ref;
+    if (pt === undefined) {
+      this.#enqueue(pw, new Envelope('info', { type: 'DOWN', ref, pid: target, reason: noproc }, null));
+      return ref;
+    }
+    this.#monitors.set(ref, { watcher, target });
+    if (pw.watching === null) pw.watching = new Set();
+    if (pt.watchers === null) pt.watchers = new Set();
+    pw.watching.add(ref);
+    pt.watchers.add(ref);
+    return ref;
+  }
+
+  demonitor(ref: MonitorRef): void {
+    const m = this.#monitors.get(ref);
+    if (m === undefined) return;
+    this.#monitors.delete(ref);
+    this.#procs.get(m.watcher)?.watching?.delete(ref);
+    this.#procs.get(m.target)?.watchers?.delete(ref);
+  }
+
+  // ---- timers ----
+
+  /** Deliver `message` to `to` as an info message after `ms`. Cancelled if `to` ends first. */
+  sendAfter(ms: number, message: unknown, to: Pid | string): TimerRef {
+    const dest = to.charCodeAt(0) === 60 ? this.#procs.get(to as Pid) : undefined;
+    const ref = this.#timers.start(ms, (fired) => {
+      dest?.timers?.delete(fired);
+      try {
+        this.send(to, message);
+      } catch {
+        // A name nobody holds any more when the timer fires: dropped, as in OTP.
+      }
+    });
+    if (dest !== undefined) {
+      if (dest.timers === null) dest.timers = new Set();
+      dest.timers.add(ref);
+    }
+    return ref;
+  }
+
+  cancelTimer(ref: TimerRef): boolean {
+    return this.#timers.cancel(ref);
+  }
+
+  get activeTimers(): number {
+    return this.#timers.active;
+  }
+
+  // ---- registry ----
+
+  register(name: string, pid: Pid): void {
+    const p = this.#procs.get(pid);
+    if (p === undefined) throw hotlineError('HOT_ERR_NOPROC', pid);
+    this.#registry.register(name, pid);
+    p.name = name;
+  }
+
+  whereis(name: string): Pid | undefined {
+    return this.#registry.whereis(name);
+  }
+
+  registered(): [string, Pid][] {
+    return this.#registry.names();
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || typeof v !== 'object') return String(v);
+  const type = (v as { type?: unknown }).type;
+  return type === undefined ? 'an object without a type' : `type ${JSON.stringify(type)}`;
+}

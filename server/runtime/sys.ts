@@ -1,0 +1,152 @@
+/**
+ * System operations, handled outside a process's own message flow (OTP's sys module).
+ * Single-threaded JS gives them a simple shape: a process not inside an async callback is
+ * already at a message boundary, so suspending it is immediate; one inside an async
+ * callback is suspended the moment that callback settles. A suspended process keeps
+ * queueing messages and handles them in order once resumed.
+ */
+import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
+import type { AnyBehaviour } from './behaviour.ts';
+import type { Pid } from './pid.ts';
+import type { Process } from './process.ts';
+import type { Runtime } from './runtime.ts';
+
+export interface ChangeCodeOptions {
+  /** The behaviour the process runs afterwards. */
+  to: AnyBehaviour;
+  /**
+   * up: `to.codeChange(currentVersion, state, extra)`.
+   * down: the current behaviour's `codeChange({ down: to.version }, state, extra)`, as OTP.
+   */
+  direction: 'up' | 'down';
+  extra?: unknown;
+}
+
+export class Sys {
+  constructor(private readonly rt: Runtime) {}
+
+  #get(pid: Pid): Process {
+    const p = this.rt.lookup(pid);
+    if (p === undefined) throw hotlineError('HOT_ERR_NOPROC', pid);
+    return p;
+  }
+
+  /** Suspend now if the process is at a message boundary; false if it is inside a callback. */
+  trySuspend(pid: Pid): boolean {
+    const p = this.#get(pid);
+    if (p.busy || p.exiting) return false;
+    p.suspended = true;
+    return true;
+  }
+
+  /** Suspend at the next message boundary, waiting at most `timeoutMs` for one. */
+  suspend(pid: Pid, timeoutMs = 5000): Promise<void> {
+    let p: Process;
+    try {
+      p = this.#get(pid);
+      if (this.trySuspend(pid)) return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: () => {
+          this.rt.clock.clearTimeout(timer);
+          resolve();
+        },
+        reject: (err: unknown) => {
+          this.rt.clock.clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const timer = this.rt.clock.setTimeout(() => {
+        const list = p.suspendWaiters;
+        const i = list?.indexOf(waiter) ?? -1;
+        if (i >= 0) list?.splice(i, 1);
+        if (list?.length === 0) p.suspendWaiters = null;
+        reject(hotlineError('HOT_ERR_SUSPEND_TIMEOUT', pid, timeoutMs));
+      }, timeoutMs);
+      if (p.suspendWaiters === null) p.suspendWaiters = [];
+      p.suspendWaiters.push(waiter);
+    });
+  }
+
+  resume(pid: Pid): void {
+    const p = this.#get(pid);
+    if (!p.suspended) return;
+    p.suspended = false;
+    this.rt.wake(p);
+  }
+
+  getState(pid: Pid): unknown {
+    return this.#get(pid).state;
+  }
+
+  /** Replace the state through `fn`. If `fn` throws, the state is left as it was. */
+  replaceState<S>(pid: Pid, fn: (state: S) => S): S {
+    const p = this.#atBoundary(pid);
+    let next: S;
+    try {
+      next = fn(p.state as S);
+      if (this.rt.checkState) structuredClone(next);
+    } catch (err) {
+      throw hotlineErrorWithCause(err, 'HOT_ERR_REPLACE_STATE_FAILED', pid);
+    }
+    p.state = next;
+    return next;
+  }
+
+  /**
+   * Move a suspended process to other code, migrating its state with codeChange. If
+   * codeChange throws, the process keeps its code and state and the error is thrown.
+   * codeChange must be synchronous: migration is a pure data step, and keeping it
+   * synchronous keeps each process's suspension down to that step alone.
+   */
+  changeCode(pid: Pid, options: ChangeCodeOptions): void {
+    const p = this.#get(pid);
+    if (!p.suspended) throw hotlineError('HOT_ERR_NOT_SUSPENDED', pid);
+    const from = p.behaviour;
+    const { to, direction, extra } = options;
+    let next: unknown;
+    try {
+      next = migrate(from, to, direction, p.state, extra);
+      if (this.rt.checkState) structuredClone(next);
+    } catch (err) {
+      throw hotlineErrorWithCause(err, 'HOT_ERR_CODE_CHANGE_FAILED', pid, from.version, to.version);
+    }
+    this.rt.modules.release(from);
+    this.rt.modules.retain(to);
+    p.behaviour = to;
+    p.state = next;
+    this.rt.events.emit('code_change', { pid, module: to.name, from: from.version, to: to.version });
+  }
+
+  #atBoundary(pid: Pid): Process {
+    const p = this.#get(pid);
+    if (p.busy) throw hotlineError('HOT_ERR_PROCESS_BUSY', pid);
+    return p;
+  }
+}
+
+/**
+ * Run the migration that takes `state` from `from` to `to`. Pure: used both to migrate a
+ * live process and to dry-run on a copy of its state before anything changes.
+ */
+export function migrate(
+  from: AnyBehaviour,
+  to: AnyBehaviour,
+  direction: 'up' | 'down',
+  state: unknown,
+  extra: unknown,
+): unknown {
+  const owner = direction === 'up' ? to : from;
+  if (owner.codeChange === undefined) return state;
+  const arg = direction === 'up' ? from.version : { down: to.version };
+  const next: unknown = owner.codeChange(arg, state, extra);
+  if (typeof (next as { then?: unknown } | null)?.then === 'function') {
+    throw new TypeError(
+      `codeChange of ${owner.name} ${owner.version} returned a promise; it must be synchronous`,
+    );
+  }
+  return next;
+}
