@@ -38,7 +38,20 @@ const catalogue = {
     status: 500,
     message: (where: string) => `state after ${where} does not survive structuredClone`,
   },
+  HOT_ERR_INVALID_NAME: {
+    status: 400,
+    message: (name: string) => `${JSON.stringify(name)} cannot be a process name (empty, or starts with '<')`,
+  },
+  HOT_ERR_CALLING_SELF: {
+    status: 400,
+    message: (pid: string) => `${pid} called itself: it would wait forever`,
+  },
+  HOT_ERR_UNKNOWN_REQUEST: { status: 400, message: (type: string) => `unknown request type ${type}` },
   HOT_ERR_NAME_TAKEN: { status: 409, message: (name: string) => `name ${name} is already registered` },
+  HOT_ERR_ALREADY_REGISTERED: {
+    status: 409,
+    message: (pid: string, name: string) => `${pid} is already registered as ${name}`,
+  },
   // runtime: system messages (sys)
   HOT_ERR_SUSPEND_TIMEOUT: {
     status: 504,

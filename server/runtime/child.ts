@@ -1,4 +1,5 @@
 /** What both supervisor kinds share: restart policy, restart intensity, child shutdown. */
+import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
 import type { ProcessContext } from './behaviour.ts';
 import { type ExitReason, isAbnormal, kill, shutdown } from './exit-reason.ts';
 import type { Pid } from './pid.ts';
@@ -56,4 +57,33 @@ export function validIntensity(intensity: number, periodMs: number): string | un
   if (!Number.isInteger(intensity) || intensity < 0) return 'intensity must be a whole number >= 0';
   if (!(periodMs > 0)) return 'periodMs must be > 0';
   return undefined;
+}
+
+/** Why a restart type or shutdown spec is invalid, or undefined when both are valid. */
+export function validChildPolicy(restart: unknown, shutdown: unknown): string | undefined {
+  if (restart !== 'permanent' && restart !== 'transient' && restart !== 'temporary')
+    return `restart ${String(restart)}`;
+  if (
+    shutdown !== 'brutal_kill' &&
+    shutdown !== 'infinity' &&
+    !(typeof shutdown === 'number' && shutdown >= 0)
+  )
+    return `shutdown ${String(shutdown)}`;
+  return undefined;
+}
+
+/** Start args become part of a supervisor's state, which must stay plain data. */
+export function cloneable(value: unknown): boolean {
+  try {
+    structuredClone(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The typed error for a call a supervisor does not know (a bad admin request must not crash it). */
+export function unknownRequest(message: unknown): HotlineError {
+  const type = (message as { type?: unknown } | null)?.type;
+  return hotlineError('HOT_ERR_UNKNOWN_REQUEST', typeof type === 'string' ? type : typeof message);
 }

@@ -9,15 +9,23 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+/** Node's timers overflow past 2^31-1 ms (about 24.8 days) and fire at once; chain instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    // A pending runtime timer must not keep a stopping process alive.
-    t.unref();
-    return t;
+    const handle: { timer?: NodeJS.Timeout } = {};
+    const arm = (left: number) => {
+      const step = Math.min(left, MAX_TIMER_MS);
+      handle.timer = setTimeout(() => (left > step ? arm(left - step) : fn()), step);
+      // A pending runtime timer must not keep a stopping process alive.
+      handle.timer.unref();
+    };
+    arm(ms);
+    return handle;
   },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  clearTimeout: (handle) => clearTimeout((handle as { timer?: NodeJS.Timeout }).timer),
 };
 
 interface SimTimer {
@@ -56,6 +64,7 @@ export class SimulatedClock implements Clock {
 
   /** Move time forward by `ms`, firing every timer that falls due on the way. */
   advance(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`time only moves forward (advance(${ms}))`);
     const end = this.#now + ms;
     for (;;) {
       const next = this.#timers[0];

@@ -14,6 +14,7 @@ import {
   stop,
 } from './behaviour.ts';
 import {
+  cloneable,
   DEFAULT_INTENSITY,
   DEFAULT_PERIOD_MS,
   DEFAULT_SHUTDOWN_MS,
@@ -24,6 +25,8 @@ import {
   type ShutdownSpec,
   shouldRestart,
   shutdownChild,
+  unknownRequest,
+  validChildPolicy,
   validIntensity,
 } from './child.ts';
 import type { Pid } from './pid.ts';
@@ -78,14 +81,20 @@ export const dynamicSupervisor: Behaviour<
   init(args, ctx) {
     const intensity = args.intensity ?? DEFAULT_INTENSITY;
     const periodMs = args.periodMs ?? DEFAULT_PERIOD_MS;
-    const invalid = validIntensity(intensity, periodMs);
+    const restart = args.restart ?? 'temporary';
+    const shutdown = args.shutdown ?? DEFAULT_SHUTDOWN_MS;
+    const maxChildren = args.maxChildren ?? Number.POSITIVE_INFINITY;
+    const invalid =
+      validIntensity(intensity, periodMs) ??
+      validChildPolicy(restart, shutdown) ??
+      (maxChildren >= 0 ? undefined : 'maxChildren must be >= 0');
     if (invalid) throw hotlineError('HOT_ERR_INVALID_CHILD_SPEC', invalid);
     ctx.trapExit(true);
     return {
       module: args.module,
-      restart: args.restart ?? 'temporary',
-      shutdown: args.shutdown ?? DEFAULT_SHUTDOWN_MS,
-      maxChildren: args.maxChildren ?? Number.POSITIVE_INFINITY,
+      restart,
+      shutdown,
+      maxChildren,
       intensity,
       periodMs,
       restarts: [],
@@ -98,6 +107,11 @@ export const dynamicSupervisor: Behaviour<
       case 'start_child': {
         if (state.children.size >= state.maxChildren) {
           return reply(failure(hotlineError('HOT_ERR_MAX_CHILDREN', state.maxChildren)), state);
+        }
+        // The args are kept in the state (to restart with), which must stay plain data.
+        if (!cloneable(message.args)) {
+          const why = 'start args must survive structuredClone';
+          return reply(failure(hotlineError('HOT_ERR_INVALID_CHILD_SPEC', why)), state);
         }
         try {
           const pid = ctx.spawn(state.module, message.args, { link: true });
@@ -116,6 +130,8 @@ export const dynamicSupervisor: Behaviour<
       }
       case 'count_children':
         return reply({ ok: true, count: state.children.size }, state);
+      default:
+        return reply(failure(unknownRequest(message)), state);
     }
   },
 

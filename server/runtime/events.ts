@@ -21,16 +21,17 @@ export class RuntimeEvents {
 
   /** Subscribe; returns the function that unsubscribes. */
   on<K extends keyof RuntimeEventMap>(type: K, listener: Listener<RuntimeEventMap[K]>): () => void {
-    let list = this.#listeners.get(type) as Listener<RuntimeEventMap[K]>[] | undefined;
-    if (list === undefined) {
-      list = [];
-      this.#listeners.set(type, list);
-    }
-    const listeners = list;
-    listeners.push(listener);
+    // Copy on write: an emit in progress keeps iterating the list it started with, so a
+    // listener that unsubscribes (or subscribes) while handling an event skips no one.
+    const list = this.#listeners.get(type) ?? [];
+    this.#listeners.set(type, [...list, listener as Listener<never>]);
+    let subscribed = true;
     return () => {
-      const i = listeners.indexOf(listener);
-      if (i >= 0) listeners.splice(i, 1);
+      if (!subscribed) return;
+      subscribed = false;
+      const current = this.#listeners.get(type) ?? [];
+      const i = current.indexOf(listener as Listener<never>);
+      if (i >= 0) this.#listeners.set(type, current.toSpliced(i, 1));
     };
   }
 

@@ -4,6 +4,8 @@
  * Optional bookkeeping (links, monitors, timers) is allocated only when used: an idle
  * process with a small state stays a few hundred bytes.
  */
+
+import { hotlineError } from '../errors/catalogue.ts';
 import type {
   AnyBehaviour,
   From,
@@ -15,19 +17,9 @@ import type {
   TimerRef,
 } from './behaviour.ts';
 import type { ExitReason } from './exit-reason.ts';
-import { Fifo } from './fifo.ts';
+import { type Kind, Mailbox } from './mailbox.ts';
 import type { Pid } from './pid.ts';
 import type { Runtime } from './runtime.ts';
-
-export type Kind = 'cast' | 'call' | 'info';
-
-export class Envelope {
-  constructor(
-    readonly kind: Kind,
-    readonly message: unknown,
-    readonly from: From | null,
-  ) {}
-}
 
 export interface SuspendWaiter {
   resolve(): void;
@@ -36,7 +28,7 @@ export interface SuspendWaiter {
 
 export class Process implements ProcessContext {
   state: unknown = undefined;
-  mailbox: Fifo<Envelope> | null = null;
+  mailbox: Mailbox | null = null;
   /** In the run queue now. */
   queued = false;
   /** Inside an async callback (or async init): no other message may start. */
@@ -83,9 +75,9 @@ export class Process implements ProcessContext {
     return this.mailboxLength > 0 ? 'runnable' : 'waiting';
   }
 
-  deliver(envelope: Envelope): void {
-    if (this.mailbox === null) this.mailbox = new Fifo();
-    this.mailbox.push(envelope);
+  deliver(kind: Kind, message: unknown, from: From | null): void {
+    if (this.mailbox === null) this.mailbox = new Mailbox();
+    this.mailbox.push(kind, message, from);
   }
 
   // ---- ProcessContext: what callbacks see ----
@@ -111,6 +103,10 @@ export class Process implements ProcessContext {
     message: M['call'],
     timeoutMs?: number,
   ): Promise<M['reply']> {
+    // As gen_server: a process waiting on its own reply would never get to handle the call.
+    if (to === this.self || (this.name !== undefined && to === this.name)) {
+      return Promise.reject(hotlineError('HOT_ERR_CALLING_SELF', this.self));
+    }
     return this.rt.call(to, message, timeoutMs);
   }
 

@@ -5,8 +5,16 @@ import type { Pid } from './pid.ts';
 export class Registry {
   #byName = new Map<string, Pid>();
 
-  register(name: string, pid: Pid): void {
+  /** Throw unless `name` could be registered now. */
+  check(name: string): void {
+    // A name that looks like a pid would be read as one by send and call.
+    if (typeof name !== 'string' || name === '' || name.startsWith('<'))
+      throw hotlineError('HOT_ERR_INVALID_NAME', String(name));
     if (this.#byName.has(name)) throw hotlineError('HOT_ERR_NAME_TAKEN', name);
+  }
+
+  register(name: string, pid: Pid): void {
+    this.check(name);
     this.#byName.set(name, pid);
   }
 

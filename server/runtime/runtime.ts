@@ -8,9 +8,10 @@ import { type Clock, systemClock } from './clock.ts';
 import { dynamicSupervisor } from './dynamic-supervisor.ts';
 import { RuntimeEvents } from './events.ts';
 import { describeReason, type ExitReason, errorReason, killed, noproc } from './exit-reason.ts';
+import type { Kind } from './mailbox.ts';
 import { ModuleTable } from './module-table.ts';
 import { formatPid, type Pid, pidNode } from './pid.ts';
-import { Envelope, type Kind, Process } from './process.ts';
+import { Process } from './process.ts';
 import { Registry } from './registry.ts';
 import { Scheduler } from './scheduler.ts';
 import { supervisor } from './supervisor.ts';
@@ -75,27 +76,20 @@ export class Runtime {
 
   spawn(module: string | AnyBehaviour, args?: unknown, options: RuntimeSpawnOptions = {}): Pid {
     const behaviour = typeof module === 'string' ? this.modules.get(module) : module;
+    // Refuse a bad or taken name before anything exists: no process, no events.
+    if (options.name !== undefined) this.#registry.check(options.name);
     const pid = formatPid(++this.#nextId, this.node);
     const p = new Process(this, pid, behaviour, options.parent);
     this.#procs.set(pid, p);
     this.modules.retain(behaviour);
     if (options.link && options.parent) this.link(options.parent, pid);
-    try {
-      if (options.name !== undefined) this.register(options.name, pid);
-    } catch (err) {
-      this.#unlinkQuietly(p, options.parent);
-      this.#finalize(p, errorReason(err));
-      throw err;
-    }
+    if (options.name !== undefined) this.register(options.name, pid);
     this.events.emit('spawn', {
       pid,
       module: behaviour.name,
       version: behaviour.version,
       parent: options.parent,
     });
-    if (options.restartOf) {
-      this.events.emit('restart', { ...options.restartOf, pid, module: behaviour.name });
-    }
     p.busy = true;
     let result: unknown;
     try {
@@ -105,6 +99,9 @@ export class Runtime {
       this.#unlinkQuietly(p, options.parent);
       this.#finalize(p, errorReason(err));
       throw hotlineErrorWithCause(err, 'HOT_ERR_INIT_FAILED', behaviour.name);
+    }
+    if (options.restartOf) {
+      this.events.emit('restart', { ...options.restartOf, pid, module: behaviour.name });
     }
     if (isThenable(result)) {
       result.then(
@@ -136,7 +133,8 @@ export class Runtime {
     p.busy = false;
     p.initializing = false;
     if (this.checkState && !this.#cloneable(p, state)) {
-      this.#crash(p, hotlineError('HOT_ERR_STATE_NOT_CLONEABLE', 'init'));
+      // A failed init, like a rejected one: the process never ran, so terminate is not called.
+      this.#finalize(p, errorReason(hotlineError('HOT_ERR_STATE_NOT_CLONEABLE', 'init')));
       return;
     }
     this.#settled(p);
@@ -189,13 +187,16 @@ export class Runtime {
     const ref = ++this.#nextRef;
     const from: From = { node: this.node, ref };
     return new Promise((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        if (this.#settleCall(ref)) reject(hotlineError('HOT_ERR_CALL_TIMEOUT', target.self, timeoutMs));
-      }, timeoutMs);
+      // An infinite timeout waits for ever (setTimeout would make it 1 ms).
+      const timer = Number.isFinite(timeoutMs)
+        ? this.clock.setTimeout(() => {
+            if (this.#settleCall(ref)) reject(hotlineError('HOT_ERR_CALL_TIMEOUT', target.self, timeoutMs));
+          }, timeoutMs)
+        : undefined;
       this.#pending.set(ref, { target: target.self, resolve, reject, timer });
       if (target.callsIn === null) target.callsIn = new Set();
       target.callsIn.add(ref);
-      this.#enqueue(target, new Envelope('call', message, from));
+      this.#enqueue(target, 'call', message, from);
     });
   }
 
@@ -209,14 +210,14 @@ export class Runtime {
     const pending = this.#pending.get(ref);
     if (pending === undefined) return undefined;
     this.#pending.delete(ref);
-    this.clock.clearTimeout(pending.timer);
+    if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
     this.#procs.get(pending.target)?.callsIn?.delete(ref);
     return pending;
   }
 
   #deliver(to: Pid | string, kind: Kind, message: unknown, from: From | null): void {
     const p = this.#target(to, false);
-    if (p !== undefined) this.#enqueue(p, new Envelope(kind, message, from));
+    if (p !== undefined) this.#enqueue(p, kind, message, from);
   }
 
   /**
@@ -235,8 +236,8 @@ export class Runtime {
     return undefined;
   }
 
-  #enqueue(p: Process, envelope: Envelope): void {
-    p.deliver(envelope);
+  #enqueue(p: Process, kind: Kind, message: unknown, from: From | null): void {
+    p.deliver(kind, message, from);
     if (p.runnable && !p.initializing) this.scheduler.enqueue(p);
   }
 
@@ -249,26 +250,32 @@ export class Runtime {
 
   #turn(p: Process): void {
     if (!p.runnable || p.initializing) return;
-    const envelope = p.mailbox?.shift();
-    if (envelope === undefined) return;
+    const mailbox = p.mailbox;
+    if (mailbox === null || mailbox.length === 0) return;
+    const kind = mailbox.kind;
+    const message = mailbox.message;
+    const from = mailbox.from;
+    mailbox.drop();
     p.handled++;
     const b = p.behaviour;
     let result: unknown;
     try {
-      switch (envelope.kind) {
+      switch (kind) {
         case 'cast':
           if (b.handleCast === undefined) return this.#unhandled(p, 'cast');
-          result = b.handleCast(envelope.message, p.state, p);
+          result = b.handleCast(message, p.state, p);
           break;
         case 'call':
           if (b.handleCall === undefined) {
-            return this.#failCall(envelope.from as From, hotlineError('HOT_ERR_UNHANDLED_CALL', b.name));
+            this.#failCall(from as From, hotlineError('HOT_ERR_UNHANDLED_CALL', b.name));
+            // The process handled the call by refusing it: it takes its next message as usual.
+            return this.wake(p);
           }
-          result = b.handleCall(envelope.message, envelope.from as From, p.state, p);
+          result = b.handleCall(message, from as From, p.state, p);
           break;
         case 'info':
           if (b.handleInfo === undefined) return this.#unhandled(p, 'info');
-          result = b.handleInfo(envelope.message, p.state, p);
+          result = b.handleInfo(message, p.state, p);
           break;
       }
     } catch (err) {
@@ -281,7 +288,7 @@ export class Runtime {
         (r) => {
           if (p.dead) return;
           p.busy = false;
-          if (this.#apply(p, envelope, r)) this.#settled(p);
+          if (this.#apply(p, kind, from, r)) this.#settled(p);
         },
         (err) => {
           if (p.dead) return;
@@ -291,7 +298,7 @@ export class Runtime {
       );
       return;
     }
-    if (this.#apply(p, envelope, result)) this.wake(p);
+    if (this.#apply(p, kind, from, result)) this.wake(p);
   }
 
   #unhandled(p: Process, kind: 'cast' | 'info'): void {
@@ -304,28 +311,44 @@ export class Runtime {
   }
 
   /** Apply a callback's result. False when the process ended. */
-  #apply(p: Process, envelope: Envelope, result: unknown): boolean {
+  #apply(p: Process, kind: Kind, from: From | null, result: unknown): boolean {
     if (p.dead || p.exiting) return false;
-    const r = result as { type?: unknown; state?: unknown; reply?: unknown; reason?: ExitReason } | null;
-    const type = typeof r === 'object' && r !== null ? r.type : undefined;
-    if (
-      r === null ||
-      !(type === 'noreply' || type === 'stop' || (type === 'reply' && envelope.kind === 'call'))
-    ) {
-      const callback = { cast: 'handleCast', call: 'handleCall', info: 'handleInfo' }[envelope.kind];
+    let r = {
+      type: undefined as unknown,
+      state: undefined as unknown,
+      reply: undefined as unknown,
+      reason: undefined as unknown,
+      hasReply: false,
+    };
+    if (typeof result === 'object' && result !== null) {
+      try {
+        // Read each part once: a result with throwing getters must crash only this process.
+        const o = result as Record<string, unknown>;
+        r = { type: o.type, state: o.state, reply: o.reply, reason: o.reason, hasReply: 'reply' in o };
+      } catch (err) {
+        this.#crash(p, err);
+        return false;
+      }
+    }
+    const { type } = r;
+    const valid =
+      type === 'noreply' ||
+      (type === 'reply' && kind === 'call') ||
+      (type === 'stop' && typeof (r.reason as ExitReason | undefined)?.type === 'string');
+    if (!valid) {
+      const callback = { cast: 'handleCast', call: 'handleCall', info: 'handleInfo' }[kind];
       this.#crash(p, hotlineError('HOT_ERR_BAD_RETURN', callback, describeValue(result)));
       return false;
     }
     p.state = r.state;
     if (this.checkState && !this.#cloneable(p, r.state)) {
-      this.#crash(p, hotlineError('HOT_ERR_STATE_NOT_CLONEABLE', envelope.kind));
+      this.#crash(p, hotlineError('HOT_ERR_STATE_NOT_CLONEABLE', kind));
       return false;
     }
-    if (type === 'reply' || (type === 'stop' && envelope.kind === 'call' && 'reply' in r)) {
-      this.reply(envelope.from as From, r.reply);
-    }
+    if (type === 'reply' || (type === 'stop' && kind === 'call' && r.hasReply))
+      this.reply(from as From, r.reply);
     if (type === 'stop') {
-      this.#terminate(p, r.reason ?? killed);
+      this.#terminate(p, r.reason as ExitReason);
       return false;
     }
     return true;
@@ -415,7 +438,7 @@ export class Runtime {
         const watcher = m && this.#procs.get(m.watcher);
         if (watcher) {
           watcher.watching?.delete(ref);
-          this.#enqueue(watcher, new Envelope('info', { type: 'DOWN', ref, pid: p.self, reason }, null));
+          this.#enqueue(watcher, 'info', { type: 'DOWN', ref, pid: p.self, reason }, null);
         }
       }
     }
@@ -434,7 +457,7 @@ export class Runtime {
     if (target.dead) return;
     if (reason.type === 'kill') return this.#finalize(target, killed);
     if (target.trapExits) {
-      this.#enqueue(target, new Envelope('info', { type: 'EXIT', from, reason }, null));
+      this.#enqueue(target, 'info', { type: 'EXIT', from, reason }, null);
       return;
     }
     if (reason.type === 'normal') return;
@@ -499,7 +522,7 @@ export class Runtime {
     const pt = this.#procs.get(target);
     if (pw === undefined) return ref;
     if (pt === undefined) {
-      this.#enqueue(pw, new Envelope('info', { type: 'DOWN', ref, pid: target, reason: noproc }, null));
+      this.#enqueue(pw, 'info', { type: 'DOWN', ref, pid: target, reason: noproc }, null);
       return ref;
     }
     this.#monitors.set(ref, { watcher, target });
@@ -522,20 +545,22 @@ export class Runtime {
 
   /** Deliver `message` to `to` as an info message after `ms`. Cancelled if `to` ends first. */
   sendAfter(ms: number, message: unknown, to: Pid | string): TimerRef {
-    const dest = to.charCodeAt(0) === 60 ? this.#procs.get(to as Pid) : undefined;
-    const ref = this.#timers.start(ms, (fired) => {
-      dest?.timers?.delete(fired);
-      try {
-        this.send(to, message);
-      } catch {
-        // A name nobody holds any more when the timer fires: dropped, as in OTP.
-      }
-    });
-    if (dest !== undefined) {
-      if (dest.timers === null) dest.timers = new Set();
-      dest.timers.add(ref);
-    }
-    return ref;
+    const isPidString = to.charCodeAt(0) === 60; /* < */
+    const dest = isPidString ? this.#procs.get(to as Pid) : undefined;
+    // A local pid that has already ended: the timer is cancelled at once, as in OTP.
+    if (isPidString && dest === undefined && pidNode(to as Pid) === this.node) return this.#timers.spent();
+    if (dest !== undefined && dest.timers === null) dest.timers = new Set();
+    return this.#timers.start(
+      ms,
+      () => {
+        try {
+          this.send(to, message);
+        } catch {
+          // A name nobody holds any more when the timer fires: dropped, as in OTP.
+        }
+      },
+      dest?.timers ?? null,
+    );
   }
 
   cancelTimer(ref: TimerRef): boolean {
@@ -551,6 +576,8 @@ export class Runtime {
   register(name: string, pid: Pid): void {
     const p = this.#procs.get(pid);
     if (p === undefined) throw hotlineError('HOT_ERR_NOPROC', pid);
+    // One name per process, as in OTP: a second one would outlive the process in the registry.
+    if (p.name !== undefined) throw hotlineError('HOT_ERR_ALREADY_REGISTERED', pid, p.name);
     this.#registry.register(name, pid);
     p.name = name;
   }
@@ -567,5 +594,13 @@ export class Runtime {
 function describeValue(v: unknown): string {
   if (v === null || typeof v !== 'object') return String(v);
   const type = (v as { type?: unknown }).type;
-  return type === undefined ? 'an object without a type' : `type ${JSON.stringify(type)}`;
+  if (type === undefined) return 'an object without a type';
+  // Describing a bad result must not throw itself (a bigint or a cyclic object defeats JSON).
+  let shown: string | undefined;
+  try {
+    shown = JSON.stringify(type);
+  } catch {
+    shown = undefined;
+  }
+  return `type ${shown ?? typeof type}`;
 }

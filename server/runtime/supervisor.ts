@@ -15,6 +15,7 @@ import {
   stop,
 } from './behaviour.ts';
 import {
+  cloneable,
   DEFAULT_INTENSITY,
   DEFAULT_PERIOD_MS,
   DEFAULT_SHUTDOWN_MS,
@@ -25,6 +26,8 @@ import {
   type ShutdownSpec,
   shouldRestart,
   shutdownChild,
+  unknownRequest,
+  validChildPolicy,
   validIntensity,
 } from './child.ts';
 import type { Pid } from './pid.ts';
@@ -87,15 +90,20 @@ function normalize(spec: ChildSpec): Required<ChildSpec> {
   if (typeof spec.start?.module !== 'string')
     throw hotlineError('HOT_ERR_INVALID_CHILD_SPEC', `${spec.id}: start.module must name a behaviour`);
   const restart = spec.restart ?? 'permanent';
-  if (!['permanent', 'transient', 'temporary'].includes(restart))
-    throw hotlineError('HOT_ERR_INVALID_CHILD_SPEC', `${spec.id}: restart ${restart}`);
   const type = spec.type ?? 'worker';
+  if (type !== 'worker' && type !== 'supervisor')
+    throw hotlineError('HOT_ERR_INVALID_CHILD_SPEC', `${spec.id}: type ${String(type)}`);
+  // Supervisors get time to shut their own children down.
+  const shutdown = spec.shutdown ?? (type === 'supervisor' ? 'infinity' : DEFAULT_SHUTDOWN_MS);
+  const invalid = validChildPolicy(restart, shutdown);
+  if (invalid) throw hotlineError('HOT_ERR_INVALID_CHILD_SPEC', `${spec.id}: ${invalid}`);
+  if (!cloneable(spec.start.args))
+    throw hotlineError('HOT_ERR_INVALID_CHILD_SPEC', `${spec.id}: start.args must survive structuredClone`);
   return {
     id: spec.id,
     start: { module: spec.start.module, args: spec.start.args },
     restart,
-    // Supervisors get time to shut their own children down.
-    shutdown: spec.shutdown ?? (type === 'supervisor' ? 'infinity' : DEFAULT_SHUTDOWN_MS),
+    shutdown,
     type,
   };
 }
@@ -251,6 +259,8 @@ export const supervisor: Behaviour<SupervisorState, SupervisorArgs, SupervisorMe
         state.children.splice(state.children.indexOf(child), 1);
         return reply(ok(), state);
       }
+      default:
+        return reply(fail(unknownRequest(message)), state);
     }
   },
 

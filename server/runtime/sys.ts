@@ -73,6 +73,13 @@ export class Sys {
 
   resume(pid: Pid): void {
     const p = this.#get(pid);
+    if (p.suspendWaiters !== null) {
+      // Suspends still waiting for a boundary: as in OTP, suspend then resume apply in order, so
+      // they complete and the process runs on instead of being suspended with nobody to resume it.
+      const waiters = p.suspendWaiters;
+      p.suspendWaiters = null;
+      for (const w of waiters) w.resolve();
+    }
     if (!p.suspended) return;
     p.suspended = false;
     this.rt.wake(p);

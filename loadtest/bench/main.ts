@@ -1,0 +1,33 @@
+/** `npm run bench -- <name> [options]`: benchmarks, separate from the tests. */
+import { Command, InvalidArgumentError } from 'commander';
+import { report } from './report.ts';
+import { runtimeBench } from './runtime.ts';
+
+const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a whole number > 0');
+  return n;
+};
+
+const program = new Command('bench').description(
+  'Hotline benchmarks: medians over several runs on this machine',
+);
+
+program
+  .command('runtime')
+  .description('process runtime: memory per process, spawn, casts, calls, event-loop stalls')
+  .option('--processes <n>', 'processes for the memory and stall figures', positiveInt, 100_000)
+  .option('--runs <n>', 'runs to take the median of', positiveInt, 3)
+  .option('--seconds <n>', 'length of the busy phase', positiveInt, 3)
+  .option('--json', 'print one JSON object on stdout')
+  .action(async (opts: { processes: number; runs: number; seconds: number; json?: boolean }) => {
+    const figures = await runtimeBench(opts);
+    report(
+      'runtime',
+      figures,
+      { processes: opts.processes, runs: opts.runs, node: process.version },
+      opts.json === true,
+    );
+  });
+
+await program.parseAsync();
