@@ -33,6 +33,8 @@ import type { Pid } from './pid.ts';
 
 export interface DynamicSupervisorArgs {
   module: string;
+  /** Register under this name, so clients keep finding it after a restart. */
+  name?: string;
   restart?: RestartType;
   shutdown?: ShutdownSpec;
   intensity?: number;
@@ -90,6 +92,7 @@ export const dynamicSupervisor: Behaviour<
       (maxChildren >= 0 ? undefined : 'maxChildren must be >= 0');
     if (invalid) throw hotlineError('HOT_ERR_INVALID_CHILD_SPEC', invalid);
     ctx.trapExit(true);
+    if (args.name !== undefined) ctx.register(args.name);
     return {
       module: args.module,
       restart,

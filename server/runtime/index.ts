@@ -1,4 +1,5 @@
 /** The runtime's public surface: what behaviours, the release handler and the front door use. */
+export { application } from './application.ts';
 export * from './behaviour.ts';
 export { type Clock, SimulatedClock, systemClock } from './clock.ts';
 export {

@@ -2,9 +2,11 @@
  * A node's process runtime: the process table, messaging, links and monitors, exit
  * signals, timers and the registry. Generic: it runs any behaviour and knows nothing of calls.
  */
+import { performance } from 'node:perf_hooks';
 import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
 import type { AnyBehaviour, From, MessageMap, MonitorRef, SpawnOptions, TimerRef } from './behaviour.ts';
 import { type Clock, systemClock } from './clock.ts';
+import { application } from './application.ts';
 import { dynamicSupervisor } from './dynamic-supervisor.ts';
 import { RuntimeEvents } from './events.ts';
 import { describeReason, type ExitReason, errorReason, killed, noproc } from './exit-reason.ts';
@@ -28,6 +30,8 @@ export interface RuntimeOptions {
   checkState?: boolean;
   /** Default call timeout, as gen_server's 5 s. */
   callTimeoutMs?: number;
+  /** Told how long each message took to handle (its synchronous part), for metrics. */
+  turnObserver?: (module: string, ms: number) => void;
 }
 
 export interface RuntimeSpawnOptions extends SpawnOptions {
@@ -67,9 +71,18 @@ export class Runtime {
     this.checkState = options.checkState ?? false;
     this.callTimeoutMs = options.callTimeoutMs ?? 5000;
     this.#timers = new Timers(this.clock);
-    this.scheduler = new Scheduler((p) => this.#turn(p), options.sliceMs ?? 4);
+    const observe = options.turnObserver;
+    const turn = observe
+      ? (p: Process) => {
+          const t0 = performance.now();
+          this.#turn(p);
+          observe(p.behaviour.name, performance.now() - t0);
+        }
+      : (p: Process) => this.#turn(p);
+    this.scheduler = new Scheduler(turn, options.sliceMs ?? 4);
     this.modules.load(supervisor);
     this.modules.load(dynamicSupervisor);
+    this.modules.load(application);
   }
 
   // ---- processes ----

@@ -1,0 +1,187 @@
+/**
+ * The CDR journal: one process per node that owns the CDR log. Caller legs tell it when a
+ * call opens, is answered and ends; it writes exactly one CDR per call, in batches. It
+ * monitors every leg with an open call, so a leg that dies without ending its call (killed,
+ * or a crash its terminate could not handle) still gets a CDR with cause error.
+ */
+import {
+  type Behaviour,
+  type CastResult,
+  noreply,
+  type Pid,
+  type ProcessContext,
+  type SystemInfo,
+  stop,
+} from '../../runtime/index.ts';
+import { type CallPhase, JOURNAL, type JournalMessage } from '../contract.ts';
+import { appendLines, appendLinesSync, closeLog, line, openLog, scanLog } from './log.ts';
+import type { Cdr, OpenCall } from './records.ts';
+
+export interface JournalArgs {
+  path: string;
+}
+
+export interface JournalState {
+  path: string;
+  fd: number;
+  open: Map<string, OpenCall & { monitor: number }>;
+  /** Lines waiting for the next group commit. */
+  pending: string[];
+  flushTimer: number | null;
+  written: number;
+}
+
+/** What the journal tells the node's metrics. Not state: hooks are fixed when the node starts. */
+export interface JournalHooks {
+  answered?(setupSeconds: number): void;
+  ended?(cdr: Cdr): void;
+}
+
+type Tick = { type: 'flush' } | { type: 'alive' };
+
+/** Group commit: the first line of a batch waits this long for company. */
+const FLUSH_MS = 5;
+/** How often an 'alive' mark is written while calls are up (the `node_lost` end time). */
+const ALIVE_MS = 1000;
+
+type Ctx = ProcessContext;
+
+function enqueue(ctx: Ctx, s: JournalState, text: string): void {
+  s.pending.push(text);
+  if (s.flushTimer === null) s.flushTimer = ctx.sendAfter(FLUSH_MS, { type: 'flush' } satisfies Tick);
+}
+
+function writeCdr(ctx: Ctx, s: JournalState, cdr: Cdr, hooks: JournalHooks): void {
+  enqueue(ctx, s, line({ t: 'cdr', ...cdr }));
+  hooks.ended?.(cdr);
+}
+
+export function createJournal(hooks: JournalHooks = {}): Behaviour<JournalState, JournalArgs, { call: { type: 'calls' }; reply: OpenCall[]; cast: JournalMessage; info: Tick }> {
+  return {
+    name: JOURNAL,
+    version: '1.0.0',
+
+    async init(args, ctx) {
+      ctx.register(JOURNAL);
+      // Shutdown arrives as a message, after any write in flight: terminate then flushes.
+      ctx.trapExit(true);
+      // Calls the log has open are live (recovery at node start closed the dead ones):
+      // a journal restarted mid-run picks them up again and watches their legs.
+      const { open } = await scanLog(args.path);
+      const state: JournalState = { path: args.path, fd: openLog(args.path), open: new Map(), pending: [], flushTimer: null, written: 0 };
+      for (const [id, call] of open) state.open.set(id, { ...call, monitor: ctx.monitor(call.leg as Pid) });
+      ctx.sendAfter(ALIVE_MS, { type: 'alive' } satisfies Tick);
+      return state;
+    },
+
+    handleCall(_m, _from, s) {
+      return { type: 'reply', reply: [...s.open.values()].map(({ monitor: _m, ...c }) => c), state: s };
+    },
+
+    handleCast(m, s, ctx): CastResult<JournalState> {
+      switch (m.type) {
+        case 'open': {
+          const { type: _t, ...rest } = m;
+          s.open.set(m.id, { ...rest, phase: 'setup', answeredAt: null, monitor: ctx.monitor(m.leg) });
+          enqueue(ctx, s, line({ t: 'open', id: m.id, callId: m.callId, caller: m.caller, callee: m.callee, leg: m.leg, setupAt: m.setupAt, versions: m.versions }));
+          break;
+        }
+        case 'phase': {
+          const call = s.open.get(m.id);
+          if (call === undefined) break;
+          if (m.phase === 'up' && call.answeredAt === null) {
+            call.answeredAt = m.at;
+            enqueue(ctx, s, line({ t: 'answered', id: m.id, at: m.at }));
+            hooks.answered?.((m.at - call.setupAt) / 1000);
+          }
+          call.phase = m.phase;
+          break;
+        }
+        case 'end': {
+          const call = s.open.get(m.id);
+          // Exactly once: an end for a call already closed (say, by a DOWN) is dropped.
+          if (call === undefined) break;
+          s.open.delete(m.id);
+          ctx.demonitor(call.monitor);
+          writeCdr(ctx, s, {
+            id: call.id,
+            callId: call.callId,
+            caller: call.caller,
+            callee: call.callee,
+            node: ctx.node,
+            setupAt: call.setupAt,
+            answeredAt: m.answeredAt,
+            endedAt: m.endedAt,
+            durationMs: m.answeredAt === null ? 0 : m.endedAt - m.answeredAt,
+            cause: m.cause,
+            endedBy: m.endedBy,
+            mediaAtoB: m.mediaAtoB,
+            mediaBtoA: m.mediaBtoA,
+            versions: [...new Set([...call.versions, ...m.versions])],
+          }, hooks);
+          break;
+        }
+      }
+      return noreply(s);
+    },
+
+    async handleInfo(m: Tick | SystemInfo, s, ctx) {
+      switch (m.type) {
+        case 'flush': {
+          s.flushTimer = null;
+          const batch = s.pending;
+          s.pending = [];
+          // Messages queue while the write is in flight: the next batch forms meanwhile.
+          await appendLines(s.fd, batch);
+          s.written += batch.length;
+          return noreply(s);
+        }
+        case 'alive':
+          if (s.open.size > 0) enqueue(ctx, s, line({ t: 'alive', at: ctx.now() }));
+          ctx.sendAfter(ALIVE_MS, { type: 'alive' } satisfies Tick);
+          return noreply(s);
+        case 'DOWN': {
+          const now = ctx.now();
+          for (const [id, call] of s.open) {
+            if (call.monitor !== m.ref) continue;
+            s.open.delete(id);
+            writeCdr(ctx, s, {
+              id,
+              callId: call.callId,
+              caller: call.caller,
+              callee: call.callee,
+              node: ctx.node,
+              setupAt: call.setupAt,
+              answeredAt: call.answeredAt,
+              endedAt: now,
+              durationMs: call.answeredAt === null ? 0 : now - call.answeredAt,
+              cause: 'error',
+              endedBy: 'system',
+              mediaAtoB: 0,
+              mediaBtoA: 0,
+              versions: call.versions,
+            }, hooks);
+          }
+          return noreply(s);
+        }
+        case 'EXIT':
+          return m.from === ctx.parent ? stop(m.reason, s) : noreply(s);
+        default:
+          return noreply(s);
+      }
+    },
+
+    terminate(_reason, s) {
+      appendLinesSync(s.fd, s.pending);
+      s.pending = [];
+      closeLog(s.fd);
+    },
+  };
+}
+
+/** Calls by phase, for the calls gauge. */
+export function countPhases(calls: Iterable<{ phase: CallPhase }>): Record<CallPhase, number> {
+  const counts: Record<CallPhase, number> = { setup: 0, ringing: 0, up: 0, held: 0 };
+  for (const c of calls) counts[c.phase]++;
+  return counts;
+}

@@ -1,0 +1,150 @@
+/**
+ * The CDR log: one append-only JSON Lines file per node. Opens, answers and CDRs are
+ * appended in batches and fdatasync'd (group commit), never one synchronous write per call.
+ * A CDR is in the log exactly once; a call whose open has no CDR was up when the node died.
+ */
+import { closeSync, createReadStream, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, write, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import type { Cdr, LogLine, OpenCall } from './records.ts';
+
+const writeAsync = promisify(write);
+const datasyncAsync = promisify(fdatasync);
+
+export function openLog(path: string): number {
+  mkdirSync(dirname(path), { recursive: true });
+  return openSync(path, 'a');
+}
+
+export async function appendLines(fd: number, lines: string[]): Promise<void> {
+  await writeAsync(fd, lines.join(''));
+  await datasyncAsync(fd);
+}
+
+export function appendLinesSync(fd: number, lines: string[]): void {
+  if (lines.length === 0) return;
+  writeSync(fd, lines.join(''));
+  fdatasyncSync(fd);
+}
+
+export const closeLog = (fd: number): void => closeSync(fd);
+
+export const line = (l: LogLine): string => `${JSON.stringify(l)}\n`;
+
+async function* readLines(path: string): AsyncGenerator<LogLine> {
+  if (!existsSync(path)) return;
+  const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const text of rl) {
+    if (text === '') continue;
+    try {
+      yield JSON.parse(text) as LogLine;
+    } catch {
+      // A torn last line from a kill mid-write: the call it belonged to is still open.
+    }
+  }
+}
+
+export interface LogScan {
+  /** Calls opened and not closed by a CDR. */
+  open: Map<string, OpenCall>;
+  /** The last moment the node is known to have been alive. */
+  lastAlive: number;
+}
+
+export async function scanLog(path: string): Promise<LogScan> {
+  const open = new Map<string, OpenCall>();
+  let lastAlive = 0;
+  for await (const l of readLines(path)) {
+    switch (l.t) {
+      case 'open': {
+        const { t: _t, ...rest } = l;
+        open.set(l.id, { ...rest, phase: 'setup', answeredAt: null });
+        lastAlive = Math.max(lastAlive, l.setupAt);
+        break;
+      }
+      case 'answered': {
+        const call = open.get(l.id);
+        if (call) {
+          call.answeredAt = l.at;
+          call.phase = 'up';
+        }
+        lastAlive = Math.max(lastAlive, l.at);
+        break;
+      }
+      case 'cdr':
+        open.delete(l.id);
+        lastAlive = Math.max(lastAlive, l.endedAt);
+        break;
+      case 'alive':
+        lastAlive = Math.max(lastAlive, l.at);
+        break;
+    }
+  }
+  return { open, lastAlive };
+}
+
+/** The CDR of a call that was up when its node died: ended when the node was last seen. */
+export function lostCdr(call: OpenCall, node: string, lastAlive: number): Cdr {
+  const endedAt = Math.max(lastAlive, call.answeredAt ?? call.setupAt);
+  return {
+    id: call.id,
+    callId: call.callId,
+    caller: call.caller,
+    callee: call.callee,
+    node,
+    setupAt: call.setupAt,
+    answeredAt: call.answeredAt,
+    endedAt,
+    durationMs: call.answeredAt === null ? 0 : endedAt - call.answeredAt,
+    cause: 'node_lost',
+    endedBy: 'system',
+    mediaAtoB: 0,
+    mediaBtoA: 0,
+    versions: call.versions,
+  };
+}
+
+/**
+ * At start, before any call: every call the log still has open was up when the node died.
+ * Each gets its CDR now, so none is lost and none is written twice.
+ */
+export async function recoverLog(path: string, node: string): Promise<Cdr[]> {
+  const { open, lastAlive } = await scanLog(path);
+  if (open.size === 0) return [];
+  const cdrs = [...open.values()].map((call) => lostCdr(call, node, lastAlive));
+  const fd = openLog(path);
+  try {
+    appendLinesSync(fd, cdrs.map((c) => line({ t: 'cdr', ...c })));
+  } finally {
+    closeLog(fd);
+  }
+  return cdrs;
+}
+
+export interface CdrQuery {
+  user?: string;
+  cause?: string;
+  callId?: string;
+  since?: number;
+  until?: number;
+  limit: number;
+}
+
+/** CDRs matching the query, newest first. */
+export async function queryCdrs(path: string, q: CdrQuery): Promise<Cdr[]> {
+  const out: Cdr[] = [];
+  for await (const l of readLines(path)) {
+    if (l.t !== 'cdr') continue;
+    if (q.user !== undefined && l.caller !== q.user && l.callee !== q.user) continue;
+    if (q.cause !== undefined && l.cause !== q.cause) continue;
+    if (q.callId !== undefined && l.callId !== q.callId) continue;
+    if (q.since !== undefined && l.endedAt < q.since) continue;
+    if (q.until !== undefined && l.endedAt > q.until) continue;
+    const { t: _t, ...cdr } = l;
+    out.push(cdr);
+    // Keep memory bounded on a large log: only the newest `limit` matter.
+    if (out.length > q.limit * 2) out.splice(0, out.length - q.limit);
+  }
+  return out.slice(-q.limit).reverse();
+}

@@ -1,0 +1,73 @@
+/**
+ * What release code and the node agree on: the messages session processes exchange with
+ * each other (peer messages), with the CDR journal, and what a release exports. Releases
+ * come and go; this contract is what lets 1.0.0 and 2.0.0 processes talk mid-upgrade.
+ */
+import type { AnyBehaviour, Pid } from '../runtime/index.ts';
+import type { EndCause } from './protocol/messages.ts';
+
+/** Registered name of the CDR journal process. */
+export const JOURNAL = 'cdr_journal';
+/** Registered name of a user's session: `user:alice`. */
+export const userName = (user: string): string => `user:${user}`;
+
+/** Session-to-session (and service leg) messages. Each names the call it belongs to. */
+export type PeerMessage =
+  | { type: 'peer_invite'; callId: string; from: Pid; fromUser: string; release: string }
+  | { type: 'peer_ringing'; callId: string }
+  | { type: 'peer_answer'; callId: string; release: string }
+  | { type: 'peer_busy'; callId: string }
+  | { type: 'peer_reject'; callId: string }
+  | { type: 'peer_cancel'; callId: string; cause: EndCause }
+  | { type: 'peer_bye'; callId: string; cause: EndCause }
+  | { type: 'peer_media'; callId: string; seq: number; sentAt: number; payload?: string }
+  | { type: 'peer_hold'; callId: string }
+  | { type: 'peer_resume'; callId: string }
+  | { type: 'peer_dtmf'; callId: string; digit: string }
+  | { type: 'peer_prompt'; callId: string; text: string };
+
+export type CallPhase = 'setup' | 'ringing' | 'up' | 'held';
+export type Party = 'caller' | 'callee' | 'system';
+
+/** Messages to the journal (casts). The caller's leg owns a call's record. */
+export type JournalMessage =
+  | {
+      type: 'open';
+      id: string;
+      callId: string;
+      caller: string;
+      callee: string;
+      leg: Pid;
+      setupAt: number;
+      versions: string[];
+    }
+  | { type: 'phase'; id: string; phase: CallPhase; at: number }
+  | {
+      type: 'end';
+      id: string;
+      cause: EndCause;
+      endedBy: Party;
+      endedAt: number;
+      answeredAt: number | null;
+      mediaAtoB: number;
+      mediaBtoA: number;
+      versions: string[];
+    };
+
+/** Settings every session gets in its start args. */
+export interface SessionConfig {
+  ringTimeoutMs: number;
+  mediaTimeoutMs: number;
+}
+
+export interface SessionArgs {
+  port: Pid;
+  config: SessionConfig;
+}
+
+/** What a release module exports: its version and the behaviours it brings. */
+export interface Release {
+  version: string;
+  session: AnyBehaviour;
+  services: Record<string, AnyBehaviour>;
+}

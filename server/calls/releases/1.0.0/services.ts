@@ -1,0 +1,106 @@
+/**
+ * Service legs of release 1.0.0: the other end of calls to built-in numbers, so that one
+ * client alone can load a node. Each is a process per call, started by the caller's
+ * session, monitoring it, and ending with the call.
+ */
+import {
+  type Behaviour,
+  type CastResult,
+  noreply,
+  type Pid,
+  type ProcessContext,
+  type SystemInfo,
+  stop,
+} from '../../../runtime/index.ts';
+import type { PeerMessage } from '../../contract.ts';
+import { VERSION } from './session.ts';
+
+export interface LegArgs {
+  caller: Pid;
+  callId: string;
+}
+
+export interface LegState {
+  caller: Pid;
+  callId: string;
+  held: boolean;
+}
+
+type LegInfo = PeerMessage | SystemInfo;
+
+const normal = { type: 'normal' } as const;
+
+function startLeg(args: LegArgs, ctx: ProcessContext, answer: boolean): LegState {
+  ctx.monitor(args.caller);
+  const tell = (m: PeerMessage) => ctx.send(args.caller, m);
+  tell({ type: 'peer_ringing', callId: args.callId });
+  if (answer) tell({ type: 'peer_answer', callId: args.callId, release: VERSION });
+  return { caller: args.caller, callId: args.callId, held: false };
+}
+
+/** What every leg does with the end of its call; undefined for messages left to the leg. */
+function common(m: LegInfo, s: LegState): CastResult<LegState> | undefined {
+  switch (m.type) {
+    case 'DOWN':
+    case 'peer_bye':
+    case 'peer_cancel':
+      return stop(normal, s);
+    case 'peer_hold':
+    case 'peer_resume':
+      s.held = m.type === 'peer_hold';
+      return noreply(s);
+    default:
+      return undefined;
+  }
+}
+
+type LegMessages = { call: never; reply: never; cast: never; info: PeerMessage };
+
+export const echoLeg: Behaviour<LegState, LegArgs, LegMessages> = {
+  name: 'echo_leg',
+  version: VERSION,
+  init: (args, ctx) => startLeg(args, ctx, true),
+  handleInfo(m: LegInfo, s, ctx) {
+    const done = common(m, s);
+    if (done) return done;
+    if (m.type === 'peer_media' && !s.held) ctx.send(s.caller, m);
+    return noreply(s);
+  },
+};
+
+export const IVR_MENU = 'Welcome to Hotline. Press 1 for sales, 2 for support, 9 to hear this again, # to hang up.';
+const IVR_ANSWERS: Record<string, string> = {
+  '1': 'Sales: every agent is on another call. Your call matters to us.',
+  '2': 'Support: have you tried turning it off and on again?',
+  '9': IVR_MENU,
+};
+
+export const ivrLeg: Behaviour<LegState, LegArgs, LegMessages> = {
+  name: 'ivr_leg',
+  version: VERSION,
+  init(args, ctx) {
+    const s = startLeg(args, ctx, true);
+    ctx.send(s.caller, { type: 'peer_prompt', callId: s.callId, text: IVR_MENU } satisfies PeerMessage);
+    return s;
+  },
+  handleInfo(m: LegInfo, s, ctx) {
+    const done = common(m, s);
+    if (done) return done;
+    if (m.type !== 'peer_dtmf') return noreply(s);
+    if (m.digit === '#') {
+      ctx.send(s.caller, { type: 'peer_bye', callId: s.callId, cause: 'normal' } satisfies PeerMessage);
+      return stop(normal, s);
+    }
+    const text = IVR_ANSWERS[m.digit] ?? `${m.digit} is not on the menu. ${IVR_MENU}`;
+    ctx.send(s.caller, { type: 'peer_prompt', callId: s.callId, text } satisfies PeerMessage);
+    return noreply(s);
+  },
+};
+
+/** Rings and never answers: the caller's ring timeout ends the call. */
+export const noanswerLeg: Behaviour<LegState, LegArgs, LegMessages> = {
+  name: 'noanswer_leg',
+  version: VERSION,
+  init: (args, ctx) => startLeg(args, ctx, false),
+  handleInfo: (m: LegInfo, s) => common(m, s) ?? noreply(s),
+};

@@ -1,0 +1,89 @@
+/**
+ * The two HTTP surfaces, built but not listening: the public one (phones, health, metrics)
+ * and the admin one (bearer token, loopback by default).
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Type from 'typebox';
+import { listProcesses, type Runtime, supervisionTree } from '../runtime/index.ts';
+import { bearerAuth } from './auth.ts';
+import { installErrorHandler } from './errors.ts';
+
+export interface AppOptions {
+  logger: boolean | { level: string };
+  /** Use this logger instead (shared with the other surface). */
+  loggerInstance?: FastifyBaseLogger;
+}
+
+export function createFastify(options: AppOptions): FastifyInstance {
+  // Thousands of phones and a scrape a second: per-request logs would drown everything else.
+  const logController = new LogController({ disableRequestLogging: true });
+  const app = options.loggerInstance
+    ? Fastify({ loggerInstance: options.loggerInstance, logController })
+    : Fastify({ logger: options.logger, logController });
+  installErrorHandler(app);
+  return app;
+}
+
+export interface PublicRoutes {
+  ready(): boolean;
+  node: string;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  protocolSchema(): unknown;
+}
+
+export function publicRoutes(app: FastifyInstance, r: PublicRoutes): void {
+  const started = Date.now();
+  app.get('/healthz', async () => ({ status: 'ok', node: r.node, uptimeSeconds: (Date.now() - started) / 1000 }));
+  app.get('/readyz', async (_req, reply) => {
+    const ready = r.ready();
+    return reply.status(ready ? 200 : 503).send({ ready, node: r.node });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const { contentType, body } = await r.metrics();
+    return reply.type(contentType).send(body);
+  });
+  app.get('/protocol.schema.json', async () => r.protocolSchema());
+}
+
+export interface AdminRoutes {
+  token: string;
+  rt: Runtime;
+  cdrs(query: CdrQueryString): Promise<unknown[]>;
+}
+
+export const CdrQueryString = Type.Object(
+  {
+    user: Type.Optional(Type.String({ maxLength: 64 })),
+    cause: Type.Optional(Type.String({ maxLength: 32 })),
+    callId: Type.Optional(Type.String({ maxLength: 64 })),
+    since: Type.Optional(Type.Integer({ minimum: 0, description: 'ended at or after, epoch ms' })),
+    until: Type.Optional(Type.Integer({ minimum: 0, description: 'ended at or before, epoch ms' })),
+    limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+  },
+  { additionalProperties: false },
+);
+export type CdrQueryString = Type.Static<typeof CdrQueryString>;
+
+const ProcessQuery = Type.Object(
+  { module: Type.Optional(Type.String()), limit: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }) },
+  { additionalProperties: false },
+);
+const TreeQuery = Type.Object(
+  { maxChildren: Type.Integer({ minimum: 0, maximum: 10_000, default: 50 }) },
+  { additionalProperties: false },
+);
+
+export function adminRoutes(app: FastifyInstance, r: AdminRoutes): void {
+  const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+  app.addHook('onRequest', bearerAuth(r.token));
+  typed.get('/cdrs', { schema: { querystring: CdrQueryString } }, async (req) => ({ cdrs: await r.cdrs(req.query) }));
+  typed.get('/admin/processes', { schema: { querystring: ProcessQuery } }, async (req) => {
+    const list = listProcesses(r.rt, req.query.module === undefined ? undefined : (p) => p.module === req.query.module);
+    return { count: list.length, processes: list.slice(0, req.query.limit) };
+  });
+  typed.get('/admin/tree', { schema: { querystring: TreeQuery } }, async (req) => ({
+    tree: supervisionTree(r.rt, { maxChildren: req.query.maxChildren }),
+  }));
+  app.get('/admin/modules', async () => ({ modules: r.rt.modules.versions() }));
+}

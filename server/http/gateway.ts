@@ -1,0 +1,138 @@
+/**
+ * The WebSocket endpoint where phones connect: one connection is one session process and
+ * one port process. The gateway owns the socket's lifecycle and the checks every frame
+ * goes through (binary, size, rate, JSON, schema); a valid message is cast to the session.
+ * It does not know what the messages mean: the decoder and the session module come from
+ * the calls layer.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
+import { type Pid, type Runtime, startChild } from '../runtime/index.ts';
+import { clientGone } from './port.ts';
+import { TokenBucket } from './rate-limit.ts';
+
+export type FrameDecoder = (text: string) => { ok: true; message: { type: string } } | { ok: false; error: HotlineError; ref?: string };
+
+export interface GatewayLimits {
+  maxPayloadBytes: number;
+  messagesPerSecond: number;
+  burst: number;
+  maxSessions: number;
+}
+
+export interface GatewayHooks {
+  received(type: string): void;
+  protocolError(code: string): void;
+}
+
+export interface GatewayOptions {
+  path: string;
+  rt: Runtime;
+  /** Dynamic supervisors for port and session processes. */
+  ports: Pid;
+  sessions: Pid;
+  sockets: Map<number, WebSocket>;
+  sessionArgs(port: Pid): unknown;
+  decode: FrameDecoder;
+  limits: GatewayLimits;
+  hooks: GatewayHooks;
+  log: FastifyBaseLogger;
+}
+
+export interface Gateway {
+  /** Refuse new connections from now on (graceful shutdown). */
+  stopAccepting(): void;
+  readonly connections: number;
+}
+
+function rejectUpgrade(socket: Duplex, error: HotlineError): void {
+  const body = JSON.stringify({ code: error.code, message: error.message });
+  socket.end(
+    `HTTP/1.1 ${error.statusCode} ${error.statusCode === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway {
+  let accepting = true;
+  let nextSocket = 0;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: o.limits.maxPayloadBytes, perMessageDeflate: false });
+
+  // Plain HTTP to the endpoint: say it is a WebSocket endpoint.
+  app.get(o.path, async () => {
+    throw hotlineError('HOT_ERR_UPGRADE_REQUIRED', o.path);
+  });
+
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== o.path) return rejectUpgrade(socket, hotlineError('HOT_ERR_NOT_FOUND', `WebSocket endpoint ${path}`));
+    if (!accepting) return rejectUpgrade(socket, hotlineError('HOT_ERR_SHUTTING_DOWN'));
+    if (o.sockets.size >= o.limits.maxSessions) return rejectUpgrade(socket, hotlineError('HOT_ERR_NODE_FULL', o.limits.maxSessions));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      void connect(ws).catch((err: unknown) => {
+        o.log.error({ err }, 'could not start a session');
+        ws.close(1011, 'session start failed');
+      });
+    });
+  });
+
+  const sendError = (ws: WebSocket, error: HotlineError, ref?: string) => {
+    o.hooks.protocolError(error.code);
+    ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message, ...(ref === undefined ? {} : { ref }) }));
+  };
+
+  async function connect(ws: WebSocket): Promise<void> {
+    const id = ++nextSocket;
+    o.sockets.set(id, ws);
+    const bucket = new TokenBucket(o.limits.messagesPerSecond, o.limits.burst, Date.now());
+    // Frames that arrive before the session has started wait here, in order.
+    let early: { type: string }[] | null = [];
+    let session: Pid | null = null;
+    let port: Pid | null = null;
+    let closed = false;
+
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (closed) return;
+      if (!bucket.take(Date.now())) {
+        sendError(ws, hotlineError('HOT_ERR_RATE_LIMITED', o.limits.messagesPerSecond));
+        closed = true;
+        ws.close(1008, 'rate limit');
+        return;
+      }
+      if (isBinary) return sendError(ws, hotlineError('HOT_ERR_BINARY_FRAME'));
+      const decoded = o.decode(data.toString());
+      if (!decoded.ok) return sendError(ws, decoded.error, decoded.ref);
+      o.hooks.received(decoded.message.type);
+      if (session === null) early?.push(decoded.message);
+      else o.rt.cast(session, decoded.message);
+    });
+    ws.on('error', (err) => o.log.debug({ err }, 'websocket error'));
+    ws.on('close', () => {
+      closed = true;
+      if (port !== null) o.rt.exit(port, clientGone);
+      else o.sockets.delete(id);
+    });
+
+    port = await startChild(o.rt, o.ports, { socket: id });
+    session = await startChild(o.rt, o.sessions, o.sessionArgs(port));
+    if (closed) {
+      // The phone left while its session was starting.
+      o.rt.exit(port, clientGone);
+      return;
+    }
+    for (const m of early ?? []) o.rt.cast(session, m);
+    early = null;
+  }
+
+  return {
+    stopAccepting: () => {
+      accepting = false;
+    },
+    get connections() {
+      return o.sockets.size;
+    },
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * A port: the process that stands for one WebSocket, as an Erlang port stands for an
+ * external resource. Session code sends it frames as ordinary messages; only the port
+ * touches the socket. The session links to its port, so a closed socket ends the session
+ * (EXIT), and a session that ends closes its socket — with no socket code in session code,
+ * which is what lets session code be replaced while sockets stay up.
+ */
+import { WebSocket } from 'ws';
+import { type Behaviour, type ExitReason, noreply, type SystemInfo, stop } from '../runtime/index.ts';
+
+export interface PortArgs {
+  socket: number;
+}
+
+export interface PortState {
+  socket: number;
+}
+
+/** What the front door tells its metrics about outgoing frames. */
+export interface PortHooks {
+  sent(type: string): void;
+  errorSent(code: string): void;
+}
+
+/** Reasons a port ends with, beyond OTP's own. */
+export const clientGone: ExitReason = Object.freeze({ type: 'shutdown', detail: 'client_gone' });
+export const slowReader: ExitReason = Object.freeze({ type: 'shutdown', detail: 'slow_reader' });
+
+/** WebSocket close codes (RFC 6455) for the ways a port ends. */
+function closeCode(reason: ExitReason): number {
+  switch (reason.type) {
+    case 'normal':
+      return 1000;
+    case 'shutdown':
+      return reason.detail === 'slow_reader' ? 1008 : 1001;
+    default:
+      return 1011;
+  }
+}
+
+export function createPort(
+  sockets: Map<number, WebSocket>,
+  hooks: PortHooks,
+  maxBufferedBytes: number,
+): Behaviour<PortState, PortArgs, { call: never; reply: never; cast: never; info: { type: string } }> {
+  return {
+    name: 'port',
+    version: '1.0.0',
+
+    init(args, ctx) {
+      ctx.trapExit(true);
+      return { socket: args.socket };
+    },
+
+    handleInfo(message, state) {
+      if (message.type === 'EXIT') return stop((message as SystemInfo & { type: 'EXIT' }).reason, state);
+      const ws = sockets.get(state.socket);
+      if (ws === undefined || ws.readyState !== WebSocket.OPEN) return noreply(state);
+      // A phone that does not read: end it rather than buffer without bound.
+      if (ws.bufferedAmount > maxBufferedBytes) return stop(slowReader, state);
+      ws.send(JSON.stringify(message));
+      hooks.sent(message.type);
+      if (message.type === 'error') hooks.errorSent(String((message as { code?: unknown }).code));
+      return noreply(state);
+    },
+
+    terminate(reason, state) {
+      const ws = sockets.get(state.socket);
+      sockets.delete(state.socket);
+      if (ws === undefined || ws.readyState !== WebSocket.OPEN) return;
+      if (reason.type === 'shutdown' && reason.detail === 'slow_reader') ws.terminate();
+      else ws.close(closeCode(reason), reason.type === 'shutdown' ? (reason.detail ?? 'shutdown') : reason.type);
+    },
+  };
+}

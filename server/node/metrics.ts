@@ -1,0 +1,99 @@
+/**
+ * The node's Prometheus metrics. Everything is fed by events and hooks (runtime events,
+ * the journal's hooks, the gateway's and ports' hooks) or read at scrape time; nothing in
+ * the runtime or the session code knows prom-client. Label sets are bounded: release,
+ * message type, error code, cause — never a user, pid or call id.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { countPhases } from '../calls/cdr/journal.ts';
+import type { Cdr } from '../calls/cdr/records.ts';
+import type { CallPhase } from '../calls/contract.ts';
+import type { Runtime } from '../runtime/index.ts';
+
+export interface NodeMetrics {
+  registry: Registry;
+  /** Hooks for the sources that push. */
+  turn(module: string, ms: number): void;
+  answered(setupSeconds: number): void;
+  ended(cdr: Cdr): void;
+  received(type: string): void;
+  sent(type: string): void;
+  protocolError(code: string): void;
+  /** Wire the sources that are read at scrape time or emit events. */
+  observe(rt: Runtime, openCalls: () => Iterable<{ phase: CallPhase }>): void;
+}
+
+export function createMetrics(node: string): NodeMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node });
+  collectDefaultMetrics({ register: registry });
+  let source: { rt: Runtime; openCalls: () => Iterable<{ phase: CallPhase }> } | null = null;
+
+  new Gauge({
+    name: 'hotline_sessions_active',
+    help: 'Session processes by the release they run',
+    labelNames: ['release'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of source?.rt.modules.versions() ?? []) if (v.module === 'session') this.inc({ release: v.version }, v.processes);
+    },
+  });
+  new Gauge({
+    name: 'hotline_processes',
+    help: 'Processes by behaviour module',
+    labelNames: ['module'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of source?.rt.modules.versions() ?? []) this.inc({ module: v.module }, v.processes);
+    },
+  });
+  new Gauge({
+    name: 'hotline_calls_active',
+    help: 'Calls up or being set up, by state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      if (source === null) return;
+      for (const [state, n] of Object.entries(countPhases(source.openCalls()))) this.set({ state }, n);
+    },
+  });
+  const setup = new Histogram({
+    name: 'hotline_call_setup_seconds',
+    help: 'Invite to answered',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const processing = new Histogram({
+    name: 'hotline_session_processing_seconds',
+    help: 'Time a session process spends handling one message',
+    buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+    registers: [registry],
+  });
+  const received = new Counter({ name: 'hotline_frames_received_total', help: 'Valid frames from phones, by message type', labelNames: ['type'], registers: [registry] });
+  const sent = new Counter({ name: 'hotline_frames_sent_total', help: 'Frames sent to phones, by message type', labelNames: ['type'], registers: [registry] });
+  const protocolErrors = new Counter({ name: 'hotline_protocol_errors_total', help: 'Error frames sent to phones, by code', labelNames: ['code'], registers: [registry] });
+  const ended = new Counter({ name: 'hotline_calls_ended_total', help: 'Calls ended (CDRs written), by cause', labelNames: ['cause'], registers: [registry] });
+  const crashes = new Counter({ name: 'hotline_session_crashes_total', help: 'Session processes that ended with an error', registers: [registry] });
+  const restarts = new Counter({ name: 'hotline_supervisor_restarts_total', help: 'Children restarted by supervisors', registers: [registry] });
+
+  return {
+    registry,
+    turn: (module, ms) => {
+      if (module === 'session') processing.observe(ms / 1000);
+    },
+    answered: (s) => setup.observe(s),
+    ended: (cdr) => ended.inc({ cause: cdr.cause }),
+    received: (type) => received.inc({ type }),
+    sent: (type) => sent.inc({ type }),
+    protocolError: (code) => protocolErrors.inc({ code }),
+    observe(rt, openCalls) {
+      rt.events.on('exit', (e) => {
+        if (e.module === 'session' && e.reason.type === 'error') crashes.inc();
+      });
+      rt.events.on('restart', () => restarts.inc());
+      source = { rt, openCalls };
+    },
+  };
+}

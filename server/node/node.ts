@@ -1,0 +1,155 @@
+/**
+ * A Hotline node: the runtime, the call layer's modules, the supervision tree and the two
+ * HTTP surfaces, wired together. This is the composition root; the pieces it joins do not
+ * know each other.
+ *
+ *   application
+ *   └─ top (supervisor, one_for_one)
+ *      ├─ cdr_journal        the CDR log
+ *      ├─ ports              dynamic supervisor: one port per WebSocket
+ *      └─ sessions           dynamic supervisor: one session per phone
+ *
+ * Shutdown runs in reverse: sessions end their calls (CDRs written), ports close their
+ * sockets with 1001, the journal flushes and closes the log.
+ */
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import { createJournal, type JournalState } from '../calls/cdr/journal.ts';
+import { queryCdrs, recoverLog } from '../calls/cdr/log.ts';
+import { JOURNAL, type Release, type SessionArgs } from '../calls/contract.ts';
+import { decodeClientFrame } from '../calls/protocol/codec.ts';
+import { protocolJsonSchema } from '../calls/protocol/json-schema.ts';
+import { release as baseline } from '../calls/releases/1.0.0/index.ts';
+import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
+import { resolveAdminToken } from '../http/auth.ts';
+import { attachGateway, type Gateway } from '../http/gateway.ts';
+import { createPort } from '../http/port.ts';
+import { type Clock, type Pid, Runtime } from '../runtime/index.ts';
+import { createMetrics, type NodeMetrics } from './metrics.ts';
+import type { NodeSettings } from './settings.ts';
+
+export interface HotlineNode {
+  settings: NodeSettings;
+  rt: Runtime;
+  metrics: NodeMetrics;
+  publicApp: FastifyInstance;
+  adminApp: FastifyInstance;
+  gateway: Gateway;
+  /** ws://host:port/calls */
+  callsUrl: string;
+  httpUrl: string;
+  adminUrl: string;
+  adminToken: string;
+  /** CDRs written at start for calls that were up when the node last died. */
+  recovered: number;
+  /** Graceful: stop accepting, end calls with their CDRs, close sockets (1001), flush. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  /** false in tests; otherwise pino at settings.logLevel. */
+  logger?: boolean;
+  release?: Release;
+}
+
+export async function startNode(settings: NodeSettings, options: StartOptions = {}): Promise<HotlineNode> {
+  const journalPath = join(settings.dataDir, 'cdr.log');
+  const recovered = await recoverLog(journalPath, settings.node);
+  const metrics = createMetrics(settings.node);
+  const rt = new Runtime({ node: settings.node, ...(options.clock ? { clock: options.clock } : {}), turnObserver: metrics.turn });
+  const sockets = new Map<number, WebSocket>();
+
+  const release = options.release ?? baseline;
+  rt.modules.load(release.session);
+  for (const b of Object.values(release.services)) rt.modules.load(b);
+  rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }));
+  rt.modules.load(createPort(sockets, { sent: metrics.sent, errorSent: metrics.protocolError }, settings.maxBufferedBytes));
+
+  const app = rt.spawn('application', {
+    strategy: 'one_for_one',
+    intensity: 10,
+    periodMs: 10_000,
+    children: [
+      { id: JOURNAL, start: { module: JOURNAL, args: { path: journalPath } } },
+      { id: 'ports', type: 'supervisor', start: { module: 'dynamic_supervisor', args: { module: 'port', name: 'ports' } } },
+      {
+        id: 'sessions',
+        type: 'supervisor',
+        start: { module: 'dynamic_supervisor', args: { module: 'session', name: 'sessions', shutdown: 5000 } },
+      },
+    ],
+  });
+  const openCalls = () => {
+    const journal = rt.whereis(JOURNAL);
+    const state = journal === undefined ? undefined : (rt.sys.getState(journal) as JournalState | undefined);
+    return state?.open?.values() ?? [];
+  };
+  metrics.observe(rt, openCalls);
+
+  const token = resolveAdminToken(settings.adminToken, settings.dataDir);
+  const logger = options.logger === false ? false : { level: settings.logLevel };
+  const publicApp = createFastify({ logger });
+  const adminApp = createFastify({ logger: false, loggerInstance: publicApp.log });
+  let accepting = true;
+  const gateway = attachGateway(publicApp, {
+    path: '/calls',
+    rt,
+    ports: 'ports' as Pid,
+    sessions: 'sessions' as Pid,
+    sockets,
+    sessionArgs: (port): SessionArgs => ({ port, config: { ringTimeoutMs: settings.ringTimeoutMs, mediaTimeoutMs: settings.mediaTimeoutMs } }),
+    decode: decodeClientFrame,
+    limits: settings,
+    hooks: { received: metrics.received, protocolError: metrics.protocolError },
+    log: publicApp.log,
+  });
+  publicRoutes(publicApp, {
+    node: settings.node,
+    ready: () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined,
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    protocolSchema: protocolJsonSchema,
+  });
+  adminRoutes(adminApp, {
+    token: token.token,
+    rt,
+    cdrs: (q) => queryCdrs(journalPath, q),
+  });
+
+  await publicApp.listen({ host: settings.host, port: settings.port });
+  await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });
+  if (token.generated) {
+    publicApp.log.warn(`admin token (printed once; stored in ${join(settings.dataDir, 'admin-token')}): ${token.token}`);
+  }
+  const url = (a: FastifyInstance, scheme: string) => {
+    const address = a.server.address();
+    if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
+    return `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  };
+  const httpUrl = url(publicApp, 'http');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    settings,
+    rt,
+    metrics,
+    publicApp,
+    adminApp,
+    gateway,
+    callsUrl: `${url(publicApp, 'ws')}/calls`,
+    httpUrl,
+    adminUrl: url(adminApp, 'http'),
+    adminToken: token.token,
+    recovered: recovered.length,
+    stop() {
+      stopping ??= (async () => {
+        accepting = false;
+        gateway.stopAccepting();
+        await rt.call(app, 'stop', Number.POSITIVE_INFINITY);
+        await Promise.all([publicApp.close(), adminApp.close()]);
+      })();
+      return stopping;
+    },
+  };
+}

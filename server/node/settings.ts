@@ -1,0 +1,40 @@
+/** Everything a node can be told, with the embedded defaults `npm start` runs on. */
+import { fileURLToPath } from 'node:url';
+
+export interface NodeSettings {
+  node: string;
+  host: string;
+  port: number;
+  adminHost: string;
+  adminPort: number;
+  dataDir: string;
+  /** From HOTLINE_ADMIN_TOKEN; otherwise made at first start and kept in the data directory. */
+  adminToken: string | undefined;
+  logLevel: string;
+  ringTimeoutMs: number;
+  mediaTimeoutMs: number;
+  maxSessions: number;
+  maxPayloadBytes: number;
+  messagesPerSecond: number;
+  burst: number;
+  maxBufferedBytes: number;
+}
+
+export const defaultSettings: NodeSettings = {
+  node: 'hotline',
+  host: '127.0.0.1',
+  port: 8080,
+  adminHost: '127.0.0.1',
+  adminPort: 8081,
+  dataDir: fileURLToPath(new URL('../../data', import.meta.url)),
+  adminToken: undefined,
+  logLevel: 'info',
+  ringTimeoutMs: 30_000,
+  mediaTimeoutMs: 20_000,
+  // This machine allows 20,000 open files per process; leave room for everything else.
+  maxSessions: 19_000,
+  maxPayloadBytes: 16 * 1024,
+  messagesPerSecond: 200,
+  burst: 400,
+  maxBufferedBytes: 256 * 1024,
+};
