@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { report } from './report.ts';
 import { runtimeBench } from './runtime.ts';
+import { type SessionsOptions, sessionsBench } from './sessions.ts';
 
 const positiveInt = (value: string): number => {
   const n = Number(value);
@@ -26,6 +27,28 @@ program
       'runtime',
       figures,
       { processes: opts.processes, runs: opts.runs, node: process.version },
+      opts.json === true,
+    );
+  });
+
+program
+  .command('sessions')
+  .description(
+    'a node holding N phones in echo calls: memory and CPU per session, media round trip, ratio to bare ws',
+  )
+  .option('--sessions <n>', 'phones held at once', positiveInt, 15_000)
+  .option('--rate <n>', 'media frames per second per phone', positiveInt, 1)
+  .option('--seconds <n>', 'length of the measured phase', positiveInt, 20)
+  .option('--runs <n>', 'runs to take the median of', positiveInt, 1)
+  .option('--saturate-phones <n>', 'phones in the saturation phase', positiveInt, 200)
+  .option('--saturate-seconds <n>', 'length of each saturation phase', positiveInt, 5)
+  .option('--json', 'print one JSON object on stdout')
+  .action(async (opts: SessionsOptions & { json?: boolean }) => {
+    const figures = await sessionsBench(opts);
+    report(
+      'sessions',
+      figures,
+      { sessions: opts.sessions, rate: opts.rate, runs: opts.runs, node: process.version },
       opts.json === true,
     );
   });

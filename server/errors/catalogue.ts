@@ -74,17 +74,28 @@ const catalogue = {
   HOT_ERR_MAX_CHILDREN: { status: 503, message: (max: number) => `supervisor is full (${max} children)` },
   // phone protocol (error frames)
   HOT_ERR_INVALID_JSON: { status: 400, message: () => 'the frame is not valid JSON' },
-  HOT_ERR_BINARY_FRAME: { status: 400, message: () => 'binary frames are not part of the protocol; send JSON text' },
-  HOT_ERR_UNKNOWN_TYPE: { status: 400, message: (type: string) => `unknown message type ${JSON.stringify(type)}` },
+  HOT_ERR_BINARY_FRAME: {
+    status: 400,
+    message: () => 'binary frames are not part of the protocol; send JSON text',
+  },
+  HOT_ERR_UNKNOWN_TYPE: {
+    status: 400,
+    message: (type: string) => `unknown message type ${JSON.stringify(type)}`,
+  },
   HOT_ERR_SCHEMA: {
     status: 400,
-    message: (path: string, why: string) => `the message does not match its schema${path ? ` at ${path}` : ''}: ${why}`,
+    message: (path: string, why: string) =>
+      `the message does not match its schema${path ? ` at ${path}` : ''}: ${why}`,
   },
   HOT_ERR_UNSUPPORTED_TYPE: {
     status: 400,
-    message: (type: string, release: string) => `${type} is not supported by this session's release ${release}`,
+    message: (type: string, release: string) =>
+      `${type} is not supported by this session's release ${release}`,
   },
-  HOT_ERR_WRONG_STATE: { status: 409, message: (type: string, state: string) => `${type} is not allowed while ${state}` },
+  HOT_ERR_WRONG_STATE: {
+    status: 409,
+    message: (type: string, state: string) => `${type} is not allowed while ${state}`,
+  },
   HOT_ERR_NOT_REGISTERED: { status: 409, message: (type: string) => `register before sending ${type}` },
   HOT_ERR_USER_TAKEN: { status: 409, message: (user: string) => `user ${user} is registered already` },
   HOT_ERR_UNKNOWN_CALLEE: { status: 404, message: (user: string) => `nobody is registered as ${user}` },
@@ -93,14 +104,16 @@ const catalogue = {
     status: 429,
     message: (limit: number) => `more than ${limit} messages per second; closing the connection`,
   },
-  HOT_ERR_FRAME_TOO_LARGE: { status: 413, message: (max: number) => `frames are limited to ${max} bytes` },
   // HTTP and admin surface
   HOT_ERR_BAD_REQUEST: { status: 400, message: (why: string) => why },
   HOT_ERR_INTERNAL: { status: 500, message: (why: string) => why },
   HOT_ERR_UNAUTHORIZED: { status: 401, message: () => 'a valid bearer token is required' },
   HOT_ERR_NOT_FOUND: { status: 404, message: (what: string) => `${what} not found` },
   HOT_ERR_UPGRADE_REQUIRED: { status: 426, message: (path: string) => `${path} is a WebSocket endpoint` },
-  HOT_ERR_NODE_FULL: { status: 503, message: (max: number) => `the node holds its maximum of ${max} sessions` },
+  HOT_ERR_NODE_FULL: {
+    status: 503,
+    message: (max: number) => `the node holds its maximum of ${max} sessions`,
+  },
   HOT_ERR_SHUTTING_DOWN: { status: 503, message: () => 'the node is shutting down' },
   HOT_ERR_BAD_CONFIG: { status: 500, message: (why: string) => `bad configuration: ${why}` },
 } as const satisfies Record<string, { status: number; message: (...args: never[]) => string }>;

@@ -18,9 +18,12 @@ export interface AppOptions {
 export function createFastify(options: AppOptions): FastifyInstance {
   // Thousands of phones and a scrape a second: per-request logs would drown everything else.
   const logController = new LogController({ disableRequestLogging: true });
+  // Fastify's ajv strips unknown properties by default; the schemas say additionalProperties:
+  // false, so an unknown query parameter must be refused (400), not silently dropped.
+  const ajv = { customOptions: { removeAdditional: false } } as const;
   const app = options.loggerInstance
-    ? Fastify({ loggerInstance: options.loggerInstance, logController })
-    : Fastify({ logger: options.logger, logController });
+    ? Fastify({ loggerInstance: options.loggerInstance, logController, ajv })
+    : Fastify({ logger: options.logger, logController, ajv });
   installErrorHandler(app);
   return app;
 }
@@ -34,7 +37,11 @@ export interface PublicRoutes {
 
 export function publicRoutes(app: FastifyInstance, r: PublicRoutes): void {
   const started = Date.now();
-  app.get('/healthz', async () => ({ status: 'ok', node: r.node, uptimeSeconds: (Date.now() - started) / 1000 }));
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    node: r.node,
+    uptimeSeconds: (Date.now() - started) / 1000,
+  }));
   app.get('/readyz', async (_req, reply) => {
     const ready = r.ready();
     return reply.status(ready ? 200 : 503).send({ ready, node: r.node });
@@ -66,7 +73,10 @@ export const CdrQueryString = Type.Object(
 export type CdrQueryString = Type.Static<typeof CdrQueryString>;
 
 const ProcessQuery = Type.Object(
-  { module: Type.Optional(Type.String()), limit: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }) },
+  {
+    module: Type.Optional(Type.String()),
+    limit: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+  },
   { additionalProperties: false },
 );
 const TreeQuery = Type.Object(
@@ -77,13 +87,29 @@ const TreeQuery = Type.Object(
 export function adminRoutes(app: FastifyInstance, r: AdminRoutes): void {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
   app.addHook('onRequest', bearerAuth(r.token));
-  typed.get('/cdrs', { schema: { querystring: CdrQueryString } }, async (req) => ({ cdrs: await r.cdrs(req.query) }));
+  typed.get('/cdrs', { schema: { querystring: CdrQueryString } }, async (req) => ({
+    cdrs: await r.cdrs(req.query),
+  }));
   typed.get('/admin/processes', { schema: { querystring: ProcessQuery } }, async (req) => {
-    const list = listProcesses(r.rt, req.query.module === undefined ? undefined : (p) => p.module === req.query.module);
+    const list = listProcesses(
+      r.rt,
+      req.query.module === undefined ? undefined : (p) => p.module === req.query.module,
+    );
     return { count: list.length, processes: list.slice(0, req.query.limit) };
   });
   typed.get('/admin/tree', { schema: { querystring: TreeQuery } }, async (req) => ({
     tree: supervisionTree(r.rt, { maxChildren: req.query.maxChildren }),
   }));
   app.get('/admin/modules', async () => ({ modules: r.rt.modules.versions() }));
+  // Memory as the process sees it; after a full GC when node runs with --expose-gc.
+  app.get('/admin/memory', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    return {
+      collected: gc !== undefined,
+      processes: r.rt.processCount,
+      ...process.memoryUsage(),
+      cpu: process.cpuUsage(),
+    };
+  });
 }

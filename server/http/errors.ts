@@ -13,9 +13,13 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     request.log.error({ err: error }, 'unhandled error');
     const status = (error as FastifyError).statusCode ?? 500;
-    return reply.status(status).send({ code: status >= 500 ? 'HOT_ERR_INTERNAL' : 'HOT_ERR_BAD_REQUEST', message: error.message });
+    return reply
+      .status(status)
+      .send({ code: status >= 500 ? 'HOT_ERR_INTERNAL' : 'HOT_ERR_BAD_REQUEST', message: error.message });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ code: 'HOT_ERR_NOT_FOUND', message: `${request.method} ${request.url} not found` }),
+    reply
+      .status(404)
+      .send({ code: 'HOT_ERR_NOT_FOUND', message: `${request.method} ${request.url} not found` }),
   );
 }

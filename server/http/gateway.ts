@@ -14,7 +14,9 @@ import { type Pid, type Runtime, startChild } from '../runtime/index.ts';
 import { clientGone } from './port.ts';
 import { TokenBucket } from './rate-limit.ts';
 
-export type FrameDecoder = (text: string) => { ok: true; message: { type: string } } | { ok: false; error: HotlineError; ref?: string };
+export type FrameDecoder = (
+  text: string,
+) => { ok: true; message: { type: string } } | { ok: false; error: HotlineError; ref?: string };
 
 export interface GatewayLimits {
   maxPayloadBytes: number;
@@ -25,6 +27,8 @@ export interface GatewayLimits {
 
 export interface GatewayHooks {
   received(type: string): void;
+  /** A frame the gateway itself sent (its error frames). */
+  sent(type: string): void;
   protocolError(code: string): void;
 }
 
@@ -59,7 +63,11 @@ function rejectUpgrade(socket: Duplex, error: HotlineError): void {
 export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway {
   let accepting = true;
   let nextSocket = 0;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: o.limits.maxPayloadBytes, perMessageDeflate: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: o.limits.maxPayloadBytes,
+    perMessageDeflate: false,
+  });
 
   // Plain HTTP to the endpoint: say it is a WebSocket endpoint.
   app.get(o.path, async () => {
@@ -68,9 +76,11 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (path !== o.path) return rejectUpgrade(socket, hotlineError('HOT_ERR_NOT_FOUND', `WebSocket endpoint ${path}`));
+    if (path !== o.path)
+      return rejectUpgrade(socket, hotlineError('HOT_ERR_NOT_FOUND', `WebSocket endpoint ${path}`));
     if (!accepting) return rejectUpgrade(socket, hotlineError('HOT_ERR_SHUTTING_DOWN'));
-    if (o.sockets.size >= o.limits.maxSessions) return rejectUpgrade(socket, hotlineError('HOT_ERR_NODE_FULL', o.limits.maxSessions));
+    if (o.sockets.size >= o.limits.maxSessions)
+      return rejectUpgrade(socket, hotlineError('HOT_ERR_NODE_FULL', o.limits.maxSessions));
     wss.handleUpgrade(req, socket, head, (ws) => {
       void connect(ws).catch((err: unknown) => {
         o.log.error({ err }, 'could not start a session');
@@ -81,7 +91,15 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
 
   const sendError = (ws: WebSocket, error: HotlineError, ref?: string) => {
     o.hooks.protocolError(error.code);
-    ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message, ...(ref === undefined ? {} : { ref }) }));
+    ws.send(
+      JSON.stringify({
+        type: 'error',
+        code: error.code,
+        message: error.message,
+        ...(ref === undefined ? {} : { ref }),
+      }),
+    );
+    o.hooks.sent('error');
   };
 
   async function connect(ws: WebSocket): Promise<void> {

@@ -16,20 +16,65 @@ const d = defaultSettings;
 const program = new Command('hotline-node')
   .description('Run one Hotline node: call sessions over WebSocket, with hot code upgrades')
   .addOption(new Option('--node <name>', 'node name, part of every pid').env('HOTLINE_NODE').default(d.node))
-  .addOption(new Option('--host <host>', 'address for phones, health and metrics').env('HOTLINE_HOST').default(d.host))
-  .addOption(new Option('--port <n>', 'port for phones, health and metrics').env('HOTLINE_PORT').default(d.port).argParser(int))
-  .addOption(new Option('--admin-host <host>', 'address of the admin surface').env('HOTLINE_ADMIN_HOST').default(d.adminHost))
-  .addOption(new Option('--admin-port <n>', 'port of the admin surface').env('HOTLINE_ADMIN_PORT').default(d.adminPort).argParser(int))
-  .addOption(new Option('--data-dir <dir>', 'CDR log, admin token, releases').env('HOTLINE_DATA_DIR').default(d.dataDir))
+  .addOption(
+    new Option('--host <host>', 'address for phones, health and metrics').env('HOTLINE_HOST').default(d.host),
+  )
+  .addOption(
+    new Option('--port <n>', 'port for phones, health and metrics')
+      .env('HOTLINE_PORT')
+      .default(d.port)
+      .argParser(int),
+  )
+  .addOption(
+    new Option('--admin-host <host>', 'address of the admin surface')
+      .env('HOTLINE_ADMIN_HOST')
+      .default(d.adminHost),
+  )
+  .addOption(
+    new Option('--admin-port <n>', 'port of the admin surface')
+      .env('HOTLINE_ADMIN_PORT')
+      .default(d.adminPort)
+      .argParser(int),
+  )
+  .addOption(
+    new Option('--data-dir <dir>', 'CDR log, admin token, releases')
+      .env('HOTLINE_DATA_DIR')
+      .default(d.dataDir),
+  )
   .addOption(new Option('--log-level <level>', 'pino level').env('HOTLINE_LOG_LEVEL').default(d.logLevel))
-  .addOption(new Option('--ring-timeout-ms <n>', 'unanswered calls end after this').env('HOTLINE_RING_TIMEOUT_MS').default(d.ringTimeoutMs).argParser(int))
-  .addOption(new Option('--media-timeout-ms <n>', 'calls with no media end after this').env('HOTLINE_MEDIA_TIMEOUT_MS').default(d.mediaTimeoutMs).argParser(int))
-  .addOption(new Option('--max-sessions <n>', 'connections refused beyond this').env('HOTLINE_MAX_SESSIONS').default(d.maxSessions).argParser(int))
-  .addOption(new Option('--messages-per-second <n>', 'per-connection rate limit').env('HOTLINE_MESSAGES_PER_SECOND').default(d.messagesPerSecond).argParser(int));
+  .addOption(
+    new Option('--ring-timeout-ms <n>', 'unanswered calls end after this')
+      .env('HOTLINE_RING_TIMEOUT_MS')
+      .default(d.ringTimeoutMs)
+      .argParser(int),
+  )
+  .addOption(
+    new Option('--media-timeout-ms <n>', 'calls with no media end after this')
+      .env('HOTLINE_MEDIA_TIMEOUT_MS')
+      .default(d.mediaTimeoutMs)
+      .argParser(int),
+  )
+  .addOption(
+    new Option('--max-sessions <n>', 'connections refused beyond this')
+      .env('HOTLINE_MAX_SESSIONS')
+      .default(d.maxSessions)
+      .argParser(int),
+  )
+  .addOption(
+    new Option('--messages-per-second <n>', 'per-connection rate limit')
+      .env('HOTLINE_MESSAGES_PER_SECOND')
+      .default(d.messagesPerSecond)
+      .argParser(int),
+  );
 
 program.parse();
 const o = program.opts<Omit<NodeSettings, 'adminToken' | 'maxPayloadBytes' | 'burst' | 'maxBufferedBytes'>>();
-const settings: NodeSettings = { ...d, ...o, adminToken: process.env.HOTLINE_ADMIN_TOKEN, burst: o.messagesPerSecond * 2 };
+const settings: NodeSettings = {
+  ...d,
+  ...o,
+  adminToken: process.env.HOTLINE_ADMIN_TOKEN,
+  burst: o.messagesPerSecond * 2,
+};
 
 const node = await startNode(settings);
 node.publicApp.log.info(

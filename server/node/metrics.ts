@@ -36,7 +36,8 @@ export function createMetrics(node: string): NodeMetrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const v of source?.rt.modules.versions() ?? []) if (v.module === 'session') this.inc({ release: v.version }, v.processes);
+      for (const v of source?.rt.modules.versions() ?? [])
+        if (v.module === 'session') this.inc({ release: v.version }, v.processes);
     },
   });
   new Gauge({
@@ -71,12 +72,40 @@ export function createMetrics(node: string): NodeMetrics {
     buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
     registers: [registry],
   });
-  const received = new Counter({ name: 'hotline_frames_received_total', help: 'Valid frames from phones, by message type', labelNames: ['type'], registers: [registry] });
-  const sent = new Counter({ name: 'hotline_frames_sent_total', help: 'Frames sent to phones, by message type', labelNames: ['type'], registers: [registry] });
-  const protocolErrors = new Counter({ name: 'hotline_protocol_errors_total', help: 'Error frames sent to phones, by code', labelNames: ['code'], registers: [registry] });
-  const ended = new Counter({ name: 'hotline_calls_ended_total', help: 'Calls ended (CDRs written), by cause', labelNames: ['cause'], registers: [registry] });
-  const crashes = new Counter({ name: 'hotline_session_crashes_total', help: 'Session processes that ended with an error', registers: [registry] });
-  const restarts = new Counter({ name: 'hotline_supervisor_restarts_total', help: 'Children restarted by supervisors', registers: [registry] });
+  const received = new Counter({
+    name: 'hotline_frames_received_total',
+    help: 'Valid frames from phones, by message type',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+  const sent = new Counter({
+    name: 'hotline_frames_sent_total',
+    help: 'Frames sent to phones, by message type',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+  const protocolErrors = new Counter({
+    name: 'hotline_protocol_errors_total',
+    help: 'Error frames sent to phones, by code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const ended = new Counter({
+    name: 'hotline_calls_ended_total',
+    help: 'Calls ended (CDRs written), by cause',
+    labelNames: ['cause'],
+    registers: [registry],
+  });
+  const crashes = new Counter({
+    name: 'hotline_session_crashes_total',
+    help: 'Session processes that ended with an error',
+    registers: [registry],
+  });
+  const restarts = new Counter({
+    name: 'hotline_supervisor_restarts_total',
+    help: 'Children restarted by supervisors',
+    registers: [registry],
+  });
 
   return {
     registry,

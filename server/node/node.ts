@@ -58,14 +58,20 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const journalPath = join(settings.dataDir, 'cdr.log');
   const recovered = await recoverLog(journalPath, settings.node);
   const metrics = createMetrics(settings.node);
-  const rt = new Runtime({ node: settings.node, ...(options.clock ? { clock: options.clock } : {}), turnObserver: metrics.turn });
+  const rt = new Runtime({
+    node: settings.node,
+    ...(options.clock ? { clock: options.clock } : {}),
+    turnObserver: metrics.turn,
+  });
   const sockets = new Map<number, WebSocket>();
 
   const release = options.release ?? baseline;
   rt.modules.load(release.session);
   for (const b of Object.values(release.services)) rt.modules.load(b);
   rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }));
-  rt.modules.load(createPort(sockets, { sent: metrics.sent, errorSent: metrics.protocolError }, settings.maxBufferedBytes));
+  rt.modules.load(
+    createPort(sockets, { sent: metrics.sent, errorSent: metrics.protocolError }, settings.maxBufferedBytes),
+  );
 
   const app = rt.spawn('application', {
     strategy: 'one_for_one',
@@ -73,11 +79,18 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     periodMs: 10_000,
     children: [
       { id: JOURNAL, start: { module: JOURNAL, args: { path: journalPath } } },
-      { id: 'ports', type: 'supervisor', start: { module: 'dynamic_supervisor', args: { module: 'port', name: 'ports' } } },
+      {
+        id: 'ports',
+        type: 'supervisor',
+        start: { module: 'dynamic_supervisor', args: { module: 'port', name: 'ports' } },
+      },
       {
         id: 'sessions',
         type: 'supervisor',
-        start: { module: 'dynamic_supervisor', args: { module: 'session', name: 'sessions', shutdown: 5000 } },
+        start: {
+          module: 'dynamic_supervisor',
+          args: { module: 'session', name: 'sessions', shutdown: 5000 },
+        },
       },
     ],
   });
@@ -99,16 +112,22 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     ports: 'ports' as Pid,
     sessions: 'sessions' as Pid,
     sockets,
-    sessionArgs: (port): SessionArgs => ({ port, config: { ringTimeoutMs: settings.ringTimeoutMs, mediaTimeoutMs: settings.mediaTimeoutMs } }),
+    sessionArgs: (port): SessionArgs => ({
+      port,
+      config: { ringTimeoutMs: settings.ringTimeoutMs, mediaTimeoutMs: settings.mediaTimeoutMs },
+    }),
     decode: decodeClientFrame,
     limits: settings,
-    hooks: { received: metrics.received, protocolError: metrics.protocolError },
+    hooks: { received: metrics.received, sent: metrics.sent, protocolError: metrics.protocolError },
     log: publicApp.log,
   });
   publicRoutes(publicApp, {
     node: settings.node,
     ready: () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined,
-    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    metrics: async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    }),
     protocolSchema: protocolJsonSchema,
   });
   adminRoutes(adminApp, {
@@ -120,7 +139,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   await publicApp.listen({ host: settings.host, port: settings.port });
   await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });
   if (token.generated) {
-    publicApp.log.warn(`admin token (printed once; stored in ${join(settings.dataDir, 'admin-token')}): ${token.token}`);
+    publicApp.log.warn(
+      `admin token (printed once; stored in ${join(settings.dataDir, 'admin-token')}): ${token.token}`,
+    );
   }
   const url = (a: FastifyInstance, scheme: string) => {
     const address = a.server.address();
@@ -146,7 +167,11 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       stopping ??= (async () => {
         accepting = false;
         gateway.stopAccepting();
+        // The application replies to 'stop' before its (async) terminate has shut the tree
+        // down: wait for it to end, or the calls' CDRs and the sockets' 1001 closes are lost.
+        const ended = rt.awaitExit(app, Number.POSITIVE_INFINITY);
         await rt.call(app, 'stop', Number.POSITIVE_INFINITY);
+        await ended;
         await Promise.all([publicApp.close(), adminApp.close()]);
       })();
       return stopping;

@@ -13,7 +13,11 @@ export interface ApplicationState {
   top: Pid;
 }
 
-export const application: Behaviour<ApplicationState, SupervisorArgs, { call: 'stop' | 'top'; reply: Pid | 'ok'; cast: never; info: never }> = {
+export const application: Behaviour<
+  ApplicationState,
+  SupervisorArgs,
+  { call: 'stop' | 'top'; reply: Pid | 'ok'; cast: never; info: never }
+> = {
   name: 'application',
   version: '1.0.0',
 

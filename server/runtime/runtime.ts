@@ -4,9 +4,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
+import { application } from './application.ts';
 import type { AnyBehaviour, From, MessageMap, MonitorRef, SpawnOptions, TimerRef } from './behaviour.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { application } from './application.ts';
 import { dynamicSupervisor } from './dynamic-supervisor.ts';
 import { RuntimeEvents } from './events.ts';
 import { describeReason, type ExitReason, errorReason, killed, noproc } from './exit-reason.ts';

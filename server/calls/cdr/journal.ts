@@ -56,7 +56,13 @@ function writeCdr(ctx: Ctx, s: JournalState, cdr: Cdr, hooks: JournalHooks): voi
   hooks.ended?.(cdr);
 }
 
-export function createJournal(hooks: JournalHooks = {}): Behaviour<JournalState, JournalArgs, { call: { type: 'calls' }; reply: OpenCall[]; cast: JournalMessage; info: Tick }> {
+export function createJournal(
+  hooks: JournalHooks = {},
+): Behaviour<
+  JournalState,
+  JournalArgs,
+  { call: { type: 'calls' }; reply: OpenCall[]; cast: JournalMessage; info: Tick }
+> {
   return {
     name: JOURNAL,
     version: '1.0.0',
@@ -68,7 +74,14 @@ export function createJournal(hooks: JournalHooks = {}): Behaviour<JournalState,
       // Calls the log has open are live (recovery at node start closed the dead ones):
       // a journal restarted mid-run picks them up again and watches their legs.
       const { open } = await scanLog(args.path);
-      const state: JournalState = { path: args.path, fd: openLog(args.path), open: new Map(), pending: [], flushTimer: null, written: 0 };
+      const state: JournalState = {
+        path: args.path,
+        fd: openLog(args.path),
+        open: new Map(),
+        pending: [],
+        flushTimer: null,
+        written: 0,
+      };
       for (const [id, call] of open) state.open.set(id, { ...call, monitor: ctx.monitor(call.leg as Pid) });
       ctx.sendAfter(ALIVE_MS, { type: 'alive' } satisfies Tick);
       return state;
@@ -83,7 +96,20 @@ export function createJournal(hooks: JournalHooks = {}): Behaviour<JournalState,
         case 'open': {
           const { type: _t, ...rest } = m;
           s.open.set(m.id, { ...rest, phase: 'setup', answeredAt: null, monitor: ctx.monitor(m.leg) });
-          enqueue(ctx, s, line({ t: 'open', id: m.id, callId: m.callId, caller: m.caller, callee: m.callee, leg: m.leg, setupAt: m.setupAt, versions: m.versions }));
+          enqueue(
+            ctx,
+            s,
+            line({
+              t: 'open',
+              id: m.id,
+              callId: m.callId,
+              caller: m.caller,
+              callee: m.callee,
+              leg: m.leg,
+              setupAt: m.setupAt,
+              versions: m.versions,
+            }),
+          );
           break;
         }
         case 'phase': {
@@ -103,22 +129,27 @@ export function createJournal(hooks: JournalHooks = {}): Behaviour<JournalState,
           if (call === undefined) break;
           s.open.delete(m.id);
           ctx.demonitor(call.monitor);
-          writeCdr(ctx, s, {
-            id: call.id,
-            callId: call.callId,
-            caller: call.caller,
-            callee: call.callee,
-            node: ctx.node,
-            setupAt: call.setupAt,
-            answeredAt: m.answeredAt,
-            endedAt: m.endedAt,
-            durationMs: m.answeredAt === null ? 0 : m.endedAt - m.answeredAt,
-            cause: m.cause,
-            endedBy: m.endedBy,
-            mediaAtoB: m.mediaAtoB,
-            mediaBtoA: m.mediaBtoA,
-            versions: [...new Set([...call.versions, ...m.versions])],
-          }, hooks);
+          writeCdr(
+            ctx,
+            s,
+            {
+              id: call.id,
+              callId: call.callId,
+              caller: call.caller,
+              callee: call.callee,
+              node: ctx.node,
+              setupAt: call.setupAt,
+              answeredAt: m.answeredAt,
+              endedAt: m.endedAt,
+              durationMs: m.answeredAt === null ? 0 : m.endedAt - m.answeredAt,
+              cause: m.cause,
+              endedBy: m.endedBy,
+              mediaAtoB: m.mediaAtoB,
+              mediaBtoA: m.mediaBtoA,
+              versions: [...new Set([...call.versions, ...m.versions])],
+            },
+            hooks,
+          );
           break;
         }
       }
@@ -145,22 +176,27 @@ export function createJournal(hooks: JournalHooks = {}): Behaviour<JournalState,
           for (const [id, call] of s.open) {
             if (call.monitor !== m.ref) continue;
             s.open.delete(id);
-            writeCdr(ctx, s, {
-              id,
-              callId: call.callId,
-              caller: call.caller,
-              callee: call.callee,
-              node: ctx.node,
-              setupAt: call.setupAt,
-              answeredAt: call.answeredAt,
-              endedAt: now,
-              durationMs: call.answeredAt === null ? 0 : now - call.answeredAt,
-              cause: 'error',
-              endedBy: 'system',
-              mediaAtoB: 0,
-              mediaBtoA: 0,
-              versions: call.versions,
-            }, hooks);
+            writeCdr(
+              ctx,
+              s,
+              {
+                id,
+                callId: call.callId,
+                caller: call.caller,
+                callee: call.callee,
+                node: ctx.node,
+                setupAt: call.setupAt,
+                answeredAt: call.answeredAt,
+                endedAt: now,
+                durationMs: call.answeredAt === null ? 0 : now - call.answeredAt,
+                cause: 'error',
+                endedBy: 'system',
+                mediaAtoB: 0,
+                mediaBtoA: 0,
+                versions: call.versions,
+              },
+              hooks,
+            );
           }
           return noreply(s);
         }

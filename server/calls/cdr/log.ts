@@ -3,7 +3,19 @@
  * appended in batches and fdatasync'd (group commit), never one synchronous write per call.
  * A CDR is in the log exactly once; a call whose open has no CDR was up when the node died.
  */
-import { closeSync, createReadStream, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, write, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  write,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -106,16 +118,36 @@ export function lostCdr(call: OpenCall, node: string, lastAlive: number): Cdr {
 }
 
 /**
+ * A kill mid-write can leave a torn last line. End it, so that the next line appended
+ * (a recovered CDR, or the journal's next open) is not glued onto it and lost with it.
+ */
+function endTornLine(path: string): void {
+  if (!existsSync(path)) return;
+  const fd = openSync(path, 'a+');
+  try {
+    const { size } = fstatSync(fd);
+    const last = Buffer.alloc(1);
+    if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) appendLinesSync(fd, ['\n']);
+  } finally {
+    closeLog(fd);
+  }
+}
+
+/**
  * At start, before any call: every call the log still has open was up when the node died.
  * Each gets its CDR now, so none is lost and none is written twice.
  */
 export async function recoverLog(path: string, node: string): Promise<Cdr[]> {
+  endTornLine(path);
   const { open, lastAlive } = await scanLog(path);
   if (open.size === 0) return [];
   const cdrs = [...open.values()].map((call) => lostCdr(call, node, lastAlive));
   const fd = openLog(path);
   try {
-    appendLinesSync(fd, cdrs.map((c) => line({ t: 'cdr', ...c })));
+    appendLinesSync(
+      fd,
+      cdrs.map((c) => line({ t: 'cdr', ...c })),
+    );
   } finally {
     closeLog(fd);
   }

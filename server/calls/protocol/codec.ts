@@ -19,15 +19,28 @@ export function decodeClientFrame(text: string): Decoded {
   }
   const type = (value as { type?: unknown } | null)?.type;
   if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof type !== 'string') {
-    return { ok: false, error: hotlineError('HOT_ERR_SCHEMA', '', 'a frame must be an object with a string "type"') };
-  }
-  const validator = validators.get(type);
-  if (validator === undefined) return { ok: false, error: hotlineError('HOT_ERR_UNKNOWN_TYPE', type.slice(0, 64)), ref: type.slice(0, 64) };
-  if (!validator.Check(value)) {
-    const first = [...validator.Errors(value)].find((e) => e.keyword !== 'boolean') ?? [...validator.Errors(value)][0];
     return {
       ok: false,
-      error: hotlineError('HOT_ERR_SCHEMA', first?.instancePath ?? '', first?.message ?? 'does not match the schema'),
+      error: hotlineError('HOT_ERR_SCHEMA', '', 'a frame must be an object with a string "type"'),
+    };
+  }
+  const validator = validators.get(type);
+  if (validator === undefined)
+    return {
+      ok: false,
+      error: hotlineError('HOT_ERR_UNKNOWN_TYPE', type.slice(0, 64)),
+      ref: type.slice(0, 64),
+    };
+  if (!validator.Check(value)) {
+    const first =
+      [...validator.Errors(value)].find((e) => e.keyword !== 'boolean') ?? [...validator.Errors(value)][0];
+    return {
+      ok: false,
+      error: hotlineError(
+        'HOT_ERR_SCHEMA',
+        first?.instancePath ?? '',
+        first?.message ?? 'does not match the schema',
+      ),
       ref: type,
     };
   }

@@ -7,8 +7,15 @@ import Type, { type Static, type TSchema } from 'typebox';
 
 const strict = { additionalProperties: false } as const;
 
-export const User = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'a user name: letters, digits, _ . -' });
-export const CallId = Type.String({ minLength: 1, maxLength: 64, description: "the caller's id for the call" });
+export const User = Type.String({
+  pattern: '^[A-Za-z0-9_.-]{1,64}$',
+  description: 'a user name: letters, digits, _ . -',
+});
+export const CallId = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: "the caller's id for the call",
+});
 const call = { callId: CallId };
 
 /** Built-in numbers, so one client alone can load a node. */
@@ -37,7 +44,11 @@ export const EndCause = Type.Union(
 );
 export type EndCause = Static<typeof EndCause>;
 
-const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'media sequence number' });
+const Seq = Type.Integer({
+  minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
+  description: 'media sequence number',
+});
 const SentAt = Type.Number({ description: "sender's clock when the frame left, in ms; echoed back as is" });
 const Payload = Type.Optional(Type.String({ maxLength: 2048, description: 'opaque media payload' }));
 const Digit = Type.String({ pattern: '^[0-9*#A-D]$', description: 'one DTMF digit' });
@@ -55,21 +66,32 @@ export const clientMessages = {
   hold: Type.Object({ type: Type.Literal('hold'), ...call }, strict),
   resume: Type.Object({ type: Type.Literal('resume'), ...call }, strict),
   dtmf: Type.Object({ type: Type.Literal('dtmf'), ...call, digit: Digit }, strict),
-  media: Type.Object({ type: Type.Literal('media'), ...call, seq: Seq, sentAt: SentAt, payload: Payload }, strict),
+  media: Type.Object(
+    { type: Type.Literal('media'), ...call, seq: Seq, sentAt: SentAt, payload: Payload },
+    strict,
+  ),
 } satisfies Record<string, TSchema>;
 
 export type ClientMessageType = keyof typeof clientMessages;
-export type ClientMessage = { [K in ClientMessageType]: Static<(typeof clientMessages)[K]> }[ClientMessageType];
+export type ClientMessage = {
+  [K in ClientMessageType]: Static<(typeof clientMessages)[K]>;
+}[ClientMessageType];
 export type ClientMessageOf<K extends ClientMessageType> = Static<(typeof clientMessages)[K]>;
 
 /** What the node sends to phones. */
 export const serverMessages = {
-  registered: Type.Object({ type: Type.Literal('registered'), user: User, node: Type.String(), release: Type.String() }, strict),
+  registered: Type.Object(
+    { type: Type.Literal('registered'), user: User, node: Type.String(), release: Type.String() },
+    strict,
+  ),
   trying: Type.Object({ type: Type.Literal('trying'), ...call }, strict),
   incoming: Type.Object({ type: Type.Literal('incoming'), ...call, from: User }, strict),
   ringing: Type.Object({ type: Type.Literal('ringing'), ...call }, strict),
   answered: Type.Object({ type: Type.Literal('answered'), ...call }, strict),
-  media: Type.Object({ type: Type.Literal('media'), ...call, seq: Seq, sentAt: SentAt, payload: Payload }, strict),
+  media: Type.Object(
+    { type: Type.Literal('media'), ...call, seq: Seq, sentAt: SentAt, payload: Payload },
+    strict,
+  ),
   media_ack: Type.Object({ type: Type.Literal('media_ack'), ...call, seq: Seq, sentAt: SentAt }, strict),
   held: Type.Object({ type: Type.Literal('held'), ...call }, strict),
   resumed: Type.Object({ type: Type.Literal('resumed'), ...call }, strict),
@@ -92,4 +114,6 @@ export const serverMessages = {
 } satisfies Record<string, TSchema>;
 
 export type ServerMessageType = keyof typeof serverMessages;
-export type ServerMessage = { [K in ServerMessageType]: Static<(typeof serverMessages)[K]> }[ServerMessageType];
+export type ServerMessage = {
+  [K in ServerMessageType]: Static<(typeof serverMessages)[K]>;
+}[ServerMessageType];

@@ -68,7 +68,8 @@ export const echoLeg: Behaviour<LegState, LegArgs, LegMessages> = {
   },
 };
 
-export const IVR_MENU = 'Welcome to Hotline. Press 1 for sales, 2 for support, 9 to hear this again, # to hang up.';
+export const IVR_MENU =
+  'Welcome to Hotline. Press 1 for sales, 2 for support, 9 to hear this again, # to hang up.';
 const IVR_ANSWERS: Record<string, string> = {
   '1': 'Sales: every agent is on another call. Your call matters to us.',
   '2': 'Support: have you tried turning it off and on again?',

@@ -70,11 +70,21 @@ export interface SessionMessages {
 }
 
 /** Built-in numbers answered by service legs of this release. */
-export const SERVICES: Record<string, string> = { echo: 'echo_leg', ivr: 'ivr_leg', noanswer: 'noanswer_leg' };
+export const SERVICES: Record<string, string> = {
+  echo: 'echo_leg',
+  ivr: 'ivr_leg',
+  noanswer: 'noanswer_leg',
+};
 
 const toPhone = (ctx: Ctx, s: SessionState, message: ServerMessage): void => ctx.send(s.port, message);
 
-function refuse(ctx: Ctx, s: SessionState, error: HotlineError, ref: string, callId?: string): CastResult<SessionState> {
+function refuse(
+  ctx: Ctx,
+  s: SessionState,
+  error: HotlineError,
+  ref: string,
+  callId?: string,
+): CastResult<SessionState> {
   toPhone(ctx, s, {
     type: 'error',
     code: error.code,
@@ -95,6 +105,13 @@ const journal = (ctx: Ctx, message: JournalMessage): void => {
 
 const toPeer = (ctx: Ctx, call: Call, message: PeerMessage): void => ctx.send(call.peer, message);
 
+/** Causes a leg ends a call with on the system's behalf (its timers, the node stopping), not its phone's. */
+const SYSTEM_CAUSES: ReadonlySet<EndCause> = new Set<EndCause>([
+  'ring_timeout',
+  'media_timeout',
+  'node_shutdown',
+]);
+
 /** How a cause reads from the other leg's side. */
 function causeForPeer(cause: EndCause): EndCause {
   return cause === 'client_gone' || cause === 'error' || cause === 'slow_reader' ? 'peer_gone' : cause;
@@ -105,14 +122,21 @@ function setPhase(ctx: Ctx, call: Call, phase: CallPhase): void {
 }
 
 /** End the current call: timers, monitor, peer, phone, CDR. */
-function endCall(ctx: Ctx, s: SessionState, cause: EndCause, endedBy: Party, notify: 'bye' | 'cancel' | null): void {
+function endCall(
+  ctx: Ctx,
+  s: SessionState,
+  cause: EndCause,
+  endedBy: Party,
+  notify: 'bye' | 'cancel' | null,
+): void {
   const call = s.call;
   if (call === null) return;
   s.call = null;
   if (call.ringTimer !== null) ctx.cancelTimer(call.ringTimer);
   if (call.mediaTimer !== null) ctx.cancelTimer(call.mediaTimer);
   ctx.demonitor(call.monitor);
-  if (notify !== null) toPeer(ctx, call, { type: notify === 'bye' ? 'peer_bye' : 'peer_cancel', callId: call.callId, cause });
+  if (notify !== null)
+    toPeer(ctx, call, { type: notify === 'bye' ? 'peer_bye' : 'peer_cancel', callId: call.callId, cause });
   const now = ctx.now();
   const durationMs = call.answeredAt === null ? 0 : now - call.answeredAt;
   // The phone hears the other side's failures as the peer being gone; the CDR keeps the real cause.
@@ -148,7 +172,10 @@ function addVersion(call: Call, version: string): void {
 }
 
 function armMediaCheck(ctx: Ctx, s: SessionState, call: Call): void {
-  call.mediaTimer = ctx.sendAfter(Math.max(1, s.config.mediaTimeoutMs / 4), { type: 'media_check', callId: call.callId });
+  call.mediaTimer = ctx.sendAfter(Math.max(1, s.config.mediaTimeoutMs / 4), {
+    type: 'media_check',
+    callId: call.callId,
+  });
 }
 
 function answered(ctx: Ctx, s: SessionState, call: Call): void {
@@ -172,7 +199,16 @@ type Handler<K extends ClientMessage['type']> = (
 
 const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
   register(m, s, ctx) {
-    if (s.user !== null) return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', 'register', `registered as ${s.user}`), m.type);
+    if (s.user !== null)
+      return refuse(
+        ctx,
+        s,
+        hotlineError('HOT_ERR_WRONG_STATE', 'register', `registered as ${s.user}`),
+        m.type,
+      );
+    // Service numbers are taken: a user by that name could never be called.
+    if (Object.hasOwn(SERVICES, m.user))
+      return refuse(ctx, s, hotlineError('HOT_ERR_USER_TAKEN', m.user), m.type);
     try {
       ctx.register(userName(m.user));
     } catch {
@@ -184,16 +220,34 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
   },
 
   invite(m, s, ctx) {
-    if (s.user === null) return refuse(ctx, s, hotlineError('HOT_ERR_NOT_REGISTERED', m.type), m.type, m.callId);
-    if (s.call !== null) return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, 'in a call'), m.type, m.callId);
-    const service = SERVICES[m.to];
+    if (s.user === null)
+      return refuse(ctx, s, hotlineError('HOT_ERR_NOT_REGISTERED', m.type), m.type, m.callId);
+    if (s.call !== null)
+      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, 'in a call'), m.type, m.callId);
+    // Own keys only: `to` may be any user name, `constructor` and `__proto__` included.
+    const service = Object.hasOwn(SERVICES, m.to) ? SERVICES[m.to] : undefined;
     let peer: Pid | undefined;
     if (service !== undefined) {
       peer = ctx.spawn(service, { caller: ctx.self, callId: m.callId });
     } else {
-      peer = m.to === s.user ? undefined : ctx.whereis(userName(m.to));
-      if (peer === undefined) return refuse(ctx, s, hotlineError('HOT_ERR_UNKNOWN_CALLEE', m.to), m.type, m.callId);
-      ctx.send(peer, { type: 'peer_invite', callId: m.callId, from: ctx.self, fromUser: s.user, release: VERSION } satisfies PeerMessage);
+      if (m.to === s.user)
+        return refuse(
+          ctx,
+          s,
+          hotlineError('HOT_ERR_WRONG_STATE', m.type, 'calling yourself'),
+          m.type,
+          m.callId,
+        );
+      peer = ctx.whereis(userName(m.to));
+      if (peer === undefined)
+        return refuse(ctx, s, hotlineError('HOT_ERR_UNKNOWN_CALLEE', m.to), m.type, m.callId);
+      ctx.send(peer, {
+        type: 'peer_invite',
+        callId: m.callId,
+        from: ctx.self,
+        fromUser: s.user,
+        release: VERSION,
+      } satisfies PeerMessage);
     }
     const now = ctx.now();
     const call: Call = {
@@ -215,7 +269,16 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
       versions: [VERSION],
     };
     s.call = call;
-    journal(ctx, { type: 'open', id: call.id, callId: m.callId, caller: s.user, callee: m.to, leg: ctx.self, setupAt: now, versions: [VERSION] });
+    journal(ctx, {
+      type: 'open',
+      id: call.id,
+      callId: m.callId,
+      caller: s.user,
+      callee: m.to,
+      leg: ctx.self,
+      setupAt: now,
+      versions: [VERSION],
+    });
     toPhone(ctx, s, { type: 'trying', callId: m.callId });
     return noreply(s);
   },
@@ -223,7 +286,8 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
   ringing(m, s, ctx) {
     const call = current(s, m.callId);
     if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.role !== 'callee' || call.phase !== 'setup') return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
+    if (call.role !== 'callee' || call.phase !== 'setup')
+      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
     call.phase = 'ringing';
     toPeer(ctx, call, { type: 'peer_ringing', callId: call.callId });
     return noreply(s);
@@ -232,7 +296,8 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
   answer(m, s, ctx) {
     const call = current(s, m.callId);
     if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.role !== 'callee' || call.phase === 'up') return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
+    if (call.role !== 'callee' || call.phase === 'up')
+      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
     toPeer(ctx, call, { type: 'peer_answer', callId: call.callId, release: VERSION });
     answered(ctx, s, call);
     return noreply(s);
@@ -244,7 +309,8 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
   cancel(m, s, ctx) {
     const call = current(s, m.callId);
     if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.role !== 'caller' || call.phase === 'up') return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
+    if (call.role !== 'caller' || call.phase === 'up')
+      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
     endCall(ctx, s, 'cancelled', 'caller', 'cancel');
     return noreply(s);
   },
@@ -252,7 +318,8 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
   bye(m, s, ctx) {
     const call = current(s, m.callId);
     if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.phase !== 'up') return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
+    if (call.phase !== 'up')
+      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
     endCall(ctx, s, 'normal', mySide(call), 'bye');
     return noreply(s);
   },
@@ -263,7 +330,8 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
   dtmf(m, s, ctx) {
     const call = current(s, m.callId);
     if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.phase !== 'up') return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
+    if (call.phase !== 'up')
+      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
     toPeer(ctx, call, { type: 'peer_dtmf', callId: call.callId, digit: m.digit });
     return noreply(s);
   },
@@ -271,7 +339,8 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
   media(m, s, ctx) {
     const call = current(s, m.callId);
     if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.phase !== 'up') return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
+    if (call.phase !== 'up')
+      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
     call.mediaOut++;
     call.lastMediaAt = ctx.now();
     toPhone(ctx, s, { type: 'media_ack', callId: call.callId, seq: m.seq, sentAt: m.sentAt });
@@ -284,10 +353,16 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
   },
 };
 
-function decline(m: ClientMessageOf<'busy' | 'reject'>, s: SessionState, ctx: Ctx, cause: 'busy' | 'rejected') {
+function decline(
+  m: ClientMessageOf<'busy' | 'reject'>,
+  s: SessionState,
+  ctx: Ctx,
+  cause: 'busy' | 'rejected',
+) {
   const call = current(s, m.callId);
   if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-  if (call.role !== 'callee' || call.phase === 'up') return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
+  if (call.role !== 'callee' || call.phase === 'up')
+    return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
   toPeer(ctx, call, { type: cause === 'busy' ? 'peer_busy' : 'peer_reject', callId: call.callId });
   endCall(ctx, s, cause, 'callee', null);
   return noreply(s);
@@ -297,7 +372,13 @@ function setHold(m: ClientMessageOf<'hold' | 'resume'>, s: SessionState, ctx: Ct
   const call = current(s, m.callId);
   if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
   if (call.phase !== 'up' || call.held === held) {
-    return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.held ? 'on hold' : call.phase), m.type, m.callId);
+    return refuse(
+      ctx,
+      s,
+      hotlineError('HOT_ERR_WRONG_STATE', m.type, call.held ? 'on hold' : call.phase),
+      m.type,
+      m.callId,
+    );
   }
   call.held = held;
   call.lastMediaAt = ctx.now();
@@ -359,11 +440,20 @@ function fromPeer(m: PeerMessage, s: SessionState, ctx: Ctx): CastResult<Session
       break;
     case 'peer_cancel':
     case 'peer_bye':
-      endCall(ctx, s, m.cause, theirSide(call), null);
+      // A timeout fired on the other leg first: the system ended the call, not the other party.
+      endCall(ctx, s, m.cause, SYSTEM_CAUSES.has(m.cause) ? 'system' : theirSide(call), null);
       break;
     case 'peer_media':
       call.mediaIn++;
-      toPhone(ctx, s, { type: 'media', callId: call.callId, seq: m.seq, sentAt: m.sentAt, ...(m.payload === undefined ? {} : { payload: m.payload }) });
+      // Media reaching this leg keeps the call alive here too (one-way media is still media).
+      call.lastMediaAt = ctx.now();
+      toPhone(ctx, s, {
+        type: 'media',
+        callId: call.callId,
+        seq: m.seq,
+        sentAt: m.sentAt,
+        ...(m.payload === undefined ? {} : { payload: m.payload }),
+      });
       break;
     case 'peer_hold':
     case 'peer_resume':
@@ -401,7 +491,12 @@ function onTimer(m: TimerMessage, s: SessionState, ctx: Ctx): CastResult<Session
 }
 
 function causeOfExit(reason: ExitReason): EndCause {
-  if (reason.type === 'shutdown') return reason.detail === 'slow_reader' ? 'slow_reader' : reason.detail === 'client_gone' ? 'client_gone' : 'node_shutdown';
+  if (reason.type === 'shutdown')
+    return reason.detail === 'slow_reader'
+      ? 'slow_reader'
+      : reason.detail === 'client_gone'
+        ? 'client_gone'
+        : 'node_shutdown';
   return reason.type === 'normal' ? 'client_gone' : 'error';
 }
 
@@ -418,7 +513,12 @@ export const session: Behaviour<SessionState, SessionArgs, SessionMessages> = {
   handleCast(message, s, ctx) {
     const handler = fromPhone[message.type] as Handler<typeof message.type> | undefined;
     if (handler === undefined) {
-      return refuse(ctx, s, hotlineError('HOT_ERR_UNSUPPORTED_TYPE', String(message.type), VERSION), String(message.type));
+      return refuse(
+        ctx,
+        s,
+        hotlineError('HOT_ERR_UNSUPPORTED_TYPE', String(message.type), VERSION),
+        String(message.type),
+      );
     }
     return handler(message, s, ctx);
   },
@@ -428,8 +528,14 @@ export const session: Behaviour<SessionState, SessionArgs, SessionMessages> = {
       case 'EXIT': {
         // The port ended (the phone went away) or our supervisor is shutting us down.
         if (message.from !== s.port && message.from !== ctx.parent) return noreply(s);
-        const cause = message.from === s.port ? (message.reason.type === 'shutdown' && message.reason.detail === 'slow_reader' ? 'slow_reader' : 'client_gone') : causeOfExit(message.reason);
-        if (s.call !== null) endCall(ctx, s, cause, message.from === s.port ? mySide(s.call) : 'system', 'bye');
+        const cause =
+          message.from === s.port
+            ? message.reason.type === 'shutdown' && message.reason.detail === 'slow_reader'
+              ? 'slow_reader'
+              : 'client_gone'
+            : causeOfExit(message.reason);
+        if (s.call !== null)
+          endCall(ctx, s, cause, message.from === s.port ? mySide(s.call) : 'system', 'bye');
         return stop(message.from === s.port ? { type: 'normal' } : message.reason, s);
       }
       case 'DOWN': {
@@ -451,4 +557,3 @@ export const session: Behaviour<SessionState, SessionArgs, SessionMessages> = {
     if (s.call !== null) endCall(ctx, s, causeOfExit(reason), 'system', 'bye');
   },
 };
-

@@ -1,0 +1,200 @@
+/**
+ * `npm run bench -- sessions --sessions N --rate R`: a node in its own process holding N
+ * phones, each in an echo call sending R media frames a second, driven by the load fleet
+ * (several processes, several source addresses). Reports what the node costs per session
+ * and the media round trip; then drives the node and a bare `ws` echo server the same way
+ * at saturation and reports the throughput ratio, run after run, side by side.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Fleet, type FleetPlan } from '../client/fleet.ts';
+import { latencyMs } from '../client/histogram.ts';
+import { type NodeProcess, startNodeProcess, startProcess } from '../client/node-process.ts';
+import { type Figure, median } from './report.ts';
+
+const TOKEN = 'bench-token';
+
+interface Memory {
+  rss: number;
+  heapUsed: number;
+  cpu: { user: number; system: number };
+}
+
+async function memory(node: NodeProcess): Promise<Memory> {
+  const res = await fetch(`${node.adminUrl}/admin/memory`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  return (await res.json()) as Memory;
+}
+
+function startHotline(dir: string, maxSessions: number): Promise<NodeProcess> {
+  return startNodeProcess(
+    ['--data-dir', dir, '--max-sessions', String(maxSessions), '--media-timeout-ms', '600000'],
+    { HOTLINE_ADMIN_TOKEN: TOKEN, HOTLINE_LOG_LEVEL: 'info' },
+    ['--expose-gc'],
+  );
+}
+
+const log = (text: string) => process.stderr.write(`${text}\n`);
+
+function plan(url: string, phones: number, extra: Partial<FleetPlan>): FleetPlan {
+  return {
+    url,
+    phones,
+    phonesPerWorker: 5000,
+    sourceAddresses: 4,
+    userPrefix: 'b',
+    callTo: 'echo',
+    ratePerPhone: 1,
+    window: 0,
+    connectConcurrency: 64,
+    ...extra,
+  };
+}
+
+export interface SessionsOptions {
+  sessions: number;
+  rate: number;
+  seconds: number;
+  runs: number;
+  saturatePhones: number;
+  saturateSeconds: number;
+}
+
+async function steady(o: SessionsOptions) {
+  const dir = mkdtempSync(join(tmpdir(), 'hotline-bench-'));
+  const node = await startHotline(dir, o.sessions + 100);
+  try {
+    await sleep(500);
+    const before = await memory(node);
+    const fleet = new Fleet(plan(node.callsUrl, o.sessions, { ratePerPhone: o.rate }));
+    fleet.start();
+    const t0 = Date.now();
+    await fleet.waitInCall(o.sessions, 180_000, (t) =>
+      log(`  ramp: ${t.connected} connected, ${t.inCall} in calls`),
+    );
+    const rampSeconds = (Date.now() - t0) / 1000;
+    await sleep(2000);
+    fleet.resetLatency();
+    const held = await memory(node);
+    await sleep(o.seconds * 1000);
+    const after = await memory(node);
+    const held2 = fleet.progress().inCall;
+    const result = await fleet.stop();
+    const cpuUs = after.cpu.user + after.cpu.system - (held.cpu.user + held.cpu.system);
+    const lat = latencyMs(result.histogram);
+    return {
+      sessions: Math.min(held2, result.inCall + result.dropped),
+      rssPerSession: (held.rss - before.rss) / o.sessions,
+      heapPerSession: (held.heapUsed - before.heapUsed) / o.sessions,
+      cpuPerSession: cpuUs / o.seconds / o.sessions,
+      p50: lat.p50,
+      p99: lat.p99,
+      dropped: result.dropped,
+      lost: result.lost,
+      rampSeconds,
+    };
+  } finally {
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function saturate(url: string, o: SessionsOptions): Promise<number> {
+  const fleet = new Fleet(
+    plan(url, o.saturatePhones, { window: 8, phonesPerWorker: Math.ceil(o.saturatePhones / 2) }),
+  );
+  fleet.start();
+  await fleet.waitInCall(o.saturatePhones, 60_000);
+  await sleep(1000);
+  const a = fleet.progress().acked;
+  const t0 = Date.now();
+  await sleep(o.saturateSeconds * 1000);
+  const acked = fleet.progress().acked - a;
+  const seconds = (Date.now() - t0) / 1000;
+  await fleet.stop();
+  return acked / seconds;
+}
+
+async function ratioRun(o: SessionsOptions): Promise<{ hotline: number; bare: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'hotline-bench-'));
+  const node = await startHotline(dir, o.saturatePhones + 100);
+  let hotline: number;
+  try {
+    hotline = await saturate(node.callsUrl, o);
+  } finally {
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const bareServer = await startProcess(['loadtest/bench/bare-echo.ts'], {}, []);
+  try {
+    return { hotline, bare: await saturate(bareServer.callsUrl, o) };
+  } finally {
+    await bareServer.stop();
+  }
+}
+
+export async function sessionsBench(o: SessionsOptions): Promise<Figure[]> {
+  const runs: Awaited<ReturnType<typeof steady>>[] = [];
+  const ratios: { hotline: number; bare: number }[] = [];
+  for (let r = 0; r < o.runs; r++) {
+    log(`run ${r + 1}/${o.runs}: ${o.sessions} sessions at ${o.rate} frame/s`);
+    runs.push(await steady(o));
+    log(
+      `run ${r + 1}/${o.runs}: saturation, hotline then bare ws (${o.saturatePhones} phones, 8 frames in flight each)`,
+    );
+    ratios.push(await ratioRun(o));
+  }
+  const m = (f: (x: (typeof runs)[number]) => number) => median(runs.map(f));
+  const ratio = median(ratios.map((x) => x.hotline / x.bare));
+  return [
+    {
+      key: 'sessions',
+      value: m((x) => x.sessions),
+      target: { min: o.sessions },
+      label: 'sessions held at once',
+    },
+    {
+      key: 'rss_bytes_per_session',
+      value: Math.round(m((x) => x.rssPerSession)),
+      target: { max: 15_000 },
+      label: 'server RSS per session, bytes',
+    },
+    {
+      key: 'heap_bytes_per_session',
+      value: Math.round(m((x) => x.heapPerSession)),
+      label: 'server heap per session, bytes',
+    },
+    {
+      key: 'cpu_us_per_session_per_s',
+      value: m((x) => x.cpuPerSession),
+      label: 'server CPU per session, µs per second',
+    },
+    { key: 'p50_ms', value: m((x) => x.p50), label: 'media round trip p50, ms' },
+    { key: 'p99_ms', value: m((x) => x.p99), target: { max: 50 }, label: 'media round trip p99, ms' },
+    { key: 'dropped_sessions', value: m((x) => x.dropped), target: { max: 0 }, label: 'dropped sessions' },
+    {
+      key: 'lost_media',
+      value: m((x) => x.lost),
+      target: { max: 0 },
+      label: 'media frames never acknowledged',
+    },
+    { key: 'ramp_s', value: m((x) => x.rampSeconds), label: 'time to connect and set up all calls, s' },
+    {
+      key: 'hotline_acks_per_s',
+      value: Math.round(median(ratios.map((x) => x.hotline))),
+      label: 'saturation: node, acks per second',
+    },
+    {
+      key: 'bare_ws_acks_per_s',
+      value: Math.round(median(ratios.map((x) => x.bare))),
+      label: 'saturation: bare ws echo, acks per second',
+    },
+    {
+      key: 'ratio_vs_bare_ws',
+      value: Math.round(ratio * 1000) / 1000,
+      target: { min: 0.7 },
+      label: 'throughput ratio node / bare ws',
+    },
+  ];
+}
