@@ -105,7 +105,7 @@ export const dynamicSupervisor: Behaviour<
     };
   },
 
-  async handleCall(message, _from, state, ctx) {
+  handleCall(message, _from, state, ctx) {
     switch (message.type) {
       case 'start_child': {
         if (state.children.size >= state.maxChildren) {
@@ -128,8 +128,7 @@ export const dynamicSupervisor: Behaviour<
         if (!state.children.delete(message.pid)) {
           return reply(failure(hotlineError('HOT_ERR_NO_CHILD', message.pid)), state);
         }
-        await shutdownChild(ctx, message.pid, state.shutdown);
-        return reply({ ok: true }, state);
+        return shutdownChild(ctx, message.pid, state.shutdown).then(() => reply({ ok: true }, state));
       }
       case 'count_children':
         return reply({ ok: true, count: state.children.size }, state);

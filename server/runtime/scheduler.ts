@@ -1,7 +1,7 @@
 /**
  * Fair scheduling of many processes on one event loop. Runnable processes wait in a FIFO
- * run queue; each turn handles one message of one process, then the process goes to the
- * back if it has more. A slice runs turns until its time budget is spent and then yields
+ * run queue; each turn handles a bounded number of one process's messages, then the
+ * process goes to the back if it has more. A slice runs turns until its time budget is spent and then yields
  * through setImmediate, so sockets and timers are serviced between slices however many
  * messages are waiting.
  */
@@ -12,8 +12,8 @@ export interface Schedulable {
   queued: boolean;
 }
 
-/** Check the time every this many turns: performance.now() is cheap, not free. */
-const TURNS_PER_CLOCK_CHECK = 16;
+/** Check the time every this many messages: performance.now() is cheap, not free. */
+const MESSAGES_PER_CLOCK_CHECK = 16;
 
 export class Scheduler<P extends Schedulable> {
   #queue = new Fifo<P>();
@@ -24,7 +24,8 @@ export class Scheduler<P extends Schedulable> {
   slices = 0;
 
   constructor(
-    private readonly turn: (p: P) => void,
+    /** Runs one turn of `p`; returns how many messages it handled. */
+    private readonly turn: (p: P) => number,
     private readonly sliceMs: number,
   ) {}
 
@@ -52,11 +53,15 @@ export class Scheduler<P extends Schedulable> {
     this.#scheduled = false;
     const start = performance.now();
     const deadline = start + this.sliceMs;
-    let turns = 0;
+    let handled = 0;
+    let nextCheck = MESSAGES_PER_CLOCK_CHECK;
     for (let p = this.#queue.shift(); p !== undefined; p = this.#queue.shift()) {
       p.queued = false;
-      this.turn(p);
-      if (++turns % TURNS_PER_CLOCK_CHECK === 0 && performance.now() >= deadline) break;
+      handled += this.turn(p);
+      if (handled >= nextCheck) {
+        nextCheck = handled + MESSAGES_PER_CLOCK_CHECK;
+        if (performance.now() >= deadline) break;
+      }
     }
     const took = performance.now() - start;
     if (took > this.maxSliceMs) this.maxSliceMs = took;

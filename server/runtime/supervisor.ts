@@ -139,12 +139,16 @@ function restartAll(ctx: ProcessContext, state: SupervisorState, group: Child[])
   return true;
 }
 
-async function onChildExit(
+/**
+ * Apply the restart strategy to a child that exited. Synchronous unless running siblings
+ * must be stopped first: a supervisor under load takes many exits in one turn.
+ */
+function onChildExit(
   ctx: ProcessContext,
   state: SupervisorState,
   child: Child,
   reason: SystemInfo & { type: 'EXIT' },
-): Promise<CastResult<SupervisorState>> {
+): CastResult<SupervisorState> | Promise<CastResult<SupervisorState>> {
   child.pid = null;
   if (!shouldRestart(child.spec.restart, reason.reason)) {
     if (child.spec.restart === 'temporary') state.children.splice(state.children.indexOf(child), 1);
@@ -158,11 +162,18 @@ async function onChildExit(
       : state.strategy === 'one_for_all'
         ? [...state.children]
         : state.children.slice(at);
-  for (const sibling of [...group].reverse()) await stopChild(ctx, sibling);
-  // Temporary siblings that were stopped are not restarted by anyone.
-  const restartable = group.filter((c) => c === child || c.spec.restart !== 'temporary');
-  state.children = state.children.filter((c) => !group.includes(c) || restartable.includes(c));
-  return restartAll(ctx, state, restartable) ? noreply(state) : stop(giveUp, state);
+  const restart = (): CastResult<SupervisorState> => {
+    // Temporary siblings that were stopped are not restarted by anyone.
+    const restartable = group.filter((c) => c === child || c.spec.restart !== 'temporary');
+    state.children = state.children.filter((c) => !group.includes(c) || restartable.includes(c));
+    return restartAll(ctx, state, restartable) ? noreply(state) : stop(giveUp, state);
+  };
+  const running = [...group].reverse().filter((c) => c.pid !== null);
+  if (running.length === 0) return restart();
+  return (async () => {
+    for (const sibling of running) await stopChild(ctx, sibling);
+    return restart();
+  })();
 }
 
 const ok = (extra: Omit<Extract<SupervisorReply, { ok: true }>, 'ok'> = {}): SupervisorReply => ({
@@ -207,7 +218,7 @@ export const supervisor: Behaviour<SupervisorState, SupervisorArgs, SupervisorMe
     return state;
   },
 
-  async handleCall(message, _from, state, ctx) {
+  handleCall(message, _from, state, ctx) {
     const find = (id: string) => state.children.find((c) => c.spec.id === id);
     switch (message.type) {
       case 'which_children':
@@ -237,9 +248,11 @@ export const supervisor: Behaviour<SupervisorState, SupervisorArgs, SupervisorMe
       case 'terminate_child': {
         const child = find(message.id);
         if (!child) return reply(fail(hotlineError('HOT_ERR_NO_CHILD', message.id)), state);
-        await stopChild(ctx, child);
-        if (child.spec.restart === 'temporary') state.children.splice(state.children.indexOf(child), 1);
-        return reply(ok(), state);
+        return (async () => {
+          await stopChild(ctx, child);
+          if (child.spec.restart === 'temporary') state.children.splice(state.children.indexOf(child), 1);
+          return reply(ok(), state);
+        })();
       }
       case 'restart_child': {
         const child = find(message.id);
@@ -264,7 +277,7 @@ export const supervisor: Behaviour<SupervisorState, SupervisorArgs, SupervisorMe
     }
   },
 
-  async handleInfo(message, state, ctx) {
+  handleInfo(message, state, ctx) {
     const info = message as SystemInfo;
     if (info.type !== 'EXIT') return noreply(state);
     const child = state.children.find((c) => c.pid === info.from);

@@ -25,6 +25,8 @@ export interface JournalState {
   path: string;
   fd: number;
   open: Map<string, OpenCall & { monitor: number }>;
+  /** Monitor ref → call id: a DOWN finds its call without a scan. */
+  byMonitor: Map<number, string>;
   /** Lines waiting for the next group commit. */
   pending: string[];
   flushTimer: number | null;
@@ -51,7 +53,37 @@ function enqueue(ctx: Ctx, s: JournalState, text: string): void {
   if (s.flushTimer === null) s.flushTimer = ctx.sendAfter(FLUSH_MS, { type: 'flush' } satisfies Tick);
 }
 
-function writeCdr(ctx: Ctx, s: JournalState, cdr: Cdr, hooks: JournalHooks): void {
+type Open = OpenCall & { monitor: number };
+
+/** Keep a call open and watch the leg that owns it. */
+function watch(ctx: Ctx, s: JournalState, call: Open): void {
+  call.monitor = ctx.monitor(call.leg as Pid);
+  s.open.set(call.id, call);
+  s.byMonitor.set(call.monitor, call.id);
+}
+
+/** Close a call with its one CDR. */
+function close(
+  ctx: Ctx,
+  s: JournalState,
+  call: Open,
+  end: Pick<Cdr, 'cause' | 'endedBy' | 'endedAt' | 'answeredAt' | 'mediaAtoB' | 'mediaBtoA' | 'versions'>,
+  hooks: JournalHooks,
+): void {
+  s.open.delete(call.id);
+  s.byMonitor.delete(call.monitor);
+  ctx.demonitor(call.monitor);
+  const cdr: Cdr = {
+    id: call.id,
+    callId: call.callId,
+    caller: call.caller,
+    callee: call.callee,
+    node: ctx.node,
+    setupAt: call.setupAt,
+    ...end,
+    durationMs: end.answeredAt === null ? 0 : end.endedAt - end.answeredAt,
+    versions: [...new Set([...call.versions, ...end.versions])],
+  };
   enqueue(ctx, s, line({ t: 'cdr', ...cdr }));
   hooks.ended?.(cdr);
 }
@@ -78,11 +110,12 @@ export function createJournal(
         path: args.path,
         fd: openLog(args.path),
         open: new Map(),
+        byMonitor: new Map(),
         pending: [],
         flushTimer: null,
         written: 0,
       };
-      for (const [id, call] of open) state.open.set(id, { ...call, monitor: ctx.monitor(call.leg as Pid) });
+      for (const call of open.values()) watch(ctx, state, { ...call, monitor: 0 });
       ctx.sendAfter(ALIVE_MS, { type: 'alive' } satisfies Tick);
       return state;
     },
@@ -95,7 +128,7 @@ export function createJournal(
       switch (m.type) {
         case 'open': {
           const { type: _t, ...rest } = m;
-          s.open.set(m.id, { ...rest, phase: 'setup', answeredAt: null, monitor: ctx.monitor(m.leg) });
+          watch(ctx, s, { ...rest, phase: 'setup', answeredAt: null, monitor: 0 });
           enqueue(
             ctx,
             s,
@@ -127,29 +160,8 @@ export function createJournal(
           const call = s.open.get(m.id);
           // Exactly once: an end for a call already closed (say, by a DOWN) is dropped.
           if (call === undefined) break;
-          s.open.delete(m.id);
-          ctx.demonitor(call.monitor);
-          writeCdr(
-            ctx,
-            s,
-            {
-              id: call.id,
-              callId: call.callId,
-              caller: call.caller,
-              callee: call.callee,
-              node: ctx.node,
-              setupAt: call.setupAt,
-              answeredAt: m.answeredAt,
-              endedAt: m.endedAt,
-              durationMs: m.answeredAt === null ? 0 : m.endedAt - m.answeredAt,
-              cause: m.cause,
-              endedBy: m.endedBy,
-              mediaAtoB: m.mediaAtoB,
-              mediaBtoA: m.mediaBtoA,
-              versions: [...new Set([...call.versions, ...m.versions])],
-            },
-            hooks,
-          );
+          const { type: _t, id: _id, ...end } = m;
+          close(ctx, s, call, end, hooks);
           break;
         }
       }
@@ -172,31 +184,17 @@ export function createJournal(
           ctx.sendAfter(ALIVE_MS, { type: 'alive' } satisfies Tick);
           return noreply(s);
         case 'DOWN': {
-          const now = ctx.now();
-          for (const [id, call] of s.open) {
-            if (call.monitor !== m.ref) continue;
-            s.open.delete(id);
-            writeCdr(
-              ctx,
-              s,
-              {
-                id,
-                callId: call.callId,
-                caller: call.caller,
-                callee: call.callee,
-                node: ctx.node,
-                setupAt: call.setupAt,
-                answeredAt: call.answeredAt,
-                endedAt: now,
-                durationMs: call.answeredAt === null ? 0 : now - call.answeredAt,
-                cause: 'error',
-                endedBy: 'system',
-                mediaAtoB: 0,
-                mediaBtoA: 0,
-                versions: call.versions,
-              },
-              hooks,
-            );
+          // A DOWN for a call that ended already (its end crossed the DOWN) finds nothing.
+          const id = s.byMonitor.get(m.ref);
+          const call = id === undefined ? undefined : s.open.get(id);
+          if (call !== undefined) {
+            const end = {
+              cause: 'error',
+              endedBy: 'system',
+              endedAt: ctx.now(),
+              answeredAt: call.answeredAt,
+            } as const;
+            close(ctx, s, call, { ...end, mediaAtoB: 0, mediaBtoA: 0, versions: [] }, hooks);
           }
           return noreply(s);
         }
