@@ -11,6 +11,11 @@ export interface PhoneOptions {
   localAddress?: string;
   /** Keep every message in `log` (tests); load runs keep only counters. */
   keepLog?: boolean;
+  /**
+   * Count frames that start with this text instead of parsing them (load runs: the media a
+   * service echoes back is not needed, only its acks). Counted in `skipped`.
+   */
+  skipPrefix?: string;
 }
 
 export type Closed = { code: number; reason: string };
@@ -28,10 +33,12 @@ export class Phone {
   #waiters: Waiter[] = [];
   #handlers: ((m: ServerMessage) => void)[] = [];
   #isClosed = false;
+  skipped = 0;
 
   private constructor(
     readonly ws: WebSocket,
     private readonly keepLog: boolean,
+    skipPrefix: string | undefined,
   ) {
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
@@ -43,7 +50,11 @@ export class Phone {
         resolve({ code, reason: reason.toString() });
       });
     });
-    ws.on('message', (data) => this.#receive(JSON.parse(data.toString()) as ServerMessage));
+    ws.on('message', (data) => {
+      const text = data.toString();
+      if (skipPrefix !== undefined && text.startsWith(skipPrefix)) this.skipped++;
+      else this.#receive(JSON.parse(text) as ServerMessage);
+    });
     ws.on('error', () => {
       // Surfaced through `closed`.
     });
@@ -54,7 +65,7 @@ export class Phone {
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       perMessageDeflate: false,
     });
-    const phone = new Phone(ws, options.keepLog ?? true);
+    const phone = new Phone(ws, options.keepLog ?? true, options.skipPrefix);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(phone));
       ws.once('unexpected-response', (_req, res) =>

@@ -39,6 +39,8 @@ async function runPhone(plan: WorkerPlan, i: number): Promise<void> {
   const phone = await Phone.connect(plan.url, {
     localAddress: plan.localAddresses[i % plan.localAddresses.length] as string,
     keepLog: false,
+    // Echoed media: the node sends it as {"type":"media",…}; only acks are measured.
+    skipPrefix: '{"type":"media",',
   });
   phones.push(phone);
   totals.connected++;
@@ -107,8 +109,9 @@ async function start(plan: WorkerPlan): Promise<void> {
 async function stop(): Promise<void> {
   stopping = true;
   for (const t of timers) clearTimeout(t);
-  // Acks still in flight get a moment before anything counts as lost.
-  await sleep(1000);
+  // Acks still in flight get time to arrive (up to 10 s) before anything counts as lost.
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && streams.some((st) => st.outstanding > 0)) await sleep(100);
   const t = tally();
   const lost = streams.reduce((n, s) => n + s.outstanding, 0);
   for (const p of phones) p.ws.terminate();

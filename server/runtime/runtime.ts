@@ -35,7 +35,7 @@ export interface RuntimeOptions {
 }
 
 /** Messages one process may handle in one scheduler turn (its reduction budget). */
-export const MESSAGES_PER_TURN = 32;
+export const MESSAGES_PER_TURN = 8;
 
 export interface RuntimeSpawnOptions extends SpawnOptions {
   parent?: Pid;
