@@ -283,75 +283,87 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
     return noreply(s);
   },
 
-  ringing(m, s, ctx) {
-    const call = current(s, m.callId);
-    if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.role !== 'callee' || call.phase !== 'setup')
-      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
-    call.phase = 'ringing';
-    toPeer(ctx, call, { type: 'peer_ringing', callId: call.callId });
-    return noreply(s);
-  },
+  ringing: (m, s, ctx) =>
+    onCall(
+      m,
+      s,
+      ctx,
+      (c) => c.role === 'callee' && c.phase === 'setup',
+      (call) => {
+        call.phase = 'ringing';
+        toPeer(ctx, call, { type: 'peer_ringing', callId: call.callId });
+      },
+    ),
 
-  answer(m, s, ctx) {
-    const call = current(s, m.callId);
-    if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.role !== 'callee' || call.phase === 'up')
-      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
-    toPeer(ctx, call, { type: 'peer_answer', callId: call.callId, release: VERSION });
-    answered(ctx, s, call);
-    return noreply(s);
-  },
+  answer: (m, s, ctx) =>
+    onCall(
+      m,
+      s,
+      ctx,
+      (c) => c.role === 'callee' && c.phase !== 'up',
+      (call) => {
+        toPeer(ctx, call, { type: 'peer_answer', callId: call.callId, release: VERSION });
+        answered(ctx, s, call);
+      },
+    ),
 
   busy: (m, s, ctx) => decline(m, s, ctx, 'busy'),
   reject: (m, s, ctx) => decline(m, s, ctx, 'rejected'),
 
-  cancel(m, s, ctx) {
-    const call = current(s, m.callId);
-    if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.role !== 'caller' || call.phase === 'up')
-      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
-    endCall(ctx, s, 'cancelled', 'caller', 'cancel');
-    return noreply(s);
-  },
+  cancel: (m, s, ctx) =>
+    onCall(
+      m,
+      s,
+      ctx,
+      (c) => c.role === 'caller' && c.phase !== 'up',
+      () => endCall(ctx, s, 'cancelled', 'caller', 'cancel'),
+    ),
 
-  bye(m, s, ctx) {
-    const call = current(s, m.callId);
-    if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.phase !== 'up')
-      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
-    endCall(ctx, s, 'normal', mySide(call), 'bye');
-    return noreply(s);
-  },
+  bye: (m, s, ctx) => onCall(m, s, ctx, isUp, (call) => endCall(ctx, s, 'normal', mySide(call), 'bye')),
 
   hold: (m, s, ctx) => setHold(m, s, ctx, true),
   resume: (m, s, ctx) => setHold(m, s, ctx, false),
 
-  dtmf(m, s, ctx) {
-    const call = current(s, m.callId);
-    if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.phase !== 'up')
-      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
-    toPeer(ctx, call, { type: 'peer_dtmf', callId: call.callId, digit: m.digit });
-    return noreply(s);
-  },
+  dtmf: (m, s, ctx) =>
+    onCall(m, s, ctx, isUp, (call) =>
+      toPeer(ctx, call, { type: 'peer_dtmf', callId: call.callId, digit: m.digit }),
+    ),
 
-  media(m, s, ctx) {
-    const call = current(s, m.callId);
-    if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-    if (call.phase !== 'up')
-      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
-    call.mediaOut++;
-    call.lastMediaAt = ctx.now();
-    toPhone(ctx, s, { type: 'media_ack', callId: call.callId, seq: m.seq, sentAt: m.sentAt });
-    if (!call.held) {
-      const relay: PeerMessage = { type: 'peer_media', callId: call.callId, seq: m.seq, sentAt: m.sentAt };
-      if (m.payload !== undefined) relay.payload = m.payload;
-      toPeer(ctx, call, relay);
-    }
-    return noreply(s);
-  },
+  media: (m, s, ctx) =>
+    onCall(m, s, ctx, isUp, (call) => {
+      call.mediaOut++;
+      call.lastMediaAt = ctx.now();
+      toPhone(ctx, s, { type: 'media_ack', callId: call.callId, seq: m.seq, sentAt: m.sentAt });
+      if (!call.held) {
+        const relay: PeerMessage = { type: 'peer_media', callId: call.callId, seq: m.seq, sentAt: m.sentAt };
+        if (m.payload !== undefined) relay.payload = m.payload;
+        toPeer(ctx, call, relay);
+      }
+    }),
 };
+
+const isUp = (call: Call): boolean => call.phase === 'up';
+
+/**
+ * What every in-call message goes through: it must name the current call, in a state that
+ * allows it (else a typed error to the phone, and nothing changes); then `act` runs.
+ */
+function onCall(
+  m: { type: string; callId: string },
+  s: SessionState,
+  ctx: Ctx,
+  allowed: (call: Call) => boolean,
+  act: (call: Call) => void,
+): CastResult<SessionState> {
+  const call = current(s, m.callId);
+  if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
+  if (!allowed(call)) {
+    const state = call.held ? 'on hold' : call.phase;
+    return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, state), m.type, m.callId);
+  }
+  act(call);
+  return noreply(s);
+}
 
 function decline(
   m: ClientMessageOf<'busy' | 'reject'>,
@@ -359,32 +371,31 @@ function decline(
   ctx: Ctx,
   cause: 'busy' | 'rejected',
 ) {
-  const call = current(s, m.callId);
-  if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-  if (call.role !== 'callee' || call.phase === 'up')
-    return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, call.phase), m.type, m.callId);
-  toPeer(ctx, call, { type: cause === 'busy' ? 'peer_busy' : 'peer_reject', callId: call.callId });
-  endCall(ctx, s, cause, 'callee', null);
-  return noreply(s);
+  return onCall(
+    m,
+    s,
+    ctx,
+    (c) => c.role === 'callee' && c.phase !== 'up',
+    (call) => {
+      toPeer(ctx, call, { type: cause === 'busy' ? 'peer_busy' : 'peer_reject', callId: call.callId });
+      endCall(ctx, s, cause, 'callee', null);
+    },
+  );
 }
 
 function setHold(m: ClientMessageOf<'hold' | 'resume'>, s: SessionState, ctx: Ctx, held: boolean) {
-  const call = current(s, m.callId);
-  if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-  if (call.phase !== 'up' || call.held === held) {
-    return refuse(
-      ctx,
-      s,
-      hotlineError('HOT_ERR_WRONG_STATE', m.type, call.held ? 'on hold' : call.phase),
-      m.type,
-      m.callId,
-    );
-  }
-  call.held = held;
-  call.lastMediaAt = ctx.now();
-  toPeer(ctx, call, { type: held ? 'peer_hold' : 'peer_resume', callId: call.callId });
-  setPhase(ctx, call, held ? 'held' : 'up');
-  return noreply(s);
+  return onCall(
+    m,
+    s,
+    ctx,
+    (c) => c.phase === 'up' && c.held !== held,
+    (call) => {
+      call.held = held;
+      call.lastMediaAt = ctx.now();
+      toPeer(ctx, call, { type: held ? 'peer_hold' : 'peer_resume', callId: call.callId });
+      setPhase(ctx, call, held ? 'held' : 'up');
+    },
+  );
 }
 
 // ---- messages from the other leg, timers, exits ----
