@@ -49,7 +49,7 @@ export class Fleet {
           ...rest,
           phones,
           userPrefix: `${plan.userPrefix}w${w}_`,
-          localAddresses: addresses.filter((_, i) => i % count === w || count > addresses.length),
+          localAddresses: shareOf(addresses, w, count),
         },
       });
       this.#workers.push(child);
@@ -104,6 +104,11 @@ export class Fleet {
       histogram: mergeHistograms(done.map((d) => d.histogram)),
     };
   }
+}
+
+/** Worker w's share of the source addresses; with more workers than addresses, all share all. */
+function shareOf(addresses: string[], w: number, workers: number): string[] {
+  return workers > addresses.length ? addresses : addresses.filter((_, i) => i % workers === w);
 }
 
 function sumTotals(list: WorkerTotals[]): WorkerTotals {

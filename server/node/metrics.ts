@@ -13,7 +13,8 @@ import type { Runtime } from '../runtime/index.ts';
 export interface NodeMetrics {
   registry: Registry;
   /** Hooks for the sources that push. */
-  turn(module: string, ms: number): void;
+  /** Time session processes spend per message (the runtime's turn observer). */
+  sessionTurn: { module: string; observe(ms: number): void };
   answered(setupSeconds: number): void;
   ended(cdr: Cdr): void;
   received(type: string): void;
@@ -110,9 +111,7 @@ export function createMetrics(node: string): NodeMetrics {
 
   return {
     registry,
-    turn: (module, ms) => {
-      if (module === 'session') processing.observe(ms / 1000);
-    },
+    sessionTurn: { module: 'session', observe: (ms) => processing.observe(ms / 1000) },
     answered: (s) => setup.observe(s),
     ended: (cdr) => ended.inc({ cause: cdr.cause }),
     received,

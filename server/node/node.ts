@@ -61,7 +61,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const rt = new Runtime({
     node: settings.node,
     ...(options.clock ? { clock: options.clock } : {}),
-    turnObserver: metrics.turn,
+    turnObserver: metrics.sessionTurn,
   });
   const sockets = new Map<number, WebSocket>();
 

@@ -249,25 +249,16 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
         release: VERSION,
       } satisfies PeerMessage);
     }
-    const now = ctx.now();
-    const call: Call = {
+    const call = newCall(ctx, {
       id: randomUUID(),
       callId: m.callId,
       role: 'caller',
       peer,
       peerUser: m.to,
-      monitor: ctx.monitor(peer),
-      phase: 'setup',
-      held: false,
-      setupAt: now,
-      answeredAt: null,
-      mediaOut: 0,
-      mediaIn: 0,
-      lastMediaAt: now,
       ringTimer: ctx.sendAfter(s.config.ringTimeoutMs, { type: 'ring_timeout', callId: m.callId }),
-      mediaTimer: null,
       versions: [VERSION],
-    };
+    });
+    const now = call.setupAt;
     s.call = call;
     journal(ctx, {
       type: 'open',
@@ -342,6 +333,26 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
     }),
 };
 
+/** A call being set up, watching its other leg. */
+function newCall(
+  ctx: Ctx,
+  c: Pick<Call, 'id' | 'callId' | 'role' | 'peer' | 'peerUser' | 'ringTimer' | 'versions'>,
+): Call {
+  const now = ctx.now();
+  return {
+    ...c,
+    monitor: ctx.monitor(c.peer),
+    phase: 'setup',
+    held: false,
+    setupAt: now,
+    answeredAt: null,
+    mediaOut: 0,
+    mediaIn: 0,
+    lastMediaAt: now,
+    mediaTimer: null,
+  };
+}
+
 const isUp = (call: Call): boolean => call.phase === 'up';
 
 /**
@@ -406,25 +417,15 @@ function fromPeer(m: PeerMessage, s: SessionState, ctx: Ctx): CastResult<Session
       ctx.send(m.from, { type: 'peer_busy', callId: m.callId } satisfies PeerMessage);
       return noreply(s);
     }
-    const now = ctx.now();
-    s.call = {
+    s.call = newCall(ctx, {
       id: '',
       callId: m.callId,
       role: 'callee',
       peer: m.from,
       peerUser: m.fromUser,
-      monitor: ctx.monitor(m.from),
-      phase: 'setup',
-      held: false,
-      setupAt: now,
-      answeredAt: null,
-      mediaOut: 0,
-      mediaIn: 0,
-      lastMediaAt: now,
       ringTimer: null,
-      mediaTimer: null,
       versions: [m.release, VERSION],
-    };
+    });
     toPhone(ctx, s, { type: 'incoming', callId: m.callId, from: m.fromUser });
     return noreply(s);
   }
