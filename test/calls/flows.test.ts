@@ -260,8 +260,9 @@ describe('service numbers', () => {
       mediaAtoB: 0,
       mediaBtoA: 0,
     });
-    // It cannot have timed out before the ring timeout.
-    expect(cdr.endedAt - cdr.setupAt).toBeGreaterThanOrEqual(300);
+    // It cannot have timed out before the ring timeout. Node starts a timer from the event
+    // loop's cached clock, which can lag Date.now() by a few ms on a busy machine.
+    expect(cdr.endedAt - cdr.setupAt).toBeGreaterThanOrEqual(300 - 15);
     await waitFor('noanswer leg gone', async () => (await processCount(n, 'noanswer_leg')) === 0);
   });
 });
