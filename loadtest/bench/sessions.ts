@@ -61,42 +61,80 @@ export interface SessionsOptions {
   saturateSeconds: number;
 }
 
+interface Hold {
+  sessions: number;
+  p50: number;
+  p99: number;
+  dropped: number;
+  lost: number;
+  rampSeconds: number;
+}
+
+/**
+ * Hold `o.sessions` phones at `o.rate` frames a second on `url` for `o.seconds`, and measure
+ * the round trip. `measure` runs once every call is up (first) and at the end (second).
+ */
+async function hold<T>(url: string, o: SessionsOptions, measure?: () => Promise<T>) {
+  const fleet = new Fleet(plan(url, o.sessions, { ratePerPhone: o.rate }));
+  fleet.start();
+  const t0 = Date.now();
+  try {
+    await fleet.waitInCall(o.sessions, 180_000, (t) =>
+      log(`  ramp: ${t.connected} connected, ${t.inCall} in calls, ${t.dropped} dropped`),
+    );
+  } catch (err) {
+    await fleet.stop();
+    throw err;
+  }
+  const rampSeconds = (Date.now() - t0) / 1000;
+  await sleep(2000);
+  fleet.resetLatency();
+  const first = await measure?.();
+  await sleep(o.seconds * 1000);
+  const last = await measure?.();
+  const held = fleet.progress().inCall;
+  const result = await fleet.stop();
+  const lat = latencyMs(result.histogram);
+  const figures: Hold = {
+    sessions: Math.min(held, result.inCall + result.dropped),
+    p50: lat.p50,
+    p99: lat.p99,
+    dropped: result.dropped,
+    lost: result.lost,
+    rampSeconds,
+  };
+  return { figures, first, last };
+}
+
 async function steady(o: SessionsOptions) {
   const dir = mkdtempSync(join(tmpdir(), 'hotline-bench-'));
   const node = await startHotline(dir, o.sessions + 100);
   try {
     await sleep(500);
     const before = await memory(node);
-    const fleet = new Fleet(plan(node.callsUrl, o.sessions, { ratePerPhone: o.rate }));
-    fleet.start();
-    const t0 = Date.now();
-    await fleet.waitInCall(o.sessions, 180_000, (t) =>
-      log(`  ramp: ${t.connected} connected, ${t.inCall} in calls`),
-    );
-    const rampSeconds = (Date.now() - t0) / 1000;
-    await sleep(2000);
-    fleet.resetLatency();
-    const held = await memory(node);
-    await sleep(o.seconds * 1000);
-    const after = await memory(node);
-    const held2 = fleet.progress().inCall;
-    const result = await fleet.stop();
+    const { figures, first, last } = await hold(node.callsUrl, o, () => memory(node));
+    const held = first as Memory;
+    const after = last as Memory;
     const cpuUs = after.cpu.user + after.cpu.system - (held.cpu.user + held.cpu.system);
-    const lat = latencyMs(result.histogram);
     return {
-      sessions: Math.min(held2, result.inCall + result.dropped),
+      ...figures,
       rssPerSession: (held.rss - before.rss) / o.sessions,
       heapPerSession: (held.heapUsed - before.heapUsed) / o.sessions,
       cpuPerSession: cpuUs / o.seconds / o.sessions,
-      p50: lat.p50,
-      p99: lat.p99,
-      dropped: result.dropped,
-      lost: result.lost,
-      rampSeconds,
     };
   } finally {
     await node.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The same steady traffic against a bare `ws` echo server: the round trip this stack allows. */
+async function steadyBare(o: SessionsOptions): Promise<Hold> {
+  const bare = await startProcess(['loadtest/bench/bare-echo.ts'], {}, []);
+  try {
+    return (await hold(bare.callsUrl, o)).figures;
+  } finally {
+    await bare.stop();
   }
 }
 
@@ -136,10 +174,13 @@ async function ratioRun(o: SessionsOptions): Promise<{ hotline: number; bare: nu
 
 export async function sessionsBench(o: SessionsOptions): Promise<Figure[]> {
   const runs: Awaited<ReturnType<typeof steady>>[] = [];
+  const bares: Hold[] = [];
   const ratios: { hotline: number; bare: number }[] = [];
   for (let r = 0; r < o.runs; r++) {
     log(`run ${r + 1}/${o.runs}: ${o.sessions} sessions at ${o.rate} frame/s`);
     runs.push(await steady(o));
+    log(`run ${r + 1}/${o.runs}: the same ${o.sessions} sessions on a bare ws echo server`);
+    bares.push(await steadyBare(o));
     log(
       `run ${r + 1}/${o.runs}: saturation, hotline then bare ws (${o.saturatePhones} phones, 8 frames in flight each)`,
     );
@@ -172,6 +213,16 @@ export async function sessionsBench(o: SessionsOptions): Promise<Figure[]> {
     },
     { key: 'p50_ms', value: m((x) => x.p50), label: 'media round trip p50, ms' },
     { key: 'p99_ms', value: m((x) => x.p99), target: { max: 50 }, label: 'media round trip p99, ms' },
+    {
+      key: 'bare_ws_p50_ms',
+      value: median(bares.map((x) => x.p50)),
+      label: 'same traffic on bare ws echo: round trip p50, ms',
+    },
+    {
+      key: 'bare_ws_p99_ms',
+      value: median(bares.map((x) => x.p99)),
+      label: 'same traffic on bare ws echo: round trip p99, ms',
+    },
     { key: 'dropped_sessions', value: m((x) => x.dropped), target: { max: 0 }, label: 'dropped sessions' },
     {
       key: 'lost_media',

@@ -3,6 +3,7 @@
  * each other (peer messages), with the CDR journal, and what a release exports. Releases
  * come and go; this contract is what lets 1.0.0 and 2.0.0 processes talk mid-upgrade.
  */
+import type { ReleaseModule } from '../release/module.ts';
 import type { AnyBehaviour, Pid } from '../runtime/index.ts';
 import type { EndCause } from './protocol/messages.ts';
 
@@ -65,9 +66,10 @@ export interface SessionArgs {
   config: SessionConfig;
 }
 
-/** What a release module exports: its version and the behaviours it brings. */
-export interface Release {
-  version: string;
+/**
+ * What a call release exports as `release`: the generic release module (its behaviours
+ * include the session and its service legs) plus which behaviour is the session.
+ */
+export interface Release extends ReleaseModule {
   session: AnyBehaviour;
-  services: Record<string, AnyBehaviour>;
 }

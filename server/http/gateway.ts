@@ -134,8 +134,12 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
       else o.sockets.delete(id);
     });
 
-    port = await startChild(o.rt, o.ports, { socket: id });
-    session = await startChild(o.rt, o.sessions, o.sessionArgs(port));
+    // No call timeout: under load the supervisors may be slow to get a turn, and a start
+    // abandoned by a timeout would still happen later, leaving a port nobody owns. The
+    // wait is bounded by maxSessions (pending sockets count), and a supervisor that dies
+    // fails the call at once.
+    port = await startChild(o.rt, o.ports, { socket: id }, Number.POSITIVE_INFINITY);
+    session = await startChild(o.rt, o.sessions, o.sessionArgs(port), Number.POSITIVE_INFINITY);
     if (closed) {
       // The phone left while its session was starting.
       o.rt.exit(port, clientGone);

@@ -66,8 +66,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const sockets = new Map<number, WebSocket>();
 
   const release = options.release ?? baseline;
-  rt.modules.load(release.session);
-  for (const b of Object.values(release.services)) rt.modules.load(b);
+  for (const b of release.behaviours) rt.modules.load(b);
   rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }));
   rt.modules.load(
     createPort(sockets, { sent: metrics.sent, errorSent: metrics.protocolError }, settings.maxBufferedBytes),

@@ -173,8 +173,9 @@ export async function startChild(
   ctx: Pick<ProcessContext, 'call'>,
   sup: Pid<DynamicSupervisorMessages> | string,
   args: unknown,
+  timeoutMs?: number,
 ): Promise<Pid> {
-  const r = await ctx.call(sup, { type: 'start_child', args });
+  const r = await ctx.call(sup, { type: 'start_child', args }, timeoutMs);
   if (!r.ok) throw r.error;
   return r.pid as Pid;
 }

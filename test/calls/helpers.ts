@@ -425,14 +425,14 @@ export async function reapNodeProcesses(): Promise<void> {
 }
 
 /** One node per test: `start()` starts it, and it is shut down after the test. */
-export function useTestNode(): (overrides?: Parameters<typeof startTestNode>[0]) => Promise<TestNode> {
+export function useTestNode(): (...args: Parameters<typeof startTestNode>) => Promise<TestNode> {
   let node: TestNode | undefined;
   afterEach(async () => {
     await node?.shutdown();
     node = undefined;
   });
-  return async (overrides = {}) => {
-    node = await startTestNode(overrides);
+  return async (overrides = {}, options = {}) => {
+    node = await startTestNode(overrides, options);
     return node;
   };
 }

@@ -8,12 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { Phone } from '../../loadtest/client/phone.ts';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import { protocolJsonSchema } from '../../server/calls/protocol/json-schema.ts';
 import { clientMessages, serverMessages } from '../../server/calls/protocol/messages.ts';
 import { resolveAdminToken, tokenMatches } from '../../server/http/auth.ts';
 import { defaultSettings } from '../../server/node/settings.ts';
-import type { TreeNode } from '../../server/runtime/introspect.ts';
+import { type Pid, SimulatedClock } from '../../server/runtime/index.ts';
+import { listProcesses, type TreeNode } from '../../server/runtime/introspect.ts';
 import { answeredCall, cdrOf, fetchCdrs, sleep, type TestNode, useTestNode, waitFor } from './helpers.ts';
 
 const start = useTestNode();
@@ -120,6 +122,32 @@ describe('public surface', () => {
 
     n.gateway.stopAccepting();
     expect(await upgradeStatus(n.callsUrl)).toBe(503);
+  });
+
+  it('a phone waits for its session however long the supervisors take, with no orphan port', async () => {
+    const clock = new SimulatedClock();
+    const n = await start({}, { clock });
+    const sessions = n.rt.whereis('sessions') as Pid;
+    // A node so busy that the session supervisor gets no turn for longer than a call timeout.
+    expect(n.rt.sys.trySuspend(sessions)).toBe(true);
+    const ports = () => listProcesses(n.rt, (p) => p.module === 'port').length;
+    const phone = await Phone.connect(n.callsUrl);
+    try {
+      phone.send({ type: 'register', user: 'patient' });
+      await waitFor('a port for the phone', () => ports() === 1);
+      clock.advance(n.rt.callTimeoutMs * 3);
+      await sleep(20);
+    } finally {
+      n.rt.sys.resume(sessions);
+    }
+    expect(await phone.next('registered')).toMatchObject({ user: 'patient' });
+    expect(phone.isOpen).toBe(true);
+    expect(ports()).toBe(1);
+    phone.ws.terminate();
+    await waitFor(
+      'no port or session left',
+      () => listProcesses(n.rt, (p) => p.module === 'port' || p.module === 'session').length === 0,
+    );
   });
 
   it('an unknown route is a 404 with the error shape', async () => {
