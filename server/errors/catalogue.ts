@@ -72,6 +72,48 @@ const catalogue = {
   HOT_ERR_CHILD_EXISTS: { status: 409, message: (id: string) => `child ${id} already exists` },
   HOT_ERR_NO_CHILD: { status: 404, message: (id: string) => `no child ${id}` },
   HOT_ERR_MAX_CHILDREN: { status: 503, message: (max: number) => `supervisor is full (${max} children)` },
+  // releases: artifacts, loading, installs
+  HOT_ERR_BAD_VERSION: {
+    status: 400,
+    message: (version: string) => `${JSON.stringify(version)} is not a release version (x.y.z[-tag])`,
+  },
+  HOT_ERR_RELEASE_MALFORMED: { status: 400, message: (why: string) => `malformed release artifact: ${why}` },
+  HOT_ERR_RELEASE_TAMPERED: {
+    status: 422,
+    message: (version: string) => `release ${version}: its code does not match the signed sha256`,
+  },
+  HOT_ERR_RELEASE_UNTRUSTED: {
+    status: 422,
+    message: (version: string) => `release ${version}: no trusted key verifies its signature`,
+  },
+  HOT_ERR_RELEASE_LOAD_FAILED: {
+    status: 422,
+    message: (version: string, why: string) => `release ${version} failed to load: ${why}`,
+  },
+  HOT_ERR_RELEASE_API: {
+    status: 422,
+    message: (version: string, wanted: number, have: number) =>
+      `release ${version} needs runtime API ${wanted}; this node has ${have}`,
+  },
+  HOT_ERR_UNKNOWN_RELEASE: { status: 404, message: (version: string) => `no release ${version} here` },
+  HOT_ERR_NO_UPGRADE_PATH: {
+    status: 422,
+    message: (from: string, to: string) => `release ${to} declares no way from ${from}`,
+  },
+  HOT_ERR_INSTALL_RUNNING: {
+    status: 409,
+    message: (id: string) => `install ${id} is running; wait for it or roll it back`,
+  },
+  HOT_ERR_NO_INSTALL: { status: 409, message: (what: string) => `no install to ${what}` },
+  HOT_ERR_PREFLIGHT_FAILED: {
+    status: 422,
+    message: (version: string, failures: number) =>
+      `preflight of ${version} failed for ${failures} process(es); nothing was changed`,
+  },
+  HOT_ERR_RELEASE_IN_USE: {
+    status: 409,
+    message: (version: string, why: string) => `release ${version} cannot be removed: ${why}`,
+  },
   // phone protocol (error frames)
   HOT_ERR_INVALID_JSON: { status: 400, message: () => 'the frame is not valid JSON' },
   HOT_ERR_BINARY_FRAME: {

@@ -65,13 +65,30 @@ const program = new Command('hotline-node')
       .env('HOTLINE_MESSAGES_PER_SECOND')
       .default(d.messagesPerSecond)
       .argParser(int),
+  )
+  .addOption(
+    new Option('--release <version>', 'boot this unpacked release instead of the permanent one').env(
+      'HOTLINE_RELEASE',
+    ),
+  )
+  .addOption(
+    new Option('--trusted-key <pem...>', 'public keys whose signed releases this node installs')
+      .env('HOTLINE_TRUSTED_KEYS')
+      .default(d.trustedKeys)
+      .argParser((value: string, previous: string[]) => [...previous, ...value.split(',').filter(Boolean)]),
   );
 
 program.parse();
-const o = program.opts<Omit<NodeSettings, 'adminToken' | 'maxPayloadBytes' | 'burst' | 'maxBufferedBytes'>>();
+const o = program.opts<
+  Omit<NodeSettings, 'adminToken' | 'maxPayloadBytes' | 'burst' | 'maxBufferedBytes' | 'trustedKeys'> & {
+    trustedKey: string[];
+  }
+>();
+const { trustedKey, ...rest } = o;
 const settings: NodeSettings = {
   ...d,
-  ...o,
+  ...rest,
+  trustedKeys: trustedKey,
   adminToken: process.env.HOTLINE_ADMIN_TOKEN,
   burst: o.messagesPerSecond * 2,
 };

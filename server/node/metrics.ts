@@ -4,14 +4,18 @@
  * the runtime or the session code knows prom-client. Label sets are bounded: release,
  * message type, error code, cause — never a user, pid or call id.
  */
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { countPhases } from '../calls/cdr/journal.ts';
 import type { Cdr } from '../calls/cdr/records.ts';
 import type { CallPhase } from '../calls/contract.ts';
+import type { InstallHooks, InstallProgress } from '../release/installer.ts';
 import type { Runtime } from '../runtime/index.ts';
 
 export interface NodeMetrics {
   registry: Registry;
+  /** What the release handler reports. */
+  release: Pick<InstallHooks, 'phaseDone' | 'codeChangeFailed'> & { outcome(p: InstallProgress): void };
   /** Hooks for the sources that push. */
   /** Time session processes spend per message (the runtime's turn observer). */
   sessionTurn: { module: string; observe(ms: number): void };
@@ -109,8 +113,40 @@ export function createMetrics(node: string): NodeMetrics {
     registers: [registry],
   });
 
+  const installs = new Counter({
+    name: 'hotline_release_installs_total',
+    help: 'Release installs by outcome (installed, aborted in preflight, rolled_back)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const phases = new Histogram({
+    name: 'hotline_release_install_phase_seconds',
+    help: 'How long each phase of an install took',
+    labelNames: ['phase'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
+  const codeChangeFailures = new Counter({
+    name: 'hotline_release_code_change_failures_total',
+    help: 'Processes whose codeChange failed (in preflight or commit)',
+    registers: [registry],
+  });
+  const rollbacks = new Counter({
+    name: 'hotline_release_rollbacks_total',
+    help: 'Installs rolled back (by the watch or by request)',
+    registers: [registry],
+  });
+
   return {
     registry,
+    release: {
+      phaseDone: (phase, ms) => phases.observe({ phase }, ms / 1000),
+      codeChangeFailed: () => codeChangeFailures.inc(),
+      outcome: (p) => {
+        installs.inc({ outcome: p.outcome ?? 'aborted' });
+        if (p.outcome === 'rolled_back') rollbacks.inc();
+      },
+    },
     sessionTurn: { module: 'session', observe: (ms) => processing.observe(ms / 1000) },
     answered: (s) => setup.observe(s),
     ended: (cdr) => ended.inc({ cause: cdr.cause }),

@@ -25,6 +25,9 @@ import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
 import { resolveAdminToken } from '../http/auth.ts';
 import { attachGateway, type Gateway } from '../http/gateway.ts';
 import { createPort } from '../http/port.ts';
+import { releaseRoutes } from '../http/release-routes.ts';
+import { ReleaseHandler } from '../release/handler.ts';
+import { devKeyPair, readPublicKeys } from '../release/keys.ts';
 import { type Clock, type Pid, Runtime } from '../runtime/index.ts';
 import { createMetrics, type NodeMetrics } from './metrics.ts';
 import type { NodeSettings } from './settings.ts';
@@ -33,6 +36,7 @@ export interface HotlineNode {
   settings: NodeSettings;
   rt: Runtime;
   metrics: NodeMetrics;
+  releases: ReleaseHandler<Release>;
   publicApp: FastifyInstance;
   adminApp: FastifyInstance;
   gateway: Gateway;
@@ -65,8 +69,15 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   });
   const sockets = new Map<number, WebSocket>();
 
-  const release = options.release ?? baseline;
-  for (const b of release.behaviours) rt.modules.load(b);
+  const releases = new ReleaseHandler<Release>({
+    rt,
+    dataDir: settings.dataDir,
+    baseline: options.release ?? baseline,
+    trustedKeys: [devKeyPair(settings.dataDir).publicKey, ...readPublicKeys(settings.trustedKeys)],
+    hooks: metrics.release,
+  });
+  // A restarted node boots its permanent release.
+  for (const b of releases.boot(settings.release).behaviours) rt.modules.load(b);
   rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }));
   rt.modules.load(
     createPort(sockets, { sent: metrics.sent, errorSent: metrics.protocolError }, settings.maxBufferedBytes),
@@ -134,6 +145,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     rt,
     cdrs: (q) => queryCdrs(journalPath, q),
   });
+  releaseRoutes(adminApp, releases);
 
   await publicApp.listen({ host: settings.host, port: settings.port });
   await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });
@@ -154,6 +166,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     settings,
     rt,
     metrics,
+    releases,
     publicApp,
     adminApp,
     gateway,

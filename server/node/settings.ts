@@ -18,6 +18,10 @@ export interface NodeSettings {
   messagesPerSecond: number;
   burst: number;
   maxBufferedBytes: number;
+  /** PEM files of public keys whose signed releases this node installs (its dev key is trusted too). */
+  trustedKeys: string[];
+  /** Boot this unpacked release instead of the permanent one (what a restart deploy does). */
+  release: string | undefined;
 }
 
 export const defaultSettings: NodeSettings = {
@@ -37,4 +41,6 @@ export const defaultSettings: NodeSettings = {
   messagesPerSecond: 200,
   burst: 400,
   maxBufferedBytes: 256 * 1024,
+  trustedKeys: [],
+  release: undefined,
 };

@@ -13,7 +13,13 @@ export * from './exit-reason.ts';
 export * from './introspect.ts';
 export type { ModuleVersionInfo } from './module-table.ts';
 export { formatPid, isPid, type Pid, pidNode } from './pid.ts';
-export { MESSAGES_PER_TURN, Runtime, type RuntimeOptions, type RuntimeSpawnOptions } from './runtime.ts';
+export {
+  type CrashGuard,
+  MESSAGES_PER_TURN,
+  Runtime,
+  type RuntimeOptions,
+  type RuntimeSpawnOptions,
+} from './runtime.ts';
 export {
   type ChildInfo,
   type ChildSpec,

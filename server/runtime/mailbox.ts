@@ -30,6 +30,17 @@ export class Mailbox {
     this.#size++;
   }
 
+  /** Put a message back in front (a crash guard retries it on other code). */
+  unshift(kind: Kind, message: unknown, from: From | null): void {
+    if (this.#size === this.#capacity) this.#grow();
+    this.#head = (this.#head - 1 + this.#capacity) & (this.#capacity - 1);
+    const at = this.#head * 3;
+    this.#slots[at] = kind;
+    this.#slots[at + 1] = message;
+    this.#slots[at + 2] = from;
+    this.#size++;
+  }
+
   /** The oldest message; read its parts, then `drop()` it. */
   get kind(): Kind {
     return this.#slots[this.#head * 3] as Kind;

@@ -34,6 +34,20 @@ export interface RuntimeOptions {
   turnObserver?: { module: string; observe(ms: number): void };
 }
 
+/**
+ * Catches crashes of processes running code under watch (the release handler sets one
+ * while a new release is on probation). Checked for every message: `covers` must be cheap.
+ */
+export interface CrashGuard {
+  covers(behaviour: AnyBehaviour): boolean;
+  /**
+   * A covered process threw from a synchronous callback. Its state and the message are back
+   * as before the message, and it is suspended. True: the guard takes it from here (and
+   * resumes it); false: it crashes as it would have without a guard.
+   */
+  caught(pid: Pid, error: unknown): boolean;
+}
+
 /** Messages one process may handle in one scheduler turn (its reduction budget). */
 export const MESSAGES_PER_TURN = 8;
 
@@ -48,6 +62,9 @@ interface PendingCall {
   timer: unknown;
 }
 
+/** No snapshot was taken: the process is not under a guard (a state may itself be undefined). */
+const NO_SNAPSHOT = Symbol('no snapshot');
+
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   typeof (v as { then?: unknown } | null)?.then === 'function';
 
@@ -55,6 +72,8 @@ export class Runtime {
   readonly node: string;
   readonly clock: Clock;
   readonly checkState: boolean;
+  /** Set by the release handler while a release is under watch. */
+  guard: CrashGuard | undefined = undefined;
   readonly callTimeoutMs: number;
   readonly events = new RuntimeEvents();
   readonly modules = new ModuleTable();
@@ -287,6 +306,16 @@ export class Runtime {
     mailbox.drop();
     p.handled++;
     const b = p.behaviour;
+    // Code under watch after an install: keep the state as it was, to undo a crash.
+    let snapshot: unknown = NO_SNAPSHOT;
+    if (this.guard?.covers(b)) {
+      try {
+        snapshot = structuredClone(p.state);
+      } catch {
+        // A state that cannot be copied cannot be put back: this message runs unguarded
+        // (throwing here would escape the scheduler and end the node).
+      }
+    }
     let result: unknown;
     try {
       switch (kind) {
@@ -307,7 +336,8 @@ export class Runtime {
           break;
       }
     } catch (err) {
-      this.#crash(p, err);
+      if (snapshot === NO_SNAPSHOT || !this.#catchCrash(p, kind, message, from, snapshot, err))
+        this.#crash(p, err);
       return;
     }
     if (isThenable(result)) {
@@ -327,6 +357,38 @@ export class Runtime {
       return;
     }
     this.#apply(p, kind, from, result);
+  }
+
+  /**
+   * A guarded process threw: put its state and the message back, suspend it, and let the
+   * guard decide (it rolls the code back and resumes the process, which then handles the
+   * message on the old code). Effects the failed callback had already caused stay done.
+   */
+  #catchCrash(
+    p: Process,
+    kind: Kind,
+    message: unknown,
+    from: From | null,
+    snapshot: unknown,
+    err: unknown,
+  ): boolean {
+    const guard = this.guard;
+    // Ended by its own callback (an exit signal to itself) before the throw: nothing to put back.
+    if (guard === undefined || p.dead || p.exiting) return false;
+    p.state = snapshot;
+    (p.mailbox as Mailbox).unshift(kind, message, from);
+    p.suspended = true;
+    let taken = false;
+    try {
+      taken = guard.caught(p.self, err);
+    } catch {
+      taken = false;
+    }
+    if (taken) return true;
+    // The guard declined: the message is consumed by the crash, as without a guard.
+    (p.mailbox as Mailbox).drop();
+    p.suspended = false;
+    return false;
   }
 
   #unhandled(p: Process, kind: 'cast' | 'info'): void {

@@ -2,67 +2,19 @@
  * Bad input from phones: every kind gets a typed error frame with a stable code (or the
  * documented close), never crashes anything, and never disturbs another session. Each test
  * keeps a bystander phone in an echo call with media flowing, and checks it at the end
- * along with a fresh phone and call on the same node.
+ * along with a fresh phone and call on the same node. Messages a session refuses for its
+ * state (wrong state, unknown call) are release code: the conformance suite checks them
+ * on every release.
  */
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
-import { JOURNAL, userName } from '../../server/calls/contract.ts';
+import { userName } from '../../server/calls/contract.ts';
 import type { ServerMessage } from '../../server/calls/protocol/messages.ts';
-import type { NodeSettings } from '../../server/node/settings.ts';
-import type { ExitReason, Pid } from '../../server/runtime/index.ts';
-import {
-  answeredCall,
-  assertServes,
-  cdrOf,
-  fetchCdrs,
-  readCdrLog,
-  refusedUpgrade,
-  type SteadyCall,
-  sleep,
-  startTestNode,
-  steadyEchoCall,
-  type TestNode,
-  waitFor,
-} from './helpers.ts';
+import { useGuardedNode } from './flow-checks.ts';
+import { answeredCall, cdrOf, refusedUpgrade, sleep, waitFor } from './helpers.ts';
 
-let node: TestNode | undefined;
-let steady: SteadyCall | undefined;
-let abnormal: { module: string; reason: ExitReason }[] = [];
-let tree: (Pid | undefined)[] = [];
-
-afterEach(async () => {
-  steady?.flow.stop();
-  steady = undefined;
-  await node?.shutdown();
-  node = undefined;
-});
-
-const infrastructure = (n: TestNode) => [JOURNAL, 'ports', 'sessions'].map((name) => n.rt.whereis(name));
-
-/** A node with a bystander echo call up and every abnormal process exit recorded. */
-async function start(overrides: Partial<NodeSettings> = {}, steadyEveryMs = 20): Promise<TestNode> {
-  const n = await startTestNode(overrides);
-  node = n;
-  abnormal = [];
-  n.rt.events.on('exit', (e) => {
-    if (e.reason.type !== 'normal' && e.reason.type !== 'shutdown')
-      abnormal.push({ module: e.module, reason: e.reason });
-  });
-  tree = infrastructure(n);
-  steady = await steadyEchoCall(n, { everyMs: steadyEveryMs });
-  return n;
-}
-
-/** Nothing crashed or restarted, the bystander call is untouched, and the node takes new calls. */
-async function nodeUnharmed(n: TestNode): Promise<void> {
-  await steady?.check();
-  expect(abnormal).toEqual([]);
-  expect(infrastructure(n)).toEqual(tree);
-  await assertServes(n.callsUrl);
-  await steady?.check();
-  await steady?.finish();
-}
+const start = useGuardedNode();
 
 const nextError = (p: Phone) => p.next('error') as Promise<Extract<ServerMessage, { type: 'error' }>>;
 
@@ -91,7 +43,7 @@ describe('malformed frames', () => {
     // None of it reached the session: it registers as if nothing happened.
     await p.register('json-survivor');
     expect(p.isOpen).toBe(true);
-    await nodeUnharmed(n);
+    await n.unharmed();
   });
 
   it('binary frames get HOT_ERR_BINARY_FRAME, even when they hold valid JSON', async () => {
@@ -106,7 +58,7 @@ describe('malformed frames', () => {
     // The binary register was not acted on: the same register as text succeeds.
     expect(n.rt.whereis(userName('bin'))).toBeUndefined();
     await p.register('bin');
-    await nodeUnharmed(n);
+    await n.unharmed();
   });
 
   it('unknown message types get HOT_ERR_UNKNOWN_TYPE with the type as ref', async () => {
@@ -136,7 +88,7 @@ describe('malformed frames', () => {
     await p.next('answered');
     p.send({ type: 'bye', callId: 'typo-1' });
     expect(await p.next('ended')).toMatchObject({ cause: 'normal' });
-    await nodeUnharmed(n);
+    await n.unharmed();
   });
 
   it('schema violations get HOT_ERR_SCHEMA (with the type as ref when there is one) and are not acted on', async () => {
@@ -193,124 +145,7 @@ describe('malformed frames', () => {
     // The register with an extra field did not register anyone; a clean one works.
     expect(n.rt.whereis(userName('schema'))).toBeUndefined();
     await p.register('schema');
-    await nodeUnharmed(n);
-  });
-});
-
-describe('messages the session cannot act on', () => {
-  it('wrong state: no call, not answered yet, already in a call, registered already', async () => {
-    const n = await start();
-    const a = await n.phone('ws-a');
-    const b = await n.phone('ws-b');
-    const sessionA = n.rt.whereis(userName('ws-a'));
-
-    a.send({ type: 'bye', callId: 'none' });
-    expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_CALL', ref: 'bye', callId: 'none' });
-    a.send({ type: 'answer', callId: 'none' });
-    expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_CALL', ref: 'answer', callId: 'none' });
-    a.send({ type: 'media', callId: 'none', seq: 0, sentAt: 0 });
-    expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_CALL', ref: 'media' });
-    a.send({ type: 'register', user: 'ws-a2' });
-    expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'register' });
-    expect(n.rt.whereis(userName('ws-a2'))).toBeUndefined();
-
-    // A call being set up: media, the caller answering, the callee cancelling or hanging up are refused.
-    a.send({ type: 'invite', callId: 'w1', to: 'ws-b' });
-    await a.next('trying');
-    await b.next('incoming');
-    a.send({ type: 'media', callId: 'w1', seq: 1, sentAt: 0 });
-    expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'media', callId: 'w1' });
-    a.send({ type: 'answer', callId: 'w1' });
-    expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'answer', callId: 'w1' });
-    b.send({ type: 'cancel', callId: 'w1' });
-    expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'cancel', callId: 'w1' });
-    b.send({ type: 'bye', callId: 'w1' });
-    expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'bye', callId: 'w1' });
-    b.send({ type: 'media', callId: 'w1', seq: 1, sentAt: 0 });
-    expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'media', callId: 'w1' });
-
-    b.send({ type: 'answer', callId: 'w1' });
-    await a.next('answered');
-    await b.next('answered');
-    // Up: a second invite, a second answer and a cancel are refused; the call itself goes on.
-    a.send({ type: 'invite', callId: 'w2', to: 'echo' });
-    expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'invite', callId: 'w2' });
-    b.send({ type: 'answer', callId: 'w1' });
-    expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'answer' });
-    a.send({ type: 'cancel', callId: 'w1' });
-    expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'cancel' });
-    a.send({ type: 'resume', callId: 'w1' });
-    expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'resume' });
-    a.send({ type: 'media', callId: 'w1', seq: 9, sentAt: 9 });
-    expect(await a.next('media_ack')).toMatchObject({ callId: 'w1', seq: 9 });
-    expect(await b.next('media')).toMatchObject({ callId: 'w1', seq: 9 });
-    a.send({ type: 'bye', callId: 'w1' });
-    expect(await a.next('ended')).toMatchObject({ callId: 'w1', cause: 'normal' });
-    expect(await b.next('ended')).toMatchObject({ callId: 'w1', cause: 'normal' });
-
-    expect(await cdrOf(n, 'w1')).toMatchObject({ cause: 'normal', mediaAtoB: 1, mediaBtoA: 0 });
-    expect(await fetchCdrs(n, { callId: 'w2' })).toEqual([]);
-    expect(readCdrLog(n.dataDir).filter((l) => l.t === 'open' && l.callId === 'w2')).toEqual([]);
-    expect(n.rt.whereis(userName('ws-a'))).toBe(sessionA);
-    expect(a.pending().filter((m) => m.type === 'error')).toEqual([]);
-    await nodeUnharmed(n);
-  });
-
-  it('invite before register gets HOT_ERR_NOT_REGISTERED; unknown callees HOT_ERR_UNKNOWN_CALLEE; self WRONG_STATE', async () => {
-    const n = await start();
-    const p = await n.phone();
-    p.send({ type: 'invite', callId: 'early', to: 'echo' });
-    expect(await nextError(p)).toMatchObject({
-      code: 'HOT_ERR_NOT_REGISTERED',
-      ref: 'invite',
-      callId: 'early',
-    });
-    await p.register('caller-x');
-    p.send({ type: 'invite', callId: 'proto', to: 'constructor' });
-    expect(await nextError(p)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_CALLEE', callId: 'proto' });
-    p.send({ type: 'invite', callId: 'nobody', to: 'nobody-here' });
-    expect(await nextError(p)).toMatchObject({
-      code: 'HOT_ERR_UNKNOWN_CALLEE',
-      ref: 'invite',
-      callId: 'nobody',
-    });
-    // Calling yourself is refused as a state error (you are not free to answer).
-    p.send({ type: 'invite', callId: 'myself', to: 'caller-x' });
-    expect(await nextError(p)).toMatchObject({
-      code: 'HOT_ERR_WRONG_STATE',
-      ref: 'invite',
-      callId: 'myself',
-    });
-    // No call was opened for any of them, and the phone can call now.
-    expect(readCdrLog(n.dataDir).filter((l) => l.t === 'open' && l.caller === 'caller-x')).toEqual([]);
-    p.send({ type: 'invite', callId: 'works', to: 'echo' });
-    await p.next('answered');
-    p.send({ type: 'bye', callId: 'works' });
-    await p.next('ended');
-    expect(await cdrOf(n, 'works')).toMatchObject({ caller: 'caller-x', cause: 'normal' });
-    expect(await fetchCdrs(n, { user: 'caller-x' })).toHaveLength(1);
-    await nodeUnharmed(n);
-  });
-
-  it('a user registered from a second socket gets HOT_ERR_USER_TAKEN; the first keeps it', async () => {
-    const n = await start();
-    const first = await n.phone('dup');
-    const owner = n.rt.whereis(userName('dup'));
-    const second = await n.phone();
-    second.send({ type: 'register', user: 'dup' });
-    expect(await nextError(second)).toMatchObject({ code: 'HOT_ERR_USER_TAKEN', ref: 'register' });
-    expect(n.rt.whereis(userName('dup'))).toBe(owner);
-    // The second socket is still usable under another name, and calls reach the first.
-    await second.register('dup-2');
-    await answeredCall(second, first, 'dup-call', 'dup');
-    second.send({ type: 'bye', callId: 'dup-call' });
-    await first.next('ended');
-    // Once the first phone leaves, the name is free again.
-    await first.close();
-    await waitFor('dup unregistered', () => n.rt.whereis(userName('dup')) === undefined);
-    const third = await n.phone();
-    await third.register('dup');
-    await nodeUnharmed(n);
+    await n.unharmed();
   });
 });
 
@@ -327,7 +162,7 @@ describe('limits', () => {
     expect((await p.closed).code).toBe(1009);
     await waitFor('the big session gone', () => n.rt.whereis(userName('big')) === undefined);
     await waitFor('its socket released', () => n.gateway.connections === before - 1);
-    await nodeUnharmed(n);
+    await n.unharmed();
   });
 
   it('a message flood gets HOT_ERR_RATE_LIMITED, then close 1008; other phones are not limited', async () => {
@@ -346,7 +181,7 @@ describe('limits', () => {
     expect(handled).toBeGreaterThanOrEqual(10);
     expect(handled).toBeLessThan(200);
     await waitFor('the flood session gone', () => n.rt.whereis(userName('flood')) === undefined);
-    await nodeUnharmed(n);
+    await n.unharmed();
   });
 
   it('a phone that stops reading is ended (socket terminated, buffer bounded); its peer hears peer_gone', async () => {
@@ -411,7 +246,7 @@ describe('limits', () => {
     await talker.next((m) => m.type === 'answered' && m.callId === 'after-slow');
     talker.send({ type: 'bye', callId: 'after-slow' });
     await talker.next((m) => m.type === 'ended' && m.callId === 'after-slow');
-    await nodeUnharmed(n);
+    await n.unharmed();
   });
 
   it('an upgrade at maxSessions gets HTTP 503 HOT_ERR_NODE_FULL; a freed slot is usable again', async () => {
@@ -428,6 +263,6 @@ describe('limits', () => {
     expect([...n.rt.processes()].filter((p) => p.behaviour.name === 'session')).toHaveLength(3);
     await p1.close();
     await waitFor('a slot freed', () => n.gateway.connections === 2);
-    await nodeUnharmed(n);
+    await n.unharmed();
   });
 });

@@ -247,17 +247,19 @@ describe('exactly one CDR per call', () => {
 });
 
 /** Release 1.0.0 with a session that crashes on DTMF 'D' and is the real session otherwise. */
+const crashingSession = {
+  ...session,
+  handleCast(message, state, ctx) {
+    if (message.type === 'dtmf' && message.digit === 'D') throw new Error('test crash on DTMF D');
+    const real = session.handleCast;
+    if (real === undefined) throw new Error('the session has no handleCast');
+    return real.call(session, message, state, ctx);
+  },
+} satisfies typeof session;
 const crashOnD: Release = {
   ...baseline,
-  session: {
-    ...session,
-    handleCast(message, state, ctx) {
-      if (message.type === 'dtmf' && message.digit === 'D') throw new Error('test crash on DTMF D');
-      const real = session.handleCast;
-      if (real === undefined) throw new Error('the session has no handleCast');
-      return real.call(session, message, state, ctx);
-    },
-  } satisfies typeof session,
+  session: crashingSession,
+  behaviours: baseline.behaviours.map((b) => (b.name === 'session' ? crashingSession : b)),
 };
 
 describe('a session process that dies mid-call', () => {

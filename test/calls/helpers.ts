@@ -186,6 +186,8 @@ export async function serviceCall(a: Phone, callId: string, to = 'echo'): Promis
 export class MediaFlow {
   sent = 0;
   acks = 0;
+  /** Sequence numbers acknowledged, in arrival order: lost, duplicated or reordered shows here. */
+  readonly ackSeqs: number[] = [];
   /** Media frames delivered to this phone on the call (the other leg's, or echoes). */
   received = 0;
   errors: ServerMessage[] = [];
@@ -201,8 +203,10 @@ export class MediaFlow {
     phone.onMessage((m) => {
       if (m.type === 'error') this.errors.push(m);
       if (!('callId' in m) || m.callId !== callId) return;
-      if (m.type === 'media_ack') this.acks++;
-      else if (m.type === 'media') this.received++;
+      if (m.type === 'media_ack') {
+        this.acks++;
+        this.ackSeqs.push(m.seq);
+      } else if (m.type === 'media') this.received++;
       else if (m.type === 'ended') this.ended = m;
     });
     this.#timer = setInterval(() => {
@@ -225,6 +229,13 @@ export class MediaFlow {
 
   stop(): void {
     clearInterval(this.#timer);
+  }
+
+  /** Stop, wait for every ack, and check each frame was acked once, in order. */
+  async drain(): Promise<void> {
+    this.stop();
+    await waitFor(`every frame acked on ${this.callId}`, () => this.acks >= this.sent);
+    expect(this.ackSeqs).toEqual(Array.from({ length: this.sent }, (_, i) => i));
   }
 }
 
@@ -435,4 +446,17 @@ export function useTestNode(): (...args: Parameters<typeof startTestNode>) => Pr
     node = await startTestNode(overrides, options);
     return node;
   };
+}
+
+/** The value of the first sample of `name` whose labels include `labels`. */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const have = Object.fromEntries(
+      [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]),
+    );
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+  }
+  return undefined;
 }

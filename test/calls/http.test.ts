@@ -16,7 +16,16 @@ import { resolveAdminToken, tokenMatches } from '../../server/http/auth.ts';
 import { defaultSettings } from '../../server/node/settings.ts';
 import { type Pid, SimulatedClock } from '../../server/runtime/index.ts';
 import { listProcesses, type TreeNode } from '../../server/runtime/introspect.ts';
-import { answeredCall, cdrOf, fetchCdrs, sleep, type TestNode, useTestNode, waitFor } from './helpers.ts';
+import {
+  answeredCall,
+  cdrOf,
+  fetchCdrs,
+  sample,
+  sleep,
+  type TestNode,
+  useTestNode,
+  waitFor,
+} from './helpers.ts';
 
 const start = useTestNode();
 
@@ -57,19 +66,6 @@ function upgradeStatus(url: string): Promise<number> {
 // ---- Prometheus text ----
 
 const scrape = async (n: TestNode): Promise<string> => (await get(`${n.httpUrl}/metrics`)).text;
-
-/** The value of the first sample of `name` whose labels include `labels`. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const have = Object.fromEntries(
-      [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]),
-    );
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 /** Every hotline_* metric the node defines, read from its source so a new one is covered. */
 function definedMetricNames(): string[] {

@@ -40,6 +40,7 @@ const clientExamples: { [K in ClientMessageType]: Extract<ClientMessage, { type:
   resume: { type: 'resume', callId: 'c1' },
   dtmf: { type: 'dtmf', callId: 'c1', digit: '#' },
   media: { type: 'media', callId: 'c1', seq: 0, sentAt: 1712345678901.25, payload: 'AAEC' },
+  call_info: { type: 'call_info', callId: 'c1' },
 };
 
 const serverExamples: { [K in ServerMessageType]: Extract<ServerMessage, { type: K }> } = {
@@ -55,6 +56,15 @@ const serverExamples: { [K in ServerMessageType]: Extract<ServerMessage, { type:
   dtmf: { type: 'dtmf', callId: 'c1', digit: 'D' },
   prompt: { type: 'prompt', callId: 'c1', text: 'Press 1 for sales' },
   ended: { type: 'ended', callId: 'c1', cause: 'peer_gone', durationMs: 0 },
+  call_info: {
+    type: 'call_info',
+    callId: 'c1',
+    state: 'held',
+    durationMs: 1520.5,
+    mediaOut: 12,
+    mediaIn: 0,
+    release: '1.1.0',
+  },
   error: {
     type: 'error',
     code: 'HOT_ERR_UNKNOWN_CALL',
@@ -79,6 +89,8 @@ const badClient: unknown[] = [
   { type: 'media', callId: 'c1', seq: 1 },
   { type: 'ended', callId: 'c1', cause: 'normal', durationMs: 0 },
   { type: 'hangup', callId: 'c1' },
+  { type: 'call_info' },
+  { type: 'call_info', callId: 'c1', state: 'up' },
 ];
 const badServer: unknown[] = [
   { type: 'ended', callId: 'c1', cause: 'hung_up', durationMs: 0 },
@@ -86,6 +98,25 @@ const badServer: unknown[] = [
   { type: 'error', code: 'E_SOMETHING', message: 'x' },
   { type: 'media_ack', callId: 'c1', seq: 1, sentAt: 0, payload: 'x' },
   { type: 'register', user: 'alice' },
+  {
+    type: 'call_info',
+    callId: 'c1',
+    state: 'ended',
+    durationMs: 0,
+    mediaOut: 0,
+    mediaIn: 0,
+    release: '1.1.0',
+  },
+  {
+    type: 'call_info',
+    callId: 'c1',
+    state: 'up',
+    durationMs: 0,
+    mediaOut: 1.5,
+    mediaIn: 0,
+    release: '1.1.0',
+  },
+  { type: 'call_info', callId: 'c1', state: 'up', durationMs: 0, mediaOut: 0, mediaIn: 0 },
 ];
 
 let compiled: ReturnType<typeof compileDocument> | undefined;

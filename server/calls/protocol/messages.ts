@@ -52,6 +52,14 @@ const Seq = Type.Integer({
 const SentAt = Type.Number({ description: "sender's clock when the frame left, in ms; echoed back as is" });
 const Payload = Type.Optional(Type.String({ maxLength: 2048, description: 'opaque media payload' }));
 const Digit = Type.String({ pattern: '^[0-9*#A-D]$', description: 'one DTMF digit' });
+const Count = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
+
+export const CallState = Type.Union(
+  [Type.Literal('setup'), Type.Literal('ringing'), Type.Literal('up'), Type.Literal('held')],
+  { description: 'where a call is, as call_info reports it' },
+);
+export type CallState = Static<typeof CallState>;
 
 /** What phones send. */
 export const clientMessages = {
@@ -69,6 +77,11 @@ export const clientMessages = {
   media: Type.Object(
     { type: Type.Literal('media'), ...call, seq: Seq, sentAt: SentAt, payload: Payload },
     strict,
+  ),
+  // Since release 1.1.0; sessions on 1.0.0 answer it with HOT_ERR_UNSUPPORTED_TYPE.
+  call_info: Type.Object(
+    { type: Type.Literal('call_info'), ...call },
+    { ...strict, description: 'since release 1.1.0: ask for the state of the current call' },
   ),
 } satisfies Record<string, TSchema>;
 
@@ -100,6 +113,19 @@ export const serverMessages = {
   ended: Type.Object(
     { type: Type.Literal('ended'), ...call, cause: EndCause, durationMs: Type.Number({ minimum: 0 }) },
     strict,
+  ),
+  // Since release 1.1.0: the answer to call_info.
+  call_info: Type.Object(
+    {
+      type: Type.Literal('call_info'),
+      ...call,
+      state: CallState,
+      durationMs: Type.Number({ minimum: 0, description: "since this leg's answer; 0 before it" }),
+      mediaOut: Count('media frames this phone sent in the call'),
+      mediaIn: Count('media frames delivered to this phone in the call'),
+      release: Type.String({ description: 'the session code release answering' }),
+    },
+    { ...strict, description: 'since release 1.1.0: the answer to call_info' },
   ),
   error: Type.Object(
     {

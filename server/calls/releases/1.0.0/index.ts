@@ -1,14 +1,23 @@
 /** Release 1.0.0: the baseline call session and its service legs. It upgrades from nothing. */
-import { RELEASE_API_VERSION } from '../../../release/module.ts';
+import { type AppupEntry, RELEASE_API_VERSION } from '../../../release/module.ts';
+import type { AnyBehaviour } from '../../../runtime/index.ts';
 import type { Release } from '../../contract.ts';
-import { echoLeg, ivrLeg, noanswerLeg } from './services.ts';
-import { session, VERSION } from './session.ts';
+import { serviceLegs } from './services.ts';
+import { session } from './session.ts';
 
-export const release: Release = {
-  version: VERSION,
-  apiVersion: RELEASE_API_VERSION,
-  session,
-  behaviours: [session, echoLeg, ivrLeg, noanswerLeg],
-  upgradeFrom: [],
-  downgradeTo: [],
-};
+/** A call release: its session behaviour, the service legs under the same version, its appup. */
+export function callRelease(
+  session: AnyBehaviour,
+  appup: { upgradeFrom: AppupEntry[]; downgradeTo: AppupEntry[] },
+): Release {
+  return {
+    version: session.version,
+    apiVersion: RELEASE_API_VERSION,
+    session,
+    behaviours: [session, ...serviceLegs(session.version)],
+    upgradeFrom: appup.upgradeFrom,
+    downgradeTo: appup.downgradeTo,
+  };
+}
+
+export const release: Release = callRelease(session, { upgradeFrom: [], downgradeTo: [] });

@@ -1,7 +1,9 @@
 /**
  * Service legs of release 1.0.0: the other end of calls to built-in numbers, so that one
  * client alone can load a node. Each is a process per call, started by the caller's
- * session, monitoring it, and ending with the call.
+ * session, monitoring it, and ending with the call. Later releases run the same legs under
+ * their own version (`serviceLegs`): the legs' state has not changed since 1.0.0, so they
+ * need no codeChange.
  */
 import {
   type Behaviour,
@@ -13,7 +15,6 @@ import {
   stop,
 } from '../../../runtime/index.ts';
 import type { PeerMessage } from '../../contract.ts';
-import { VERSION } from './session.ts';
 
 export interface LegArgs {
   caller: Pid;
@@ -30,11 +31,12 @@ type LegInfo = PeerMessage | SystemInfo;
 
 const normal = { type: 'normal' } as const;
 
-function startLeg(args: LegArgs, ctx: ProcessContext, answer: boolean): LegState {
+function startLeg(args: LegArgs, ctx: ProcessContext, answer: string | null): LegState {
   ctx.monitor(args.caller);
   const tell = (m: PeerMessage) => ctx.send(args.caller, m);
   tell({ type: 'peer_ringing', callId: args.callId });
-  if (answer) tell({ type: 'peer_answer', callId: args.callId, release: VERSION });
+  // The release that answers, for the call's CDR.
+  if (answer !== null) tell({ type: 'peer_answer', callId: args.callId, release: answer });
   return { caller: args.caller, callId: args.callId, held: false };
 }
 
@@ -56,17 +58,17 @@ function common(m: LegInfo, s: LegState): CastResult<LegState> | undefined {
 
 type LegMessages = { call: never; reply: never; cast: never; info: PeerMessage };
 
-export const echoLeg: Behaviour<LegState, LegArgs, LegMessages> = {
+const echoLeg = (version: string): Behaviour<LegState, LegArgs, LegMessages> => ({
   name: 'echo_leg',
-  version: VERSION,
-  init: (args, ctx) => startLeg(args, ctx, true),
+  version,
+  init: (args, ctx) => startLeg(args, ctx, version),
   handleInfo(m: LegInfo, s, ctx) {
     const done = common(m, s);
     if (done) return done;
     if (m.type === 'peer_media' && !s.held) ctx.send(s.caller, m);
     return noreply(s);
   },
-};
+});
 
 export const IVR_MENU =
   'Welcome to Hotline. Press 1 for sales, 2 for support, 9 to hear this again, # to hang up.';
@@ -76,11 +78,11 @@ const IVR_ANSWERS: Record<string, string> = {
   '9': IVR_MENU,
 };
 
-export const ivrLeg: Behaviour<LegState, LegArgs, LegMessages> = {
+const ivrLeg = (version: string): Behaviour<LegState, LegArgs, LegMessages> => ({
   name: 'ivr_leg',
-  version: VERSION,
+  version,
   init(args, ctx) {
-    const s = startLeg(args, ctx, true);
+    const s = startLeg(args, ctx, version);
     ctx.send(s.caller, { type: 'peer_prompt', callId: s.callId, text: IVR_MENU } satisfies PeerMessage);
     return s;
   },
@@ -96,12 +98,19 @@ export const ivrLeg: Behaviour<LegState, LegArgs, LegMessages> = {
     ctx.send(s.caller, { type: 'peer_prompt', callId: s.callId, text } satisfies PeerMessage);
     return noreply(s);
   },
-};
+});
 
 /** Rings and never answers: the caller's ring timeout ends the call. */
-export const noanswerLeg: Behaviour<LegState, LegArgs, LegMessages> = {
+const noanswerLeg = (version: string): Behaviour<LegState, LegArgs, LegMessages> => ({
   name: 'noanswer_leg',
-  version: VERSION,
-  init: (args, ctx) => startLeg(args, ctx, false),
+  version,
+  init: (args, ctx) => startLeg(args, ctx, null),
   handleInfo: (m: LegInfo, s) => common(m, s) ?? noreply(s),
-};
+});
+
+/** The service legs of a release, under its version. */
+export const serviceLegs = (version: string): Behaviour<LegState, LegArgs, LegMessages>[] => [
+  echoLeg(version),
+  ivrLeg(version),
+  noanswerLeg(version),
+];

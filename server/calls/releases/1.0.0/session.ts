@@ -3,18 +3,25 @@
  * places and takes one call at a time, relays media to the other leg and acknowledges it,
  * and owns the call's CDR when it is the caller's leg. It knows nothing of sockets: it
  * talks to its phone by sending frames to its port process.
+ *
+ * Later releases reuse this code rather than copy it: the 1.x releases keep its call model
+ * and build their session with `sessionBehaviour` (their version, the fields they add to a
+ * call, their handler table), and 2.0.0 shares the helpers that do not depend on how a call
+ * is kept (registration, dialling, ending, relaying, exits). esbuild bundles what each uses.
  */
 import { randomUUID } from 'node:crypto';
 import { type HotlineError, hotlineError } from '../../../errors/catalogue.ts';
 import {
   type Behaviour,
   type CastResult,
+  type CodeChangeFrom,
   type ExitReason,
   noreply,
   type Pid,
   type ProcessContext,
   type SystemInfo,
   stop,
+  type TimerRef,
 } from '../../../runtime/index.ts';
 import {
   type CallPhase,
@@ -26,7 +33,13 @@ import {
   type SessionConfig,
   userName,
 } from '../../contract.ts';
-import type { ClientMessage, ClientMessageOf, EndCause, ServerMessage } from '../../protocol/messages.ts';
+import type {
+  ClientMessage,
+  ClientMessageOf,
+  ClientMessageType,
+  EndCause,
+  ServerMessage,
+} from '../../protocol/messages.ts';
 
 export const VERSION = '1.0.0';
 
@@ -51,16 +64,21 @@ export interface Call {
   versions: string[];
 }
 
-export interface SessionState {
+/** The phone's side of a session, kept the same way by every release. */
+export interface Registration {
   port: Pid;
   user: string | null;
+}
+
+export interface SessionState extends Registration {
   config: SessionConfig;
   call: Call | null;
 }
 
-type TimerMessage = { type: 'ring_timeout'; callId: string } | { type: 'media_check'; callId: string };
-type Info = PeerMessage | TimerMessage | SystemInfo;
-type Ctx = ProcessContext;
+/** Timer messages. Every release keeps these shapes, so a timer set by one fires into another. */
+export type TimerMessage = { type: 'ring_timeout'; callId: string } | { type: 'media_check'; callId: string };
+export type SessionInfo = PeerMessage | TimerMessage | SystemInfo;
+export type Ctx = ProcessContext;
 
 export interface SessionMessages {
   call: never;
@@ -76,15 +94,45 @@ export const SERVICES: Record<string, string> = {
   noanswer: 'noanswer_leg',
 };
 
-const toPhone = (ctx: Ctx, s: SessionState, message: ServerMessage): void => ctx.send(s.port, message);
+/** What the handlers need to know of the release running them. */
+export interface SessionRelease {
+  version: string;
+  /** Fields the release adds to every new call, on top of 1.0.0's. */
+  callFields(): object;
+}
 
-function refuse(
+export type PhoneHandler<K extends ClientMessageType, S> = (
+  m: ClientMessageOf<K>,
+  s: S,
   ctx: Ctx,
-  s: SessionState,
+  r: SessionRelease,
+) => CastResult<S>;
+/** A release's phone messages; a type without a handler is refused with HOT_ERR_UNSUPPORTED_TYPE. */
+export type PhoneHandlers<S> = { [K in ClientMessageType]?: PhoneHandler<K, S> };
+
+/**
+ * A codeChange. On a downgrade it returns the older release's state, which Behaviour's
+ * signature (the behaviour's own state type) cannot say.
+ */
+export type Migration = (from: CodeChangeFrom, state: unknown, extra: unknown) => unknown;
+
+/** A 1.x release built on this code: 1.0.0 itself, 1.1.0 and the faulty 1.2.0 variants. */
+export interface SessionSpec<S extends SessionState> extends SessionRelease {
+  fromPhone: PhoneHandlers<S>;
+  codeChange?: Migration;
+}
+
+type CallOf<S extends SessionState> = NonNullable<S['call']>;
+
+export const toPhone = (ctx: Ctx, s: Registration, message: ServerMessage): void => ctx.send(s.port, message);
+
+export function refuse<S extends Registration>(
+  ctx: Ctx,
+  s: S,
   error: HotlineError,
   ref: string,
   callId?: string,
-): CastResult<SessionState> {
+): CastResult<S> {
   toPhone(ctx, s, {
     type: 'error',
     code: error.code,
@@ -95,7 +143,7 @@ function refuse(
   return noreply(s);
 }
 
-const journal = (ctx: Ctx, message: JournalMessage): void => {
+export const journal = (ctx: Ctx, message: JournalMessage): void => {
   try {
     ctx.cast(JOURNAL, message);
   } catch {
@@ -121,22 +169,20 @@ function setPhase(ctx: Ctx, call: Call, phase: CallPhase): void {
   if (call.role === 'caller') journal(ctx, { type: 'phase', id: call.id, phase, at: ctx.now() });
 }
 
-/** End the current call: timers, monitor, peer, phone, CDR. */
-function endCall(
+/** What the end of a call is told from: the fields of a 1.x Call that 2.0.0 keeps elsewhere. */
+export type CallRecord = Pick<
+  Call,
+  'id' | 'callId' | 'role' | 'answeredAt' | 'mediaOut' | 'mediaIn' | 'versions'
+>;
+
+/** The end of a call as the phone hears it, and as the caller's leg writes it to the journal. */
+export function reportEnd(
   ctx: Ctx,
-  s: SessionState,
+  s: Registration,
+  call: CallRecord,
   cause: EndCause,
   endedBy: Party,
-  notify: 'bye' | 'cancel' | null,
 ): void {
-  const call = s.call;
-  if (call === null) return;
-  s.call = null;
-  if (call.ringTimer !== null) ctx.cancelTimer(call.ringTimer);
-  if (call.mediaTimer !== null) ctx.cancelTimer(call.mediaTimer);
-  ctx.demonitor(call.monitor);
-  if (notify !== null)
-    toPeer(ctx, call, { type: notify === 'bye' ? 'peer_bye' : 'peer_cancel', callId: call.callId, cause });
   const now = ctx.now();
   const durationMs = call.answeredAt === null ? 0 : now - call.answeredAt;
   // The phone hears the other side's failures as the peer being gone; the CDR keeps the real cause.
@@ -157,26 +203,58 @@ function endCall(
   }
 }
 
-const mySide = (call: Call): Party => call.role;
-const theirSide = (call: Call): Party => (call.role === 'caller' ? 'callee' : 'caller');
-
-/** The call a message names, or the typed error to send instead. */
-function current(s: SessionState, callId: string): Call | HotlineError {
-  return s.call !== null && s.call.callId === callId ? s.call : hotlineError('HOT_ERR_UNKNOWN_CALL', callId);
+/** End the current call: timers, monitor, peer, phone, CDR. */
+function endCall(
+  ctx: Ctx,
+  s: SessionState,
+  cause: EndCause,
+  endedBy: Party,
+  notify: 'bye' | 'cancel' | null,
+): void {
+  const call = s.call;
+  if (call === null) return;
+  s.call = null;
+  if (call.ringTimer !== null) ctx.cancelTimer(call.ringTimer);
+  if (call.mediaTimer !== null) ctx.cancelTimer(call.mediaTimer);
+  ctx.demonitor(call.monitor);
+  if (notify !== null) toPeer(ctx, call, endNotice(notify, call.callId, cause));
+  reportEnd(ctx, s, call, cause, endedBy);
 }
 
-const isError = (v: unknown): v is HotlineError => v instanceof Error;
+export const endNotice = (notify: 'bye' | 'cancel', callId: string, cause: EndCause): PeerMessage => ({
+  type: notify === 'bye' ? 'peer_bye' : 'peer_cancel',
+  callId,
+  cause,
+});
+
+export const mySide = (call: { role: 'caller' | 'callee' }): Party => call.role;
+export const theirSide = (call: { role: 'caller' | 'callee' }): Party =>
+  call.role === 'caller' ? 'callee' : 'caller';
+
+/** The call a message names, or the typed error to send instead. */
+function current<S extends SessionState>(s: S, callId: string): CallOf<S> | HotlineError {
+  const call = s.call as CallOf<S> | null;
+  return call !== null && call.callId === callId ? call : hotlineError('HOT_ERR_UNKNOWN_CALL', callId);
+}
+
+export const isError = (v: unknown): v is HotlineError => v instanceof Error;
 
 function addVersion(call: Call, version: string): void {
   if (!call.versions.includes(version)) call.versions.push(version);
 }
 
-function armMediaCheck(ctx: Ctx, s: SessionState, call: Call): void {
-  call.mediaTimer = ctx.sendAfter(Math.max(1, s.config.mediaTimeoutMs / 4), {
+export const ringTimer = (ctx: Ctx, config: SessionConfig, callId: string): TimerRef =>
+  ctx.sendAfter(config.ringTimeoutMs, { type: 'ring_timeout', callId } satisfies TimerMessage);
+
+export const mediaCheck = (ctx: Ctx, config: SessionConfig, callId: string): TimerRef =>
+  ctx.sendAfter(Math.max(1, config.mediaTimeoutMs / 4), {
     type: 'media_check',
-    callId: call.callId,
-  });
-}
+    callId,
+  } satisfies TimerMessage);
+
+/** A media check ends a call that is not held and saw no media either way for the timeout. */
+export const mediaTimedOut = (ctx: Ctx, config: SessionConfig, lastMediaAt: number, held: boolean): boolean =>
+  !held && ctx.now() - lastMediaAt >= config.mediaTimeoutMs;
 
 function answered(ctx: Ctx, s: SessionState, call: Call): void {
   call.phase = 'up';
@@ -184,93 +262,126 @@ function answered(ctx: Ctx, s: SessionState, call: Call): void {
   call.lastMediaAt = call.answeredAt;
   if (call.ringTimer !== null) ctx.cancelTimer(call.ringTimer);
   call.ringTimer = null;
-  armMediaCheck(ctx, s, call);
+  call.mediaTimer = mediaCheck(ctx, s.config, call.callId);
   toPhone(ctx, s, { type: 'answered', callId: call.callId });
   setPhase(ctx, call, 'up');
 }
 
+/** The wrong-state refusal, naming the state as the README shows it (`on hold`, `setup`, `up`). */
+export const wrongState = (type: string, phase: string, held: boolean): HotlineError =>
+  hotlineError('HOT_ERR_WRONG_STATE', type, held ? 'on hold' : phase);
+
 // ---- messages from the phone ----
 
-type Handler<K extends ClientMessage['type']> = (
-  m: ClientMessageOf<K>,
-  s: SessionState,
+/** `register`, the same in every release. */
+export function register<S extends Registration>(
+  m: ClientMessageOf<'register'>,
+  s: S,
   ctx: Ctx,
-) => CastResult<SessionState>;
+  version: string,
+): CastResult<S> {
+  if (s.user !== null)
+    return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', 'register', `registered as ${s.user}`), m.type);
+  // Service numbers are taken: a user by that name could never be called.
+  if (Object.hasOwn(SERVICES, m.user))
+    return refuse(ctx, s, hotlineError('HOT_ERR_USER_TAKEN', m.user), m.type);
+  try {
+    ctx.register(userName(m.user));
+  } catch {
+    return refuse(ctx, s, hotlineError('HOT_ERR_USER_TAKEN', m.user), m.type);
+  }
+  s.user = m.user;
+  toPhone(ctx, s, { type: 'registered', user: m.user, node: ctx.node, release: version });
+  return noreply(s);
+}
 
-const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
-  register(m, s, ctx) {
-    if (s.user !== null)
-      return refuse(
-        ctx,
-        s,
-        hotlineError('HOT_ERR_WRONG_STATE', 'register', `registered as ${s.user}`),
-        m.type,
-      );
-    // Service numbers are taken: a user by that name could never be called.
-    if (Object.hasOwn(SERVICES, m.user))
-      return refuse(ctx, s, hotlineError('HOT_ERR_USER_TAKEN', m.user), m.type);
-    try {
-      ctx.register(userName(m.user));
-    } catch {
-      return refuse(ctx, s, hotlineError('HOT_ERR_USER_TAKEN', m.user), m.type);
-    }
-    s.user = m.user;
-    toPhone(ctx, s, { type: 'registered', user: m.user, node: ctx.node, release: VERSION });
-    return noreply(s);
-  },
+/**
+ * An invite's checks and its first message to the other leg, the same in every release: the
+ * other leg and the calling user, or the error to refuse the invite with.
+ */
+export function dial(
+  m: ClientMessageOf<'invite'>,
+  s: Registration,
+  ctx: Ctx,
+  version: string,
+  inCall: boolean,
+): { peer: Pid; caller: string } | HotlineError {
+  if (s.user === null) return hotlineError('HOT_ERR_NOT_REGISTERED', m.type);
+  if (inCall) return hotlineError('HOT_ERR_WRONG_STATE', m.type, 'in a call');
+  // Own keys only: `to` may be any user name, `constructor` and `__proto__` included.
+  const service = Object.hasOwn(SERVICES, m.to) ? SERVICES[m.to] : undefined;
+  if (service !== undefined)
+    return { peer: ctx.spawn(service, { caller: ctx.self, callId: m.callId }), caller: s.user };
+  if (m.to === s.user) return hotlineError('HOT_ERR_WRONG_STATE', m.type, 'calling yourself');
+  const peer = ctx.whereis(userName(m.to));
+  if (peer === undefined) return hotlineError('HOT_ERR_UNKNOWN_CALLEE', m.to);
+  ctx.send(peer, {
+    type: 'peer_invite',
+    callId: m.callId,
+    from: ctx.self,
+    fromUser: s.user,
+    release: version,
+  } satisfies PeerMessage);
+  return { peer, caller: s.user };
+}
 
-  invite(m, s, ctx) {
-    if (s.user === null)
-      return refuse(ctx, s, hotlineError('HOT_ERR_NOT_REGISTERED', m.type), m.type, m.callId);
-    if (s.call !== null)
-      return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, 'in a call'), m.type, m.callId);
-    // Own keys only: `to` may be any user name, `constructor` and `__proto__` included.
-    const service = Object.hasOwn(SERVICES, m.to) ? SERVICES[m.to] : undefined;
-    let peer: Pid | undefined;
-    if (service !== undefined) {
-      peer = ctx.spawn(service, { caller: ctx.self, callId: m.callId });
-    } else {
-      if (m.to === s.user)
-        return refuse(
-          ctx,
-          s,
-          hotlineError('HOT_ERR_WRONG_STATE', m.type, 'calling yourself'),
-          m.type,
-          m.callId,
-        );
-      peer = ctx.whereis(userName(m.to));
-      if (peer === undefined)
-        return refuse(ctx, s, hotlineError('HOT_ERR_UNKNOWN_CALLEE', m.to), m.type, m.callId);
-      ctx.send(peer, {
-        type: 'peer_invite',
-        callId: m.callId,
-        from: ctx.self,
-        fromUser: s.user,
-        release: VERSION,
-      } satisfies PeerMessage);
-    }
-    const call = newCall(ctx, {
+/** The caller's leg has opened a call: the journal's open record, and `trying` to the phone. */
+export function opened(
+  ctx: Ctx,
+  s: Registration,
+  call: { id: string; callId: string; caller: string; callee: string; setupAt: number },
+  version: string,
+): void {
+  journal(ctx, {
+    type: 'open',
+    id: call.id,
+    callId: call.callId,
+    caller: call.caller,
+    callee: call.callee,
+    leg: ctx.self,
+    setupAt: call.setupAt,
+    versions: [version],
+  });
+  toPhone(ctx, s, { type: 'trying', callId: call.callId });
+}
+
+/** A media frame from the phone: acknowledged, and relayed to the other leg unless the call is held. */
+export function takeMedia(
+  ctx: Ctx,
+  s: Registration,
+  peer: Pid,
+  m: ClientMessageOf<'media'>,
+  held: boolean,
+): void {
+  toPhone(ctx, s, { type: 'media_ack', callId: m.callId, seq: m.seq, sentAt: m.sentAt });
+  if (held) return;
+  const relay: PeerMessage = { type: 'peer_media', callId: m.callId, seq: m.seq, sentAt: m.sentAt };
+  if (m.payload !== undefined) relay.payload = m.payload;
+  ctx.send(peer, relay);
+}
+
+const phoneHandlers: PhoneHandlers<SessionState> = {
+  register: (m, s, ctx, r) => register(m, s, ctx, r.version),
+
+  invite(m, s, ctx, r) {
+    const dialled = dial(m, s, ctx, r.version, s.call !== null);
+    if (isError(dialled)) return refuse(ctx, s, dialled, m.type, m.callId);
+    const call = newCall(ctx, r, {
       id: randomUUID(),
       callId: m.callId,
       role: 'caller',
-      peer,
+      peer: dialled.peer,
       peerUser: m.to,
-      ringTimer: ctx.sendAfter(s.config.ringTimeoutMs, { type: 'ring_timeout', callId: m.callId }),
-      versions: [VERSION],
+      ringTimer: ringTimer(ctx, s.config, m.callId),
+      versions: [r.version],
     });
-    const now = call.setupAt;
     s.call = call;
-    journal(ctx, {
-      type: 'open',
-      id: call.id,
-      callId: m.callId,
-      caller: s.user,
-      callee: m.to,
-      leg: ctx.self,
-      setupAt: now,
-      versions: [VERSION],
-    });
-    toPhone(ctx, s, { type: 'trying', callId: m.callId });
+    opened(
+      ctx,
+      s,
+      { id: call.id, callId: m.callId, caller: dialled.caller, callee: m.to, setupAt: call.setupAt },
+      r.version,
+    );
     return noreply(s);
   },
 
@@ -286,14 +397,14 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
       },
     ),
 
-  answer: (m, s, ctx) =>
+  answer: (m, s, ctx, r) =>
     onCall(
       m,
       s,
       ctx,
       (c) => c.role === 'callee' && c.phase !== 'up',
       (call) => {
-        toPeer(ctx, call, { type: 'peer_answer', callId: call.callId, release: VERSION });
+        toPeer(ctx, call, { type: 'peer_answer', callId: call.callId, release: r.version });
         answered(ctx, s, call);
       },
     ),
@@ -324,22 +435,27 @@ const fromPhone: { [K in ClientMessage['type']]: Handler<K> } = {
     onCall(m, s, ctx, isUp, (call) => {
       call.mediaOut++;
       call.lastMediaAt = ctx.now();
-      toPhone(ctx, s, { type: 'media_ack', callId: call.callId, seq: m.seq, sentAt: m.sentAt });
-      if (!call.held) {
-        const relay: PeerMessage = { type: 'peer_media', callId: call.callId, seq: m.seq, sentAt: m.sentAt };
-        if (m.payload !== undefined) relay.payload = m.payload;
-        toPeer(ctx, call, relay);
-      }
+      takeMedia(ctx, s, call.peer, m, call.held);
     }),
 };
+
+/**
+ * 1.0.0's phone handlers, for a 1.x release whose state S only adds fields to calls: they
+ * change only the state they are given, and the calls they create get the release's
+ * `callFields`, so S keeps its shape.
+ */
+export const handlersFor = <S extends SessionState>(): PhoneHandlers<S> =>
+  phoneHandlers as unknown as PhoneHandlers<S>;
 
 /** A call being set up, watching its other leg. */
 function newCall(
   ctx: Ctx,
+  r: SessionRelease,
   c: Pick<Call, 'id' | 'callId' | 'role' | 'peer' | 'peerUser' | 'ringTimer' | 'versions'>,
 ): Call {
   const now = ctx.now();
   return {
+    ...r.callFields(),
     ...c,
     monitor: ctx.monitor(c.peer),
     phase: 'setup',
@@ -359,19 +475,16 @@ const isUp = (call: Call): boolean => call.phase === 'up';
  * What every in-call message goes through: it must name the current call, in a state that
  * allows it (else a typed error to the phone, and nothing changes); then `act` runs.
  */
-function onCall(
+export function onCall<S extends SessionState>(
   m: { type: string; callId: string },
-  s: SessionState,
+  s: S,
   ctx: Ctx,
-  allowed: (call: Call) => boolean,
-  act: (call: Call) => void,
-): CastResult<SessionState> {
+  allowed: (call: CallOf<S>) => boolean,
+  act: (call: CallOf<S>) => void,
+): CastResult<S> {
   const call = current(s, m.callId);
   if (isError(call)) return refuse(ctx, s, call, m.type, m.callId);
-  if (!allowed(call)) {
-    const state = call.held ? 'on hold' : call.phase;
-    return refuse(ctx, s, hotlineError('HOT_ERR_WRONG_STATE', m.type, state), m.type, m.callId);
-  }
+  if (!allowed(call)) return refuse(ctx, s, wrongState(m.type, call.phase, call.held), m.type, m.callId);
   act(call);
   return noreply(s);
 }
@@ -411,27 +524,68 @@ function setHold(m: ClientMessageOf<'hold' | 'resume'>, s: SessionState, ctx: Ct
 
 // ---- messages from the other leg, timers, exits ----
 
-function fromPeer(m: PeerMessage, s: SessionState, ctx: Ctx): CastResult<SessionState> {
+/** How a peer message that ends the call ends it on this leg: cause and who; undefined for the rest. */
+export function peerEnding(m: PeerMessage, theirs: Party): { cause: EndCause; by: Party } | undefined {
+  switch (m.type) {
+    case 'peer_busy':
+      return { cause: 'busy', by: 'callee' };
+    case 'peer_reject':
+      return { cause: 'rejected', by: 'callee' };
+    case 'peer_cancel':
+    case 'peer_bye':
+      // A timeout fired on the other leg first: the system ended the call, not the other party.
+      return { cause: m.cause, by: SYSTEM_CAUSES.has(m.cause) ? 'system' : theirs };
+    default:
+      return undefined;
+  }
+}
+
+/** Peer messages the phone gets as they are, under its own names. */
+export function forPhone(
+  m: Extract<PeerMessage, { type: 'peer_media' | 'peer_dtmf' | 'peer_prompt' }>,
+): ServerMessage {
+  switch (m.type) {
+    case 'peer_media':
+      return {
+        type: 'media',
+        callId: m.callId,
+        seq: m.seq,
+        sentAt: m.sentAt,
+        ...(m.payload === undefined ? {} : { payload: m.payload }),
+      };
+    case 'peer_dtmf':
+      return { type: 'dtmf', callId: m.callId, digit: m.digit };
+    case 'peer_prompt':
+      return { type: 'prompt', callId: m.callId, text: m.text };
+  }
+}
+
+function fromPeer(m: PeerMessage, s: SessionState, ctx: Ctx, r: SessionRelease): void {
   if (m.type === 'peer_invite') {
     if (s.call !== null) {
       ctx.send(m.from, { type: 'peer_busy', callId: m.callId } satisfies PeerMessage);
-      return noreply(s);
+      return;
     }
-    s.call = newCall(ctx, {
+    s.call = newCall(ctx, r, {
       id: '',
       callId: m.callId,
       role: 'callee',
       peer: m.from,
       peerUser: m.fromUser,
       ringTimer: null,
-      versions: [m.release, VERSION],
+      versions: [m.release, r.version],
     });
     toPhone(ctx, s, { type: 'incoming', callId: m.callId, from: m.fromUser });
-    return noreply(s);
+    return;
   }
   const call = s.call;
   // A message for a call that has ended already (it crossed with our bye): nothing to do.
-  if (call === null || call.callId !== m.callId) return noreply(s);
+  if (call === null || call.callId !== m.callId) return;
+  const ending = peerEnding(m, theirSide(call));
+  if (ending !== undefined) {
+    endCall(ctx, s, ending.cause, ending.by, null);
+    return;
+  }
   switch (m.type) {
     case 'peer_ringing':
       if (call.phase === 'setup') {
@@ -444,28 +598,11 @@ function fromPeer(m: PeerMessage, s: SessionState, ctx: Ctx): CastResult<Session
       addVersion(call, m.release);
       if (call.phase !== 'up') answered(ctx, s, call);
       break;
-    case 'peer_busy':
-      endCall(ctx, s, 'busy', 'callee', null);
-      break;
-    case 'peer_reject':
-      endCall(ctx, s, 'rejected', 'callee', null);
-      break;
-    case 'peer_cancel':
-    case 'peer_bye':
-      // A timeout fired on the other leg first: the system ended the call, not the other party.
-      endCall(ctx, s, m.cause, SYSTEM_CAUSES.has(m.cause) ? 'system' : theirSide(call), null);
-      break;
     case 'peer_media':
       call.mediaIn++;
       // Media reaching this leg keeps the call alive here too (one-way media is still media).
       call.lastMediaAt = ctx.now();
-      toPhone(ctx, s, {
-        type: 'media',
-        callId: call.callId,
-        seq: m.seq,
-        sentAt: m.sentAt,
-        ...(m.payload === undefined ? {} : { payload: m.payload }),
-      });
+      toPhone(ctx, s, forPhone(m));
       break;
     case 'peer_hold':
     case 'peer_resume':
@@ -475,34 +612,30 @@ function fromPeer(m: PeerMessage, s: SessionState, ctx: Ctx): CastResult<Session
       setPhase(ctx, call, call.held ? 'held' : 'up');
       break;
     case 'peer_dtmf':
-      toPhone(ctx, s, { type: 'dtmf', callId: call.callId, digit: m.digit });
-      break;
     case 'peer_prompt':
-      toPhone(ctx, s, { type: 'prompt', callId: call.callId, text: m.text });
+      toPhone(ctx, s, forPhone(m));
       break;
   }
-  return noreply(s);
 }
 
-function onTimer(m: TimerMessage, s: SessionState, ctx: Ctx): CastResult<SessionState> {
+function onTimer(m: TimerMessage, s: SessionState, ctx: Ctx): void {
   const call = s.call;
-  if (call === null || call.callId !== m.callId) return noreply(s);
+  if (call === null || call.callId !== m.callId) return;
   if (m.type === 'ring_timeout') {
     call.ringTimer = null;
     if (call.phase !== 'up') endCall(ctx, s, 'ring_timeout', 'system', 'cancel');
-    return noreply(s);
+    return;
   }
   call.mediaTimer = null;
-  if (call.phase !== 'up') return noreply(s);
-  if (!call.held && ctx.now() - call.lastMediaAt >= s.config.mediaTimeoutMs) {
+  if (call.phase !== 'up') return;
+  if (mediaTimedOut(ctx, s.config, call.lastMediaAt, call.held)) {
     endCall(ctx, s, 'media_timeout', 'system', 'bye');
   } else {
-    armMediaCheck(ctx, s, call);
+    call.mediaTimer = mediaCheck(ctx, s.config, call.callId);
   }
-  return noreply(s);
 }
 
-function causeOfExit(reason: ExitReason): EndCause {
+export function causeOfExit(reason: ExitReason): EndCause {
   if (reason.type === 'shutdown')
     return reason.detail === 'slow_reader'
       ? 'slow_reader'
@@ -512,60 +645,105 @@ function causeOfExit(reason: ExitReason): EndCause {
   return reason.type === 'normal' ? 'client_gone' : 'error';
 }
 
-export const session: Behaviour<SessionState, SessionArgs, SessionMessages> = {
-  name: 'session',
+/** How a release keeps its call, as far as the session's life around the call needs to know. */
+export interface CallKeeping<S> {
+  /** The call in progress, if any: this leg's role and the monitor on the other leg. */
+  inCall(s: S): { role: 'caller' | 'callee'; monitor: number } | null;
+  end(ctx: Ctx, s: S, cause: EndCause, endedBy: Party, notify: 'bye' | 'cancel' | null): void;
+  onTimer(m: TimerMessage, s: S, ctx: Ctx): void;
+  fromPeer(m: PeerMessage, s: S, ctx: Ctx): void;
+}
+
+/**
+ * Info messages, the same for every release: an EXIT from the port (the phone went away) or
+ * from the supervisor (shutdown) ends the call and the session; a DOWN of the other leg ends
+ * the call; timers and peer messages go to the release.
+ */
+export function sessionInfo<S extends Registration>(
+  keeping: CallKeeping<S>,
+  m: SessionInfo,
+  s: S,
+  ctx: Ctx,
+): CastResult<S> {
+  switch (m.type) {
+    case 'EXIT': {
+      if (m.from !== s.port && m.from !== ctx.parent) break;
+      const byPhone = m.from === s.port;
+      const slow = m.reason.type === 'shutdown' && m.reason.detail === 'slow_reader';
+      const cause = byPhone ? (slow ? 'slow_reader' : 'client_gone') : causeOfExit(m.reason);
+      const call = keeping.inCall(s);
+      if (call !== null) keeping.end(ctx, s, cause, byPhone ? mySide(call) : 'system', 'bye');
+      return stop(byPhone ? { type: 'normal' } : m.reason, s);
+    }
+    case 'DOWN': {
+      const call = keeping.inCall(s);
+      if (call !== null && call.monitor === m.ref)
+        keeping.end(ctx, s, m.reason.type === 'error' ? 'error' : 'peer_gone', theirSide(call), null);
+      break;
+    }
+    case 'ring_timeout':
+    case 'media_check':
+      keeping.onTimer(m, s, ctx);
+      break;
+    default:
+      keeping.fromPeer(m, s, ctx);
+  }
+  return noreply(s);
+}
+
+/** A session ending with a call still up (a crash, a stop): the call gets its CDR, the peer is told. */
+export function endOnTerminate<S>(keeping: CallKeeping<S>, reason: ExitReason, s: S, ctx: Ctx): void {
+  if (keeping.inCall(s) !== null) keeping.end(ctx, s, causeOfExit(reason), 'system', 'bye');
+}
+
+/** Every session starts the same way: linked to its port, trapping exits, nobody registered yet. */
+export function startSession(args: SessionArgs, ctx: Ctx): Registration & { config: SessionConfig } {
+  ctx.trapExit(true);
+  ctx.link(args.port);
+  return { port: args.port, user: null, config: args.config };
+}
+
+/** The session behaviour of a 1.x release. */
+export function sessionBehaviour<S extends SessionState>(
+  spec: SessionSpec<S>,
+): Behaviour<S, SessionArgs, SessionMessages> {
+  const keeping: CallKeeping<S> = {
+    inCall: (s) => s.call,
+    end: endCall,
+    onTimer,
+    fromPeer: (m, s, ctx) => fromPeer(m, s, ctx, spec),
+  };
+  return {
+    name: 'session',
+    version: spec.version,
+
+    // S adds fields to calls only, and there is no call yet.
+    init: (args, ctx) => ({ ...startSession(args, ctx), call: null }) as S,
+
+    handleCast(message, s, ctx) {
+      const handler = spec.fromPhone[message.type] as PhoneHandler<typeof message.type, S> | undefined;
+      if (handler === undefined) {
+        return refuse(
+          ctx,
+          s,
+          hotlineError('HOT_ERR_UNSUPPORTED_TYPE', String(message.type), spec.version),
+          String(message.type),
+        );
+      }
+      return handler(message, s, ctx, spec);
+    },
+
+    handleInfo: (message: SessionInfo, s, ctx) => sessionInfo(keeping, message, s, ctx),
+    terminate: (reason, s, ctx) => endOnTerminate(keeping, reason, s, ctx),
+
+    ...(spec.codeChange === undefined
+      ? {}
+      : { codeChange: spec.codeChange as (from: CodeChangeFrom, state: unknown, extra: unknown) => S }),
+  };
+}
+
+export const session = sessionBehaviour<SessionState>({
   version: VERSION,
-
-  init(args, ctx) {
-    ctx.trapExit(true);
-    ctx.link(args.port);
-    return { port: args.port, user: null, config: args.config, call: null };
-  },
-
-  handleCast(message, s, ctx) {
-    const handler = fromPhone[message.type] as Handler<typeof message.type> | undefined;
-    if (handler === undefined) {
-      return refuse(
-        ctx,
-        s,
-        hotlineError('HOT_ERR_UNSUPPORTED_TYPE', String(message.type), VERSION),
-        String(message.type),
-      );
-    }
-    return handler(message, s, ctx);
-  },
-
-  handleInfo(message: Info, s, ctx) {
-    switch (message.type) {
-      case 'EXIT': {
-        // The port ended (the phone went away) or our supervisor is shutting us down.
-        if (message.from !== s.port && message.from !== ctx.parent) return noreply(s);
-        const cause =
-          message.from === s.port
-            ? message.reason.type === 'shutdown' && message.reason.detail === 'slow_reader'
-              ? 'slow_reader'
-              : 'client_gone'
-            : causeOfExit(message.reason);
-        if (s.call !== null)
-          endCall(ctx, s, cause, message.from === s.port ? mySide(s.call) : 'system', 'bye');
-        return stop(message.from === s.port ? { type: 'normal' } : message.reason, s);
-      }
-      case 'DOWN': {
-        if (s.call !== null && s.call.monitor === message.ref) {
-          endCall(ctx, s, message.reason.type === 'error' ? 'error' : 'peer_gone', theirSide(s.call), null);
-        }
-        return noreply(s);
-      }
-      case 'ring_timeout':
-      case 'media_check':
-        return onTimer(message, s, ctx);
-      default:
-        return fromPeer(message, s, ctx);
-    }
-  },
-
-  terminate(reason, s, ctx) {
-    // A crash (or a stop with a call up): the call still gets its CDR, the peer is told.
-    if (s.call !== null) endCall(ctx, s, causeOfExit(reason), 'system', 'bye');
-  },
-};
+  callFields: () => ({}),
+  fromPhone: phoneHandlers,
+});

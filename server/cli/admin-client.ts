@@ -1,0 +1,62 @@
+/** A node's admin API over fetch: bearer token, typed errors surfaced with their codes. */
+import type { InstallProgress } from '../release/installer.ts';
+
+export class AdminClient {
+  constructor(
+    readonly url: string,
+    readonly token: string,
+  ) {}
+
+  async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${this.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    const value = text === '' ? undefined : (JSON.parse(text) as unknown);
+    if (!res.ok) {
+      const e = value as { code?: string; message?: string } | undefined;
+      throw new Error(`${res.status} ${e?.code ?? ''}: ${e?.message ?? text}`);
+    }
+    return value as T;
+  }
+
+  get<T = unknown>(path: string): Promise<T> {
+    return this.#request<T>('GET', path);
+  }
+
+  post<T = unknown>(path: string, body: unknown = {}): Promise<T> {
+    return this.#request<T>('POST', path, body);
+  }
+
+  delete<T = unknown>(path: string): Promise<T> {
+    return this.#request<T>('DELETE', path);
+  }
+
+  /** The install's progress as the node pushes it (server-sent events), until it ends. */
+  async *installEvents(): AsyncGenerator<InstallProgress> {
+    const res = await fetch(`${this.url}/admin/install/events`, {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
+    if (!res.ok || res.body === null) throw new Error(`${res.status}: cannot follow the install`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of res.body) {
+      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = event.startsWith('data: ')
+          ? (JSON.parse(event.slice(6)) as { install: InstallProgress | null })
+          : null;
+        if (data?.install) yield data.install;
+        end = buffer.indexOf('\n\n');
+      }
+    }
+  }
+}

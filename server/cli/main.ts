@@ -1,0 +1,193 @@
+/**
+ * `hotline`: the release tool. `release build` bundles and signs a release from its sources
+ * into the data directory; every other command talks to a running node's admin API.
+ *
+ *   npm run hotline -- release build 1.1.0
+ *   npm run hotline -- release upload data/artifacts/hotline-1.1.0.release.json
+ *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30000]
+ *   npm run hotline -- promote | rollback | status | release list | release permanent 1.1.0
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SingleBar } from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { defaultSettings } from '../node/settings.ts';
+import { buildRelease } from '../release/build.ts';
+import type { InstallProgress } from '../release/installer.ts';
+import { devKeyPair } from '../release/keys.ts';
+import { checkVersion } from '../release/version.ts';
+import { AdminClient } from './admin-client.ts';
+
+const releasesDir = fileURLToPath(new URL('../calls/releases', import.meta.url));
+
+const fraction = (value: string): number => {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a fraction between 0 and 1');
+  return n;
+};
+const wholeNumber = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
+  return n;
+};
+
+const program = new Command('hotline').description('Hotline releases: build, upload, install, roll back');
+const dataDirOption = () =>
+  new Option('--data-dir <dir>', 'the node data directory')
+    .env('HOTLINE_DATA_DIR')
+    .default(defaultSettings.dataDir);
+program
+  .addOption(
+    new Option('--admin-url <url>', "the node's admin surface")
+      .env('HOTLINE_ADMIN_URL')
+      .default(`http://${defaultSettings.adminHost}:${defaultSettings.adminPort}`),
+  )
+  .addOption(
+    new Option('--token <token>', 'admin bearer token (default: the data directory admin-token)').env(
+      'HOTLINE_ADMIN_TOKEN',
+    ),
+  )
+  .addOption(dataDirOption());
+
+function client(): AdminClient {
+  const o = program.opts<{ adminUrl: string; token?: string; dataDir: string }>();
+  const token = o.token ?? readFileSync(join(o.dataDir, 'admin-token'), 'utf8').trim();
+  return new AdminClient(o.adminUrl, token);
+}
+
+const print = (value: unknown): void => {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+};
+
+const release = program.command('release').description('release artifacts');
+release
+  .command('build <version>')
+  .description('bundle server/calls/releases/<version> and sign it with the data directory key')
+  .option('--out <dir>', 'where the artifact goes (default: <data-dir>/artifacts)')
+  .action(async (version: string, opts: { out?: string }) => {
+    checkVersion(version);
+    const { dataDir } = program.opts<{ dataDir: string }>();
+    const { artifact, path } = await buildRelease({
+      entry: join(releasesDir, version, 'index.ts'),
+      version,
+      name: 'hotline-calls',
+      keys: devKeyPair(dataDir),
+      outDir: opts.out ?? join(dataDir, 'artifacts'),
+    });
+    print({ path, manifest: artifact.manifest, keyId: artifact.keyId });
+  });
+release
+  .command('upload <file>')
+  .description('send an artifact to the node, which verifies and unpacks it')
+  .action(async (file: string) =>
+    print(await client().post('/admin/releases', JSON.parse(readFileSync(file, 'utf8')))),
+  );
+release
+  .command('list')
+  .description('current, permanent, old and unpacked releases')
+  .action(async () => print(await client().get('/admin/releases')));
+release
+  .command('permanent <version>')
+  .description('the release a restarted node boots')
+  .action(async (version: string) =>
+    print(await client().post(`/admin/releases/${encodeURIComponent(version)}/permanent`)),
+  );
+release
+  .command('remove <version>')
+  .description('delete an unpacked release nothing uses')
+  .action(async (version: string) => {
+    await client().delete(`/admin/releases/${encodeURIComponent(version)}`);
+    print({ removed: version });
+  });
+
+/** Follow an install with a progress bar until it ends or waits for a canary decision. */
+async function follow(admin: AdminClient): Promise<InstallProgress> {
+  const bar = new SingleBar({
+    format: ' {phase} |{bar}| {value}/{total} sessions moved | {releases}',
+    hideCursor: true,
+    clearOnComplete: false,
+    // Piped (CI, logs): still print the bar, a line at a time.
+    noTTYOutput: true,
+    notTTYSchedule: 500,
+  });
+  let started = false;
+  let last: InstallProgress | null = null;
+  for await (const p of admin.installEvents()) {
+    last = p;
+    const payload = {
+      phase: p.phase.padEnd(12),
+      releases: Object.entries(p.processes)
+        .map(([v, n]) => `${v}: ${n}`)
+        .join(', '),
+    };
+    if (!started) {
+      bar.start(Math.max(p.total, 1), p.moved, payload);
+      started = true;
+    }
+    bar.setTotal(Math.max(p.total, 1));
+    bar.update(p.moved, payload);
+    if (p.phase === 'canary') break;
+  }
+  bar.stop();
+  if (last === null) throw new Error('the node reported no install');
+  return last;
+}
+
+function conclude(p: InstallProgress): void {
+  print({ outcome: p.outcome ?? p.phase, reason: p.reason, failures: p.failures, phases: p.phases });
+  if (p.outcome !== 'installed' && p.phase !== 'canary') process.exitCode = 1;
+}
+
+program
+  .command('install <version>')
+  .description('hot-install an unpacked release on the running node')
+  .option(
+    '--canary <fraction>',
+    'move this share of sessions first, then wait for promote or rollback',
+    fraction,
+  )
+  .option('--watch <ms>', 'watch window after the commit', wholeNumber)
+  .option('--max-crashes <n>', 'crashes on the new release tolerated during the watch', wholeNumber)
+  .option('--no-wait', 'return once the install has started')
+  .action(
+    async (
+      version: string,
+      opts: { canary?: number; watch?: number; maxCrashes?: number; wait: boolean },
+    ) => {
+      const admin = client();
+      const body = {
+        ...(opts.canary === undefined ? {} : { mode: 'canary', canaryFraction: opts.canary }),
+        ...(opts.watch === undefined ? {} : { watchMs: opts.watch }),
+        ...(opts.maxCrashes === undefined ? {} : { maxCrashes: opts.maxCrashes }),
+      };
+      const started = await admin.post<{ install: InstallProgress }>(
+        `/admin/releases/${encodeURIComponent(version)}/install`,
+        body,
+      );
+      conclude(opts.wait ? await follow(admin) : started.install);
+    },
+  );
+program
+  .command('promote')
+  .description('move every session to the canary release, then watch')
+  .action(async () => {
+    const admin = client();
+    await admin.post('/admin/install/promote');
+    conclude(await follow(admin));
+  });
+program
+  .command('rollback')
+  .description('move every session back to the release it was on')
+  .action(async () =>
+    conclude((await client().post<{ install: InstallProgress }>('/admin/install/rollback')).install),
+  );
+program
+  .command('status')
+  .description('the running (or last) install')
+  .action(async () => print(await client().get('/admin/install')));
+
+await program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`hotline: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});

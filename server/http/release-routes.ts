@@ -1,0 +1,90 @@
+/**
+ * The release half of the admin surface: upload (unpack), list, install, follow an install
+ * (JSON or a server-sent event stream), promote, roll back, make permanent, remove. Every
+ * route sits behind the admin token the surface already checks.
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import Type from 'typebox';
+import { hotlineError } from '../errors/catalogue.ts';
+import type { ReleaseHandler } from '../release/handler.ts';
+import type { InstallProgress } from '../release/installer.ts';
+
+const VersionParams = Type.Object({ version: Type.String({ maxLength: 80 }) });
+const InstallBody = Type.Object(
+  {
+    mode: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('canary')])),
+    canaryFraction: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    watchMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+    maxCrashes: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+/** Artifacts are a few hundred KB at most; leave room. */
+const MAX_ARTIFACT_BYTES = 16 * 1024 * 1024;
+/** How often a follower of an install hears its progress. */
+const EVENT_EVERY_MS = 200;
+
+export function releaseRoutes(app: FastifyInstance, releases: ReleaseHandler): void {
+  const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.post('/admin/releases', { bodyLimit: MAX_ARTIFACT_BYTES }, async (req, reply) => {
+    const manifest = releases.unpack(req.body);
+    return reply.status(201).send({ manifest });
+  });
+  app.get('/admin/releases', async () => releases.list());
+  typed.delete('/admin/releases/:version', { schema: { params: VersionParams } }, async (req, reply) => {
+    releases.remove(req.params.version);
+    return reply.status(204).send();
+  });
+  typed.post(
+    '/admin/releases/:version/install',
+    { schema: { params: VersionParams, body: Type.Optional(InstallBody) } },
+    async (req, reply) => {
+      const install = releases.install(req.params.version, req.body ?? {});
+      return reply.status(202).send({ install: install.progress });
+    },
+  );
+  typed.post('/admin/releases/:version/permanent', { schema: { params: VersionParams } }, async (req) => {
+    releases.makePermanent(req.params.version);
+    return releases.list();
+  });
+
+  app.get('/admin/install', async () => {
+    const progress = releases.progress;
+    if (progress === null) throw hotlineError('HOT_ERR_NOT_FOUND', 'install');
+    return { install: progress };
+  });
+  app.post('/admin/install/promote', async () => {
+    await releases.promote();
+    return { install: releases.progress };
+  });
+  app.post('/admin/install/rollback', async () => {
+    await releases.rollback();
+    return { install: releases.progress };
+  });
+
+  // Server-sent events: the running install's progress until it ends (then one last event).
+  app.get('/admin/install/events', (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
+    const send = (p: InstallProgress | null) => res.write(`data: ${JSON.stringify({ install: p })}\n\n`);
+    const tick = () => {
+      const p = releases.progress;
+      send(p);
+      if (releases.running === null) {
+        clearInterval(timer);
+        res.end();
+      }
+    };
+    const timer = setInterval(tick, EVENT_EVERY_MS);
+    req.raw.on('close', () => clearInterval(timer));
+    tick();
+  });
+}

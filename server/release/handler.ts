@@ -1,0 +1,209 @@
+/**
+ * The release handler, as OTP's: unpack (verify, then store), install (an upgrade or a
+ * downgrade, one at a time), make permanent (what a restarted node boots), list, remove.
+ * Its history is on disk and survives restarts. Unlike OTP's, a failed install leaves the
+ * node running the release it had, with every process alive.
+ */
+import type { KeyObject } from 'node:crypto';
+import { hotlineError } from '../errors/catalogue.ts';
+import type { Runtime } from '../runtime/index.ts';
+import { type Manifest, verifyArtifact } from './artifact.ts';
+import { Install, type InstallHooks, type InstallOptions, type InstallProgress } from './installer.ts';
+import { evaluateRelease } from './loader.ts';
+import type { ReleaseModule } from './module.ts';
+import { ReleaseStore } from './store.ts';
+import { checkVersion } from './version.ts';
+
+export interface ReleaseHandlerOptions<R extends ReleaseModule> {
+  rt: Runtime;
+  dataDir: string;
+  /** The release built into the node: always available, never stored. */
+  baseline: R;
+  trustedKeys: KeyObject[];
+  hooks?: InstallHooks & { outcome?(p: InstallProgress): void };
+}
+
+export interface UnpackedRelease {
+  version: string;
+  apiVersion: number;
+  builtAt: string;
+  sha256: string;
+  keyId: string;
+  upgradeFrom: string[];
+  downgradeTo: string[];
+}
+
+export interface ReleaseList {
+  current: string;
+  permanent: string;
+  /** Versions other than the current one that processes still run. */
+  old: string[];
+  unpacked: UnpackedRelease[];
+  baseline: string;
+  install: InstallProgress | null;
+}
+
+let installs = 0;
+
+export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
+  readonly store: ReleaseStore;
+  readonly #o: ReleaseHandlerOptions<R>;
+  #current: R;
+  #install: Install | null = null;
+  #last: InstallProgress | null = null;
+
+  constructor(o: ReleaseHandlerOptions<R>) {
+    this.#o = o;
+    this.store = new ReleaseStore(o.dataDir);
+    this.#current = o.baseline;
+  }
+
+  /**
+   * The release to start the node on: the permanent one (a restarted node boots it), or
+   * `version` when given (a plain deploy: stop the node, start it on the new release).
+   */
+  boot(version?: string): R {
+    const chosen = version ?? this.store.history.permanent;
+    this.#current = chosen === null ? this.#o.baseline : this.load(chosen);
+    if (this.store.history.current !== this.#current.version)
+      this.store.record(
+        { current: this.#current.version },
+        { type: 'installed', version: this.#current.version, reason: 'boot' },
+      );
+    return this.#current;
+  }
+
+  get current(): R {
+    return this.#current;
+  }
+
+  #verify(text: string | Buffer | unknown) {
+    return verifyArtifact(text, this.#o.trustedKeys);
+  }
+
+  /** Verify (schema, version name, sha256, signature), prove it loads, then store it. */
+  unpack(artifactText: string | Buffer | unknown): Manifest {
+    const artifact = this.#verify(artifactText);
+    const version = artifact.manifest.version;
+    // A release whose top-level code throws, or that breaks the contract, is refused here.
+    evaluateRelease(artifact.code, version);
+    this.store.save(artifact);
+    this.store.record({}, { type: 'unpacked', version });
+    return artifact.manifest;
+  }
+
+  /** A release's code, loaded fresh: collected again once no process runs it. */
+  load(version: string): R {
+    checkVersion(version);
+    if (version === this.#o.baseline.version) return this.#o.baseline;
+    if (version === this.#current.version) return this.#current;
+    const artifact = this.#verify(this.store.read(version));
+    return evaluateRelease<R>(artifact.code, version);
+  }
+
+  get running(): InstallProgress | null {
+    return this.#install?.progress ?? null;
+  }
+
+  /** The running install, or the last one. */
+  get progress(): InstallProgress | null {
+    return this.#install?.progress ?? this.#last;
+  }
+
+  /** Start an install: preflight and commit run on; watch `progress` or `done`. */
+  install(version: string, options: Partial<InstallOptions> = {}): Install {
+    if (this.#install !== null) throw hotlineError('HOT_ERR_INSTALL_RUNNING', this.#install.progress.id);
+    if (version === this.#current.version)
+      throw hotlineError('HOT_ERR_BAD_REQUEST', `release ${version} is already current`);
+    const from = this.#current;
+    const to = this.load(version);
+    const id = `install-${Date.now().toString(36)}-${++installs}`;
+    const install = new Install(this.#o.rt, id, from, to, options, this.#o.hooks);
+    this.#install = install;
+    void install.start();
+    void install.done.then((p) => {
+      this.#install = null;
+      this.#last = p;
+      if (p.outcome === 'installed') this.#current = to;
+      this.store.record(p.outcome === 'installed' ? { current: to.version } : {}, {
+        type: p.outcome ?? 'aborted',
+        version: to.version,
+        from: from.version,
+        ...(p.reason ? { reason: p.reason } : {}),
+      });
+      this.#o.hooks?.outcome?.(p);
+    });
+    return install;
+  }
+
+  #running(what: string): Install {
+    if (this.#install === null) throw hotlineError('HOT_ERR_NO_INSTALL', what);
+    return this.#install;
+  }
+
+  promote(): Promise<void> {
+    return this.#running('promote').promote();
+  }
+
+  rollback(): Promise<void> {
+    return this.#running('roll back').rollback();
+  }
+
+  makePermanent(version: string): void {
+    checkVersion(version);
+    if (version !== this.#current.version)
+      throw hotlineError(
+        'HOT_ERR_BAD_REQUEST',
+        `only the current release (${this.#current.version}) can be made permanent`,
+      );
+    this.store.record({ permanent: version }, { type: 'permanent', version });
+  }
+
+  remove(version: string): void {
+    checkVersion(version);
+    if (!this.store.has(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);
+    const running = this.#o.rt.modules.versions().some((v) => v.version === version && v.processes > 0);
+    const why =
+      version === this.#current.version
+        ? 'it is current'
+        : version === this.store.history.permanent
+          ? 'it is permanent'
+          : running
+            ? 'processes still run it'
+            : this.#install !== null &&
+                [this.#install.progress.from, this.#install.progress.to].includes(version)
+              ? 'an install uses it'
+              : undefined;
+    if (why !== undefined) throw hotlineError('HOT_ERR_RELEASE_IN_USE', version, why);
+    this.store.remove(version);
+    this.store.record({}, { type: 'removed', version });
+  }
+
+  list(): ReleaseList {
+    const current = this.#current.version;
+    const old = new Set<string>();
+    const names = new Set(this.#current.behaviours.map((b) => b.name));
+    for (const v of this.#o.rt.modules.versions())
+      if (names.has(v.module) && v.version !== current && v.processes > 0) old.add(v.version);
+    const unpacked = this.store.versions().map((version): UnpackedRelease => {
+      const { manifest, keyId } = this.#verify(this.store.read(version));
+      return {
+        version,
+        apiVersion: manifest.apiVersion,
+        builtAt: manifest.builtAt,
+        sha256: manifest.sha256,
+        keyId,
+        upgradeFrom: manifest.upgradeFrom.map((e) => e.version),
+        downgradeTo: manifest.downgradeTo.map((e) => e.version),
+      };
+    });
+    return {
+      current,
+      permanent: this.store.history.permanent ?? this.#o.baseline.version,
+      old: [...old],
+      unpacked,
+      baseline: this.#o.baseline.version,
+      install: this.progress,
+    };
+  }
+}

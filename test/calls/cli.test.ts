@@ -1,0 +1,81 @@
+/**
+ * The `hotline` tool against a live node: build and sign a release with the data
+ * directory's key, upload it, install it with the progress bar, list, make permanent, and
+ * the typed errors it prints when the node refuses.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestNode, type TestNode } from './helpers.ts';
+import { sessionsByRelease } from './releases.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+
+let node: TestNode;
+
+beforeAll(async () => {
+  node = await startTestNode();
+});
+afterAll(() => node.shutdown());
+
+async function hotline(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'server/cli/main.ts',
+        '--admin-url',
+        node.adminUrl,
+        '--data-dir',
+        node.dataDir,
+        ...args,
+      ],
+      { cwd: root, env: { ...process.env, HOTLINE_ADMIN_TOKEN: node.adminToken } },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('hotline CLI', () => {
+  it('builds, uploads, installs with progress, lists and makes permanent', async () => {
+    const phone = await node.phone('cli-user');
+    const built = await hotline('release', 'build', '1.1.0');
+    expect(built.code, built.stderr).toBe(0);
+    const { path, manifest } = JSON.parse(built.stdout) as { path: string; manifest: { version: string } };
+    expect(manifest.version).toBe('1.1.0');
+
+    const uploaded = await hotline('release', 'upload', path);
+    expect(uploaded.code, uploaded.stderr).toBe(0);
+    const installed = await hotline('install', '1.1.0', '--watch', '50');
+    expect(installed.code, installed.stderr).toBe(0);
+    // The progress bar (on stderr), then the outcome.
+    expect(installed.stderr).toMatch(/\| 1\/1 sessions moved \| 1\.1\.0: 1/);
+    expect(installed.stdout).toMatch(/"outcome": "installed"/);
+    expect(await sessionsByRelease(node)).toEqual({ '1.1.0': 1 });
+    expect(phone.isOpen).toBe(true);
+
+    const permanent = await hotline('release', 'permanent', '1.1.0');
+    expect(permanent.code, permanent.stderr).toBe(0);
+    const listed = JSON.parse((await hotline('release', 'list')).stdout) as {
+      current: string;
+      permanent: string;
+    };
+    expect(listed).toMatchObject({ current: '1.1.0', permanent: '1.1.0' });
+  }, 60_000);
+
+  it('prints the node’s typed error and exits non-zero', async () => {
+    const unknown = await hotline('install', '7.7.7');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/404 HOT_ERR_UNKNOWN_RELEASE/);
+    const bad = await hotline('install', '1.1.0', '--canary', '2');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/fraction/);
+  }, 30_000);
+});

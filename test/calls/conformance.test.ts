@@ -1,0 +1,488 @@
+/**
+ * The conformance suite: one suite that every shipped release passes. Each release runs in
+ * a node of its own, and every call flow goes end to end over real WebSockets, phones driven
+ * through the load-test Phone client, each call's CDR read back from the admin API and
+ * naming that release. Flows between two phones come from flow-checks.ts, which
+ * mixed-releases.test.ts also runs with the two legs on different releases.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Phone } from '../../loadtest/client/phone.ts';
+import type { Cdr } from '../../server/calls/cdr/records.ts';
+import { type Release, userName } from '../../server/calls/contract.ts';
+import type { ServerMessage } from '../../server/calls/protocol/messages.ts';
+import { IVR_MENU } from '../../server/calls/releases/1.0.0/services.ts';
+import { releaseSources, shippedReleases } from '../../server/calls/releases/index.ts';
+import type { NodeSettings } from '../../server/node/settings.ts';
+import { RELEASE_API_VERSION } from '../../server/release/module.ts';
+import {
+  endsUnanswered,
+  expectCdr,
+  type Legs,
+  received,
+  relay,
+  ringingCall,
+  sendMedia,
+  twoPartyFlows,
+  types,
+  useGuardedNode,
+} from './flow-checks.ts';
+import {
+  answeredCall,
+  cdrOf,
+  fetchCdrs,
+  processCount,
+  readCdrLog,
+  sleep,
+  type TestNode,
+  useTestNode,
+  waitFor,
+} from './helpers.ts';
+
+/** Whether release `version` is `since` or later (x.y.z; a pre-release tag is ignored). */
+function atLeast(version: string, since: string): boolean {
+  const parts = (v: string) => (v.split('-')[0] ?? '').split('.').map(Number);
+  const [a, b] = [parts(version), parts(since)];
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
+}
+
+const nextError = (p: Phone) => p.next('error') as Promise<Extract<ServerMessage, { type: 'error' }>>;
+
+describe.each(shippedReleases)('release %s', (version) => {
+  let release: Release;
+  beforeAll(async () => {
+    const load = releaseSources[version];
+    if (load === undefined) throw new Error(`no release source for ${version}`);
+    release = await load();
+  });
+  const start = useTestNode();
+  const node = (settings: Parameters<typeof start>[0] = {}) => start(settings, { release });
+  /** Every leg of a call in this suite runs this release. */
+  const legs: Legs = { caller: version, callee: version };
+  /** The one CDR of a call, checked. */
+  const cdrIs = async (n: TestNode, callId: string, want: Partial<Cdr>): Promise<Cdr> => {
+    const cdr = await cdrOf(n, callId);
+    expectCdr(cdr, legs, { callId, ...want });
+    return cdr;
+  };
+  const unanswered = (n: TestNode, callId: string, want: Partial<Cdr>) =>
+    cdrIs(n, callId, { answeredAt: null, ...want });
+  const legGone = (n: TestNode, module: string) =>
+    waitFor(`${module} gone`, async () => (await processCount(n, module)) === 0);
+  /**
+   * A node on this release, and alice calling a service number on it. `ended` checks the
+   * call's CDR once it is over, and that its service leg is gone.
+   */
+  async function serviceCall(to: string, callId: string, settings: Partial<NodeSettings> = {}) {
+    const n = await node(settings);
+    const a = await n.phone('alice');
+    a.send({ type: 'invite', callId, to });
+    const ended = async (want: Partial<Cdr>) => {
+      const cdr = await cdrIs(n, callId, { caller: 'alice', callee: to, ...want });
+      await legGone(n, `${to}_leg`);
+      return cdr;
+    };
+    return { n, a, ended };
+  }
+
+  it('exports a release that names this version in itself, its behaviours and its registry entry', () => {
+    expect(release).toMatchObject({ version, apiVersion: RELEASE_API_VERSION });
+    expect(release.behaviours).toContain(release.session);
+    expect(release.behaviours.map((b) => [b.name, b.version])).toEqual(
+      ['session', 'echo_leg', 'ivr_leg', 'noanswer_leg'].map((name) => [name, version]),
+    );
+    for (const entry of [...release.upgradeFrom, ...release.downgradeTo])
+      expect(shippedReleases).toContain(entry.version);
+  });
+
+  it('registers the phone and names the node and this release', async () => {
+    const n = await node();
+    const a = await n.phone();
+    a.send({ type: 'register', user: 'alice' });
+    expect(await a.next('registered')).toStrictEqual({
+      type: 'registered',
+      user: 'alice',
+      node: 'hotline',
+      release: version,
+    });
+    // Service numbers cannot be registered: nobody could call such a user.
+    const b = await n.phone();
+    b.send({ type: 'register', user: 'echo' });
+    expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_USER_TAKEN', ref: 'register' });
+  });
+
+  describe('two-party calls', () => {
+    for (const flow of twoPartyFlows) {
+      it(flow.name, async () => {
+        const n = await node(flow.settings);
+        const [a, b] = [await n.phone('alice'), await n.phone('bob')];
+        await flow.run({ node: n, a, b, releases: { a: version, b: version } });
+      });
+    }
+
+    it('a callee already in a call is busy, and its phone hears nothing of it', async () => {
+      const n = await node();
+      const a = await n.phone('alice');
+      const b = await n.phone('bob');
+      const c = await n.phone('carol');
+      await answeredCall(a, b, 'up', 'bob');
+
+      c.send({ type: 'invite', callId: 'busy1', to: 'bob' });
+      await c.next('trying');
+      await endsUnanswered(c, 'busy1', 'busy');
+      await unanswered(n, 'busy1', { caller: 'carol', callee: 'bob', cause: 'busy', endedBy: 'callee' });
+
+      // The first call is untouched.
+      await relay(a, b, 'up', 1);
+      expect(types(b).filter((t) => t === 'incoming')).toHaveLength(1);
+      b.send({ type: 'bye', callId: 'up' });
+      await a.next('ended');
+      await cdrIs(n, 'up', {
+        caller: 'alice',
+        callee: 'bob',
+        cause: 'normal',
+        endedBy: 'callee',
+        mediaAtoB: 1,
+      });
+    });
+  });
+
+  describe('service numbers', () => {
+    it('echo sends every media frame back as media, after its ack', async () => {
+      const { a, ended } = await serviceCall('echo', 'e1');
+      await a.next('trying');
+      await a.next('ringing');
+      await a.next('answered');
+      for (let seq = 0; seq < 5; seq++) {
+        const frame = await sendMedia(a, 'e1', seq, seq % 2 === 0 ? `p${seq}` : undefined);
+        expect(await a.next('media')).toStrictEqual({ type: 'media', callId: 'e1', ...frame });
+      }
+      a.send({ type: 'bye', callId: 'e1' });
+      expect(await a.next('ended')).toMatchObject({ callId: 'e1', cause: 'normal' });
+      await ended({ cause: 'normal', endedBy: 'caller', mediaAtoB: 5, mediaBtoA: 5 });
+    });
+
+    it('IVR prompts on answer, answers digits and hangs up on #', async () => {
+      const { a, ended } = await serviceCall('ivr', 'i1');
+      await a.next('trying');
+      await a.next('answered');
+      expect(await a.next('prompt')).toStrictEqual({ type: 'prompt', callId: 'i1', text: IVR_MENU });
+
+      const answers: Record<string, RegExp> = {
+        '1': /^Sales/,
+        '2': /^Support/,
+        '9': /^Welcome to Hotline/,
+        '7': /^7 is not on the menu/,
+      };
+      for (const [digit, text] of Object.entries(answers)) {
+        a.send({ type: 'dtmf', callId: 'i1', digit });
+        const prompt = await a.next('prompt');
+        expect(prompt.callId).toBe('i1');
+        expect(prompt.text).toMatch(text);
+      }
+      expect(received(a, 'prompt').at(-1)?.text).toContain(IVR_MENU);
+
+      a.send({ type: 'dtmf', callId: 'i1', digit: '#' });
+      expect(await a.next('ended')).toMatchObject({ callId: 'i1', cause: 'normal' });
+      await ended({ cause: 'normal', endedBy: 'callee', mediaAtoB: 0, mediaBtoA: 0 });
+      // The phone is free for another call.
+      a.send({ type: 'invite', callId: 'i2', to: 'echo' });
+      await a.next('answered');
+    });
+
+    it('noanswer rings until the ring timeout', async () => {
+      const { a, ended } = await serviceCall('noanswer', 'n1', { ringTimeoutMs: 300 });
+      await a.next('trying');
+      await a.next('ringing');
+      await endsUnanswered(a, 'n1', 'ring_timeout');
+      expect(types(a)).toEqual(['registered', 'trying', 'ringing', 'ended']);
+      const cdr = await ended({ cause: 'ring_timeout', endedBy: 'system', answeredAt: null });
+      // Not before the ring timeout (timers start from the event loop's cached clock).
+      expect(cdr.endedAt - cdr.setupAt).toBeGreaterThanOrEqual(300 - 15);
+    });
+
+    it('the caller cancels a call to noanswer', async () => {
+      const { a, ended } = await serviceCall('noanswer', 'n2');
+      await a.next('ringing');
+      a.send({ type: 'cancel', callId: 'n2' });
+      await endsUnanswered(a, 'n2', 'cancelled');
+      await ended({ cause: 'cancelled', endedBy: 'caller', answeredAt: null });
+    });
+  });
+
+  describe('a phone that goes away', () => {
+    it.each(['callee', 'caller'] as const)(
+      'the %s closes its socket mid-call: the other leg hears peer_gone, no ghost session stays',
+      async (leaver) => {
+        const n = await node();
+        const a = await n.phone('alice');
+        const b = await n.phone('bob');
+        await answeredCall(a, b, 'g1', 'bob');
+        await relay(a, b, 'g1', 1);
+        await relay(b, a, 'g1', 2);
+        expect(await processCount(n)).toBe(2);
+
+        const [gone, stays, goneUser] = leaver === 'callee' ? [b, a, 'bob'] : [a, b, 'alice'];
+        await gone.close();
+        expect(await stays.next('ended')).toMatchObject({ callId: 'g1', cause: 'peer_gone' });
+        await cdrIs(n, 'g1', {
+          caller: 'alice',
+          callee: 'bob',
+          cause: 'client_gone',
+          endedBy: leaver,
+          mediaAtoB: 1,
+          mediaBtoA: 1,
+        });
+        await waitFor('one session left', async () => (await processCount(n)) === 1);
+        await waitFor('one port left', async () => (await processCount(n, 'port')) === 1);
+
+        // The user's name is free again, and the new session takes calls.
+        const back = await n.phone(goneUser);
+        expect(await processCount(n)).toBe(2);
+        const [caller, callee] = leaver === 'callee' ? [stays, back] : [back, stays];
+        await answeredCall(caller, callee, 'g2', 'bob');
+        caller.send({ type: 'bye', callId: 'g2' });
+        await callee.next('ended');
+        await cdrIs(n, 'g2', { caller: 'alice', callee: 'bob', cause: 'normal', endedBy: 'caller' });
+      },
+    );
+
+    it('the caller goes away while it rings: the callee hears peer_gone', async () => {
+      const n = await node();
+      const a = await n.phone('alice');
+      const b = await n.phone('bob');
+      await ringingCall(a, b, 'g3');
+      await a.close();
+      await endsUnanswered(b, 'g3', 'peer_gone');
+      await unanswered(n, 'g3', { caller: 'alice', callee: 'bob', cause: 'client_gone', endedBy: 'caller' });
+      await waitFor('one session left', async () => (await processCount(n)) === 1);
+    });
+  });
+
+  describe('call_info', () => {
+    if (!atLeast(version, '1.1.0')) {
+      it('is not supported before 1.1.0: HOT_ERR_UNSUPPORTED_TYPE, and the call goes on', async () => {
+        const n = await node();
+        const [a, b] = [await n.phone('alice'), await n.phone('bob')];
+        await answeredCall(a, b, 'q1', 'bob');
+        a.send({ type: 'call_info', callId: 'q1' });
+        expect(await nextError(a)).toStrictEqual({
+          type: 'error',
+          code: 'HOT_ERR_UNSUPPORTED_TYPE',
+          message: `call_info is not supported by this session's release ${version}`,
+          ref: 'call_info',
+        });
+        await relay(a, b, 'q1', 1);
+        a.send({ type: 'bye', callId: 'q1' });
+        await b.next('ended');
+        await cdrIs(n, 'q1', { cause: 'normal', mediaAtoB: 1 });
+      });
+      return;
+    }
+
+    /** Ask, and return the answer after checking what every answer holds. */
+    async function info(p: Phone, callId: string) {
+      p.send({ type: 'call_info', callId });
+      const m = await p.next('call_info');
+      expect(m).toMatchObject({ type: 'call_info', callId, release: version });
+      return m;
+    }
+
+    it('reports the call from each leg: state, duration since the answer, media both ways', async () => {
+      const n = await node();
+      const [a, b] = [await n.phone('alice'), await n.phone('bob')];
+      const none = { durationMs: 0, mediaOut: 0, mediaIn: 0 };
+      a.send({ type: 'invite', callId: 'q1', to: 'bob' });
+      await b.next('incoming');
+      expect(await info(a, 'q1')).toMatchObject({ state: 'setup', ...none });
+      expect(await info(b, 'q1')).toMatchObject({ state: 'setup', ...none });
+      b.send({ type: 'ringing', callId: 'q1' });
+      await a.next('ringing');
+      expect(await info(a, 'q1')).toMatchObject({ state: 'ringing', ...none });
+      expect(await info(b, 'q1')).toMatchObject({ state: 'ringing', ...none });
+
+      b.send({ type: 'answer', callId: 'q1' });
+      await a.next('answered');
+      await b.next('answered');
+      await relay(a, b, 'q1', 1);
+      await relay(a, b, 'q1', 2);
+      await relay(b, a, 'q1', 3);
+      const first = await info(a, 'q1');
+      expect(first).toMatchObject({ state: 'up', mediaOut: 2, mediaIn: 1 });
+      expect(await info(b, 'q1')).toMatchObject({ state: 'up', mediaOut: 1, mediaIn: 2 });
+      await sleep(60);
+      const later = await info(a, 'q1');
+      expect(later.durationMs - first.durationMs).toBeGreaterThanOrEqual(50);
+
+      b.send({ type: 'hold', callId: 'q1' });
+      await a.next('held');
+      expect(await info(a, 'q1')).toMatchObject({ state: 'held' });
+      expect(await info(b, 'q1')).toMatchObject({ state: 'held', mediaOut: 1, mediaIn: 2 });
+
+      // Another call id, or none at all, is refused like any in-call message.
+      a.send({ type: 'call_info', callId: 'other' });
+      expect(await nextError(a)).toMatchObject({
+        code: 'HOT_ERR_UNKNOWN_CALL',
+        ref: 'call_info',
+        callId: 'other',
+      });
+      b.send({ type: 'bye', callId: 'q1' });
+      const ended = await a.next('ended');
+      a.send({ type: 'call_info', callId: 'q1' });
+      expect(await nextError(a)).toMatchObject({
+        code: 'HOT_ERR_UNKNOWN_CALL',
+        ref: 'call_info',
+        callId: 'q1',
+      });
+      expect(ended.durationMs).toBeGreaterThanOrEqual(later.durationMs);
+      // Asking changes nothing in the call's record.
+      await cdrIs(n, 'q1', { cause: 'normal', endedBy: 'callee', mediaAtoB: 2, mediaBtoA: 1 });
+    });
+
+    it('answers on a call to a service number', async () => {
+      const { a } = await serviceCall('echo', 'q2');
+      await a.next('answered');
+      await sendMedia(a, 'q2', 1);
+      await a.next('media');
+      expect(await info(a, 'q2')).toMatchObject({ state: 'up', mediaOut: 1, mediaIn: 1 });
+    });
+  });
+
+  describe('messages the session cannot act on', () => {
+    const guarded = useGuardedNode();
+    const start = () => guarded({}, 20, { release });
+
+    it('wrong state: no call, not answered yet, already in a call, registered already', async () => {
+      const n = await start();
+      const a = await n.phone('ws-a');
+      const b = await n.phone('ws-b');
+      const sessionA = n.rt.whereis(userName('ws-a'));
+
+      a.send({ type: 'bye', callId: 'none' });
+      expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_CALL', ref: 'bye', callId: 'none' });
+      a.send({ type: 'answer', callId: 'none' });
+      expect(await nextError(a)).toMatchObject({
+        code: 'HOT_ERR_UNKNOWN_CALL',
+        ref: 'answer',
+        callId: 'none',
+      });
+      a.send({ type: 'media', callId: 'none', seq: 0, sentAt: 0 });
+      expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_CALL', ref: 'media' });
+      a.send({ type: 'register', user: 'ws-a2' });
+      expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'register' });
+      expect(n.rt.whereis(userName('ws-a2'))).toBeUndefined();
+
+      // A call being set up: media, the caller answering, the callee cancelling or hanging up are refused.
+      a.send({ type: 'invite', callId: 'w1', to: 'ws-b' });
+      await a.next('trying');
+      await b.next('incoming');
+      a.send({ type: 'media', callId: 'w1', seq: 1, sentAt: 0 });
+      expect(await nextError(a)).toMatchObject({
+        code: 'HOT_ERR_WRONG_STATE',
+        message: 'media is not allowed while setup',
+        ref: 'media',
+        callId: 'w1',
+      });
+      a.send({ type: 'answer', callId: 'w1' });
+      expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'answer', callId: 'w1' });
+      a.send({ type: 'ringing', callId: 'w1' });
+      expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'ringing', callId: 'w1' });
+      b.send({ type: 'cancel', callId: 'w1' });
+      expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'cancel', callId: 'w1' });
+      b.send({ type: 'bye', callId: 'w1' });
+      expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'bye', callId: 'w1' });
+      b.send({ type: 'media', callId: 'w1', seq: 1, sentAt: 0 });
+      expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'media', callId: 'w1' });
+      b.send({ type: 'hold', callId: 'w1' });
+      expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'hold', callId: 'w1' });
+
+      b.send({ type: 'answer', callId: 'w1' });
+      await a.next('answered');
+      await b.next('answered');
+      // Up: a second invite, a second answer, ringing and a cancel are refused; the call goes on.
+      a.send({ type: 'invite', callId: 'w2', to: 'echo' });
+      expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'invite', callId: 'w2' });
+      b.send({ type: 'answer', callId: 'w1' });
+      expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'answer' });
+      b.send({ type: 'ringing', callId: 'w1' });
+      expect(await nextError(b)).toMatchObject({
+        code: 'HOT_ERR_WRONG_STATE',
+        message: 'ringing is not allowed while up',
+      });
+      a.send({ type: 'cancel', callId: 'w1' });
+      expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'cancel' });
+      a.send({ type: 'resume', callId: 'w1' });
+      expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'resume' });
+      a.send({ type: 'media', callId: 'w1', seq: 9, sentAt: 9 });
+      expect(await a.next('media_ack')).toMatchObject({ callId: 'w1', seq: 9 });
+      expect(await b.next('media')).toMatchObject({ callId: 'w1', seq: 9 });
+      a.send({ type: 'bye', callId: 'w1' });
+      expect(await a.next('ended')).toMatchObject({ callId: 'w1', cause: 'normal' });
+      expect(await b.next('ended')).toMatchObject({ callId: 'w1', cause: 'normal' });
+
+      await cdrIs(n, 'w1', { cause: 'normal', mediaAtoB: 1, mediaBtoA: 0 });
+      expect(await fetchCdrs(n, { callId: 'w2' })).toEqual([]);
+      expect(readCdrLog(n.dataDir).filter((l) => l.t === 'open' && l.callId === 'w2')).toEqual([]);
+      expect(n.rt.whereis(userName('ws-a'))).toBe(sessionA);
+      expect(a.pending().filter((m) => m.type === 'error')).toEqual([]);
+      await n.unharmed();
+    });
+
+    it('invite before register gets HOT_ERR_NOT_REGISTERED; unknown callees HOT_ERR_UNKNOWN_CALLEE; self WRONG_STATE', async () => {
+      const n = await start();
+      const p = await n.phone();
+      p.send({ type: 'invite', callId: 'early', to: 'echo' });
+      expect(await nextError(p)).toMatchObject({
+        code: 'HOT_ERR_NOT_REGISTERED',
+        ref: 'invite',
+        callId: 'early',
+      });
+      await p.register('caller-x');
+      p.send({ type: 'invite', callId: 'proto', to: 'constructor' });
+      expect(await nextError(p)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_CALLEE', callId: 'proto' });
+      p.send({ type: 'invite', callId: 'nobody', to: 'nobody-here' });
+      expect(await nextError(p)).toMatchObject({
+        code: 'HOT_ERR_UNKNOWN_CALLEE',
+        ref: 'invite',
+        callId: 'nobody',
+      });
+      // Calling yourself is refused as a state error (you are not free to answer).
+      p.send({ type: 'invite', callId: 'myself', to: 'caller-x' });
+      expect(await nextError(p)).toMatchObject({
+        code: 'HOT_ERR_WRONG_STATE',
+        ref: 'invite',
+        callId: 'myself',
+      });
+      // No call was opened for any of them, and the phone can call now.
+      expect(readCdrLog(n.dataDir).filter((l) => l.t === 'open' && l.caller === 'caller-x')).toEqual([]);
+      p.send({ type: 'invite', callId: 'works', to: 'echo' });
+      await p.next('answered');
+      p.send({ type: 'bye', callId: 'works' });
+      await p.next('ended');
+      await cdrIs(n, 'works', { caller: 'caller-x', cause: 'normal' });
+      expect(await fetchCdrs(n, { user: 'caller-x' })).toHaveLength(1);
+      await n.unharmed();
+    });
+
+    it('a user registered from a second socket gets HOT_ERR_USER_TAKEN; the first keeps it', async () => {
+      const n = await start();
+      const first = await n.phone('dup');
+      const owner = n.rt.whereis(userName('dup'));
+      const second = await n.phone();
+      second.send({ type: 'register', user: 'dup' });
+      expect(await nextError(second)).toMatchObject({ code: 'HOT_ERR_USER_TAKEN', ref: 'register' });
+      expect(n.rt.whereis(userName('dup'))).toBe(owner);
+      // The second socket is still usable under another name, and calls reach the first.
+      await second.register('dup-2');
+      await answeredCall(second, first, 'dup-call', 'dup');
+      second.send({ type: 'bye', callId: 'dup-call' });
+      await first.next('ended');
+      // Once the first phone leaves, the name is free again.
+      await first.close();
+      await waitFor('dup unregistered', () => n.rt.whereis(userName('dup')) === undefined);
+      const third = await n.phone();
+      await third.register('dup');
+      await n.unharmed();
+    });
+  });
+});

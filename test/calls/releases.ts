@@ -1,0 +1,116 @@
+/**
+ * Test support for hot upgrades: artifacts of the shipped release sources built once with a
+ * throwaway signing key the test nodes trust, uploaded and installed over the admin API.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { type Artifact, signArtifact } from '../../server/release/artifact.ts';
+import { buildRelease } from '../../server/release/build.ts';
+import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
+import type { KeyPair } from '../../server/release/keys.ts';
+import { RELEASE_API_VERSION } from '../../server/release/module.ts';
+import { type TestNode, tempDataDir, waitFor } from './helpers.ts';
+
+const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
+
+export interface Signer {
+  keys: KeyPair;
+  /** PEM file of the public key, for a node's trustedKeys. */
+  publicKeyPath: string;
+  dir: string;
+}
+
+export function newSigner(): Signer {
+  const dir = tempDataDir();
+  const keys = generateKeyPairSync('ed25519');
+  const publicKeyPath = join(dir, 'signer.pub.pem');
+  writeFileSync(publicKeyPath, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+  return { keys, publicKeyPath, dir };
+}
+
+/** Bundle and sign the release sources of `version`. */
+export async function buildArtifact(signer: Signer, version: string): Promise<Artifact> {
+  const { artifact } = await buildRelease({
+    entry: join(releasesDir, version, 'index.ts'),
+    version,
+    name: 'hotline-calls',
+    keys: signer.keys,
+    outDir: join(signer.dir, 'artifacts'),
+  });
+  return artifact;
+}
+
+/** Sign arbitrary code as a release (for the refusals: code that throws, broken contracts). */
+export function signCode(signer: Signer, version: string, code: string): Artifact {
+  return signArtifact(
+    code,
+    { name: 'hotline-calls', version, apiVersion: RELEASE_API_VERSION, upgradeFrom: [], downgradeTo: [] },
+    signer.keys.privateKey,
+    signer.keys.publicKey,
+    new Date(),
+  );
+}
+
+export async function adminPost<T>(
+  node: TestNode,
+  path: string,
+  body: unknown = {},
+  token: string | null = node.adminToken,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${node.adminUrl}${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+    },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+}
+
+export async function upload(node: TestNode, artifact: Artifact): Promise<void> {
+  const res = await adminPost(node, '/admin/releases', artifact);
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+}
+
+/** Install `version` and wait for its outcome (or for the canary decision). */
+export async function install(
+  node: TestNode,
+  version: string,
+  options: Partial<InstallOptions> = {},
+): Promise<InstallProgress> {
+  const res = await adminPost<{ install: InstallProgress }>(node, `/admin/releases/${version}/install`, {
+    watchMs: 100,
+    ...options,
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return settled(node);
+}
+
+/** Wait until the running install has an outcome or waits for a canary decision. */
+export async function settled(node: TestNode): Promise<InstallProgress> {
+  return waitFor(
+    'the install to settle',
+    async () => {
+      const { body } = await node.admin<{ install: InstallProgress }>('/admin/install');
+      const p = body.install;
+      return p.outcome !== null || p.phase === 'canary' ? p : undefined;
+    },
+    15_000,
+  );
+}
+
+/** Sessions per release version, from the node's code server. */
+export async function sessionsByRelease(node: TestNode): Promise<Record<string, number>> {
+  const { body } = await node.admin<{ modules: { module: string; version: string; processes: number }[] }>(
+    '/admin/modules',
+  );
+  const out: Record<string, number> = {};
+  for (const m of body.modules)
+    if (m.module === 'session' && m.processes > 0) out[m.version] = (out[m.version] ?? 0) + m.processes;
+  return out;
+}
