@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { report } from './report.ts';
 import { runtimeBench } from './runtime.ts';
 import { type SessionsOptions, sessionsBench } from './sessions.ts';
+import { OTP_ANCHORS, type UpgradeOptions, upgradeBench } from './upgrade.ts';
 
 const positiveInt = (value: string): number => {
   const n = Number(value);
@@ -49,6 +50,36 @@ program
       'sessions',
       figures,
       { sessions: opts.sessions, rate: opts.rate, runs: opts.runs, node: process.version },
+      opts.json === true,
+    );
+  });
+
+program
+  .command('upgrade')
+  .description(
+    'a hot upgrade of N live sessions under traffic: session waits, loop stalls, lost messages, heap over cycles',
+  )
+  .option('--sessions <n>', 'live sessions moved by the install', positiveInt, 100_000)
+  .option('--runs <n>', 'runs to take the median of', positiveInt, 3)
+  .option('--cycles <n>', 'upgrade+downgrade cycles for the heap figure', positiveInt, 1000)
+  .option('--cycle-sessions <n>', 'sessions in the runtime the cycles run on', positiveInt, 1000)
+  .option('--rate <n>', 'traffic to the sessions, messages per second', positiveInt, 50_000)
+  .option('--slice-ms <n>', "the install's time slice, ms (default: the installer's)", positiveInt)
+  .option('--json', 'print one JSON object on stdout')
+  .action(async (opts: UpgradeOptions & { json?: boolean }) => {
+    const figures = await upgradeBench(opts);
+    report(
+      'upgrade',
+      figures,
+      {
+        sessions: opts.sessions,
+        runs: opts.runs,
+        cycles: opts.cycles,
+        cycle_sessions: opts.cycleSessions,
+        rate: opts.rate,
+        node: process.version,
+        anchors: OTP_ANCHORS,
+      },
       opts.json === true,
     );
   });

@@ -2,7 +2,7 @@
  * The parent side of the load client: forks worker processes, gives each its share of
  * phones and source addresses, and merges what they report.
  */
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { emptyTotals, type FromWorker, type WorkerPlan, type WorkerTotals } from './fleet-messages.ts';
 import { mergeHistograms } from './histogram.ts';
@@ -24,35 +24,27 @@ export interface FleetResult extends WorkerTotals {
 const workerPath = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
 export class Fleet {
-  #workers: ReturnType<typeof fork>[] = [];
+  #workers: ChildProcess[] = [];
   #latest = new Map<number, WorkerTotals>();
 
   constructor(readonly plan: FleetPlan) {}
 
   start(): void {
-    const { plan } = this;
-    const count = Math.max(1, Math.ceil(plan.phones / plan.phonesPerWorker));
-    const addresses = Array.from({ length: plan.sourceAddresses }, (_, i) => `127.0.0.${2 + i}`);
-    for (let w = 0; w < count; w++) {
-      const phones = Math.floor(plan.phones / count) + (w < plan.phones % count ? 1 : 0);
-      const child = fork(workerPath, [], {
-        execArgv: ['--import', 'tsx'],
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    const { phonesPerWorker: _p, sourceAddresses: _s, ...rest } = this.plan;
+    for (const share of forkShares(workerPath, this.plan)) {
+      share.child.on('message', (m: FromWorker) => {
+        if (m.type === 'progress') this.#latest.set(share.index, m);
       });
-      child.on('message', (m: FromWorker) => {
-        if (m.type === 'progress') this.#latest.set(w, m);
-      });
-      const { phonesPerWorker: _p, sourceAddresses: _s, ...rest } = plan;
-      child.send({
+      share.child.send({
         type: 'start',
         plan: {
           ...rest,
-          phones,
-          userPrefix: `${plan.userPrefix}w${w}_`,
-          localAddresses: shareOf(addresses, w, count),
+          phones: share.phones,
+          userPrefix: `${this.plan.userPrefix}w${share.index}_`,
+          localAddresses: share.localAddresses,
         },
       });
-      this.#workers.push(child);
+      this.#workers.push(share.child);
     }
   }
 
@@ -109,6 +101,34 @@ export class Fleet {
 /** Worker w's share of the source addresses; with more workers than addresses, all share all. */
 function shareOf(addresses: string[], w: number, workers: number): string[] {
   return workers > addresses.length ? addresses : addresses.filter((_, i) => i % workers === w);
+}
+
+export interface WorkerShare {
+  index: number;
+  child: ChildProcess;
+  phones: number;
+  localAddresses: string[];
+}
+
+/**
+ * Fork enough worker processes for `phones` (at most `phonesPerWorker` each: the open-file
+ * limit) and split the phones and the loopback source addresses between them.
+ */
+export function forkShares(
+  workerModule: string,
+  o: { phones: number; phonesPerWorker: number; sourceAddresses: number },
+): WorkerShare[] {
+  const count = Math.max(1, Math.ceil(o.phones / o.phonesPerWorker));
+  const addresses = Array.from({ length: o.sourceAddresses }, (_, i) => `127.0.0.${2 + i}`);
+  return Array.from({ length: count }, (_, index) => ({
+    index,
+    child: fork(workerModule, [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+    phones: Math.floor(o.phones / count) + (index < o.phones % count ? 1 : 0),
+    localAddresses: shareOf(addresses, index, count),
+  }));
 }
 
 function sumTotals(list: WorkerTotals[]): WorkerTotals {

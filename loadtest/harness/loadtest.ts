@@ -1,0 +1,135 @@
+/**
+ * The load harness as a function: start (or reach) a node, run the phones, install
+ * releases on schedule, write report.json and report.html. `main.ts` is its command line;
+ * the demo and the tests call it directly.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { InvalidArgumentError } from 'commander';
+import ms from 'ms';
+import { ManagedNode } from './managed-node.ts';
+import { renderReportHtml } from './report-html.ts';
+import type { RunReport } from './report-model.ts';
+import { type NodeTarget, type RunOptions, runLoad } from './run.ts';
+
+export const seconds = (value: string): number => {
+  const v = /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : ms(value as ms.StringValue);
+  if (typeof v !== 'number' || !(v >= 0))
+    throw new InvalidArgumentError('expected a duration like 500ms, 20s or 2m');
+  return v / 1000;
+};
+export const count = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
+  return n;
+};
+export const positive = (value: string): number => {
+  const n = Number(value);
+  if (!(n > 0)) throw new InvalidArgumentError('expected a number > 0');
+  return n;
+};
+export const list = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(',')];
+
+export interface LoadtestOptions {
+  url?: string;
+  adminUrl?: string;
+  token?: string;
+  sessions: number;
+  ramp: number;
+  duration: number;
+  upgradeAt: string[];
+  release: string[];
+  rollbackAt?: number;
+  mode: 'hot' | 'restart';
+  out: string;
+  rate: number;
+  meanCall: number;
+  watch: number;
+  phonesPerWorker: number;
+  sourceAddresses: number;
+  maxDropped?: number;
+  maxLostMedia?: number;
+  maxP99Ms?: number;
+  quiet?: boolean;
+}
+
+/** Run as the options say; returns the report (written to --out). */
+export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
+  if (o.release.length !== o.upgradeAt.length)
+    throw new InvalidArgumentError('give one --upgrade-at time for each --release');
+  const upgrades = o.release.map((release, i) => ({ release, atSeconds: seconds(o.upgradeAt[i] as string) }));
+  let managed: ManagedNode | undefined;
+  let dataDir: string | undefined;
+  let target: NodeTarget;
+  if (o.url === undefined) {
+    dataDir = mkdtempSync(join(tmpdir(), 'hotline-loadtest-'));
+    managed = await ManagedNode.start(dataDir, ['--max-sessions', String(o.sessions + 100)]);
+    for (const release of new Set(o.release)) await managed.upload(release);
+    target = managed;
+  } else {
+    if (o.adminUrl === undefined || o.token === undefined)
+      throw new InvalidArgumentError('--url needs --admin-url and --token');
+    if (o.mode === 'restart')
+      throw new InvalidArgumentError('--mode restart needs a node the harness starts (leave out --url)');
+    target = { url: o.url, adminUrl: o.adminUrl, token: o.token };
+  }
+  const total = o.ramp + o.duration;
+  const bar = o.quiet
+    ? undefined
+    : new SingleBar({
+        format:
+          ' {bar} {value}/{total}s | {connected} sessions | {cps} calls/s | p99 {p99} ms | {dropped} dropped | {phase}',
+        hideCursor: true,
+        noTTYOutput: true,
+        notTTYSchedule: 5000,
+      });
+  bar?.start(total, 0, { connected: 0, cps: 0, p99: '-', dropped: 0, phase: '' });
+  const options: RunOptions = {
+    node: target,
+    sessions: o.sessions,
+    rampSeconds: o.ramp,
+    durationSeconds: o.duration,
+    upgrades,
+    rollbackAtSeconds: o.rollbackAt ?? null,
+    mode: o.mode,
+    mediaRate: o.rate,
+    meanCallSeconds: o.meanCall,
+    phonesPerWorker: o.phonesPerWorker,
+    sourceAddresses: o.sourceAddresses,
+    fromRelease: '1.0.0',
+    watchMs: o.watch * 1000,
+    userPrefix: `lt${Date.now().toString(36)}-`,
+    thresholds: {
+      ...(o.maxDropped === undefined ? {} : { maxDropped: o.maxDropped }),
+      ...(o.maxLostMedia === undefined ? {} : { maxLostMedia: o.maxLostMedia }),
+      ...(o.maxP99Ms === undefined ? {} : { maxP99Ms: o.maxP99Ms }),
+    },
+    onSecond: (p, s) =>
+      bar?.update(Math.min(p.t, total), {
+        connected: p.connected,
+        cps: p.callsStarted,
+        p99: p.rttP99 ?? '-',
+        dropped: s.dropped,
+        phase: p.phase ?? '',
+      }),
+  };
+  try {
+    const current = await fetch(`${target.adminUrl}/admin/releases`, {
+      headers: { authorization: `Bearer ${target.token}` },
+    }).then((r) => r.json() as Promise<{ current: string }>);
+    options.fromRelease = current.current;
+    const report = await runLoad(options);
+    bar?.stop();
+    const out = resolve(o.out);
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'report.json'), JSON.stringify(report, null, 2));
+    writeFileSync(join(out, 'report.html'), renderReportHtml(report));
+    return report;
+  } finally {
+    bar?.stop();
+    await managed?.stop();
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+  }
+}

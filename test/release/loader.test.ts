@@ -1,0 +1,137 @@
+/**
+ * The loader: a bundle evaluated with vm.compileFunction, the node's runtime handed in through
+ * `require('hotline:runtime')`, nothing else reachable, and what it exports checked against
+ * the release contract and the runtime API version.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { evaluateRelease, HOST_MODULES } from '../../server/release/loader.ts';
+import { RELEASE_API_VERSION, type ReleaseModule } from '../../server/release/module.ts';
+import * as runtime from '../../server/runtime/index.ts';
+import { bundledFixture, caught } from './helpers.ts';
+
+let v1: string;
+let v2: string;
+
+beforeAll(async () => {
+  [v1, v2] = await Promise.all([bundledFixture('1.0.0'), bundledFixture('2.0.0')]);
+});
+
+/** A release body as a bundle would export it, with `release` fields to override. */
+function releaseCode(fields: string, prelude = ''): string {
+  return `${prelude}
+const rt = require('hotline:runtime');
+const worker = { name: 'worker', version: '1.0.0', init: () => ({ n: 0 }), handleCast: (_m, s) => rt.noreply(s) };
+exports.release = { version: '1.0.0', apiVersion: ${RELEASE_API_VERSION}, behaviours: [worker], upgradeFrom: [], downgradeTo: [], ${fields} };`;
+}
+
+async function loadError(code: string, version = '1.0.0'): Promise<{ code: unknown; message: string }> {
+  const err = (await caught(() => evaluateRelease(code, version))) as Error & { code?: unknown };
+  return { code: err.code, message: err.message };
+}
+
+describe('bundles', () => {
+  it('map the runtime import onto hotline:runtime instead of bundling a copy of it', () => {
+    for (const code of [v1, v2]) {
+      expect(code).toContain('require("hotline:runtime")');
+      expect(code).not.toContain('class Runtime');
+      expect(code).not.toMatch(/server\/runtime\//);
+    }
+  });
+
+  it('load through the vm path with the host runtime itself', () => {
+    const r = evaluateRelease<ReleaseModule & { host: { noreply: unknown } }>(v1, '1.0.0');
+    expect(r.version).toBe('1.0.0');
+    expect(r.behaviours.map((b) => `${b.name}@${b.version}`)).toEqual(['worker@1.0.0']);
+    expect(r.host.noreply).toBe(runtime.noreply);
+    expect(HOST_MODULES['hotline:runtime']).toBe(runtime);
+  });
+
+  it('give fresh code on every load: two loads share no behaviour object', () => {
+    const a = evaluateRelease(v2, '2.0.0');
+    const b = evaluateRelease(v2, '2.0.0');
+    expect(a.behaviours[0]).not.toBe(b.behaviours[0]);
+    expect(a.behaviours[0]?.codeChange).not.toBe(b.behaviours[0]?.codeChange);
+  });
+
+  it('run in a runtime like any behaviour', async () => {
+    const r = evaluateRelease(v1, '1.0.0');
+    const rt = new runtime.Runtime({ node: 't', checkState: true });
+    const pid = rt.spawn(r.behaviours[0] as runtime.AnyBehaviour, 5);
+    rt.cast(pid, { type: 'msg', seq: 1 });
+    expect(await rt.call(pid, { type: 'state' })).toEqual({ n: 6, log: ['1.0.0:1'] });
+  });
+});
+
+describe('refusals', () => {
+  it('top-level code that throws is HOT_ERR_RELEASE_LOAD_FAILED, with the error in the message', async () => {
+    const e = await loadError(releaseCode('', 'throw new Error("boot failed");'));
+    expect(e.code).toBe('HOT_ERR_RELEASE_LOAD_FAILED');
+    expect(e.message).toContain('boot failed');
+    expect((await loadError('this is not javascript(')).code).toBe('HOT_ERR_RELEASE_LOAD_FAILED');
+    expect((await loadError('throw 42')).code).toBe('HOT_ERR_RELEASE_LOAD_FAILED');
+  });
+
+  it('another runtime API version is HOT_ERR_RELEASE_API', async () => {
+    for (const api of [RELEASE_API_VERSION + 1, 0]) {
+      const e = await loadError(releaseCode(`apiVersion: ${api}`));
+      expect(e.code).toBe('HOT_ERR_RELEASE_API');
+    }
+  });
+
+  it('requiring anything but the host modules fails the load', async () => {
+    for (const id of [
+      'node:fs',
+      'fs',
+      'child_process',
+      'node:vm',
+      '../../server/runtime/index.ts',
+      'hotline:other',
+    ]) {
+      const e = await loadError(releaseCode('', `require(${JSON.stringify(id)});`));
+      expect(e.code, id).toBe('HOT_ERR_RELEASE_LOAD_FAILED');
+      expect(e.message).toContain('may not require');
+    }
+    // Not even by a name that exists on Object.prototype.
+    expect((await loadError(releaseCode('', 'require("constructor");'))).code).toBe(
+      'HOT_ERR_RELEASE_LOAD_FAILED',
+    );
+  });
+
+  it('exports that break the contract are HOT_ERR_RELEASE_LOAD_FAILED, saying why', async () => {
+    const cases: [string, string, RegExp][] = [
+      ['nothing', 'exports.other = 1;', /exports no `release`/],
+      ['an empty bundle', '', /exports no `release`/],
+      ['no behaviours', releaseCode('behaviours: []'), /behaviours is empty/],
+      ['behaviours not an array', releaseCode('behaviours: {}'), /behaviours is empty/],
+      [
+        'a behaviour of another version',
+        releaseCode("behaviours: [{ ...worker, version: '0.9.0' }]"),
+        /worker is version 0\.9\.0, not 1\.0\.0/,
+      ],
+      ['a behaviour twice', releaseCode('behaviours: [worker, { ...worker }]'), /appears twice/],
+      ['no init', releaseCode('behaviours: [{ ...worker, init: undefined }]'), /has no init/],
+      [
+        'a callback not a function',
+        releaseCode('behaviours: [{ ...worker, handleCall: 1 }]'),
+        /not a function/,
+      ],
+      ['no name', releaseCode('behaviours: [{ ...worker, name: 7 }]'), /no name or version/],
+      ['no appup', releaseCode('upgradeFrom: undefined'), /must be arrays/],
+      ['no version', releaseCode('version: 1'), /version is not a string/],
+      [
+        'another version than its manifest',
+        releaseCode("version: '1.0.1'"),
+        /not 1\.0\.1|says it is 1\.0\.1/,
+      ],
+    ];
+    for (const [what, code, why] of cases) {
+      const e = await loadError(code);
+      expect(e.code, what).toBe('HOT_ERR_RELEASE_LOAD_FAILED');
+      expect(e.message, what).toMatch(why);
+    }
+    // A bundle is only what its manifest says it is.
+    const e = await loadError(v2, '2.0.1');
+    expect(e.code).toBe('HOT_ERR_RELEASE_LOAD_FAILED');
+    expect(e.message).toContain('says it is 2.0.0');
+  });
+});
