@@ -184,7 +184,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         const ended = rt.awaitExit(app, Number.POSITIVE_INFINITY);
         await rt.call(app, 'stop', Number.POSITIVE_INFINITY);
         await ended;
-        await Promise.all([publicApp.close(), adminApp.close()]);
+        await Promise.all([publicApp.close(), adminApp.close(), releases.store.flushed]);
       })();
       return stopping;
     },

@@ -16,6 +16,7 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hotlineError } from '../errors/catalogue.ts';
 import type { Artifact } from './artifact.ts';
@@ -54,9 +55,22 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
+async function writeAtomicAsync(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const file = await open(tmp, 'w');
+  try {
+    await file.writeFile(text);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, path);
+}
+
 export class ReleaseStore {
   readonly dir: string;
   #history: History;
+  #writes: Promise<void> = Promise.resolve();
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'releases');
@@ -105,9 +119,19 @@ export class ReleaseStore {
       .map((f) => f.slice(0, -'.release.json'.length));
   }
 
+  /**
+   * Change the history now; it reaches the disk in order, off the event loop (an fsync can
+   * take a while on a busy disk, and installs happen under traffic). `flushed` waits for it.
+   */
   record(change: Partial<Pick<History, 'current' | 'permanent'>>, event: Omit<HistoryEvent, 'at'>): void {
     const events = [...this.#history.events, { at: new Date().toISOString(), ...event }].slice(-KEPT_EVENTS);
     this.#history = { ...this.#history, ...change, events };
-    writeAtomic(join(this.dir, 'history.json'), JSON.stringify(this.#history, null, 2));
+    const text = JSON.stringify(this.#history, null, 2);
+    this.#writes = this.#writes.then(() => writeAtomicAsync(join(this.dir, 'history.json'), text));
+  }
+
+  /** Resolves once every recorded change is on disk. */
+  get flushed(): Promise<void> {
+    return this.#writes;
   }
 }
