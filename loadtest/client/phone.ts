@@ -64,6 +64,8 @@ export class Phone {
     const ws = new WebSocket(url, {
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       perMessageDeflate: false,
+      // A node that is starting (or stopping) may take the connection and never answer.
+      handshakeTimeout: 10_000,
     });
     const phone = new Phone(ws, options.keepLog ?? true, options.skipPrefix);
     return new Promise((resolve, reject) => {

@@ -156,8 +156,9 @@ export class ScriptedPhone {
     if (this.#phone?.isOpen) return;
     for (;;) {
       const t0 = performance.now();
+      let phone: Phone | undefined;
       try {
-        const phone = await Phone.connect(this.#plan.url, {
+        phone = await Phone.connect(this.#plan.url, {
           localAddress: this.#plan.localAddresses[this.#index % this.#plan.localAddresses.length] as string,
           keepLog: false,
         });
@@ -171,6 +172,8 @@ export class ScriptedPhone {
         this.#stats.connected++;
         return;
       } catch (err) {
+        // Never leave a half-set-up socket behind: it could register late and hold the user.
+        phone?.ws.terminate();
         if (this.#stopping) throw err;
         // Node restarting, or our old session not gone yet (user taken): try again shortly.
         await this.#wait(250);
@@ -181,10 +184,10 @@ export class ScriptedPhone {
   #attach(phone: Phone): void {
     phone.onMessage((m) => this.#onMessage(phone, m));
     void phone.closed.then(() => {
-      if (this.#phone === phone) {
-        this.#phone = null;
-        this.#stats.connected--;
-      }
+      // Only the registered socket counts: one given up while registering was never up.
+      if (this.#phone !== phone) return;
+      this.#phone = null;
+      this.#stats.connected--;
       if (this.#stopping) return;
       this.#stats.second.droppedSessions++;
       this.#droppedAt ??= Date.now();
