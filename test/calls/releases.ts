@@ -6,13 +6,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { type Artifact, signArtifact } from '../../server/release/artifact.ts';
 import { buildRelease } from '../../server/release/build.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import type { KeyPair } from '../../server/release/keys.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
-import { type TestNode, tempDataDir, waitFor } from './helpers.ts';
+import { startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
 
 const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
 
@@ -113,4 +113,39 @@ export async function sessionsByRelease(node: TestNode): Promise<Record<string, 
   for (const m of body.modules)
     if (m.module === 'session' && m.processes > 0) out[m.version] = (out[m.version] ?? 0) + m.processes;
   return out;
+}
+
+/**
+ * Nodes that trust a signer made for this test file; each is shut down after the file.
+ * `signer()` is ready from the first beforeAll on.
+ */
+export function useTrustingNodes(): {
+  signer(): Signer;
+  node(overrides?: Parameters<typeof startTestNode>[0]): Promise<TestNode>;
+  /** The node was shut down by the test itself. */
+  forget(n: TestNode): void;
+} {
+  const nodes: TestNode[] = [];
+  let signer: Signer | undefined;
+  beforeAll(() => {
+    signer = newSigner();
+  });
+  afterAll(async () => {
+    for (const n of nodes.splice(0)) await n.shutdown();
+  });
+  const current = (): Signer => {
+    if (signer === undefined) throw new Error('useTrustingNodes: no signer before beforeAll');
+    return signer;
+  };
+  return {
+    signer: current,
+    async node(overrides = {}) {
+      const n = await startTestNode({ trustedKeys: [current().publicKeyPath], ...overrides });
+      nodes.push(n);
+      return n;
+    },
+    forget(n) {
+      nodes.splice(nodes.indexOf(n), 1);
+    },
+  };
 }

@@ -3,7 +3,7 @@
  * the release chain both ways, preflight aborts, the watch's rollback, canaries, mixed
  * releases in one call, the permanent release after a restart, and every refusal.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import type { Artifact } from '../../server/release/artifact.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
@@ -13,7 +13,6 @@ import {
   MediaFlow,
   sample,
   serviceCall,
-  startTestNode,
   type TestNode,
   tempDataDir,
   waitFor,
@@ -23,36 +22,25 @@ import {
   buildArtifact,
   install,
   newSigner,
-  type Signer,
   sessionsByRelease,
   settled,
   signCode,
   upload,
+  useTrustingNodes,
 } from './releases.ts';
 
 const CHAIN = ['1.1.0', '2.0.0', '1.1.0', '1.0.0'];
 const FAULTY_MIGRATE = '1.2.0-faulty-migrate';
 const FAULTY_CRASH = '1.2.0-faulty-crash';
 
-let signer: Signer;
+const trusting = useTrustingNodes();
+const node = trusting.node;
 const artifacts = new Map<string, Artifact>();
-const nodes: TestNode[] = [];
 
 beforeAll(async () => {
-  signer = newSigner();
   for (const v of ['1.1.0', '2.0.0', FAULTY_MIGRATE, FAULTY_CRASH])
-    artifacts.set(v, await buildArtifact(signer, v));
+    artifacts.set(v, await buildArtifact(trusting.signer(), v));
 }, 60_000);
-
-afterAll(async () => {
-  for (const n of nodes) await n.shutdown();
-});
-
-async function node(overrides: Parameters<typeof startTestNode>[0] = {}): Promise<TestNode> {
-  const n = await startTestNode({ trustedKeys: [signer.publicKeyPath], ...overrides });
-  nodes.push(n);
-  return n;
-}
 
 async function uploadAll(n: TestNode, versions: string[]): Promise<void> {
   for (const v of versions) await upload(n, artifacts.get(v) as Artifact);
@@ -268,7 +256,7 @@ describe('release handler', () => {
     expect((await install(first, '1.1.0')).outcome).toBe('installed');
     expect((await adminPost(first, '/admin/releases/1.1.0/permanent')).status).toBe(200);
     await first.shutdown();
-    nodes.splice(nodes.indexOf(first), 1);
+    trusting.forget(first);
     const second = await node({ dataDir });
     const phone = await second.phone();
     phone.send({ type: 'register', user: 'again' });
@@ -298,12 +286,12 @@ describe('release handler', () => {
     await refused(signCode(stranger, '9.9.9', 'exports.release = {}'), 422, 'HOT_ERR_RELEASE_UNTRUSTED');
     await refused({ ...good, signature: '' }, 422, 'HOT_ERR_RELEASE_UNTRUSTED');
     await refused(
-      signCode(signer, '9.9.8', 'throw new Error("boom at load")'),
+      signCode(trusting.signer(), '9.9.8', 'throw new Error("boom at load")'),
       422,
       'HOT_ERR_RELEASE_LOAD_FAILED',
     );
     await refused(
-      signCode(signer, '9.9.7', 'exports.release = { version: "9.9.7" }'),
+      signCode(trusting.signer(), '9.9.7', 'exports.release = { version: "9.9.7" }'),
       422,
       'HOT_ERR_RELEASE_LOAD_FAILED',
     );
