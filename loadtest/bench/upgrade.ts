@@ -305,6 +305,13 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
         preflightAt = performance.now();
       },
     },
+    // As the release handler does: the dry runs use their own copy of the code.
+    process.env.HOTLINE_BENCH_SAME_CODE
+      ? { from: v1, to: v2 }
+      : {
+          from: evaluateRelease(codes.get('1.0.0') as string, '1.0.0'),
+          to: evaluateRelease(codes.get('2.0.0') as string, '2.0.0'),
+        },
   );
   // GC pauses during the install, to tell the collector's share of any stall from the installer's.
   const pauses: { at: number; ms: number }[] = [];

@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { count, loadtest, type LoadtestOptions } from '../harness/loadtest.ts';
+import { count, type LoadtestOptions, loadtest } from '../harness/loadtest.ts';
 import { compareTable } from '../harness/summary-table.ts';
 
 const program = new Command('demo')
@@ -35,7 +35,9 @@ const base = (mode: LoadtestOptions['mode']): LoadtestOptions => ({
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
-say(`Hotline demo: ${o.sessions} phones in calls, media at 1 frame/s, releases 1.1.0 then 2.0.0 mid-traffic.`);
+say(
+  `Hotline demo: ${o.sessions} phones in calls, media at 1 frame/s, releases 1.1.0 then 2.0.0 mid-traffic.`,
+);
 say('\n1/2  hot upgrade: the node keeps running; every session migrates in place');
 const hot = await loadtest(base('hot'));
 say('\n2/2  restart deploy: the same traffic; the node is stopped and started on each release');

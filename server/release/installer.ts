@@ -133,6 +133,8 @@ export class Install {
   readonly #back: { direction: 'up' | 'down'; extra: unknown };
   readonly #fromCode: Map<string, AnyBehaviour>;
   readonly #toCode: Map<string, AnyBehaviour>;
+  readonly #dryFrom: Map<string, AnyBehaviour>;
+  readonly #dryTo: Map<string, AnyBehaviour>;
   readonly #newCode: Set<AnyBehaviour>;
   #watchTimer: unknown = undefined;
   #unwatch: (() => void) | undefined;
@@ -150,6 +152,13 @@ export class Install {
     to: ReleaseModule,
     options: Partial<InstallOptions> = {},
     hooks: InstallHooks = {},
+    /**
+     * Separately loaded copies of both releases for the preflight's dry runs. Their object
+     * literals are other allocation sites, so what V8 learns from the dry run (that its
+     * states die young) does not stop it from allocating the commit's states, which all
+     * survive, straight in the old generation: fewer survivors to copy, shorter GC pauses.
+     */
+    dryRun: { from: ReleaseModule; to: ReleaseModule } = { from, to },
   ) {
     const forward = pathBetween(from, to);
     if (forward instanceof Error) throw forward;
@@ -163,6 +172,8 @@ export class Install {
     this.#back = back;
     this.#fromCode = byName(from);
     this.#toCode = byName(to);
+    this.#dryFrom = byName(dryRun.from);
+    this.#dryTo = byName(dryRun.to);
     this.#newCode = new Set(to.behaviours);
     const now = Date.now();
     this.progress = {
@@ -274,11 +285,11 @@ export class Install {
     await this.#sliced(targets, (pid) => {
       const p = this.#rt.lookup(pid);
       if (p === undefined || p.dead) return;
-      const to = this.#toCode.get(p.behaviour.name) as AnyBehaviour;
+      const name = p.behaviour.name;
       try {
         const next = migrate(
-          p.behaviour,
-          to,
+          this.#dryFrom.get(name) as AnyBehaviour,
+          this.#dryTo.get(name) as AnyBehaviour,
           this.#forward.direction,
           structuredClone(p.state),
           this.#forward.extra,
