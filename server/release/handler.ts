@@ -97,8 +97,16 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     checkVersion(version);
     if (version === this.#o.baseline.version) return this.#o.baseline;
     if (version === this.#current.version) return this.#current;
-    const artifact = this.#verify(this.store.read(version));
-    return evaluateRelease<R>(artifact.code, version);
+    return this.#evaluate(version);
+  }
+
+  #evaluate(version: string): R {
+    return evaluateRelease<R>(this.#verify(this.store.read(version)).code, version);
+  }
+
+  /** Another copy of a loaded release for the preflight's dry runs (see Install). */
+  #copy(r: R): R {
+    return r === this.#o.baseline ? r : this.#evaluate(r.version);
   }
 
   get running(): InstallProgress | null {
@@ -118,7 +126,10 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     const from = this.#current;
     const to = this.load(version);
     const id = `install-${Date.now().toString(36)}-${++installs}`;
-    const install = new Install(this.#o.rt, id, from, to, options, this.#o.hooks);
+    const install = new Install(this.#o.rt, id, from, to, options, this.#o.hooks, {
+      from: this.#copy(from),
+      to: this.#copy(to),
+    });
     this.#install = install;
     void install.start();
     void install.done.then((p) => {
