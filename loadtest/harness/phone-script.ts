@@ -143,6 +143,14 @@ export class ScriptedPhone {
         // Closed while hanging up: counted by the close handler.
       }
     }
+    // Acks still on their way get a few seconds before anything counts as lost.
+    const last = this.#lastEnded;
+    for (
+      let waited = 0;
+      last !== null && phone?.isOpen && last.stream.outstanding > last.late && waited < 5000;
+      waited += 100
+    )
+      await sleep(100);
     this.#lostAtEnd();
     phone?.ws.terminate();
   }

@@ -329,9 +329,21 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   );
 }
 
+/** CDRs are written in batches: the newest calls' records may land a moment after they end. */
+const CDR_GRACE_MS = 15_000;
+
 async function reconcile(admin: Admin, calls: CompletedCall[], since: number): Promise<RunSummary['cdr']> {
+  const deadline = Date.now() + CDR_GRACE_MS;
+  for (;;) {
+    const out = match(calls, await admin.cdrsSince(since));
+    if (out.missing === 0 || Date.now() > deadline) return out;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+function match(calls: CompletedCall[], cdrs: Cdr[]): RunSummary['cdr'] {
   const byCall = new Map<string, Cdr[]>();
-  for (const c of await admin.cdrsSince(since)) {
+  for (const c of cdrs) {
     const list = byCall.get(c.callId) ?? [];
     list.push(c);
     byCall.set(c.callId, list);
