@@ -197,12 +197,15 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const tot = emptyCounts();
   let peak = 0;
 
-  const closeSecond = async (t: number) => {
+  /** `drain`: the phones hanging up all at once at the end — shown, not part of the figures. */
+  const closeSecond = async (t: number, drain = false) => {
     const b = bucket;
     bucket = new Bucket();
     const sum = (k: 'connected' | 'inCall') => [...gauges.values()].reduce((n, g) => n + g[k], 0);
-    all.rtt.add(b.rtt);
-    all.setup.add(b.setup);
+    if (!drain) {
+      all.rtt.add(b.rtt);
+      all.setup.add(b.setup);
+    }
     if (t >= window.from && t <= window.to + AFTERMATH_S) all.during.add(b.rtt);
     addCounts(tot, b.counts);
     const point: TimelinePoint = {
@@ -296,7 +299,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const actionsDone = Promise.allSettled(actions);
   for (const share of shares) share.child.send({ type: 'stop' });
   await Promise.all(done);
-  await closeSecond(Math.ceil(now()));
+  await closeSecond(Math.ceil(now()), true);
   const outcomes = await actionsDone;
   const failed = outcomes.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
