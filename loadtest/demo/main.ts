@@ -28,7 +28,7 @@ const base = (mode: LoadtestOptions['mode']): LoadtestOptions => ({
   rate: 1,
   meanCall: 15,
   watch: 3,
-  phonesPerWorker: 2500,
+  phonesPerWorker: 5000,
   sourceAddresses: 2,
   maxDropped: 0,
 });

@@ -4,7 +4,7 @@
  * the demo and the tests call it directly.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
@@ -96,7 +96,8 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
     mode: o.mode,
     mediaRate: o.rate,
     meanCallSeconds: o.meanCall,
-    phonesPerWorker: o.phonesPerWorker,
+    // At least one worker per core: the phones' own CPU must not be one core's worth.
+    phonesPerWorker: Math.min(o.phonesPerWorker, Math.ceil(o.sessions / availableParallelism())),
     sourceAddresses: o.sourceAddresses,
     fromRelease: '1.0.0',
     watchMs: o.watch * 1000,

@@ -31,7 +31,12 @@ const program = new Command('loadtest')
   .option('--rate <n>', 'media frames per second per phone in a call', positive, 1)
   .option('--mean-call <duration>', 'mean call length (exponential)', seconds, 15)
   .option('--watch <duration>', 'watch window of each hot install', seconds, 5)
-  .option('--phones-per-worker <n>', 'phones per load worker process (open-file limit)', count, 5000)
+  .option(
+    '--phones-per-worker <n>',
+    'at most this many phones per load worker (open-file limit); at least one worker per core',
+    count,
+    5000,
+  )
   .option('--source-addresses <n>', 'loopback source addresses 127.0.0.2…', count, 4)
   .option('--max-dropped <n>', 'fail (exit 1) above this many dropped sessions and calls', count)
   .option('--max-lost-media <n>', 'fail above this many lost media frames', count)

@@ -91,6 +91,7 @@ export class ScriptedPhone {
   readonly #rampEnd: number;
   /** Cuts every wait short when the run stops. */
   readonly #stop = new AbortController();
+  #interrupt = new AbortController();
 
   constructor(plan: ScriptPlan, index: number, stats: ScriptStats) {
     this.#plan = plan;
@@ -111,7 +112,7 @@ export class ScriptedPhone {
 
   /** Connect (spread over the ramp), then place calls until stopped; callees just answer. */
   async run(): Promise<void> {
-    await this.#wait((this.#index / Math.max(1, this.#plan.phones)) * this.#plan.rampMs);
+    await this.#pause((this.#index / Math.max(1, this.#plan.phones)) * this.#plan.rampMs);
     while (!this.#stopping) {
       try {
         await this.#registered();
@@ -125,7 +126,7 @@ export class ScriptedPhone {
         await this.#wait(300 + Math.random() * 1200);
       } catch {
         // The socket went away mid-step: the close handler counted it; go round and reconnect.
-        if (!this.#stopping) await this.#wait(100);
+        if (!this.#stopping) await this.#pause(100);
       }
     }
   }
@@ -155,9 +156,22 @@ export class ScriptedPhone {
     phone?.ws.terminate();
   }
 
-  /** Sleep, unless the run stops first (then it throws, and the script unwinds). */
+  /**
+   * Sleep, unless the run stops, the socket drops or the call ends first (then it throws and
+   * the script unwinds: a phone notices at once, not when it meant to hang up).
+   */
   #wait(ms: number): Promise<void> {
-    return sleep(ms, undefined, { signal: this.#stop.signal });
+    return sleep(ms, undefined, { signal: AbortSignal.any([this.#stop.signal, this.#interrupt.signal]) });
+  }
+
+  /** A pause in a retry loop: ends early (without throwing) on the same events. */
+  #pause(ms: number): Promise<void> {
+    return this.#wait(ms).catch(() => undefined);
+  }
+
+  #wakeUp(): void {
+    this.#interrupt.abort();
+    this.#interrupt = new AbortController();
   }
 
   async #registered(): Promise<void> {
@@ -184,7 +198,7 @@ export class ScriptedPhone {
         phone?.ws.terminate();
         if (this.#stopping) throw err;
         // Node restarting, or our old session not gone yet (user taken): try again shortly.
-        await this.#wait(250);
+        await this.#pause(250);
       }
     }
   }
@@ -201,6 +215,7 @@ export class ScriptedPhone {
       this.#droppedAt ??= Date.now();
       const call = this.#call;
       if (call !== null) this.#end(call, 'socket_closed');
+      this.#wakeUp();
     });
   }
 
@@ -288,6 +303,7 @@ export class ScriptedPhone {
     if (this.#call === call) this.#call = null;
     this.#lostAtEnd();
     this.#lastEnded = call;
+    if (call.role === 'caller') this.#wakeUp();
   }
 
   /** Frames of the previous call still unacknowledged are lost (bar the late ones). */

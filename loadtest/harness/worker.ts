@@ -21,7 +21,8 @@ process.on('message', async (m: ToScriptWorker) => {
     for (let i = 0; i < m.plan.phones; i++) {
       const phone = new ScriptedPhone(m.plan, i, stats);
       phones.push(phone);
-      running.push(phone.run());
+      // A script fault is counted, not fatal: the other phones of this worker carry on.
+      running.push(phone.run().catch((err: unknown) => stats.error(`script: ${String(err)}`.slice(0, 80))));
     }
     return;
   }
