@@ -16,15 +16,17 @@ export function mergeHistograms(encoded: string[]): hdr.Histogram {
   return total;
 }
 
-/** Percentiles in milliseconds. */
-export function latencyMs(h: hdr.Histogram): {
+/** Percentiles in milliseconds, and how many values they are of. */
+export interface Percentiles {
   p50: number;
   p90: number;
   p99: number;
   p999: number;
   max: number;
   count: number;
-} {
+}
+
+export function latencyMs(h: hdr.Histogram): Percentiles {
   const ms = (us: number) => Math.round(us) / 1000;
   return {
     p50: ms(h.getValueAtPercentile(50)),

@@ -3,6 +3,10 @@
  * a per-second timeline, the installs with their phases, and the summary figures.
  */
 
+import type { Percentiles } from '../client/histogram.ts';
+
+export type { Percentiles };
+
 export type RunMode = 'hot' | 'restart';
 
 export interface RunSettings {
@@ -46,15 +50,6 @@ export interface InstallMark {
   /** What happened: an install's phase began, a restart began or ended, a rollback asked. */
   label: string;
   t: number;
-}
-
-export interface Percentiles {
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  count: number;
 }
 
 export interface RunSummary {

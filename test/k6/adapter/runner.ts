@@ -174,34 +174,28 @@ function plan(scenarios: Record<string, ScenarioOptions>): Planned[] {
     const startMs = durationMs(s.startTime ?? '0s');
     const graceMs = durationMs(s.gracefulStop ?? '30s');
     const exec = s.exec ?? 'default';
+    let endMs: number;
+    let iterations: number | null;
     if (s.executor === 'constant-vus') {
       if (s.duration === undefined) throw new Error(`scenario ${name}: constant-vus needs a duration`);
-      const endMs = startMs + durationMs(s.duration);
-      return {
-        name,
-        scenario: s,
-        exec,
-        vus: s.vus ?? 1,
-        startMs,
-        endMs,
-        hardStopMs: endMs + graceMs,
-        iterations: null,
-      };
+      endMs = startMs + durationMs(s.duration);
+      iterations = null;
+    } else if (s.executor === 'per-vu-iterations') {
+      endMs = startMs + durationMs(s.maxDuration ?? '10m');
+      iterations = s.iterations ?? 1;
+    } else {
+      throw new Error(`scenario ${name}: the adapter does not run the ${s.executor} executor`);
     }
-    if (s.executor === 'per-vu-iterations') {
-      const endMs = startMs + durationMs(s.maxDuration ?? '10m');
-      return {
-        name,
-        scenario: s,
-        exec,
-        vus: s.vus ?? 1,
-        startMs,
-        endMs,
-        hardStopMs: endMs + graceMs,
-        iterations: s.iterations ?? 1,
-      };
-    }
-    throw new Error(`scenario ${name}: the adapter does not run the ${s.executor} executor`);
+    return {
+      name,
+      scenario: s,
+      exec,
+      vus: s.vus ?? 1,
+      startMs,
+      endMs,
+      hardStopMs: endMs + graceMs,
+      iterations,
+    };
   });
 }
 
