@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import ms from 'ms';
+import { AdminClient } from '../../server/cli/admin-client.ts';
 import { ManagedNode } from './managed-node.ts';
 import { renderReportHtml } from './report-html.ts';
 import type { RunReport } from './report-model.ts';
@@ -117,10 +118,8 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
       }),
   };
   try {
-    const current = await fetch(`${target.adminUrl}/admin/releases`, {
-      headers: { authorization: `Bearer ${target.token}` },
-    }).then((r) => r.json() as Promise<{ current: string }>);
-    options.fromRelease = current.current;
+    const admin = new AdminClient(target.adminUrl, target.token);
+    options.fromRelease = (await admin.get<{ current: string }>('/admin/releases')).current;
     const report = await runLoad(options);
     bar?.stop();
     const out = resolve(o.out);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AdminClient } from '../../server/cli/admin-client.ts';
 import { buildRelease } from '../../server/release/build.ts';
 import { devKeyPair } from '../../server/release/keys.ts';
 import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';
@@ -76,12 +77,7 @@ export class ManagedNode implements NodeTarget {
       keys: devKeyPair(this.dataDir),
       outDir: join(this.dataDir, 'artifacts'),
     });
-    const res = await fetch(`${this.adminUrl}/admin/releases`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(artifact),
-    });
-    if (res.status !== 201) throw new Error(`upload of ${version}: ${res.status} ${await res.text()}`);
+    await new AdminClient(this.adminUrl, this.token).post('/admin/releases', artifact);
   }
 
   async restart(release: string): Promise<void> {

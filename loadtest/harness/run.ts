@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type * as hdr from 'hdr-histogram-js';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
+import { AdminClient } from '../../server/cli/admin-client.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
 import { forkShares } from '../client/fleet.ts';
 import { latencyMs, mergeHistograms, newHistogram } from '../client/histogram.ts';
@@ -56,30 +57,18 @@ const SECOND = 1000;
 /** Seconds after an install (or restart) ends that still count as "during" it. */
 const AFTERMATH_S = 5;
 
-class Admin {
-  constructor(readonly node: NodeTarget) {}
-
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${this.node.adminUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.node.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return JSON.parse(text) as T;
+/** The node's admin API, with what the harness reads from it once a second. */
+class Admin extends AdminClient {
+  constructor(node: NodeTarget) {
+    super(node.adminUrl, node.token, 5000);
   }
 
   /** Sessions per release, or nothing while the node is down. */
   async releases(): Promise<Record<string, number>> {
     try {
-      const { modules } = await this.request<{
+      const { modules } = await this.get<{
         modules: { module: string; version: string; processes: number }[];
-      }>('GET', '/admin/modules');
+      }>('/admin/modules');
       const out: Record<string, number> = {};
       for (const m of modules) if (m.module === 'session' && m.processes > 0) out[m.version] = m.processes;
       return out;
@@ -90,7 +79,7 @@ class Admin {
 
   async install(): Promise<InstallProgress | null> {
     try {
-      return (await this.request<{ install: InstallProgress }>('GET', '/admin/install')).install;
+      return (await this.get<{ install: InstallProgress }>('/admin/install')).install;
     } catch {
       return null;
     }
@@ -102,7 +91,7 @@ class Admin {
     let until: number | undefined;
     for (;;) {
       const query = `since=${since}&limit=10000${until === undefined ? '' : `&until=${until}`}`;
-      const { cdrs } = await this.request<{ cdrs: Cdr[] }>('GET', `/cdrs?${query}`);
+      const { cdrs } = await this.get<{ cdrs: Cdr[] }>(`/cdrs?${query}`);
       const before = seen.size;
       for (const c of cdrs) seen.set(c.id, c);
       if (cdrs.length < 10000 || seen.size === before) break;
@@ -263,7 +252,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     window.from = Math.min(window.from, now());
     window.to = Number.POSITIVE_INFINITY;
     mark(`${label} ${release}`);
-    await admin.request('POST', `/admin/releases/${encodeURIComponent(release)}/install`, {
+    await admin.post(`/admin/releases/${encodeURIComponent(release)}/install`, {
       watchMs: o.watchMs,
     });
     await follow();
@@ -274,7 +263,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     const p = await admin.install();
     if (p !== null && p.outcome === null) {
       mark('rollback');
-      await admin.request('POST', '/admin/install/rollback');
+      await admin.post('/admin/install/rollback');
       return follow();
     }
     return upgrade(o.fromRelease, 'rollback to');

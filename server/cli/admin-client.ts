@@ -5,6 +5,8 @@ export class AdminClient {
   constructor(
     readonly url: string,
     readonly token: string,
+    /** Give up on a request after this long (a node that is stopping may never answer). */
+    readonly timeoutMs = 30_000,
   ) {}
 
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -15,6 +17,7 @@ export class AdminClient {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(this.timeoutMs),
     });
     const text = await res.text();
     const value = text === '' ? undefined : (JSON.parse(text) as unknown);

@@ -115,6 +115,24 @@ describe('load harness', () => {
     expect(r.timeline.at(-2)?.releases).toEqual({ '1.0.0': 60 });
   }, 60_000);
 
+  it('--rollback-at rolls a hot install back while it is watched, nothing dropped', async () => {
+    const r = await run(['1.1.0'], {
+      mode: 'hot',
+      upgrades: [{ atSeconds: 3, release: '1.1.0' }],
+      rollbackAtSeconds: 5,
+      watchMs: 30_000,
+    });
+    const s = r.summary;
+    expect(s.installOutcome).toBe('rolled_back');
+    expect(r.marks.map((m) => m.label)).toEqual(
+      expect.arrayContaining(['install 1.1.0', 'rollback', 'rolled_back']),
+    );
+    expect(r.timeline.some((p) => p.releases['1.1.0'] === 60)).toBe(true);
+    expect(r.timeline.at(-2)?.releases).toEqual({ '1.0.0': 60 });
+    expect(s).toMatchObject({ droppedSessions: 0, droppedCalls: 0, lostMedia: 0 });
+    expect(s.cdr.matched).toBe(s.cdr.checked);
+  }, 60_000);
+
   it('the command line writes the reports and exits 1 when a threshold is breached', async () => {
     const out = tempDir();
     const args = ['--sessions', '20', '--ramp', '1s', '--duration', '3s', '--rate', '5', '--mean-call', '1s'];
