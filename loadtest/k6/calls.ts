@@ -6,17 +6,10 @@
  */
 import type { Options } from 'k6/options';
 import { installRelease } from './lib/admin.ts';
-import {
-  adminSettings,
-  count,
-  duration,
-  durationText,
-  phoneSettings,
-  sessionBudgetMs,
-  text,
-} from './lib/config.ts';
+import { adminSettings, phoneSettings, text } from './lib/config.ts';
 import { phoneThresholds, summaryTrendStats } from './lib/metrics.ts';
 import { runPhone } from './lib/phone.ts';
+import { adminScenario, phonesScenario } from './lib/scenarios.ts';
 import { type SummaryData, summaryOutputs } from './lib/summary.ts';
 
 const phone = phoneSettings(__ENV);
@@ -25,26 +18,10 @@ const installTimeoutMs = admin.timeoutMs + 30_000;
 
 export const options: Options = {
   scenarios: {
-    phones: {
-      executor: 'constant-vus',
-      exec: 'phones',
-      vus: count(__ENV, 'PHONES', 20),
-      duration: durationText(duration(__ENV, 'DURATION', '60s')),
-      // A phone mid-call at the end finishes its calls (and its CDRs) rather than being cut off.
-      gracefulStop: durationText(sessionBudgetMs(phone)),
-    },
+    phones: phonesScenario(__ENV, phone, 'phones'),
     ...(admin.release === null
       ? {}
-      : {
-          install: {
-            executor: 'per-vu-iterations',
-            exec: 'install',
-            vus: 1,
-            iterations: 1,
-            startTime: admin.upgradeAt,
-            maxDuration: durationText(installTimeoutMs),
-          },
-        }),
+      : { install: adminScenario('install', admin.upgradeAt, installTimeoutMs) }),
   },
   thresholds: {
     ...phoneThresholds(__ENV),

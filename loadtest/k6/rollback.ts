@@ -5,17 +5,10 @@
  */
 import type { Options } from 'k6/options';
 import { installRelease } from './lib/admin.ts';
-import {
-  adminSettings,
-  count,
-  duration,
-  durationText,
-  phoneSettings,
-  sessionBudgetMs,
-  text,
-} from './lib/config.ts';
+import { adminSettings, count, duration, phoneSettings, text } from './lib/config.ts';
 import { phoneThresholds, summaryTrendStats } from './lib/metrics.ts';
 import { runPhone } from './lib/phone.ts';
+import { adminScenario, phonesScenario } from './lib/scenarios.ts';
 import { type SummaryData, summaryOutputs } from './lib/summary.ts';
 
 const phone = phoneSettings(__ENV);
@@ -25,21 +18,8 @@ const holdMs = duration(__ENV, 'CANARY_HOLD', '10s');
 
 export const options: Options = {
   scenarios: {
-    phones: {
-      executor: 'constant-vus',
-      exec: 'phones',
-      vus: count(__ENV, 'PHONES', 20),
-      duration: durationText(duration(__ENV, 'DURATION', '60s')),
-      gracefulStop: durationText(sessionBudgetMs(phone)),
-    },
-    rollback: {
-      executor: 'per-vu-iterations',
-      exec: 'canaryThenRollback',
-      vus: 1,
-      iterations: 1,
-      startTime: admin.upgradeAt,
-      maxDuration: durationText(admin.timeoutMs + holdMs + 30_000),
-    },
+    phones: phonesScenario(__ENV, phone, 'phones'),
+    rollback: adminScenario('canaryThenRollback', admin.upgradeAt, admin.timeoutMs + holdMs + 30_000),
   },
   thresholds: { ...phoneThresholds(__ENV), install_outcome: ['rate==1'] },
   summaryTrendStats,
