@@ -331,7 +331,7 @@ export const eventLoopLag = (nodes: string, stats: Array<'p50' | 'p90' | 'p99' |
   timeseries({
     title: 'Event-loop lag',
     description:
-      'How late the event loop ran its timers, per node, over each scrape interval. Every process on a node shares the loop: a long stall delays every call at once.',
+      'How late the event loop ran its timers, per node, over each scrape interval. Every process on a node shares the loop: a long stall delays every call at once. prom-client samples with a 10 ms timer and its figures include that period: an idle node reads about 10 ms, and the lag is what is above it.',
     unit: 's',
     w,
     series: stats.map((s) => ({

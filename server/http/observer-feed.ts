@@ -61,6 +61,8 @@ export interface ObserverSources {
   /** Frames counted since the node started. */
   frames(): FrameCounts;
   calls(): Record<string, number>;
+  /** Where a snapshot that failed is reported: the feed goes on with the next one. */
+  log(err: unknown): void;
 }
 
 const SNAPSHOT_EVERY_MS = 1000;
@@ -68,11 +70,17 @@ const SNAPSHOT_EVERY_MS = 1000;
 const INSTALL_EVERY_MS = 200;
 const MAILBOXES = 10;
 const NS_PER_MS = 1e6;
+/**
+ * The delay histogram times a timer of this period, and its samples include the period
+ * itself: it is taken off, so an idle loop reads 0, not 10 ms.
+ */
+const LAG_RESOLUTION_MS = 10;
+const lagMs = (ns: number) => Math.max(0, ns / NS_PER_MS - LAG_RESOLUTION_MS);
 
 export class ObserverFeed {
   readonly #s: ObserverSources;
   readonly #listeners = new Set<(e: ObserverEvent) => void>();
-  readonly #lag = monitorEventLoopDelay({ resolution: 10 });
+  readonly #lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   #timers: NodeJS.Timeout[] = [];
   /** The frame counts at the last sample, for the rates. */
   #frames: { at: number; counts: FrameCounts };
@@ -86,9 +94,11 @@ export class ObserverFeed {
 
   /** Hear every event from now on, starting with a snapshot; returns the unsubscribe. */
   subscribe(listener: (e: ObserverEvent) => void): () => void {
+    // Taken before anything starts: if it throws, no timer is left running.
+    const first = this.#last ?? this.#snapshot(null);
     if (this.#listeners.size === 0) this.#start();
     this.#listeners.add(listener);
-    listener({ event: 'snapshot', data: this.#last ?? this.#snapshot(null) });
+    listener({ event: 'snapshot', data: first });
     return () => {
       this.#listeners.delete(listener);
       if (this.#listeners.size === 0) this.#stop();
@@ -99,9 +109,23 @@ export class ObserverFeed {
     this.#frames = { at: Date.now(), counts: this.#s.frames() };
     this.#install = JSON.stringify(this.#s.releases.progress);
     this.#lag.enable();
+    // A failing snapshot must not become an uncaught exception: that would take the node down.
+    const guarded = (fn: () => void) => () => {
+      try {
+        fn();
+      } catch (err) {
+        this.#s.log(err);
+      }
+    };
     this.#timers = [
-      setInterval(() => this.#tick(), SNAPSHOT_EVERY_MS),
-      setInterval(() => this.#installTick(), INSTALL_EVERY_MS),
+      setInterval(
+        guarded(() => this.#tick()),
+        SNAPSHOT_EVERY_MS,
+      ),
+      setInterval(
+        guarded(() => this.#installTick()),
+        INSTALL_EVERY_MS,
+      ),
     ];
   }
 
@@ -165,9 +189,9 @@ export class ObserverFeed {
         lag.count === 0
           ? null
           : {
-              p50: lag.percentile(50) / NS_PER_MS,
-              p99: lag.percentile(99) / NS_PER_MS,
-              max: lag.max / NS_PER_MS,
+              p50: lagMs(lag.percentile(50)),
+              p99: lagMs(lag.percentile(99)),
+              max: lagMs(lag.max),
             },
       tree: supervisionSummary(rt),
       mailboxes: longestMailboxes(rt, MAILBOXES),

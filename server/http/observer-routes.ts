@@ -45,15 +45,21 @@ export async function observerRoutes(app: FastifyInstance, r: ObserverRoutes): P
   app.get('/admin/observer/events', (req, reply) => {
     // A stream opened with a session ends with it: signed out, or expired.
     const session = adminCredential(r.auth, req) === 'session' ? req.cookies[OBSERVER_COOKIE] : undefined;
+    let unsubscribe = (): void => undefined;
     const stream = openEventStream(reply, () => {
       unsubscribe();
       streams.delete(stream.end);
     });
     streams.add(stream.end);
-    const unsubscribe = r.feed.subscribe((e) => {
-      if (session === undefined || sessions.valid(session)) stream.send(e.data, e.event);
-      else stream.end();
-    });
+    try {
+      unsubscribe = r.feed.subscribe((e) => {
+        if (session === undefined || sessions.valid(session)) stream.send(e.data, e.event);
+        else stream.end();
+      });
+    } catch (err) {
+      req.log.error({ err }, 'observer snapshot failed');
+      stream.end();
+    }
   });
 
   await app.register(async (scope) => {

@@ -18,9 +18,9 @@ export interface NodeMetrics {
   registry: Registry;
   /** What the release handler reports. */
   release: Pick<InstallHooks, 'phaseDone' | 'codeChangeFailed'> & { outcome(p: InstallProgress): void };
-  /** Hooks for the sources that push. */
   /** Time session processes spend per message (the runtime's turn observer). */
   sessionTurn: { module: string; observe(ms: number, release: string): void };
+  /** Hooks for the sources that push. */
   answered(setupSeconds: number): void;
   ended(cdr: Cdr): void;
   received(type: string): void;

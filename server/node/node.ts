@@ -166,6 +166,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     ready,
     frames: metrics.frameTotals,
     calls: () => countPhases(openCalls()),
+    log: (err) => adminApp.log.error({ err }, 'observer snapshot failed'),
   });
   await observerRoutes(adminApp, { node: settings.node, auth, feed });
 

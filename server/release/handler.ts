@@ -33,12 +33,19 @@ export interface UnpackedRelease {
   downgradeTo: string[];
 }
 
+/** A stored release that no longer verifies, and why. */
+export interface UnreadableRelease {
+  version: string;
+  error: string;
+}
+
 export interface ReleaseList {
   current: string;
   permanent: string;
   /** Versions other than the current one that processes still run. */
   old: string[];
   unpacked: UnpackedRelease[];
+  unreadable: UnreadableRelease[];
   baseline: string;
   install: InstallProgress | null;
 }
@@ -51,6 +58,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   #current: R;
   #install: Install | null = null;
   #last: InstallProgress | null = null;
+  readonly #described = new Map<string, UnpackedRelease | UnreadableRelease>();
 
   constructor(o: ReleaseHandlerOptions<R>) {
     this.#o = o;
@@ -93,6 +101,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     // A release whose top-level code throws, or that breaks the contract, is refused here.
     evaluateRelease(artifact.code, version);
     this.store.save(artifact);
+    this.#described.delete(version);
     this.store.record({}, { type: 'unpacked', version });
     return artifact.manifest;
   }
@@ -192,7 +201,35 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
               : undefined;
     if (why !== undefined) throw hotlineError('HOT_ERR_RELEASE_IN_USE', version, why);
     this.store.remove(version);
+    this.#described.delete(version);
     this.store.record({}, { type: 'removed', version });
+  }
+
+  /**
+   * A stored release as it verified, checked once per version: list() is read every second
+   * by the observer. One that no longer verifies (a damaged file, a key no longer trusted)
+   * is reported, not thrown: it must not take the listing of the others down with it.
+   */
+  #describe(version: string): UnpackedRelease | UnreadableRelease {
+    let described = this.#described.get(version);
+    if (described === undefined) {
+      try {
+        const { manifest, keyId } = this.#verify(this.store.read(version));
+        described = {
+          version,
+          apiVersion: manifest.apiVersion,
+          builtAt: manifest.builtAt,
+          sha256: manifest.sha256,
+          keyId,
+          upgradeFrom: manifest.upgradeFrom.map((e) => e.version),
+          downgradeTo: manifest.downgradeTo.map((e) => e.version),
+        };
+      } catch (err) {
+        described = { version, error: err instanceof Error ? err.message : String(err) };
+      }
+      this.#described.set(version, described);
+    }
+    return described;
   }
 
   list(): ReleaseList {
@@ -201,23 +238,19 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     const names = new Set(this.#current.behaviours.map((b) => b.name));
     for (const v of this.#o.rt.modules.versions())
       if (names.has(v.module) && v.version !== current && v.processes > 0) old.add(v.version);
-    const unpacked = this.store.versions().map((version): UnpackedRelease => {
-      const { manifest, keyId } = this.#verify(this.store.read(version));
-      return {
-        version,
-        apiVersion: manifest.apiVersion,
-        builtAt: manifest.builtAt,
-        sha256: manifest.sha256,
-        keyId,
-        upgradeFrom: manifest.upgradeFrom.map((e) => e.version),
-        downgradeTo: manifest.downgradeTo.map((e) => e.version),
-      };
-    });
+    const unpacked: UnpackedRelease[] = [];
+    const unreadable: UnreadableRelease[] = [];
+    for (const version of this.store.versions()) {
+      const described = this.#describe(version);
+      if ('error' in described) unreadable.push(described);
+      else unpacked.push(described);
+    }
     return {
       current,
       permanent: this.permanent,
       old: [...old],
       unpacked,
+      unreadable,
       baseline: this.#o.baseline.version,
       install: this.progress,
     };

@@ -288,9 +288,11 @@ export class Runtime {
       // Only the observed module pays for the clock reads.
       if (this.#observe === undefined || p.behaviour.name !== this.#observe.module) this.#handleOne(p);
       else {
+        // The code that handles the message, even if the message is what moves it on.
+        const version = p.behaviour.version;
         const t0 = performance.now();
         this.#handleOne(p);
-        this.#observe.observe(performance.now() - t0, p.behaviour.version);
+        this.#observe.observe(performance.now() - t0, version);
       }
       n++;
     }

@@ -3,6 +3,8 @@
  * the release chain both ways, preflight aborts, the watch's rollback, canaries, mixed
  * releases in one call, the permanent release after a restart, and every refusal.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import type { Artifact } from '../../server/release/artifact.ts';
@@ -266,6 +268,34 @@ describe('release handler', () => {
     );
     expect(list.body).toMatchObject({ current: '1.1.0', permanent: '1.1.0' });
     expect(list.body.unpacked.map((u) => u.version)).toEqual(['1.1.0']);
+  });
+
+  it('a stored release that no longer verifies is listed as unreadable; the observer stream goes on', async () => {
+    const dataDir = tempDataDir();
+    const first = await node({ dataDir });
+    await uploadAll(first, ['1.1.0', '2.0.0']);
+    await first.shutdown();
+    trusting.forget(first);
+    // Damaged on disk while the node was down.
+    const file = join(dataDir, 'releases', '2.0.0.release.json');
+    writeFileSync(file, readFileSync(file, 'utf8').slice(0, 200));
+    const second = await node({ dataDir });
+    const list = await second.admin<{ unpacked: { version: string }[]; unreadable: { version: string }[] }>(
+      '/admin/releases',
+    );
+    expect(list.status).toBe(200);
+    expect(list.body.unpacked.map((u) => u.version)).toEqual(['1.1.0']);
+    expect(list.body.unreadable.map((u) => u.version)).toEqual(['2.0.0']);
+    // The observer's snapshots list releases every second: two of them, and the node still serves.
+    const res = await fetch(`${second.adminUrl}/admin/observer/events`, {
+      headers: { authorization: `Bearer ${second.adminToken}` },
+    });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while ((text.match(/event: snapshot/g) ?? []).length < 2)
+      text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    expect((await fetch(`${second.httpUrl}/healthz`)).status).toBe(200);
   });
 
   it('refuses tampered, untrusted, broken and unknown releases, and a second install', async () => {

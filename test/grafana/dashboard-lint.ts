@@ -222,6 +222,18 @@ export function expressions(dashboard: unknown): Array<{ where: string; expr: st
   return out;
 }
 
+/** The queries of the dashboard's query variables (Grafana's `label_values(metric, label)`). */
+export function variableQueries(dashboard: unknown): Array<{ where: string; query: string }> {
+  if (!isObject(dashboard) || !isObject(dashboard.templating)) return [];
+  const out: Array<{ where: string; query: string }> = [];
+  items(dashboard.templating.list).forEach((v, i) => {
+    if (!isObject(v) || v.type !== 'query') return;
+    const query = isObject(v.query) ? v.query.query : v.query;
+    if (typeof query === 'string') out.push({ where: `templating.list[${i}] (${String(v.name)})`, query });
+  });
+  return out;
+}
+
 /** Replaces the allowed tokens (longest first: `$__rate_interval` is not `$__range`). */
 export function fillTokens(expr: string, values: Record<Token, string>): string {
   return [...ALLOWED_TOKENS]

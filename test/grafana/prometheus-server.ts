@@ -72,7 +72,12 @@ export class PrometheusServer {
       },
       20_000,
     );
-    await Promise.race([ready, failed]);
+    try {
+      await Promise.race([ready, failed]);
+    } catch (err) {
+      await server.stop(); // nothing left running or on disk when it never came up
+      throw err;
+    }
     return server;
   }
 
@@ -108,7 +113,8 @@ export class PrometheusServer {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode === null) {
+    // A binary that never started (ENOENT) has no pid and may never emit 'exit'.
+    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((resolve) => this.child.once('exit', resolve));
       this.child.kill('SIGTERM');
       await exited;

@@ -1,7 +1,7 @@
 /**
  * Every PromQL expression of every dashboard — panel targets, variables, annotations —
  * returns data from a real Prometheus that scraped a real node once a second while the load
- * harness ran calls through a hot install and its rollback. Evaluated as Grafana evaluates
+ * harness ran calls through a hot install and its rollback (then one install went through). Evaluated as Grafana evaluates
  * them: a range query over the run, with Grafana's template variables filled in.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -12,55 +12,20 @@ import WebSocket from 'ws';
 import { ManagedNode } from '../../loadtest/harness/managed-node.ts';
 import type { RunReport } from '../../loadtest/harness/report-model.ts';
 import { runLoad } from '../../loadtest/harness/run.ts';
+import { AdminClient } from '../../server/cli/admin-client.ts';
+import type { InstallProgress } from '../../server/release/installer.ts';
 import { tempDataDir, waitFor } from '../calls/helpers.ts';
+import { expressions, fillTokens, variableQueries } from './dashboard-lint.ts';
 import { PrometheusServer } from './prometheus-server.ts';
 
 const dashboardsDir = fileURLToPath(new URL('../../grafana/dashboards', import.meta.url));
 
-interface Expression {
-  dashboard: string;
-  /** Where in the dashboard: panel title, variable or annotation name. */
-  where: string;
-  expr: string;
-}
-
-/**
- * Every `expr` anywhere in a dashboard (panel targets, annotation targets, rows), and every
- * query variable's query: a walk over the JSON, so a new place cannot be missed.
- */
-function expressions(): Expression[] {
-  const out: Expression[] = [];
-  const walk = (value: unknown, dashboard: string, where: string): void => {
-    if (Array.isArray(value)) for (const v of value) walk(v, dashboard, where);
-    if (typeof value !== 'object' || value === null) return;
-    const o = value as Record<string, unknown>;
-    const here =
-      typeof o.title === 'string' ? `"${o.title}"` : typeof o.name === 'string' ? `"${o.name}"` : where;
-    if (typeof o.expr === 'string') out.push({ dashboard, where: here, expr: o.expr });
-    if (o.type === 'query' && o.query !== undefined)
-      out.push({
-        dashboard,
-        where: `variable ${here}`,
-        expr: typeof o.query === 'string' ? o.query : String((o.query as { query: unknown }).query),
-      });
-    for (const [key, v] of Object.entries(o)) if (key !== 'query') walk(v, dashboard, here);
-  };
-  for (const file of readdirSync(dashboardsDir).filter((f) => f.endsWith('.json')))
-    walk(JSON.parse(readFileSync(join(dashboardsDir, file), 'utf8')), file, 'dashboard');
-  return out;
-}
+const dashboards = readdirSync(dashboardsDir)
+  .filter((f) => f.endsWith('.json'))
+  .map((file) => ({ file, json: JSON.parse(readFileSync(join(dashboardsDir, file), 'utf8')) as unknown }));
 
 const NODE = 'promql-node';
 const STEP_SECONDS = 2;
-
-/** Grafana's built-in variables and the dashboards' own, as Grafana would fill them in. */
-function fill(expr: string, rangeSeconds: number): string {
-  return expr
-    .replaceAll('$__rate_interval', '5s')
-    .replaceAll('$__interval', `${STEP_SECONDS}s`)
-    .replaceAll('$__range', `${Math.ceil(rangeSeconds)}s`)
-    .replaceAll(/\$\{?node\}?/g, NODE);
-}
 
 describe('dashboards against a real Prometheus', () => {
   let prometheus: PrometheusServer;
@@ -71,6 +36,7 @@ describe('dashboards against a real Prometheus', () => {
   beforeAll(async () => {
     node = await ManagedNode.start(tempDataDir(), ['--node', NODE]);
     await node.upload('1.1.0');
+    await node.upload('2.0.0');
     const metricsAt = node.url.replace(/^ws:\/\//, '').replace(/\/calls$/, '');
     prometheus = await PrometheusServer.start([metricsAt]);
     const start = Date.now();
@@ -102,6 +68,16 @@ describe('dashboards against a real Prometheus', () => {
       userPrefix: 'pq-',
     });
     bad.close();
+    // And one install that completes, for the "Installs finished" annotation.
+    const admin = new AdminClient(node.adminUrl, node.token);
+    await admin.post('/admin/releases/2.0.0/install', { watchMs: 100 });
+    await waitFor(
+      'the 2.0.0 install to finish',
+      async () =>
+        (await admin.get<{ install: InstallProgress }>('/admin/install')).install.outcome === 'installed',
+      15_000,
+      100,
+    );
     // Two more scrapes, so the end of the run is in Prometheus.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     window = { start, end: Date.now() };
@@ -117,36 +93,39 @@ describe('dashboards against a real Prometheus', () => {
     expect(report.summary.droppedSessions).toBe(0);
   });
 
-  it('finds expressions in every dashboard', () => {
-    const all = expressions();
-    const dashboards = new Set(all.map((e) => e.dashboard));
-    expect(dashboards.size).toBeGreaterThanOrEqual(2);
-    for (const d of dashboards) {
-      const of = all.filter((e) => e.dashboard === d).map((e) => e.where);
-      expect(of, d).toEqual(expect.arrayContaining(['"Install phases"', '"Rollbacks"', 'variable "node"']));
-      expect(of.length, d).toBeGreaterThan(20);
+  it('finds panels, annotations and variables in every dashboard', () => {
+    expect(dashboards.length).toBeGreaterThanOrEqual(2);
+    for (const { file, json } of dashboards) {
+      expect(expressions(json).length, file).toBeGreaterThan(20);
+      expect(expressions(json).filter((e) => e.where.startsWith('annotations')).length, file).toBe(3);
+      expect(variableQueries(json).length, file).toBeGreaterThan(0);
     }
   });
 
-  it('every expression returns data', async () => {
+  it('every expression returns data; every annotation marks something', async () => {
     const empty: string[] = [];
-    const rangeSeconds = (window.end - window.start) / 1000;
-    for (const e of expressions()) {
-      const name = `${e.dashboard} ${e.where}: ${e.expr}`;
-      const labelValues = /^label_values\((.+),\s*(\w+)\)$/.exec(e.expr.trim());
-      if (labelValues) {
-        const match = fill(labelValues[1] as string, rangeSeconds);
-        const values = await prometheus.labelValues(labelValues[2] as string, match);
-        if (values.length === 0) empty.push(name);
-        continue;
+    const rangeSeconds = Math.ceil((window.end - window.start) / 1000);
+    const fill = (expr: string) =>
+      fillTokens(expr, {
+        $node: NODE,
+        $__rate_interval: '5s',
+        $__interval: `${STEP_SECONDS}s`,
+        $__range: `${rangeSeconds}s`,
+      });
+    for (const { file, json } of dashboards) {
+      for (const e of expressions(json)) {
+        const series = await prometheus.queryRange(fill(e.expr), window.start, window.end, STEP_SECONDS);
+        const values = series.flatMap((s) => s.values.map(([, v]) => Number(v)));
+        // Grafana draws an annotation where the value is not zero: the install and the
+        // rollback this run went through must each leave one.
+        const ok = e.where.startsWith('annotations') ? values.some((v) => v > 0) : values.length > 0;
+        if (!ok) empty.push(`${file} ${e.where}: ${e.expr}`);
       }
-      const series = await prometheus.queryRange(
-        fill(e.expr, rangeSeconds),
-        window.start,
-        window.end,
-        STEP_SECONDS,
-      );
-      if (!series.some((s) => s.values.length > 0)) empty.push(name);
+      for (const v of variableQueries(json)) {
+        const m = /^label_values\((.+),\s*(\w+)\)$/.exec(v.query.trim());
+        const values = m ? await prometheus.labelValues(m[2] as string, fill(m[1] as string)) : [];
+        if (!values.includes(NODE)) empty.push(`${file} ${v.where}: ${v.query}`);
+      }
     }
     expect(empty).toEqual([]);
   }, 60_000);

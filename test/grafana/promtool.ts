@@ -25,6 +25,7 @@ export interface Family {
   type: string;
   /** Every label name seen on a sample of the family. */
   labels: Set<string>;
+  samples: number;
 }
 
 const SUFFIXES = ['_bucket', '_sum', '_count'];
@@ -35,7 +36,7 @@ export function families(text: string): Map<string, Family> {
   for (const line of text.split('\n')) {
     const typed = /^# TYPE (\S+) (\S+)$/.exec(line);
     if (typed) {
-      out.set(typed[1] as string, { type: typed[2] as string, labels: new Set() });
+      out.set(typed[1] as string, { type: typed[2] as string, labels: new Set(), samples: 0 });
       continue;
     }
     const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? \S+$/.exec(line);
@@ -44,6 +45,7 @@ export function families(text: string): Map<string, Family> {
     const family =
       out.get(name) ?? out.get(SUFFIXES.reduce((n, s) => (n.endsWith(s) ? n.slice(0, -s.length) : n), name));
     if (family === undefined) throw new Error(`sample ${name} has no # TYPE line`);
+    family.samples++;
     for (const [, label] of (sample[2] ?? '').matchAll(/(\w+)="(?:[^"\\]|\\.)*"/g))
       family.labels.add(label as string);
   }
