@@ -65,6 +65,7 @@ program
   .option('--cycle-sessions <n>', 'sessions in the runtime the cycles run on', positiveInt, 1000)
   .option('--rate <n>', 'traffic to the sessions, messages per second', positiveInt, 50_000)
   .option('--slice-ms <n>', "the install's time slice, ms (default: the installer's)", positiveInt)
+  .option('--trace', 'probe stalls against the CPU wait, print the install timeline on stderr')
   .option('--json', 'print one JSON object on stdout')
   .action(async (opts: UpgradeOptions & { json?: boolean }) => {
     const figures = await upgradeBench(opts);

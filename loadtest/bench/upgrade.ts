@@ -3,7 +3,8 @@
  *
  * The release (loadtest/bench/upgrade-release/<version>) goes the real way: bundled with
  * esbuild, signed, written, read back, verified, evaluated with `vm.compileFunction`. N
- * sessions run 1.0.0; a driver casts to random sessions every millisecond, each message
+ * sessions run 1.0.0; a driver casts to every session once, then to random sessions, every
+ * millisecond (the measurements start once every session has had a message), each message
  * carrying a per-session sequence number and its send time; each session acks to a collector
  * process, which checks every sequence for loss, duplication and reordering. Then a full
  * install moves every session to 2.0.0 (state reshaped by codeChange) while traffic flows.
@@ -54,6 +55,8 @@ export interface UpgradeOptions {
   rate: number;
   /** The install's sliceMs (its default when not given). */
   sliceMs?: number;
+  /** Probe the loop every ms against the kernel's CPU-wait count; print the install's timeline. */
+  trace?: boolean;
 }
 
 /** OTP 25 on this machine, 100,000 gen_servers (/work/shared/anchors.md). */
@@ -181,6 +184,12 @@ class Driver {
   #seed = 0x9e3779b9;
   #last = 0;
   #owed = 0;
+  #primed = 0;
+
+  /** Every session has had a message. */
+  get primed(): boolean {
+    return this.#primed === this.pids.length;
+  }
 
   constructor(
     private readonly rt: Runtime,
@@ -219,7 +228,9 @@ class Driver {
     this.#owed = Math.min(this.#owed - n, WINDOW);
     const sentAt = clock.now();
     for (let k = 0; k < n; k++) {
-      const i = this.#random() % this.pids.length;
+      // The first pass reaches every session once, so the warmup ends with every session's
+      // mailbox allocated, as in a node whose sessions are all in calls.
+      const i = this.#primed < this.pids.length ? this.#primed++ : this.#random() % this.pids.length;
       const seq = (t.sent[i] as number) + 1;
       t.sent[i] = seq;
       t.sentTotal++;
@@ -228,6 +239,86 @@ class Driver {
     }
     setTimeout(this.#turn, 1);
   };
+}
+
+/**
+ * With `--trace`: the event loop probed every millisecond, against the kernel's count of the
+ * time the main thread was runnable but waiting for a CPU (/proc/thread-self/schedstat, Linux).
+ * On a machine shared with other work a stall is partly the node's own and partly time it was
+ * not scheduled at all; this tells the two apart. The probe's own timer and read cost a little.
+ */
+class StallProbe {
+  cpuWaitMs = 0;
+  /** Longest gap between probes less the CPU wait within it. */
+  ownStallMs = 0;
+  readonly stalls: { at: number; ms: number; cpuWaitMs: number }[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #last = 0;
+  #lastWait = 0;
+
+  static #cpuWait(): number {
+    try {
+      return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6;
+    } catch {
+      return 0;
+    }
+  }
+
+  start(): void {
+    this.#last = performance.now();
+    this.#lastWait = StallProbe.#cpuWait();
+    this.#timer = setInterval(() => this.#tick(), 1);
+  }
+
+  stop(): void {
+    this.#tick();
+    clearInterval(this.#timer);
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    const wait = StallProbe.#cpuWait();
+    const ms = now - this.#last;
+    const cpuWaitMs = wait - this.#lastWait;
+    this.cpuWaitMs += cpuWaitMs;
+    this.ownStallMs = Math.max(this.ownStallMs, ms - cpuWaitMs);
+    if (ms > 6) this.stalls.push({ at: this.#last, ms, cpuWaitMs });
+    this.#last = now;
+    this.#lastWait = wait;
+  }
+}
+
+/** On stderr: the install's stalls over 6 ms and GC pauses over 1 ms, in time order. */
+function printTimeline(
+  probe: StallProbe,
+  pauses: { at: number; ms: number; kind: number }[],
+  t0: number,
+  commitAt: number,
+  t1: number,
+): void {
+  const kinds: Record<number, string> = {
+    1: 'scavenge',
+    2: 'mark-compact',
+    4: 'incremental',
+    8: 'weak callbacks',
+  };
+  const lines: [number, string][] = [
+    [t0, 'install starts'],
+    [commitAt, 'commit starts'],
+    [t1, 'commit done'],
+    ...probe.stalls.map((s): [number, string] => [
+      s.at,
+      `loop stall ${s.ms.toFixed(1)} ms, ${s.cpuWaitMs.toFixed(1)} of it waiting for a CPU`,
+    ]),
+    ...pauses
+      .filter((g) => g.ms > 1)
+      .map((g): [number, string] => [g.at, `GC ${kinds[g.kind] ?? g.kind} ${g.ms.toFixed(1)} ms`]),
+  ];
+  lines.sort((a, b) => a[0] - b[0]);
+  for (const [at, what] of lines) process.stderr.write(`${(at - t0).toFixed(1).padStart(8)} ms  ${what}\n`);
+  process.stderr.write(
+    `CPU wait during the install ${probe.cpuWaitMs.toFixed(0)} ms; longest stall less its CPU wait ${probe.ownStallMs.toFixed(1)} ms\n`,
+  );
 }
 
 async function drained(tracker: Tracker, rt: Runtime): Promise<void> {
@@ -255,6 +346,9 @@ interface LiveRun {
   sliceMs: number;
   gcPauseMs: number;
   commitGcPauseMs: number;
+  /** With --trace: the main thread's wait for a CPU during the install, and the longest stall less it. */
+  cpuWaitMs: number;
+  ownStallMs: number;
   lost: number;
   duplicated: number;
   reordered: number;
@@ -279,6 +373,7 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
   const driver = new Driver(rt, pids, tracker, o.rate);
   driver.start();
   await sleep(WARMUP_MS);
+  while (!driver.primed) await sleep(100);
 
   tracker.window(clock.now());
   const received0 = tracker.received;
@@ -290,6 +385,7 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
   const msgsPerS = ((tracker.received - received0) * 1000) / BASELINE_MS;
 
   const eld = monitorEventLoopDelay({ resolution: 1 });
+  const probe = o.trace === true ? new StallProbe() : undefined;
   let preflightAt = 0;
   let preflightMs = 0;
   const install = new Install(
@@ -314,21 +410,29 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
         },
   );
   // GC pauses during the install, to tell the collector's share of any stall from the installer's.
-  const pauses: { at: number; ms: number }[] = [];
+  const pauses: { at: number; ms: number; kind: number }[] = [];
   const gcs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) pauses.push({ at: e.startTime, ms: e.duration });
+    for (const e of list.getEntries())
+      pauses.push({
+        at: e.startTime,
+        ms: e.duration,
+        kind: (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0,
+      });
   });
   gcs.observe({ entryTypes: ['gc'] });
   tracker.window(clock.now());
   eld.enable();
+  probe?.start();
   const t0 = performance.now();
   await install.start();
   const t1 = performance.now();
+  probe?.stop();
   eld.disable();
   tracker.to = clock.now();
   await new Promise((r) => setImmediate(r)); // gc entries arrive a turn late
   gcs.disconnect();
   const inInstall = pauses.filter((g) => g.at >= t0 && g.at <= t1);
+  if (probe !== undefined) printTimeline(probe, inInstall, t0, preflightAt, t1);
   const done: InstallProgress = await install.done;
   if (done.outcome !== 'installed' || done.moved !== o.sessions)
     throw new Error(`install ended ${done.outcome} (${done.reason}), ${done.moved}/${o.sessions} moved`);
@@ -348,6 +452,8 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
     sliceMs: done.longestSliceMs,
     gcPauseMs: Math.max(0, ...inInstall.map((g) => g.ms)),
     commitGcPauseMs: Math.max(0, ...inInstall.filter((g) => g.at >= preflightAt).map((g) => g.ms)),
+    cpuWaitMs: probe?.cpuWaitMs ?? Number.NaN,
+    ownStallMs: probe?.ownStallMs ?? Number.NaN,
     lost: tracker.lost(),
     duplicated: tracker.duplicated,
     reordered: tracker.reordered,
@@ -471,6 +577,20 @@ async function measure(codes: Map<string, string>, o: UpgradeOptions): Promise<F
       value: m('commitGcPauseMs'),
       label: 'longest GC pause during the commit, ms',
     },
+    ...(o.trace === true
+      ? [
+          {
+            key: 'cpu_wait_ms',
+            value: m('cpuWaitMs'),
+            label: 'time the main thread waited for a CPU during the install (other processes), ms',
+          },
+          {
+            key: 'max_own_loop_stall_ms',
+            value: m('ownStallMs'),
+            label: 'longest event-loop stall less the CPU wait within it, ms',
+          },
+        ]
+      : []),
     {
       key: 'heap_growth_pct',
       value: m('heapGrowth'),
