@@ -251,6 +251,8 @@ class StallProbe {
   cpuWaitMs = 0;
   /** Longest gap between probes less the CPU wait within it. */
   ownStallMs = 0;
+  /** Longest gap between probes in which the main thread did not wait for a CPU (< 0.5 ms). */
+  cleanStallMs = 0;
   readonly stalls: { at: number; ms: number; cpuWaitMs: number }[] = [];
   #timer: NodeJS.Timeout | undefined;
   #last = 0;
@@ -282,6 +284,7 @@ class StallProbe {
     const cpuWaitMs = wait - this.#lastWait;
     this.cpuWaitMs += cpuWaitMs;
     this.ownStallMs = Math.max(this.ownStallMs, ms - cpuWaitMs);
+    if (cpuWaitMs < 0.5) this.cleanStallMs = Math.max(this.cleanStallMs, ms);
     if (ms > 6) this.stalls.push({ at: this.#last, ms, cpuWaitMs });
     this.#last = now;
     this.#lastWait = wait;
@@ -317,7 +320,7 @@ function printTimeline(
   lines.sort((a, b) => a[0] - b[0]);
   for (const [at, what] of lines) process.stderr.write(`${(at - t0).toFixed(1).padStart(8)} ms  ${what}\n`);
   process.stderr.write(
-    `CPU wait during the install ${probe.cpuWaitMs.toFixed(0)} ms; longest stall less its CPU wait ${probe.ownStallMs.toFixed(1)} ms\n`,
+    `CPU wait during the install ${probe.cpuWaitMs.toFixed(0)} ms; longest stall less its CPU wait ${probe.ownStallMs.toFixed(1)} ms; longest with no CPU wait ${probe.cleanStallMs.toFixed(1)} ms\n`,
   );
 }
 
@@ -349,6 +352,7 @@ interface LiveRun {
   /** With --trace: the main thread's wait for a CPU during the install, and the longest stall less it. */
   cpuWaitMs: number;
   ownStallMs: number;
+  cleanStallMs: number;
   lost: number;
   duplicated: number;
   reordered: number;
@@ -454,6 +458,7 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
     commitGcPauseMs: Math.max(0, ...inInstall.filter((g) => g.at >= preflightAt).map((g) => g.ms)),
     cpuWaitMs: probe?.cpuWaitMs ?? Number.NaN,
     ownStallMs: probe?.ownStallMs ?? Number.NaN,
+    cleanStallMs: probe?.cleanStallMs ?? Number.NaN,
     lost: tracker.lost(),
     duplicated: tracker.duplicated,
     reordered: tracker.reordered,
@@ -588,6 +593,11 @@ async function measure(codes: Map<string, string>, o: UpgradeOptions): Promise<F
             key: 'max_own_loop_stall_ms',
             value: m('ownStallMs'),
             label: 'longest event-loop stall less the CPU wait within it, ms',
+          },
+          {
+            key: 'max_clean_loop_stall_ms',
+            value: m('cleanStallMs'),
+            label: 'longest event-loop stall in which the main thread never waited for a CPU, ms',
           },
         ]
       : []),
