@@ -46,10 +46,7 @@ export interface InstallOptions {
   watchMs: number;
   /** Crashes on the new code tolerated during the watch; one more rolls back. */
   maxCrashes: number;
-  /**
-   * Longest synchronous stretch of work before yielding to I/O; shorter when the rest of
-   * the event loop's turn is long (see LOOP_TURN_MS).
-   */
+  /** Longest synchronous stretch of work before yielding to I/O. */
   sliceMs: number;
 }
 
@@ -109,12 +106,6 @@ const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(res
 
 /** Quick retries for a process inside an async callback, before waiting on its boundary. */
 const QUICK_RETRIES = 3;
-/**
- * The event loop's turn an install aims to stay within, leaving the rest of 10 ms to a
- * young-generation GC pause; and the least work a slice does however busy the loop is.
- */
-const LOOP_TURN_MS = 7;
-const MIN_SLICE_MS = 1;
 /** Preflight copies migrated by the commit's code and kept until the commit (see #preflight). */
 const WARM_STATES = 16_384;
 /** How long a move waits for a busy process's boundary (sys:suspend's default in OTP). */
@@ -154,8 +145,6 @@ export class Install {
   readonly #held = new Set<Pid>();
   /** Migrated copies kept alive through the preflight, so V8 pretenures the commit's states. */
   #warm: unknown[] = [];
-  /** When the last slice of install work ended (performance.now()), 0 before the first. */
-  #sliceEnd = 0;
   #finished: (() => void) | undefined;
   /** Resolves when the install has an outcome. */
   readonly done: Promise<InstallProgress>;
@@ -230,7 +219,6 @@ export class Install {
     const it = this.#rt.processes();
     for (;;) {
       const t0 = performance.now();
-      const budget = this.#budget(t0);
       let n = 0;
       for (let r = it.next(); ; r = it.next()) {
         if (r.done === true) {
@@ -239,26 +227,15 @@ export class Install {
         }
         const p = r.value;
         if (!p.dead && on(p.behaviour)) out.push(p.self);
-        if ((++n & 255) === 0 && performance.now() - t0 >= budget) break;
+        if ((++n & 255) === 0 && performance.now() - t0 >= this.#options.sliceMs) break;
       }
       this.#sliceTook(t0);
       await yieldToIo();
     }
   }
 
-  /**
-   * The budget of a slice starting at `t0`: the event loop's turn should stay within
-   * LOOP_TURN_MS, and the rest of it (the run queue's own slice, timers, I/O, a GC pause) is
-   * measured as the time since our last slice ended. Between MIN_SLICE_MS and sliceMs.
-   */
-  #budget(t0: number): number {
-    const others = this.#sliceEnd === 0 ? 0 : t0 - this.#sliceEnd;
-    return Math.min(this.#options.sliceMs, Math.max(MIN_SLICE_MS, LOOP_TURN_MS - others));
-  }
-
   #sliceTook(t0: number): void {
-    this.#sliceEnd = performance.now();
-    this.progress.longestSliceMs = Math.max(this.progress.longestSliceMs, this.#sliceEnd - t0);
+    this.progress.longestSliceMs = Math.max(this.progress.longestSliceMs, performance.now() - t0);
   }
 
   #report(): void {
@@ -295,11 +272,10 @@ export class Install {
     let i = 0;
     while (i < items.length) {
       const t0 = performance.now();
-      const budget = this.#budget(t0);
       do {
         each(items[i] as T);
         i++;
-      } while (i < items.length && ((i & 31) !== 0 || performance.now() - t0 < budget));
+      } while (i < items.length && ((i & 31) !== 0 || performance.now() - t0 < this.#options.sliceMs));
       this.#sliceTook(t0);
       if (i < items.length) {
         this.#report();
