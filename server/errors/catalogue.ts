@@ -201,4 +201,13 @@ export function hotlineErrorWithCause<C extends ErrorCode>(
   return new HotlineError(code, args, { cause });
 }
 
+/** An error that crossed from another node: a HotlineError again when the catalogue knows its code. */
+export function errorFromNode(code: string | undefined, message: string): Error {
+  if (code === undefined || !Object.hasOwn(catalogue, code)) return new Error(message);
+  // The arguments that made the message stayed on the other node: keep its text as it was.
+  const err = new HotlineError(code as ErrorCode, [] as never);
+  err.message = message;
+  return err;
+}
+
 export const errorCodes = Object.keys(catalogue) as ErrorCode[];
