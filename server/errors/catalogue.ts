@@ -158,6 +158,12 @@ const catalogue = {
   },
   HOT_ERR_SHUTTING_DOWN: { status: 503, message: () => 'the node is shutting down' },
   HOT_ERR_BAD_CONFIG: { status: 500, message: (why: string) => `bad configuration: ${why}` },
+  // cluster
+  HOT_ERR_NATS_UNAVAILABLE: { status: 503, message: (why: string) => `NATS is not available: ${why}` },
+  HOT_ERR_NODE_NAME_TAKEN: {
+    status: 409,
+    message: (node: string) => `a live node of the cluster is named ${node} already`,
+  },
 } as const satisfies Record<string, { status: number; message: (...args: never[]) => string }>;
 
 export type ErrorCode = keyof typeof catalogue;
