@@ -53,6 +53,11 @@ export class Membership {
     return this.#downAfterMs + this.intervalMs / 2;
   }
 
+  /** Beat now, out of turn: what the others know of this node has changed (it listens now). */
+  announce(): void {
+    this.#publish();
+  }
+
   start(): void {
     this.#subs.push(
       this.nc.subscribe(subjects.heartbeat, { callback: (_e, m) => this.#heard(decode<Heartbeat>(m.data)) }),
