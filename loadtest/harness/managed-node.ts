@@ -16,7 +16,7 @@ import type { NodeTarget } from './run.ts';
 
 const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

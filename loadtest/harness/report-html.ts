@@ -6,6 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+// Releases in order of appearance (blue first, orange next), as on the observer page.
+import RELEASE_COLORS from '../../server/http/observer/assets/release-colors.json' with { type: 'json' };
 import type { InstallMark, RunReport, TimelinePoint } from './report-model.ts';
 import {
   formatCount,
@@ -44,17 +46,6 @@ interface ChartModel {
   marks: InstallMark[];
 }
 
-/** Releases in order of appearance: blue for the one running first, orange for the next. */
-const RELEASE_COLORS = [
-  '#3b6fb6',
-  '#f08c2e',
-  '#3f9b5a',
-  '#9b5fc0',
-  '#2aa7a7',
-  '#c9a227',
-  '#8c6d5a',
-  '#e0679a',
-];
 /** The installer's phases, and the harness's 'restart'; a Map, so no name reaches Object's prototype. */
 const PHASE_COLORS = new Map([
   ['preflight', '#fdf0c4'],

@@ -9,6 +9,43 @@
  */
 const BRAND = Symbol.for('hotline.error');
 
+type Entry = { status: number; message: (...args: never[]) => string };
+
+/** The errors a phone gets as error frames on its WebSocket. */
+const phoneProtocol = {
+  HOT_ERR_INVALID_JSON: { status: 400, message: () => 'the frame is not valid JSON' },
+  HOT_ERR_BINARY_FRAME: {
+    status: 400,
+    message: () => 'binary frames are not part of the protocol; send JSON text',
+  },
+  HOT_ERR_UNKNOWN_TYPE: {
+    status: 400,
+    message: (type: string) => `unknown message type ${JSON.stringify(type)}`,
+  },
+  HOT_ERR_SCHEMA: {
+    status: 400,
+    message: (path: string, why: string) =>
+      `the message does not match its schema${path ? ` at ${path}` : ''}: ${why}`,
+  },
+  HOT_ERR_UNSUPPORTED_TYPE: {
+    status: 400,
+    message: (type: string, release: string) =>
+      `${type} is not supported by this session's release ${release}`,
+  },
+  HOT_ERR_WRONG_STATE: {
+    status: 409,
+    message: (type: string, state: string) => `${type} is not allowed while ${state}`,
+  },
+  HOT_ERR_NOT_REGISTERED: { status: 409, message: (type: string) => `register before sending ${type}` },
+  HOT_ERR_USER_TAKEN: { status: 409, message: (user: string) => `user ${user} is registered already` },
+  HOT_ERR_UNKNOWN_CALLEE: { status: 404, message: (user: string) => `nobody is registered as ${user}` },
+  HOT_ERR_UNKNOWN_CALL: { status: 404, message: (callId: string) => `no call ${callId} on this session` },
+  HOT_ERR_RATE_LIMITED: {
+    status: 429,
+    message: (limit: number) => `more than ${limit} messages per second; closing the connection`,
+  },
+} as const satisfies Record<string, Entry>;
+
 const catalogue = {
   // runtime: processes and messaging
   HOT_ERR_NOPROC: { status: 404, message: (target: string) => `no process ${target}` },
@@ -114,42 +151,16 @@ const catalogue = {
     status: 409,
     message: (version: string, why: string) => `release ${version} cannot be removed: ${why}`,
   },
-  // phone protocol (error frames)
-  HOT_ERR_INVALID_JSON: { status: 400, message: () => 'the frame is not valid JSON' },
-  HOT_ERR_BINARY_FRAME: {
-    status: 400,
-    message: () => 'binary frames are not part of the protocol; send JSON text',
-  },
-  HOT_ERR_UNKNOWN_TYPE: {
-    status: 400,
-    message: (type: string) => `unknown message type ${JSON.stringify(type)}`,
-  },
-  HOT_ERR_SCHEMA: {
-    status: 400,
-    message: (path: string, why: string) =>
-      `the message does not match its schema${path ? ` at ${path}` : ''}: ${why}`,
-  },
-  HOT_ERR_UNSUPPORTED_TYPE: {
-    status: 400,
-    message: (type: string, release: string) =>
-      `${type} is not supported by this session's release ${release}`,
-  },
-  HOT_ERR_WRONG_STATE: {
-    status: 409,
-    message: (type: string, state: string) => `${type} is not allowed while ${state}`,
-  },
-  HOT_ERR_NOT_REGISTERED: { status: 409, message: (type: string) => `register before sending ${type}` },
-  HOT_ERR_USER_TAKEN: { status: 409, message: (user: string) => `user ${user} is registered already` },
-  HOT_ERR_UNKNOWN_CALLEE: { status: 404, message: (user: string) => `nobody is registered as ${user}` },
-  HOT_ERR_UNKNOWN_CALL: { status: 404, message: (callId: string) => `no call ${callId} on this session` },
-  HOT_ERR_RATE_LIMITED: {
-    status: 429,
-    message: (limit: number) => `more than ${limit} messages per second; closing the connection`,
-  },
+  ...phoneProtocol,
   // HTTP and admin surface
   HOT_ERR_BAD_REQUEST: { status: 400, message: (why: string) => why },
   HOT_ERR_INTERNAL: { status: 500, message: (why: string) => why },
   HOT_ERR_UNAUTHORIZED: { status: 401, message: () => 'a valid bearer token is required' },
+  HOT_ERR_WRONG_ADMIN_TOKEN: { status: 401, message: () => 'that is not the admin token' },
+  HOT_ERR_OBSERVER_HEADER: {
+    status: 403,
+    message: (header: string) => `a change made with the observer's session cookie must send ${header}: 1`,
+  },
   HOT_ERR_NOT_FOUND: { status: 404, message: (what: string) => `${what} not found` },
   HOT_ERR_UPGRADE_REQUIRED: { status: 426, message: (path: string) => `${path} is a WebSocket endpoint` },
   HOT_ERR_NODE_FULL: {
@@ -164,7 +175,7 @@ const catalogue = {
     status: 409,
     message: (node: string) => `a live node of the cluster is named ${node} already`,
   },
-} as const satisfies Record<string, { status: number; message: (...args: never[]) => string }>;
+} as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;
 type ArgsOf<C extends ErrorCode> = Parameters<(typeof catalogue)[C]['message']>;
@@ -217,3 +228,4 @@ export function errorFromNode(code: string | undefined, message: string): Error 
 }
 
 export const errorCodes = Object.keys(catalogue) as ErrorCode[];
+export const phoneProtocolErrorCodes = Object.keys(phoneProtocol) as (keyof typeof phoneProtocol)[];

@@ -1,12 +1,22 @@
 /**
- * The admin bearer token: from the environment, or made at first start, stored in the data
- * directory (mode 0600) and printed once. Compared in constant time.
+ * The admin surface's credentials. The bearer token: from the environment, or made at first
+ * start, stored in the data directory (mode 0600) and printed once; compared in constant
+ * time. Or, for the observer page in a browser, the cookie of a session signed in with it.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hotlineError } from '../errors/catalogue.ts';
+import { OBSERVER_COOKIE, type ObserverSessions } from './observer-session.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Answered without credentials: the observer's sign-in page, sign-in and sign-out. */
+    public?: boolean;
+  }
+}
 
 export interface AdminToken {
   token: string;
@@ -32,11 +42,44 @@ export function tokenMatches(expected: string, presented: string | undefined): b
   return timingSafeEqual(digest(expected), digest(presented));
 }
 
-export function bearerAuth(token: string) {
-  const expected = token;
-  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const header = request.headers.authorization;
-    const presented = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
-    if (!tokenMatches(expected, presented)) throw hotlineError('HOT_ERR_UNAUTHORIZED');
+export interface AdminAuth {
+  token: string;
+  sessions: ObserverSessions;
+}
+
+/** Sent by the observer page with every change it asks for (see adminAuthHook). */
+export const OBSERVER_HEADER = 'x-hotline-observer';
+const READ_ONLY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** How a request proves it may use the admin surface, if it does. */
+export function adminCredential(auth: AdminAuth, request: FastifyRequest): 'bearer' | 'session' | null {
+  const header = request.headers.authorization;
+  if (tokenMatches(auth.token, header?.startsWith('Bearer ') ? header.slice(7) : undefined)) return 'bearer';
+  if (auth.sessions.valid(request.cookies[OBSERVER_COOKIE])) return 'session';
+  return null;
+}
+
+function adminAuthHook(auth: AdminAuth) {
+  return async (request: FastifyRequest): Promise<void> => {
+    if (request.routeOptions.config.public === true) return;
+    const credential = adminCredential(auth, request);
+    if (credential === null) throw hotlineError('HOT_ERR_UNAUTHORIZED');
+    // Defence in depth against forged requests riding the cookie. SameSite=Strict keeps other
+    // sites out, but every server on this host, whatever its port, counts as the same site.
+    // A form cannot set a custom header, and a script on another origin can only with a CORS
+    // preflight, which this surface never grants.
+    if (
+      credential === 'session' &&
+      !READ_ONLY_METHODS.has(request.method) &&
+      request.headers[OBSERVER_HEADER] !== '1'
+    )
+      throw hotlineError('HOT_ERR_OBSERVER_HEADER', OBSERVER_HEADER);
   };
+}
+
+/** Cookie parsing, then the check on every route. */
+export async function installAdminAuth(app: FastifyInstance, auth: AdminAuth): Promise<void> {
+  // Registered (and awaited) first: its onRequest hook must have parsed the cookie when ours runs.
+  await app.register(fastifyCookie);
+  app.addHook('onRequest', adminAuthHook(auth));
 }

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { hotlineError } from '../errors/catalogue.ts';
 import type { ReleaseHandler } from '../release/handler.ts';
-import type { InstallProgress } from '../release/installer.ts';
+import { openEventStream } from './event-stream.ts';
 
 const VersionParams = Type.Object({ version: Type.String({ maxLength: 80 }) });
 const InstallBody = Type.Object(
@@ -66,25 +66,16 @@ export function releaseRoutes(app: FastifyInstance, releases: ReleaseHandler): v
   });
 
   // Server-sent events: the running install's progress until it ends (then one last event).
-  app.get('/admin/install/events', (req, reply) => {
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-    });
-    const send = (p: InstallProgress | null) => res.write(`data: ${JSON.stringify({ install: p })}\n\n`);
+  app.get('/admin/install/events', (_req, reply) => {
+    const stream = openEventStream(reply, () => clearInterval(timer));
     const tick = () => {
-      const p = releases.progress;
-      send(p);
+      stream.send({ install: releases.progress });
       if (releases.running === null) {
         clearInterval(timer);
-        res.end();
+        stream.end();
       }
     };
     const timer = setInterval(tick, EVENT_EVERY_MS);
-    req.raw.on('close', () => clearInterval(timer));
     tick();
   });
 }

@@ -9,7 +9,9 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { countPhases } from '../calls/cdr/journal.ts';
 import type { Cdr } from '../calls/cdr/records.ts';
 import type { CallPhase } from '../calls/contract.ts';
-import type { InstallHooks, InstallProgress } from '../release/installer.ts';
+import { EndCause } from '../calls/protocol/messages.ts';
+import { phoneProtocolErrorCodes } from '../errors/catalogue.ts';
+import type { InstallHooks, InstallOutcome, InstallPhase, InstallProgress } from '../release/installer.ts';
 import type { Runtime } from '../runtime/index.ts';
 
 export interface NodeMetrics {
@@ -18,21 +20,51 @@ export interface NodeMetrics {
   release: Pick<InstallHooks, 'phaseDone' | 'codeChangeFailed'> & { outcome(p: InstallProgress): void };
   /** Hooks for the sources that push. */
   /** Time session processes spend per message (the runtime's turn observer). */
-  sessionTurn: { module: string; observe(ms: number): void };
+  sessionTurn: { module: string; observe(ms: number, release: string): void };
   answered(setupSeconds: number): void;
   ended(cdr: Cdr): void;
   received(type: string): void;
   sent(type: string): void;
   protocolError(code: string): void;
+  /** Frames counted since start, for the observer's rates (read without a scrape). */
+  frameTotals(): FrameTotals;
   /** Wire the sources that are read at scrape time or emit events. */
-  observe(rt: Runtime, openCalls: () => Iterable<{ phase: CallPhase }>): void;
+  observe(sources: ScrapeSources): void;
 }
+
+export interface FrameTotals {
+  received: number;
+  sent: number;
+  protocolErrors: number;
+}
+
+/** What the node's gauges read at scrape time. */
+export interface ScrapeSources {
+  rt: Runtime;
+  openCalls(): Iterable<{ phase: CallPhase }>;
+  releases(): { current: string; permanent: string; install: InstallProgress | null };
+}
+
+const END_CAUSES = EndCause.anyOf.map((c) => c.const);
+const INSTALL_OUTCOMES: InstallOutcome[] = ['installed', 'aborted', 'rolled_back'];
+const TIMED_PHASES: InstallPhase[] = ['preflight', 'commit', 'canary', 'promote', 'watch', 'rolling_back'];
 
 export function createMetrics(node: string): NodeMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ node });
   collectDefaultMetrics({ register: registry });
-  let source: { rt: Runtime; openCalls: () => Iterable<{ phase: CallPhase }> } | null = null;
+  let source: ScrapeSources | null = null;
+  // Both mailbox gauges come from one walk over the processes per scrape.
+  let walked: { at: number; byModule: Map<string, { total: number; max: number }> } = {
+    at: -1,
+    byModule: new Map(),
+  };
+  const sessionVersions = () => (source?.rt.modules.versions() ?? []).filter((v) => v.module === 'session');
+  const mailboxes = () => {
+    const now = performance.now();
+    if (source !== null && now - walked.at > 100) walked = { at: now, byModule: mailboxDepths(source.rt) };
+    return walked.byModule;
+  };
 
   new Gauge({
     name: 'hotline_sessions_active',
@@ -41,8 +73,7 @@ export function createMetrics(node: string): NodeMetrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const v of source?.rt.modules.versions() ?? [])
-        if (v.module === 'session') this.inc({ release: v.version }, v.processes);
+      for (const v of sessionVersions()) this.inc({ release: v.version }, v.processes);
     },
   });
   new Gauge({
@@ -53,6 +84,27 @@ export function createMetrics(node: string): NodeMetrics {
     collect() {
       this.reset();
       for (const v of source?.rt.modules.versions() ?? []) this.inc({ module: v.module }, v.processes);
+    },
+  });
+  // A node falling behind shows here first: messages queued, and the longest queue.
+  new Gauge({
+    name: 'hotline_mailbox_messages',
+    help: 'Messages waiting in mailboxes, by behaviour module',
+    labelNames: ['module'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [module, q] of mailboxes()) this.set({ module }, q.total);
+    },
+  });
+  new Gauge({
+    name: 'hotline_mailbox_max_messages',
+    help: 'The longest mailbox, by behaviour module',
+    labelNames: ['module'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [module, q] of mailboxes()) this.set({ module }, q.max);
     },
   });
   new Gauge({
@@ -73,7 +125,8 @@ export function createMetrics(node: string): NodeMetrics {
   });
   const processing = new Histogram({
     name: 'hotline_session_processing_seconds',
-    help: 'Time a session process spends handling one message',
+    help: 'Time a session process spends handling one message, by the release that handled it',
+    labelNames: ['release'],
     buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
     registers: [registry],
   });
@@ -95,6 +148,7 @@ export function createMetrics(node: string): NodeMetrics {
     'hotline_protocol_errors_total',
     'Error frames sent to phones, by code',
     'code',
+    phoneProtocolErrorCodes,
   );
   const ended = new Counter({
     name: 'hotline_calls_ended_total',
@@ -104,8 +158,13 @@ export function createMetrics(node: string): NodeMetrics {
   });
   const crashes = new Counter({
     name: 'hotline_session_crashes_total',
-    help: 'Session processes that ended with an error',
+    help: 'Session processes that ended with an error, by the release they ran',
+    labelNames: ['release'],
     registers: [registry],
+    // Every release that runs sessions shows, at zero until one crashes.
+    collect() {
+      for (const v of sessionVersions()) this.inc({ release: v.version }, 0);
+    },
   });
   const restarts = new Counter({
     name: 'hotline_supervisor_restarts_total',
@@ -137,6 +196,62 @@ export function createMetrics(node: string): NodeMetrics {
     registers: [registry],
   });
 
+  new Gauge({
+    name: 'hotline_release_info',
+    help: 'The release sessions start on (role current) and the one a restart boots (role permanent)',
+    labelNames: ['release', 'role'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (source === null) return;
+      const { current, permanent } = source.releases();
+      this.set({ release: current, role: 'current' }, 1);
+      this.set({ release: permanent, role: 'permanent' }, 1);
+    },
+  });
+  // The install in progress: its phase as a 1-valued series (annotations) and how far it got.
+  new Gauge({
+    name: 'hotline_release_install_phase',
+    help: 'The running install: 1 for its current phase, with the release it installs',
+    labelNames: ['release', 'phase'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const install = source?.releases().install;
+      if (install && install.outcome === null) this.set({ release: install.to, phase: install.phase }, 1);
+    },
+  });
+  new Gauge({
+    name: 'hotline_release_install_progress_ratio',
+    help: 'Share of the processes the latest install applies to that run its release',
+    labelNames: ['release'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const install = source?.releases().install;
+      if (install === null || install === undefined) return;
+      const all = Object.values(install.processes).reduce((a, b) => a + b, 0);
+      this.set({ release: install.to }, all === 0 ? 0 : (install.processes[install.to] ?? 0) / all);
+    },
+  });
+
+  // One child per release, so the hot path skips prom-client's label hashing.
+  const processingByRelease = new Map<string, ReturnType<typeof processing.labels>>();
+  const processingOf = (release: string) => {
+    let child = processingByRelease.get(release);
+    if (child === undefined) {
+      child = processing.labels({ release });
+      processingByRelease.set(release, child);
+    }
+    return child;
+  };
+
+  // Known label values start at zero, so a rate over them is 0 rather than no data.
+  for (const cause of END_CAUSES) ended.labels({ cause }).inc(0);
+  for (const outcome of INSTALL_OUTCOMES) installs.labels({ outcome }).inc(0);
+  // and a phase's first completion is a change of its count (annotations look for changes).
+  for (const phase of TIMED_PHASES) phases.zero({ phase });
+
   return {
     registry,
     release: {
@@ -147,20 +262,41 @@ export function createMetrics(node: string): NodeMetrics {
         if (p.outcome === 'rolled_back') rollbacks.inc();
       },
     },
-    sessionTurn: { module: 'session', observe: (ms) => processing.observe(ms / 1000) },
+    sessionTurn: { module: 'session', observe: (ms, release) => processingOf(release).observe(ms / 1000) },
     answered: (s) => setup.observe(s),
     ended: (cdr) => ended.inc({ cause: cdr.cause }),
-    received,
-    sent,
-    protocolError: protocolErrors,
-    observe(rt, openCalls) {
+    received: received.count,
+    sent: sent.count,
+    protocolError: protocolErrors.count,
+    frameTotals: () => ({
+      received: received.total(),
+      sent: sent.total(),
+      protocolErrors: protocolErrors.total(),
+    }),
+    observe(sources) {
+      const { rt } = sources;
       rt.events.on('exit', (e) => {
-        if (e.module === 'session' && e.reason.type === 'error') crashes.inc();
+        if (e.module === 'session' && e.reason.type === 'error') crashes.inc({ release: e.version });
       });
       rt.events.on('restart', () => restarts.inc());
-      source = { rt, openCalls };
+      source = sources;
     },
   };
+}
+
+function mailboxDepths(rt: Runtime): Map<string, { total: number; max: number }> {
+  const byModule = new Map<string, { total: number; max: number }>();
+  for (const p of rt.processes()) {
+    const module = p.behaviour.name;
+    let q = byModule.get(module);
+    if (q === undefined) {
+      q = { total: 0, max: 0 };
+      byModule.set(module, q);
+    }
+    q.total += p.mailboxLength;
+    if (p.mailboxLength > q.max) q.max = p.mailboxLength;
+  }
+  return byModule;
 }
 
 /** A counter with one label, counted in a plain map and added to prom-client on each scrape. */
@@ -169,8 +305,10 @@ function framesCounter(
   name: string,
   help: string,
   label: string,
-): (value: string) => void {
-  const pending = new Map<string, number>();
+  known: readonly string[] = [],
+): { count(value: string): void; total(): number } {
+  const pending = new Map<string, number>(known.map((value) => [value, 0]));
+  let total = 0;
   new Counter({
     name,
     help,
@@ -181,5 +319,11 @@ function framesCounter(
       pending.clear();
     },
   });
-  return (value) => pending.set(value, (pending.get(value) ?? 0) + 1);
+  return {
+    count: (value) => {
+      total++;
+      pending.set(value, (pending.get(value) ?? 0) + 1);
+    },
+    total: () => total,
+  };
 }

@@ -16,7 +16,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { createJournal, type JournalState } from '../calls/cdr/journal.ts';
+import { countPhases, createJournal, type JournalState } from '../calls/cdr/journal.ts';
 import { queryCdrs, recoverLog } from '../calls/cdr/log.ts';
 import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/contract.ts';
 import { decodeClientFrame } from '../calls/protocol/codec.ts';
@@ -24,8 +24,11 @@ import { protocolJsonSchema } from '../calls/protocol/json-schema.ts';
 import { release as baseline } from '../calls/releases/1.0.0/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
-import { resolveAdminToken } from '../http/auth.ts';
+import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
 import { attachGateway, type Gateway } from '../http/gateway.ts';
+import { ObserverFeed } from '../http/observer-feed.ts';
+import { observerRoutes } from '../http/observer-routes.ts';
+import { ObserverSessions } from '../http/observer-session.ts';
 import { createPort } from '../http/port.ts';
 import { releaseRoutes } from '../http/release-routes.ts';
 import { ReleaseHandler } from '../release/handler.ts';
@@ -63,6 +66,7 @@ export interface StartOptions {
 }
 
 export async function startNode(settings: NodeSettings, options: StartOptions = {}): Promise<HotlineNode> {
+  const startedAt = Date.now();
   const journalPath = join(settings.dataDir, 'cdr.log');
   const recovered = await recoverLog(journalPath, settings.node);
   const metrics = createMetrics(settings.node);
@@ -113,7 +117,15 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     const state = journal === undefined ? undefined : (rt.sys.getState(journal) as JournalState | undefined);
     return state?.open?.values() ?? [];
   };
-  metrics.observe(rt, openCalls);
+  metrics.observe({
+    rt,
+    openCalls,
+    releases: () => ({
+      current: releases.current.version,
+      permanent: releases.permanent,
+      install: releases.progress,
+    }),
+  });
 
   const token = resolveAdminToken(settings.adminToken, settings.dataDir);
   const logger = options.logger === false ? false : { level: settings.logLevel };
@@ -147,22 +159,35 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     hooks: { received: metrics.received, sent: metrics.sent, protocolError: metrics.protocolError },
     log: publicApp.log,
   });
+  const ready = () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined;
   publicRoutes(publicApp, {
     node: settings.node,
-    ready: () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined,
+    ready,
     metrics: async () => ({
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),
     }),
     protocolSchema: protocolJsonSchema,
   });
+  const auth = { token: token.token, sessions: new ObserverSessions() };
+  await installAdminAuth(adminApp, auth);
   adminRoutes(adminApp, {
-    token: token.token,
     rt,
     cdrs: (q) => queryCdrs(journalPath, q),
     cluster: () => (cluster === undefined ? null : { url: settings.cluster, nodes: cluster.nodes() }),
   });
   releaseRoutes(adminApp, releases);
+  const feed = new ObserverFeed({
+    node: settings.node,
+    startedAt,
+    rt,
+    releases,
+    sessionModule: 'session',
+    ready,
+    frames: metrics.frameTotals,
+    calls: () => countPhases(openCalls()),
+  });
+  await observerRoutes(adminApp, { node: settings.node, auth, feed });
 
   await publicApp.listen({ host: settings.host, port: settings.port });
   await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });

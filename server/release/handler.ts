@@ -77,6 +77,11 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return this.#current;
   }
 
+  /** The release a restarted node boots. */
+  get permanent(): string {
+    return this.store.history.permanent ?? this.#o.baseline.version;
+  }
+
   #verify(text: string | Buffer | unknown) {
     return verifyArtifact(text, this.#o.trustedKeys);
   }
@@ -210,7 +215,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     });
     return {
       current,
-      permanent: this.store.history.permanent ?? this.#o.baseline.version,
+      permanent: this.permanent,
       old: [...old],
       unpacked,
       baseline: this.#o.baseline.version,

@@ -1,8 +1,11 @@
 /** Read-only views of a runtime for the admin API and the observer. */
+import { application } from './application.ts';
 import type { ProcessStatus } from './behaviour.ts';
+import { dynamicSupervisor } from './dynamic-supervisor.ts';
 import type { Pid } from './pid.ts';
 import type { Process } from './process.ts';
 import type { Runtime } from './runtime.ts';
+import { supervisor } from './supervisor.ts';
 
 export interface ProcessInfo {
   pid: Pid;
@@ -79,16 +82,7 @@ export interface TreeNode {
  */
 export function supervisionTree(rt: Runtime, options: { maxChildren?: number } = {}): TreeNode[] {
   const maxChildren = options.maxChildren ?? 50;
-  const byParent = new Map<Pid | undefined, Process[]>();
-  for (const p of rt.processes()) {
-    const parent = p.parent !== undefined && rt.isAlive(p.parent) ? p.parent : undefined;
-    let list = byParent.get(parent);
-    if (list === undefined) {
-      list = [];
-      byParent.set(parent, list);
-    }
-    list.push(p);
-  }
+  const byParent = childrenByParent(rt);
   const build = (p: Process): TreeNode => {
     const kids = byParent.get(p.self) ?? [];
     const node: TreeNode = {
@@ -110,4 +104,69 @@ export function supervisionTree(rt: Runtime, options: { maxChildren?: number } =
     return node;
   };
   return (byParent.get(undefined) ?? []).map(build);
+}
+
+/** Processes by their live parent; the roots (no parent, or a dead one) under undefined. */
+function childrenByParent(rt: Runtime): Map<Pid | undefined, Process[]> {
+  const byParent = new Map<Pid | undefined, Process[]>();
+  for (const p of rt.processes()) {
+    const parent = p.parent !== undefined && rt.isAlive(p.parent) ? p.parent : undefined;
+    let list = byParent.get(parent);
+    if (list === undefined) {
+      list = [];
+      byParent.set(parent, list);
+    }
+    list.push(p);
+  }
+  return byParent;
+}
+
+const SUPERVISING = new Set([application.name, supervisor.name, dynamicSupervisor.name]);
+
+export interface Supervised {
+  /** The supervisors directly below, in start order. */
+  supervisors: SupervisorSummary[];
+  /** Every other process below, down to the next supervisor, counted by module@version. */
+  workers: Record<string, number>;
+}
+
+export interface SupervisorSummary extends Supervised {
+  pid: Pid;
+  name: string | undefined;
+  module: string;
+  version: string;
+  status: ProcessStatus;
+}
+
+/**
+ * The supervision tree for a dashboard: supervisors one by one, the rest counted. However
+ * many sessions (and their call legs) run, it stays a few lines long. At the top: the
+ * processes without a live parent.
+ */
+export function supervisionSummary(rt: Runtime): Supervised {
+  const byParent = childrenByParent(rt);
+  const below = (parent: Pid | undefined): Supervised => {
+    const out: Supervised = { supervisors: [], workers: {} };
+    const queue = [...(byParent.get(parent) ?? [])];
+    for (let i = 0; i < queue.length; i++) {
+      const p = queue[i] as Process;
+      if (SUPERVISING.has(p.behaviour.name)) {
+        const { self, name, behaviour, status } = p;
+        out.supervisors.push({
+          pid: self,
+          name,
+          module: behaviour.name,
+          version: behaviour.version,
+          status,
+          ...below(self),
+        });
+        continue;
+      }
+      const key = `${p.behaviour.name}@${p.behaviour.version}`;
+      out.workers[key] = (out.workers[key] ?? 0) + 1;
+      for (const child of byParent.get(p.self) ?? []) queue.push(child);
+    }
+    return out;
+  };
+  return below(undefined);
 }

@@ -38,7 +38,7 @@ export interface RuntimeOptions {
   /** Default call timeout, as gen_server's 5 s. */
   callTimeoutMs?: number;
   /** Told how long each message of one module took to handle (its synchronous part), for metrics. */
-  turnObserver?: { module: string; observe(ms: number): void };
+  turnObserver?: { module: string; observe(ms: number, version: string): void };
 }
 
 /**
@@ -326,7 +326,7 @@ export class Runtime {
       else {
         const t0 = performance.now();
         this.#handleOne(p);
-        this.#observe.observe(performance.now() - t0);
+        this.#observe.observe(performance.now() - t0, p.behaviour.version);
       }
       n++;
     }

@@ -243,7 +243,7 @@ describe('/metrics', () => {
     expect(sample(text, 'hotline_protocol_errors_total', { code: 'HOT_ERR_INVALID_JSON' })).toBe(1);
     expect(sample(text, 'hotline_protocol_errors_total', { code: 'HOT_ERR_UNKNOWN_CALL' })).toBe(1);
     expect(sample(text, 'hotline_calls_active', { state: 'up' })).toBe(0);
-    expect(sample(text, 'hotline_session_crashes_total')).toBe(0);
+    expect(sample(text, 'hotline_session_crashes_total', { release: '1.0.0' })).toBe(0);
 
     // The sessions gauge follows the phones.
     await n.phone('carol');

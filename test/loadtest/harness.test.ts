@@ -154,7 +154,7 @@ describe('load harness', () => {
       () => ({ code: 0, stderr: '' }),
       (err: { code: number; stderr: string }) => err,
     );
-    expect(result.code).toBe(1);
+    expect(result.code, result.stderr).toBe(1);
     expect(result.stderr).toMatch(/threshold max-p99-ms breached/);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RunReport;
     expect(report.thresholds).toEqual([expect.objectContaining({ name: 'max-p99-ms', passed: false })]);

@@ -1,4 +1,7 @@
-/** Introspection (listProcesses, longestMailboxes, supervisionTree) and runtime events. */
+/**
+ * Introspection (listProcesses, longestMailboxes, supervisionTree, supervisionSummary) and
+ * runtime events.
+ */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type Behaviour,
@@ -12,7 +15,10 @@ import {
   type Runtime,
   type RuntimeEventMap,
   reply,
+  type SupervisorSummary,
+  startChild,
   stop,
+  supervisionSummary,
   supervisionTree,
   type TreeNode,
 } from '../../server/runtime/index.ts';
@@ -196,6 +202,52 @@ describe('longestMailboxes', () => {
     for (const pid of pids) rt.sys.resume(pid);
     await settle(rt);
     expect(longestMailboxes(rt, 5)).toEqual([]);
+  });
+});
+
+describe('supervisionSummary', () => {
+  it('lists the supervisors and counts every other process below each, by module@version', async () => {
+    const rt = newRuntime();
+    rt.modules.load(worker('journal'));
+    rt.modules.load(worker('session'));
+    rt.modules.load(worker('leg'));
+    const top = rt.spawn('supervisor', {
+      strategy: 'one_for_one',
+      children: [
+        { id: 'journal', start: { module: 'journal' } },
+        {
+          id: 'sessions',
+          type: 'supervisor',
+          start: { module: 'dynamic_supervisor', args: { module: 'session', name: 'sessions' } },
+        },
+      ],
+    });
+    await settle(rt);
+    const sessions: Pid[] = [];
+    for (let i = 0; i < 3; i++) sessions.push(await startChild(rt, 'sessions', undefined));
+    rt.modules.load(worker('session', '2.0.0'));
+    for (let i = 0; i < 2; i++) await startChild(rt, 'sessions', undefined);
+    // Workers below a worker (a session's call legs) count under the same supervisor.
+    await rt.call(sessions[0] as Pid, { module: 'leg', count: 2 });
+    rt.spawn(recorder);
+
+    const summary = supervisionSummary(rt);
+    expect(summary.workers).toEqual({ 'recorder@1.0.0': 1 });
+    expect(summary.supervisors).toHaveLength(1);
+    const [sup] = summary.supervisors as [SupervisorSummary];
+    expect(sup).toMatchObject({ pid: top, module: 'supervisor', version: '1.0.0', status: 'waiting' });
+    expect(sup.workers).toEqual({ 'journal@1.0.0': 1 });
+    expect(sup.supervisors).toEqual([
+      {
+        pid: rt.whereis('sessions'),
+        name: 'sessions',
+        module: 'dynamic_supervisor',
+        version: '1.0.0',
+        status: 'waiting',
+        supervisors: [],
+        workers: { 'session@1.0.0': 3, 'session@2.0.0': 2, 'leg@1.0.0': 2 },
+      },
+    ]);
   });
 });
 
