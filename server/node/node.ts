@@ -174,7 +174,15 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   adminRoutes(adminApp, {
     rt,
     cdrs: (q) => queryCdrs(journalPath, q),
-    cluster: () => (cluster === undefined ? null : { url: settings.cluster, nodes: cluster.nodes() }),
+    cluster: () =>
+      cluster === undefined
+        ? null
+        : {
+            url: settings.cluster,
+            // This node as its heartbeats describe it, so one node's answer addresses them all.
+            self: { node: settings.node, release: releases.current.version, ...where },
+            nodes: cluster.nodes(),
+          },
   });
   releaseRoutes(adminApp, releases);
   const feed = new ObserverFeed({

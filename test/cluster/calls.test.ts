@@ -106,13 +106,20 @@ describe('calls across nodes', () => {
 
   it('the admin surface lists the cluster with where each node listens', async () => {
     const { n1, n2 } = await twoNodes();
-    type Listing = { node: string; cluster: { nodes: { callsUrl?: string }[] } };
+    type Listing = { node: string; cluster: { self: unknown; nodes: { callsUrl?: string }[] } };
     // The first beat may predate the listening sockets; the next one names them.
     const body = await waitFor('n2 listed with its URLs', async () => {
       const r = await n1.admin<Listing>('/admin/cluster');
       return r.status === 200 && r.body.cluster.nodes[0]?.callsUrl !== undefined ? r.body : undefined;
     });
     expect(body.node).toBe(n1.settings.node);
+    expect(body.cluster.self).toEqual({
+      node: n1.settings.node,
+      release: '1.0.0',
+      callsUrl: n1.callsUrl,
+      adminUrl: n1.adminUrl,
+      httpUrl: n1.httpUrl,
+    });
     expect(body.cluster.nodes).toEqual([
       expect.objectContaining({
         node: n2.settings.node,
