@@ -23,6 +23,7 @@ import { AdminClient, AdminRequestError } from '../cli/admin-client.ts';
 import { hotlineError } from '../errors/catalogue.ts';
 import type { PreflightReport, ReleaseList } from '../release/handler.ts';
 import type { InstallPhase, InstallProgress, ProcessFailure } from '../release/installer.ts';
+import { checkVersion } from '../release/version.ts';
 import {
   type GateThresholds,
   type GateVerdict,
@@ -151,6 +152,7 @@ class Rollout {
 
   async run(): Promise<RolloutReport> {
     const { version, stateFile } = this.#o;
+    checkVersion(version);
     const recorded = stateFile === undefined ? null : readState(stateFile);
     const unfinished = recorded !== null && recorded.outcome === null ? recorded : null;
     if (unfinished === null && this.#o.rollback === true)
