@@ -175,6 +175,17 @@ const catalogue = {
     status: 409,
     message: (node: string) => `a live node of the cluster is named ${node} already`,
   },
+  // cluster: rolling upgrades
+  HOT_ERR_ROLLOUT_PREFLIGHT_FAILED: {
+    status: 422,
+    message: (version: string, nodes: string) =>
+      `preflight of ${version} failed on ${nodes}; no node was changed`,
+  },
+  HOT_ERR_ROLLOUT_GATE_FAILED: {
+    status: 422,
+    message: (node: string, why: string) => `the health gate failed on ${node}: ${why}`,
+  },
+  HOT_ERR_ROLLOUT_STATE: { status: 409, message: (why: string) => `rollout state: ${why}` },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;
