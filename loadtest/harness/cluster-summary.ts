@@ -19,34 +19,40 @@ export function finalReleases(n: NodeReport): string[] {
   return [];
 }
 
+/** The per-node table's head and cells, as the terminal summary and report.html both show them. */
+export const NODE_COLUMNS = [
+  'node',
+  'peak sessions',
+  'dropped sessions',
+  'dropped calls',
+  'lost media',
+  'p99 steady',
+  'p99 rollout',
+  'install',
+  'release',
+];
+
+export function nodeRows(cluster: ClusterSection): string[][] {
+  return cluster.nodes.map((n) => [
+    n.node,
+    formatCount(n.sessionsPeak),
+    formatCount(n.droppedSessions),
+    formatCount(n.droppedCalls),
+    formatCount(n.lostMedia),
+    ms(n.rttP99SteadyMs),
+    ms(n.rttP99DuringInstallMs),
+    n.install === null ? '—' : `${secs(n.install.from, n.install.to)} ${n.install.outcome ?? ''}`.trim(),
+    finalReleases(n).join(', '),
+  ]);
+}
+
 export function nodeTable(cluster: ClusterSection): string {
   const table = new Table({
-    head: [
-      'node',
-      'peak',
-      'dropped sessions',
-      'dropped calls',
-      'lost media',
-      'p99 steady',
-      'p99 rollout',
-      'install',
-      'release',
-    ],
+    head: NODE_COLUMNS,
     colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
     style: { head: [], border: [], compact: true },
   });
-  for (const n of cluster.nodes)
-    table.push([
-      n.node,
-      formatCount(n.sessionsPeak),
-      formatCount(n.droppedSessions),
-      formatCount(n.droppedCalls),
-      formatCount(n.lostMedia),
-      ms(n.rttP99SteadyMs),
-      ms(n.rttP99DuringInstallMs),
-      n.install === null ? '—' : secs(n.install.from, n.install.to),
-      finalReleases(n).join(', '),
-    ]);
+  table.push(...nodeRows(cluster));
   return table.toString();
 }
 

@@ -13,9 +13,10 @@ import { AdminClient } from '../../server/cli/admin-client.ts';
 import { discoverCluster, namedNodes } from './discover.ts';
 import { type ManagedCluster, startManagedCluster } from './managed-cluster.ts';
 import { ManagedNode } from './managed-node.ts';
+import { orchestratorRollOut } from './orchestrator.ts';
 import { renderReportHtml } from './report-html.ts';
 import type { RunReport } from './report-model.ts';
-import { type ClusterRun, type NodeTarget, type RunOptions, runLoad } from './run.ts';
+import { type ClusterNode, type ClusterRun, type NodeTarget, type RunOptions, runLoad } from './run.ts';
 
 export const seconds = (value: string): number => {
   const v = /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : ms(value as ms.StringValue);
@@ -70,6 +71,15 @@ export interface LoadtestOptions {
   quiet?: boolean;
 }
 
+/** Phones over these nodes; releases rolled out by the orchestrator, through the first node. */
+function clusterRun(nodes: ClusterNode[], first: NodeTarget, o: LoadtestOptions): ClusterRun {
+  return {
+    nodes,
+    crossNode: o.crossNode ?? 0.5,
+    rollOut: orchestratorRollOut({ adminUrl: first.adminUrl, token: first.token, watchMs: o.watch * 1000 }),
+  };
+}
+
 /** Run as the options say; returns the report (written to --out). */
 export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
   if (o.release.length !== o.upgradeAt.length)
@@ -95,8 +105,8 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
       maxSessions: o.sessions + 100,
       releases: o.release,
     });
-    cluster = { nodes: managedCluster.nodes, crossNode: o.crossNode ?? 0.5 };
     target = managedCluster.nodes[0] as NodeTarget;
+    cluster = clusterRun(managedCluster.nodes, target, o);
   } else if (o.url === undefined && o.cluster !== true) {
     dataDir = mkdtempSync(join(tmpdir(), 'hotline-loadtest-'));
     managed = await ManagedNode.start(dataDir, ['--max-sessions', String(o.sessions + 100)]);
@@ -112,8 +122,8 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
         o.cluster === true
           ? await discoverCluster(o.adminUrl[0] as string, o.token)
           : await namedNodes(o.url ?? [], o.adminUrl, o.token);
-      cluster = { nodes, crossNode: o.crossNode ?? 0.5 };
       target = nodes[0] as NodeTarget;
+      cluster = clusterRun(nodes, target, o);
     } else target = { url: o.url?.[0] as string, adminUrl: o.adminUrl[0] as string, token: o.token };
   }
   const total = o.ramp + o.duration;

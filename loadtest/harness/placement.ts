@@ -1,8 +1,10 @@
 /**
  * Which node each phone of a worker connects to. Phones come in pairs (2k calls, 2k+1
  * answers); pairs go round-robin over the nodes, and a callee goes to the node after its
- * caller's for an even spread of `crossNode` of the pairs, so that share of the two-party
- * calls crosses nodes and every node still holds about as many phones as the others.
+ * caller's for `crossNode` of the rounds (one pair per node), so that share of the two-party
+ * calls crosses nodes and every node still holds as many phones as the others: deciding per
+ * pair instead would tie crossing to the caller's node when the pattern and the node count
+ * share a period (half the pairs over two nodes).
  */
 export interface Placement {
   nodes: number;
@@ -12,14 +14,15 @@ export interface Placement {
   offset: number;
 }
 
-/** Pair k crosses when ⌊(k+1)·share⌋ > ⌊k·share⌋: exactly `share` of any run of pairs, spread evenly. */
-function crosses(pair: number, share: number): boolean {
-  return Math.floor((pair + 1) * share) > Math.floor(pair * share);
+/** Round k crosses when ⌊(k+1)·share⌋ > ⌊k·share⌋: `share` of any run of rounds, spread evenly. */
+function crosses(round: number, share: number): boolean {
+  return Math.floor((round + 1) * share) > Math.floor(round * share);
 }
 
 export function nodeOf(index: number, p: Placement): number {
   const pair = Math.floor(index / 2) + p.offset;
   const callerNode = pair % p.nodes;
-  if (index % 2 === 0 || p.nodes === 1 || !crosses(pair, p.crossNode)) return callerNode;
+  if (index % 2 === 0 || p.nodes === 1 || !crosses(Math.floor(pair / p.nodes), p.crossNode))
+    return callerNode;
   return (callerNode + 1) % p.nodes;
 }

@@ -50,10 +50,19 @@ export interface ClusterNode {
 }
 
 /**
- * Roll `release` out over the cluster, node by node, and settle with the outcome
- * ('installed', or what went wrong). The rolling-upgrade orchestrator plugs in here.
+ * What a rollout tells the run as it goes: a node's install phase (null once the node is
+ * through, with its outcome and a closing mark label), or a mark on the timeline.
  */
-export type RollOut = (release: string) => Promise<{ outcome: string }>;
+export type RolloutStep =
+  | { type: 'phase'; node: string; phase: string; outcome?: undefined; label?: undefined }
+  | { type: 'phase'; node: string; phase: null; outcome: string; label: string }
+  | { type: 'mark'; label: string };
+
+/**
+ * Roll `release` out over the cluster, node by node, and settle with the outcome. The
+ * rolling-upgrade orchestrator plugs in here (orchestrator.ts).
+ */
+export type RollOut = (release: string, step: (s: RolloutStep) => void) => Promise<{ outcome: string }>;
 
 export interface ClusterRun {
   /** Every node, in the order phones are dealt to them. */
@@ -153,25 +162,20 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const timeline: TimelinePoint[] = [];
   const marks: InstallMark[] = [];
   const now = () => (Date.now() - t0) / SECOND;
-  const mark = (label: string) => marks.push({ label, t: Math.round(now() * 10) / 10 });
+  const round = (t: number) => Math.round(t * 10) / 10;
+  const mark = (label: string) => {
+    marks.push({ label, t: round(now()) });
+  };
   const sinceStart = (epochMs: number) => Math.round((epochMs - t0) / 100) / 10;
   let phase: string | null = null;
   let installOutcome: string | null = null;
-  /** While a rollout runs: when it started (epoch ms); each node's install since then is part of it. */
-  let rolling: number | null = null;
+  /** Each node's install phase while a rollout runs; null on a node not installing. */
+  const nodePhases: (string | null)[] = nodes.map(() => null);
   let rollout: ClusterSection['rollout'] = null;
   /** The install (or restart) window, in seconds since the start. */
   const window = { from: Number.POSITIVE_INFINITY, to: Number.POSITIVE_INFINITY };
   const tot = emptyCounts();
   let peak = 0;
-
-  /** Each node's install phase while a rollout runs (null on a node not installing). */
-  const nodePhases = async (): Promise<(string | null)[]> => {
-    const since = rolling;
-    if (since === null) return nodes.map(() => null);
-    const installs = await Promise.all(admins.map((a) => a.install()));
-    return installs.map((p) => (p !== null && p.startedAt >= since && p.outcome === null ? p.phase : null));
-  };
 
   /** `drain`: the phones hanging up all at once at the end — shown, not part of the figures. */
   const closeSecond = async (t: number, drain = false) => {
@@ -192,12 +196,9 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     if (during) all.during.add(b.rtt);
     if (steady) all.steady.add(b.rtt);
     addCounts(tot, b.counts);
-    const [releases, phases] = await Promise.all([
-      Promise.all(admins.map((a) => a.releases())),
-      nodePhases(),
-    ]);
+    const releases = await Promise.all(admins.map((a) => a.releases()));
     if (series !== undefined) {
-      phase = phases.find((p) => p !== null) ?? null;
+      phase = nodePhases.find((p) => p !== null) ?? null;
       for (let i = 0; i < nodes.length; i++)
         series.add(
           i,
@@ -205,7 +206,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
             bucket: perNode[i] as Bucket,
             connected: sum('connected', i),
             releases: releases[i] ?? {},
-            phase: phases[i] ?? null,
+            phase: nodePhases[i] ?? null,
           },
           { drain, steady, during },
         );
@@ -248,31 +249,36 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     }
   };
 
-  // Over several nodes: the orchestrator installs node by node; each node's install, with
-  // its phases at their real times, is read from that node once the rollout settles.
+  // Over several nodes: the orchestrator installs node by node and says so as it goes.
+  const installs = new Map<string, number>();
+  const step = (st: RolloutStep) => {
+    if (st.type === 'mark') return mark(st.label);
+    const i = nodes.findIndex((n) => n.name === st.node);
+    if (i < 0) return;
+    if (st.phase !== null) {
+      if (!installs.has(st.node)) installs.set(st.node, now());
+      if (nodePhases[i] !== st.phase) mark(`${st.node} ${st.phase}`);
+      nodePhases[i] = st.phase;
+      return;
+    }
+    nodePhases[i] = null;
+    mark(`${st.node} ${st.label}`);
+    const from = installs.get(st.node) ?? now();
+    series?.setInstall(i, { from: round(from), to: round(now()), outcome: st.outcome });
+  };
   const rollOut = async (release: string) => {
     if (o.cluster?.rollOut === undefined) throw new Error('a hot upgrade over several nodes needs a rollOut');
-    const from = Date.now();
-    window.from = Math.min(window.from, now());
+    const from = now();
+    window.from = Math.min(window.from, from);
     window.to = Number.POSITIVE_INFINITY;
     mark(`roll out ${release}`);
-    rolling = from;
-    const { outcome } = await o.cluster.rollOut(release);
-    rolling = null;
+    installs.clear();
+    const { outcome } = await o.cluster.rollOut(release, step);
+    nodePhases.fill(null);
     window.to = now();
     installOutcome = outcome;
-    rollout = { release, from: sinceStart(from), to: window.to, outcome };
-    const installs = await Promise.all(admins.map((a) => a.install()));
-    installs.forEach((p, i) => {
-      if (p === null || p.startedAt < from) return;
-      const name = nodes[i]?.name as string;
-      for (const ph of p.phases) marks.push({ label: `${name} ${ph.phase}`, t: sinceStart(ph.startedAt) });
-      series?.setInstall(i, {
-        from: sinceStart(p.startedAt),
-        to: p.endedAt === null ? null : sinceStart(p.endedAt),
-        outcome: p.outcome,
-      });
-    });
+    rollout = { release, from: round(from), to: round(window.to), outcome };
+    mark(`rollout ${outcome}`);
   };
 
   const upgrade = async (release: string, label: string) => {
