@@ -14,7 +14,7 @@ const phones: ScriptedPhone[] = [];
 const running: Promise<void>[] = [];
 let ticker: NodeJS.Timeout | undefined;
 
-const send = (m: FromScriptWorker) => process.send?.(m);
+const send = (m: FromScriptWorker, then?: () => void) => process.send?.(m, undefined, {}, then);
 const second = () => send({ type: 'second', nodes: stats.map((s) => s.flush()) });
 
 process.on('message', async (m: ToScriptWorker) => {
@@ -37,12 +37,15 @@ process.on('message', async (m: ToScriptWorker) => {
   second();
   const connect = newHistogram();
   for (const s of stats) connect.add(s.connect);
-  send({
-    type: 'done',
-    calls: stats.flatMap((s) => s.calls),
-    connect: encodeHistogram(connect),
-    lost: stats.reduce((n, s) => n + s.lostTotal, 0),
-  });
-  setTimeout(() => process.exit(0), 100);
+  send(
+    {
+      type: 'done',
+      calls: stats.flatMap((s) => s.calls),
+      connect: encodeHistogram(connect),
+      lost: stats.reduce((n, s) => n + s.lostTotal, 0),
+    },
+    // Exit once the report is out: under load the IPC channel can still hold earlier seconds.
+    () => process.exit(0),
+  );
 });
 process.on('disconnect', () => process.exit(0));
