@@ -75,6 +75,7 @@ export interface WorkerSecond extends SecondCounts {
 export type ToScriptWorker = { type: 'start'; plan: ScriptPlan } | { type: 'stop' };
 
 export type FromScriptWorker =
+  | { type: 'ready' }
   /** One second per node, in the order of the plan's urls. */
   | { type: 'second'; nodes: WorkerSecond[] }
   | { type: 'done'; calls: CompletedCall[]; connect: string; lost: number };

@@ -104,8 +104,6 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const admins = nodes.map((n) => new NodeAdmin(n));
   const admin = admins[0] as NodeAdmin;
   const series = o.cluster === undefined ? undefined : new NodeSeries(nodes);
-  const startedAt = new Date();
-  const t0 = Date.now();
   const plan: Omit<ScriptPlan, 'phones' | 'localAddresses' | 'userPrefix' | 'placement'> = {
     urls: nodes.map((n) => n.url),
     rampMs: o.rampSeconds * SECOND,
@@ -116,6 +114,11 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     holdShare: 0.2,
   };
   const shares = forkShares(workerPath, { ...o, phones: o.sessions });
+  // A worker takes a second or more to load on a busy machine: the clock, and with it the
+  // ramp and the upgrade times, starts once every worker is ready to place its phones.
+  await Promise.all(shares.map((s) => ready(s.child)));
+  const startedAt = new Date();
+  const t0 = Date.now();
   // Per worker and node: its latest gauges; and per node, the counts of the second being collected.
   const gauges = new Map<number, { connected: number; inCall: number }[]>();
   const newBuckets = () => nodes.map(() => new Bucket());
@@ -136,7 +139,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
               m.nodes.map((n) => ({ connected: n.connected, inCall: n.inCall })),
             );
             for (const [i, n] of m.nodes.entries()) buckets[i]?.add(n, errorsByCode, recoveries);
-          } else {
+          } else if (m.type === 'done') {
             calls.push(...m.calls);
             connect.push(m.connect);
             resolve();
@@ -374,6 +377,18 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     nodes: series.report(),
   };
   return { ...report, cluster };
+}
+
+function ready(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: FromScriptWorker) => {
+      if (m.type !== 'ready') return;
+      child.off('message', onMessage);
+      resolve();
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code) => reject(new Error(`load worker exited ${code} before it was ready`)));
+  });
 }
 
 /** Sessions by release over every node; one node's own object when there is one. */

@@ -49,3 +49,4 @@ process.on('message', async (m: ToScriptWorker) => {
   );
 });
 process.on('disconnect', () => process.exit(0));
+send({ type: 'ready' });
