@@ -88,7 +88,8 @@ export const NODE_SCRIPT = `
     m.nodes.forEach((n, i) => {
       const rows = markRows(n.marks);
       charts.push(sessionsChart('chart-node-' + i, n.releases, n.connected, {
-        height: 170, rows, timeMarks: timeMarks(n.phases, n.marks, rows), last: i === m.nodes.length - 1,
+        // The plot keeps its height however many rows of marks a node's install needs.
+        height: 140 + rows * ROW, rows, timeMarks: timeMarks(n.phases, n.marks, rows), last: i === m.nodes.length - 1,
       }));
     });
   }
