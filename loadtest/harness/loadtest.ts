@@ -1,7 +1,7 @@
 /**
- * The load harness as a function: start (or reach) a node, run the phones, install
- * releases on schedule, write report.json and report.html. `main.ts` is its command line;
- * the demo and the tests call it directly.
+ * The load harness as a function: start (or reach) a node or a cluster, run the phones,
+ * install releases on schedule (rolled out node by node over a cluster), write report.json
+ * and report.html. `main.ts` is its command line; the demo and the tests call it directly.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -10,10 +10,13 @@ import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import ms from 'ms';
 import { AdminClient } from '../../server/cli/admin-client.ts';
+import { discoverCluster, namedNodes } from './discover.ts';
+import { type ManagedCluster, startManagedCluster } from './managed-cluster.ts';
 import { ManagedNode } from './managed-node.ts';
+import { orchestratorRollOut } from './orchestrator.ts';
 import { renderReportHtml } from './report-html.ts';
 import type { RunReport } from './report-model.ts';
-import { type NodeTarget, type RunOptions, runLoad } from './run.ts';
+import { type ClusterNode, type ClusterRun, type NodeTarget, type RunOptions, runLoad } from './run.ts';
 
 export const seconds = (value: string): number => {
   const v = /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : ms(value as ms.StringValue);
@@ -32,11 +35,23 @@ export const positive = (value: string): number => {
   return n;
 };
 export const list = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(',')];
+export const share = (value: string): number => {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a share from 0 to 1');
+  return n;
+};
 
 export interface LoadtestOptions {
-  url?: string;
-  adminUrl?: string;
+  /** One node's phone endpoint, or (with as many adminUrl) one per node of a cluster. */
+  url?: string[];
+  adminUrl?: string[];
   token?: string;
+  /** Find the nodes from adminUrl's GET /admin/cluster. */
+  cluster?: boolean;
+  /** Start a local cluster of this many nodes (more than 1) instead of one node. */
+  nodes?: number;
+  /** Share of two-party calls to a callee on another node, over several nodes. */
+  crossNode?: number;
   sessions: number;
   ramp: number;
   duration: number;
@@ -56,25 +71,60 @@ export interface LoadtestOptions {
   quiet?: boolean;
 }
 
+/** Phones over these nodes; releases rolled out by the orchestrator, through the first node. */
+function clusterRun(nodes: ClusterNode[], first: NodeTarget, o: LoadtestOptions): ClusterRun {
+  return {
+    nodes,
+    crossNode: o.crossNode ?? 0.5,
+    rollOut: orchestratorRollOut({ adminUrl: first.adminUrl, token: first.token, watchMs: o.watch * 1000 }),
+  };
+}
+
 /** Run as the options say; returns the report (written to --out). */
 export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
   if (o.release.length !== o.upgradeAt.length)
     throw new InvalidArgumentError('give one --upgrade-at time for each --release');
   const upgrades = o.release.map((release, i) => ({ release, atSeconds: seconds(o.upgradeAt[i] as string) }));
   let managed: ManagedNode | undefined;
+  let managedCluster: ManagedCluster | undefined;
   let dataDir: string | undefined;
   let target: NodeTarget;
-  if (o.url === undefined) {
+  let cluster: ClusterRun | undefined;
+  const several = (o.nodes ?? 1) > 1 || o.cluster === true || (o.url?.length ?? 0) > 1;
+  if (several && o.mode === 'restart')
+    throw new InvalidArgumentError(
+      '--mode restart is for one node; over several nodes upgrades roll out hot',
+    );
+  if (several && o.rollbackAt !== undefined)
+    throw new InvalidArgumentError(
+      '--rollback-at is for one node; a rollout rolls back by itself on failure',
+    );
+  if ((o.nodes ?? 1) > 1) {
+    managedCluster = await startManagedCluster({
+      nodes: o.nodes as number,
+      maxSessions: o.sessions + 100,
+      releases: o.release,
+    });
+    target = managedCluster.nodes[0] as NodeTarget;
+    cluster = clusterRun(managedCluster.nodes, target, o);
+  } else if (o.url === undefined && o.cluster !== true) {
     dataDir = mkdtempSync(join(tmpdir(), 'hotline-loadtest-'));
     managed = await ManagedNode.start(dataDir, ['--max-sessions', String(o.sessions + 100)]);
     for (const release of new Set(o.release)) await managed.upload(release);
     target = managed;
   } else {
     if (o.adminUrl === undefined || o.token === undefined)
-      throw new InvalidArgumentError('--url needs --admin-url and --token');
+      throw new InvalidArgumentError('--url and --cluster need --admin-url and --token');
     if (o.mode === 'restart')
       throw new InvalidArgumentError('--mode restart needs a node the harness starts (leave out --url)');
-    target = { url: o.url, adminUrl: o.adminUrl, token: o.token };
+    if (several) {
+      const nodes =
+        o.cluster === true
+          ? await discoverCluster(o.adminUrl[0] as string, o.token)
+          : await namedNodes(o.url ?? [], o.adminUrl, o.token);
+      target = nodes[0] as NodeTarget;
+      cluster = clusterRun(nodes, target, o);
+    } else target = { url: o.url?.[0] as string, adminUrl: o.adminUrl[0] as string, token: o.token };
   }
   const total = o.ramp + o.duration;
   const bar = o.quiet
@@ -89,6 +139,7 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
   bar?.start(total, 0, { connected: 0, cps: 0, p99: '-', dropped: 0, phase: '' });
   const options: RunOptions = {
     node: target,
+    ...(cluster === undefined ? {} : { cluster }),
     sessions: o.sessions,
     rampSeconds: o.ramp,
     durationSeconds: o.duration,
@@ -130,6 +181,7 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
   } finally {
     bar?.stop();
     await managed?.stop();
+    await managedCluster?.local.stop();
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -1,21 +1,46 @@
 /**
- * `npm run loadtest -- …`: hold N phones against a node (one it starts, or --url), install
- * releases mid-traffic (hot, or by restart), print a summary and write report.json and
+ * `npm run loadtest -- …`: hold N phones against a node (one it starts, or --url) or a
+ * cluster (--nodes N it starts, --url per node, or --cluster), install releases mid-traffic
+ * (hot, by restart, or rolled out node by node), print a summary and write report.json and
  * report.html. Thresholds make the exit code non-zero, for CI pipelines.
  *
  *   npm run loadtest -- --sessions 2000 --ramp 10s --duration 60s --upgrade-at 20s --release 1.1.0
  *   npm run loadtest -- --sessions 2000 --duration 60s --upgrade-at 20s --release 1.1.0 --mode restart
+ *   npm run loadtest -- --nodes 3 --sessions 3000 --duration 60s --upgrade-at 20s --release 1.1.0
  */
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { count, type LoadtestOptions, list, loadtest, positive, seconds } from './loadtest.ts';
+import { clusterSummary } from './cluster-summary.ts';
+import { count, type LoadtestOptions, list, loadtest, positive, seconds, share } from './loadtest.ts';
 import { summaryTable } from './summary-table.ts';
 
 const program = new Command('loadtest')
   .description('hold N phones against a node, hot-install (or restart into) a release mid-traffic, report')
-  .option('--url <ws-url>', "the node's phone endpoint (default: start a node on a temporary data directory)")
-  .option('--admin-url <url>', "the node's admin surface (with --url)")
-  .addOption(new Option('--token <token>', 'admin bearer token (with --url)').env('HOTLINE_ADMIN_TOKEN'))
+  .option(
+    '--url <ws-url>',
+    "the node's phone endpoint; repeat for each node of a cluster (default: start a node on a temporary data directory)",
+    list,
+  )
+  .option(
+    '--admin-url <url>',
+    "the node's admin surface (with --url: one per --url, in the same order)",
+    list,
+  )
+  .option('--cluster', "find every node of the cluster from --admin-url's GET /admin/cluster")
+  .option(
+    '--nodes <n>',
+    'start a local cluster of this many nodes (NATS on loopback) instead of one node',
+    count,
+  )
+  .option(
+    '--cross-node <share>',
+    'over several nodes: share of two-party calls to a callee on another node',
+    share,
+    0.5,
+  )
+  .addOption(
+    new Option('--token <token>', 'admin bearer token (with --url, --cluster)').env('HOTLINE_ADMIN_TOKEN'),
+  )
   .option('--sessions <n>', 'phones held at once', count, 1000)
   .option('--ramp <duration>', 'connect the phones over this long', seconds, 10)
   .option('--duration <duration>', 'traffic after the ramp', seconds, 60)
@@ -48,7 +73,8 @@ const o = program.opts<LoadtestOptions>();
 loadtest(o).then(
   (report) => {
     process.stdout.write(
-      `${summaryTable(report)}\nreports: ${resolve(o.out, 'report.json')}, ${resolve(o.out, 'report.html')}\n`,
+      `${[summaryTable(report), clusterSummary(report)].filter(Boolean).join('\n')}\n` +
+        `reports: ${resolve(o.out, 'report.json')}, ${resolve(o.out, 'report.html')}\n`,
     );
     const failed = report.thresholds.filter((t) => !t.passed);
     for (const t of failed) process.stderr.write(`threshold ${t.name} breached: ${t.value} > ${t.limit}\n`);

@@ -27,6 +27,24 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Build and sign the release sources of `version` with the node's development key (which it
+ * trusts), and upload the artifact.
+ */
+export async function uploadRelease(
+  node: { dataDir: string; adminUrl: string; token: string },
+  version: string,
+): Promise<void> {
+  const { artifact } = await buildRelease({
+    entry: join(releasesDir, version, 'index.ts'),
+    version,
+    name: 'hotline-calls',
+    keys: devKeyPair(node.dataDir),
+    outDir: join(node.dataDir, 'artifacts'),
+  });
+  await new AdminClient(node.adminUrl, node.token).post('/admin/releases', artifact);
+}
+
 export class ManagedNode implements NodeTarget {
   readonly token = randomBytes(18).toString('base64url');
   #process: NodeProcess | undefined;
@@ -68,16 +86,8 @@ export class ManagedNode implements NodeTarget {
     );
   }
 
-  /** Build, sign and upload the release sources of `version`. */
-  async upload(version: string): Promise<void> {
-    const { artifact } = await buildRelease({
-      entry: join(releasesDir, version, 'index.ts'),
-      version,
-      name: 'hotline-calls',
-      keys: devKeyPair(this.dataDir),
-      outDir: join(this.dataDir, 'artifacts'),
-    });
-    await new AdminClient(this.adminUrl, this.token).post('/admin/releases', artifact);
+  upload(version: string): Promise<void> {
+    return uploadRelease(this, version);
   }
 
   async restart(release: string): Promise<void> {

@@ -1,7 +1,11 @@
 /** What the harness and its worker processes say to each other over IPC. */
 
+import type { Placement } from './placement.ts';
+
 export interface ScriptPlan {
-  url: string;
+  /** The nodes' phone endpoints; placement.ts says which phone goes where. */
+  urls: string[];
+  placement: Placement;
   localAddresses: string[];
   phones: number;
   /** Users are `${userPrefix}${i}`; even phones place calls, odd ones answer them. */
@@ -25,6 +29,8 @@ export interface CompletedCall {
   /** Frames the caller sent, and media frames delivered to the caller. */
   sent: number;
   received: number;
+  /** The callee was registered on another node. */
+  crossNode: boolean;
 }
 
 /** What phones count over a second; summed across workers as they arrive. */
@@ -69,5 +75,7 @@ export interface WorkerSecond extends SecondCounts {
 export type ToScriptWorker = { type: 'start'; plan: ScriptPlan } | { type: 'stop' };
 
 export type FromScriptWorker =
-  | ({ type: 'second' } & WorkerSecond)
+  | { type: 'ready' }
+  /** One second per node, in the order of the plan's urls. */
+  | { type: 'second'; nodes: WorkerSecond[] }
   | { type: 'done'; calls: CompletedCall[]; connect: string; lost: number };

@@ -12,8 +12,9 @@ import { encodeHistogram, newHistogram } from '../client/histogram.ts';
 import { MediaStream } from '../client/media.ts';
 import { Phone } from '../client/phone.ts';
 import { type CompletedCall, emptyCounts, type ScriptPlan, type WorkerSecond } from './messages.ts';
+import { nodeOf } from './placement.ts';
 
-/** What a worker's phones count together; `flush` hands over one second of it. */
+/** What a worker's phones on one node count together; `flush` hands over one second of it. */
 export class ScriptStats {
   connected = 0;
   inCall = 0;
@@ -73,6 +74,8 @@ interface LiveCall {
   held: boolean;
   /** Set once the call is over, with its cause. */
   ended: string | null;
+  /** A call to the partner phone on another node. */
+  crossNode: boolean;
 }
 
 const SERVICES = ['echo', 'echo', 'ivr'];
@@ -82,6 +85,8 @@ export class ScriptedPhone {
   readonly #plan: ScriptPlan;
   readonly #stats: ScriptStats;
   readonly #index: number;
+  /** Index of the node this phone connects to, in the plan's urls. */
+  readonly #node: number;
   #phone: Phone | null = null;
   #call: LiveCall | null = null;
   #lastEnded: LiveCall | null = null;
@@ -93,9 +98,10 @@ export class ScriptedPhone {
   readonly #stop = new AbortController();
   #interrupt = new AbortController();
 
-  constructor(plan: ScriptPlan, index: number, stats: ScriptStats) {
+  constructor(plan: ScriptPlan, index: number, node: number, stats: ScriptStats) {
     this.#plan = plan;
     this.#index = index;
+    this.#node = node;
     this.#stats = stats;
     this.user = `${plan.userPrefix}${index}`;
     this.#rampEnd = Date.now() + plan.rampMs + 500;
@@ -108,6 +114,10 @@ export class ScriptedPhone {
   get #partner(): string | null {
     const partner = this.#index + 1;
     return partner < this.#plan.phones ? `${this.#plan.userPrefix}${partner}` : null;
+  }
+
+  get #partnerElsewhere(): boolean {
+    return nodeOf(this.#index + 1, this.#plan.placement) !== this.#node;
   }
 
   /** Connect (spread over the ramp), then place calls until stopped; callees just answer. */
@@ -180,7 +190,7 @@ export class ScriptedPhone {
       const t0 = performance.now();
       let phone: Phone | undefined;
       try {
-        phone = await Phone.connect(this.#plan.url, {
+        phone = await Phone.connect(this.#plan.urls[this.#node] as string, {
           localAddress: this.#plan.localAddresses[this.#index % this.#plan.localAddresses.length] as string,
           keepLog: false,
         });
@@ -265,6 +275,7 @@ export class ScriptedPhone {
       media: null,
       held: false,
       ended: null,
+      crossNode: false,
     };
     this.#call = call;
     return call;
@@ -327,6 +338,7 @@ export class ScriptedPhone {
         ? (SERVICES[Math.floor(Math.random() * SERVICES.length)] as string)
         : partner;
     const call = this.#newCall(`${this.user}-${++this.#calls}`, 'caller');
+    call.crossNode = to === partner && this.#partnerElsewhere;
     this.#stats.second.callsStarted++;
     const t0 = performance.now();
     const outcome = phone.next(
@@ -390,6 +402,7 @@ export class ScriptedPhone {
         caller: this.user,
         sent: call.stream.counts.sent,
         received: call.received,
+        crossNode: call.crossNode,
       });
     }
   }

@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-// Releases in order of appearance (blue first, orange next), as on the observer page.
-import RELEASE_COLORS from '../../server/http/observer/assets/release-colors.json' with { type: 'json' };
-import type { InstallMark, RunReport, TimelinePoint } from './report-model.ts';
+import { NODE_SCRIPT, type NodePanelModel, nodePanelHtml, nodePanelModel } from './report-html-nodes.ts';
+import type { InstallMark, RunReport } from './report-model.ts';
+import { escapeHtml, type PhaseBand, phaseBands, releaseOrder, releaseStyles } from './report-style.ts';
 import {
   formatCount,
   formatNumber,
@@ -18,14 +18,6 @@ import {
   targetReleases,
   thresholdVerdict,
 } from './summary-table.ts';
-
-interface PhaseBand {
-  phase: string;
-  /** Seconds since the start; a timeline point covers the second from its t. */
-  from: number;
-  to: number;
-  color: string;
-}
 
 /** Everything the page's script draws, precomputed here so the script stays small. */
 interface ChartModel {
@@ -44,22 +36,9 @@ interface ChartModel {
   setupP99: (number | null)[];
   phases: PhaseBand[];
   marks: InstallMark[];
+  /** Only in a run over several nodes. */
+  nodes?: NodePanelModel[];
 }
-
-/** The installer's phases, and the harness's 'restart'; a Map, so no name reaches Object's prototype. */
-const PHASE_COLORS = new Map([
-  ['preflight', '#fdf0c4'],
-  ['commit', '#fddcb5'],
-  ['canary', '#efe2fa'],
-  ['promote', '#fde2cc'],
-  ['watch', '#dbe8fb'],
-  ['installed', '#d8f3df'],
-  ['rolling_back', '#f8d5e5'],
-  ['rolled_back', '#f8d5e5'],
-  ['aborted', '#e7e5e4'],
-  ['restart', '#fbd5d5'],
-]);
-const OTHER_PHASE_COLOR = '#e5e7eb';
 
 let uplot: { js: string; css: string; version: string } | undefined;
 
@@ -77,10 +56,6 @@ function uplotAssets(): { js: string; css: string; version: string } {
   return uplot;
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 /** Inside <script>, only '<' can end the element early ('</script', '<!--'); JSON allows \u003c. */
 function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
@@ -89,38 +64,6 @@ function scriptJson(value: unknown): string {
 /** The inlined library must not contain a closing tag either; its strings read the same escaped. */
 function scriptCode(code: string): string {
   return code.replace(/<\/(script)/gi, '<\\/$1');
-}
-
-function phaseBands(timeline: TimelinePoint[]): PhaseBand[] {
-  const bands: PhaseBand[] = [];
-  for (const point of timeline) {
-    const last = bands.at(-1);
-    if (point.phase === null) continue;
-    if (last !== undefined && last.phase === point.phase && last.to === point.t) last.to = point.t + 1;
-    else
-      bands.push({
-        phase: point.phase,
-        from: point.t,
-        to: point.t + 1,
-        color: PHASE_COLORS.get(point.phase) ?? OTHER_PHASE_COLOR,
-      });
-  }
-  return bands;
-}
-
-function releaseOrder(timeline: TimelinePoint[]): string[] {
-  const seen = new Set<string>();
-  for (const point of timeline) for (const name of Object.keys(point.releases)) seen.add(name);
-  return [...seen];
-}
-
-/**
- * The colour mixed with white: opaque, so the stacked areas keep their colour over the phase
- * bands (a translucent fill over a tinted band reads as another release).
- */
-function tint(hex: string, white: number): string {
-  const channels = [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
-  return `rgb(${channels.map((c) => Math.round(c + (255 - c) * white)).join(', ')})`;
 }
 
 /** A log scale cannot place zero: a zero round trip is drawn as no value. */
@@ -135,10 +78,7 @@ function chartModel(report: RunReport): ChartModel {
     rttP50: tl.map((p) => positive(p.rttP50)),
     rttP99: tl.map((p) => positive(p.rttP99)),
     rttMax: tl.map((p) => positive(p.rttMax)),
-    releases: releaseOrder(tl).map((name, i) => {
-      const stroke = RELEASE_COLORS[i % RELEASE_COLORS.length] as string;
-      return { name, stroke, fill: tint(stroke, 0.35), counts: tl.map((p) => p.releases[name] ?? 0) };
-    }),
+    releases: releaseStyles(tl).map((r) => ({ ...r, counts: tl.map((p) => p.releases[r.name] ?? 0) })),
     connected: tl.map((p) => p.connected),
     dropped: tl.map((p) => p.dropped),
     lostMedia: tl.map((p) => p.lostMedia),
@@ -147,8 +87,26 @@ function chartModel(report: RunReport): ChartModel {
     callsCompleted: tl.map((p) => p.callsCompleted),
     setupP99: tl.map((p) => p.setupP99),
     phases: phaseBands(tl),
-    marks: [...report.marks].sort((a, b) => a.t - b.t),
+    marks: runMarks(report),
+    ...(report.cluster === undefined ? {} : { nodes: nodePanelModel(report, report.cluster) }),
   };
+}
+
+/**
+ * The marks over the run's charts. Over several nodes, each node's install shows there by
+ * its name alone; its phases are marked on that node's own chart (report-html-nodes.ts).
+ */
+function runMarks(report: RunReport): InstallMark[] {
+  const marks = [...report.marks].sort((a, b) => a.t - b.t);
+  const nodes = report.cluster?.nodes.map((n) => n.node);
+  if (nodes === undefined) return marks;
+  const nodeOf = (m: InstallMark) => nodes.find((n) => m.label.startsWith(`${n} `));
+  const first = new Set(nodes.map((n) => marks.find((m) => nodeOf(m) === n)));
+  return marks.flatMap((m) => {
+    const node = nodeOf(m);
+    if (node === undefined) return [m];
+    return first.has(m) ? [{ ...m, label: node }] : [];
+  });
 }
 
 const PAGE_CSS = `
@@ -184,13 +142,15 @@ h1 .release { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-siz
 /* Values in the legend only while the cursor is on a chart; '—' everywhere reads as missing data. */
 .idle .u-legend .u-value, .idle .u-legend .u-series:first-child { display: none; }
 .idle .u-inline.u-live th::after { content: none; }
+.node-table { margin: 0 0 12px; }
+.node-table h2 small { color: var(--muted); font-weight: 400; font-size: 13px; }
 .tables { display: grid; grid-template-columns: 2fr 1fr; gap: 12px; }
-.tables section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
-.tables h2 { margin: 0 0 6px; font-size: 15px; font-weight: 600; }
+.tables section, .node-table { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
+.tables h2, .node-table h2 { margin: 0 0 6px; font-size: 15px; font-weight: 600; }
 table { width: 100%; border-collapse: collapse; }
-.tables th, .tables td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); }
-.tables th { color: var(--muted); font-weight: 500; font-size: 12px; text-transform: uppercase; }
-.tables .num { text-align: right; font-variant-numeric: tabular-nums; }
+.tables th, .tables td, .node-table th, .node-table td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); }
+.tables th, .node-table th { color: var(--muted); font-weight: 500; font-size: 12px; text-transform: uppercase; }
+.tables .num, .node-table .num { text-align: right; font-variant-numeric: tabular-nums; }
 td.code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; overflow-wrap: anywhere; }
 td.pass { color: var(--good); font-weight: 600; } td.fail { color: var(--bad); font-weight: 600; }
 td.empty { color: var(--muted); }
@@ -201,7 +161,7 @@ footer { margin-top: 14px; color: var(--muted); font-size: 12px; }
  * Runs in the page. Marks and phases are drawn on the canvas by a uPlot plugin; mark labels sit
  * in a band above the plot, in as many rows as they need not to overlap.
  */
-const PAGE_SCRIPT = `
+const pageScript = (nodeScript: string) => `
 (() => {
   'use strict';
   const m = JSON.parse(document.getElementById('report-data').textContent);
@@ -223,9 +183,9 @@ const PAGE_SCRIPT = `
 
   // Labels go right of their line (left of it near the right edge), each in the first row
   // where it overlaps no other label; x and widths in CSS pixels.
-  function layoutMarks(toX, right) {
+  function layoutMarks(marks, toX, right) {
     const ends = [];
-    return m.marks.map((mark) => {
+    return marks.map((mark) => {
       const x = toX(mark.t);
       const w = measure.measureText(mark.label).width + 10;
       const left = x + w > right ? x - w : x;
@@ -240,13 +200,15 @@ const PAGE_SCRIPT = `
   const chartWidth = () => host.clientWidth - 26;
   // Rows are counted once, for the first width, so that every chart reserves the same band.
   const estimate = chartWidth() - 2 * SIDE;
-  const rows = Math.max(1, ...layoutMarks((t) => (t / m.duration) * estimate, estimate).map((l) => l.row + 1));
+  const markRows = (marks) =>
+    Math.max(1, ...layoutMarks(marks, (t) => (t / m.duration) * estimate, estimate).map((l) => l.row + 1));
 
-  const timeMarks = {
+  // Phase bands behind the plot and marks above it: the run's, or one node's.
+  const timeMarks = (phases, marks, rows) => ({
     hooks: {
       drawClear: [(u) => {
         const { ctx, bbox } = u;
-        for (const band of m.phases) {
+        for (const band of phases) {
           const x0 = u.valToPos(band.from, 'x', true);
           const x1 = u.valToPos(band.to, 'x', true);
           ctx.fillStyle = band.color;
@@ -255,7 +217,7 @@ const PAGE_SCRIPT = `
       }],
       draw: [(u) => {
         const { ctx, bbox } = u;
-        const placed = layoutMarks((t) => u.valToPos(t, 'x', true) / px, (bbox.left + bbox.width) / px);
+        const placed = layoutMarks(marks, (t) => u.valToPos(t, 'x', true) / px, (bbox.left + bbox.width) / px);
         ctx.save();
         ctx.font = '600 ' + 11 * px + 'px ' + family;
         ctx.textAlign = 'left';
@@ -282,7 +244,7 @@ const PAGE_SCRIPT = `
       }],
       setLegend: [(u) => u.root.classList.toggle('idle', u.legend.idx == null)],
     },
-  };
+  });
 
   const xAxis = (last) => ({
     font: FONT,
@@ -303,14 +265,18 @@ const PAGE_SCRIPT = `
     label, scale, stroke, value, width: 2, points: { show: false }, ...extra,
   });
 
+  const runRows = markRows(m.marks);
+  const runMarks = timeMarks(m.phases, m.marks, runRows);
+
   function chart(id, opts, data) {
+    const rows = opts.rows || runRows;
     const u = new uPlot({
       width: chartWidth(),
-      height: HEIGHT,
+      height: opts.height || HEIGHT,
       padding: [rows * ROW + 8, opts.rightAxis ? 8 : SIDE + 8, 0, 0],
       cursor: { sync: { key: 'timeline' }, points: { size: 7 } },
       scales: { x: { time: false, range: [0, m.duration] }, ...opts.scales },
-      plugins: [timeMarks, ...(opts.plugins || [])],
+      plugins: [opts.timeMarks || runMarks, ...(opts.plugins || [])],
       bands: opts.bands,
       axes: [xAxis(opts.last), ...opts.axes],
       series: [{ label: 'at', value: (u, v) => (v == null ? '—' : v + ' s') }, ...opts.series],
@@ -342,38 +308,42 @@ const PAGE_SCRIPT = `
   // Stacked areas: each release's series is the running sum and the bands fill between
   // neighbours; the legend shows each release's own count. Steps, because a point is a second.
   const steps = uPlot.paths.stepped({ align: 1 });
-  const sums = m.t.map(() => 0);
-  const stacked = m.releases.map((r) => r.counts.map((c, i) => (sums[i] += c)));
-  const top = Math.max(1, ...sums, ...m.connected);
-  charts.push(chart('chart-sessions', {
-    scales: { n: { range: [0, top * 1.1] } },
-    axes: [yAxis('n', 'sessions', 3)],
-    bands: m.releases.slice(1).map((r, i) => ({ series: [i + 2, i + 1], fill: r.fill })),
-    series: [
-      ...m.releases.map((r) =>
-        line(r.name, 'n', r.stroke, (u, v, s, i) => (i == null ? '—' : count(r.counts[i])), {
-          fill: r.fill, width: 1, paths: steps,
-        })),
-      line('connected', 'n', '#111827', (u, v) => count(v), { dash: [6, 3], paths: steps }),
-    ],
-  }, [...stacked, m.connected]));
+  // The run's sessions, or one node's (opts: height, marks).
+  function sessionsChart(id, releases, connected, opts) {
+    const sums = m.t.map(() => 0);
+    const stacked = releases.map((r) => r.counts.map((c, i) => (sums[i] += c)));
+    const top = Math.max(1, ...sums, ...connected);
+    return chart(id, {
+      ...opts,
+      scales: { n: { range: [0, top * 1.1] } },
+      axes: [yAxis('n', 'sessions', 3)],
+      bands: releases.slice(1).map((r, i) => ({ series: [i + 2, i + 1], fill: r.fill })),
+      series: [
+        ...releases.map((r) =>
+          line(r.name, 'n', r.stroke, (u, v, s, i) => (i == null ? '—' : count(r.counts[i])), {
+            fill: r.fill, width: 1, paths: steps,
+          })),
+        line('connected', 'n', '#111827', (u, v) => count(v), { dash: [6, 3], paths: steps }),
+      ],
+    }, [...stacked, connected]);
+  }
+  charts.push(sessionsChart('chart-sessions', m.releases, m.connected, {}));
 
-  const quiet = [m.dropped, m.lostMedia, m.errors].every((s) => s.every((v) => v === 0));
-  const quietNote = {
+  const quietNote = (series, text) => ({
     hooks: {
       draw: [(u) => {
-        if (!quiet) return;
+        if (!series.every((s) => s.every((v) => v === 0))) return;
         const { ctx, bbox } = u;
         ctx.save();
         ctx.font = '600 ' + 14 * px + 'px ' + family;
         ctx.fillStyle = '#15803d';
         ctx.textAlign = 'left';
         ctx.textBaseline = 'middle';
-        ctx.fillText('✓ no drops, no lost media, no errors', bbox.left + 16 * px, bbox.top + bbox.height / 2);
+        ctx.fillText(text, bbox.left + 16 * px, bbox.top + bbox.height / 2);
         ctx.restore();
       }],
     },
-  };
+  });
   // Both bars inside their second, [t, t + 1), like the steps and the phase bands.
   const bars = (offset) => uPlot.paths.bars({
     disp: {
@@ -383,7 +353,7 @@ const PAGE_SCRIPT = `
   });
   charts.push(chart('chart-drops', {
     scales: { n: { range: (u, min, max) => [0, Math.max(10, max * 1.1)] } },
-    plugins: [quietNote],
+    plugins: [quietNote([m.dropped, m.lostMedia, m.errors], '✓ no drops, no lost media, no errors')],
     axes: [yAxis('n', 'per second', 3)],
     series: [
       line('dropped sessions', 'n', '#dc2626', (u, v) => count(v), { fill: '#dc2626', width: 0, paths: bars(0.06) }),
@@ -408,8 +378,9 @@ const PAGE_SCRIPT = `
     ],
   }, [m.callsStarted, m.callsCompleted, m.setupP99]));
 
+${nodeScript}
   addEventListener('resize', () => {
-    for (const c of charts) c.setSize({ width: chartWidth(), height: HEIGHT });
+    for (const c of charts) c.setSize({ width: chartWidth(), height: c.height });
   });
   document.documentElement.dataset.charts = String(charts.length);
 })();
@@ -419,7 +390,8 @@ function header(report: RunReport): string {
   const { settings } = report;
   const verdict = thresholdVerdict(report);
   const badge = verdict.passed === null ? 'none' : verdict.passed ? 'pass' : 'fail';
-  const title = settings.mode === 'hot' ? 'Hot upgrade' : 'Restart';
+  const mode = modeName(report);
+  const title = `${mode.charAt(0).toUpperCase()}${mode.slice(1)}`;
   const releases = targetReleases(report).map((r) => `<span class="release">${escapeHtml(r)}</span>`);
   const release = releases.length === 0 ? '' : ` to ${releases.join(', then ')}`;
   const seen = releaseOrder(report.timeline).map(escapeHtml).join(' → ');
@@ -529,6 +501,7 @@ ${figures(report)}
 ${chartKey(model)}
 ${charts(modeName(report))}
 </section>
+${report.cluster === undefined ? '' : nodePanelHtml(report.cluster)}
 <div class="tables">
 ${thresholdsTable(report)}
 ${errorsTable(report)}
@@ -537,7 +510,7 @@ ${errorsTable(report)}
 </main>
 <script>${scriptCode(lib.js)}</script>
 <script type="application/json" id="report-data">${scriptJson(model)}</script>
-<script>${PAGE_SCRIPT}</script>
+<script>${pageScript(report.cluster === undefined ? '' : NODE_SCRIPT)}</script>
 </body>
 </html>
 `;

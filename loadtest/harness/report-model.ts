@@ -82,4 +82,43 @@ export interface RunReport {
   marks: InstallMark[];
   /** Threshold checks: name, limit, value, passed. */
   thresholds: { name: string; limit: number; value: number; passed: boolean }[];
+  /** Only in a run over several nodes. */
+  cluster?: ClusterSection;
+}
+
+/** A node of a multi-node run: its share of the figures, and its own series. */
+export interface NodeReport {
+  node: string;
+  url: string;
+  sessionsPeak: number;
+  droppedSessions: number;
+  droppedCalls: number;
+  lostMedia: number;
+  /** Round trip of the phones on this node, ms: whole run, steady state (ramp to rollout), rollout. */
+  rttP99Ms: number | null;
+  rttP99SteadyMs: number | null;
+  rttP99DuringInstallMs: number | null;
+  /** Its install in the rollout: seconds since the start of the run, and the outcome. */
+  install: { from: number; to: number | null; outcome: string | null } | null;
+  /** Per second, aligned with the run's timeline. */
+  timeline: {
+    connected: number[];
+    dropped: number[];
+    lostMedia: number[];
+    rttP99: (number | null)[];
+    releases: Record<string, number>[];
+    phase: (string | null)[];
+  };
+}
+
+/** What a run over several nodes adds to the report. */
+export interface ClusterSection {
+  /** Share of the two-party calls whose callee is on another node than its caller. */
+  crossNodeShare: number;
+  crossNodeCalls: { completed: number; matched: number };
+  /** Round trip p99 from the end of the ramp to the rollout (or the end), ms. */
+  rttP99SteadyMs: number | null;
+  /** The whole rollout: seconds since the start of the run, and its outcome. */
+  rollout: { release: string; from: number; to: number; outcome: string } | null;
+  nodes: NodeReport[];
 }

@@ -1,27 +1,34 @@
 /**
- * One load run: phones spread over worker processes and source addresses, a per-second
- * timeline merged from the workers and the node's own view (sessions by release, install
- * phase), a release installed mid-traffic — hot through the admin API, or by restarting
- * the node on the new release as a plain deploy does — then CDRs reconciled against what
- * the phones counted, and the figures the report shows.
+ * One load run: phones spread over worker processes and source addresses (and over the
+ * nodes, in a run over several), a per-second timeline merged from the workers and the
+ * nodes' own view (sessions by release, install phase), a release installed mid-traffic —
+ * hot through the admin API, by restarting the node on the new release as a plain deploy
+ * does, or rolled out node by node — then CDRs reconciled against what the phones counted,
+ * and the figures the report shows.
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type * as hdr from 'hdr-histogram-js';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
-import { AdminClient } from '../../server/cli/admin-client.ts';
-import type { InstallProgress } from '../../server/release/installer.ts';
 import { forkShares } from '../client/fleet.ts';
 import { latencyMs, mergeHistograms, newHistogram } from '../client/histogram.ts';
+import { Bucket, pct } from './bucket.ts';
 import {
   addCounts,
   type CompletedCall,
   emptyCounts,
   type FromScriptWorker,
   type ScriptPlan,
-  type WorkerSecond,
 } from './messages.ts';
-import type { InstallMark, RunReport, RunSettings, RunSummary, TimelinePoint } from './report-model.ts';
+import { NodeAdmin } from './node-admin.ts';
+import { NodeSeries } from './node-series.ts';
+import type {
+  ClusterSection,
+  InstallMark,
+  RunReport,
+  RunSettings,
+  RunSummary,
+  TimelinePoint,
+} from './report-model.ts';
 
 const workerPath = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
@@ -34,6 +41,37 @@ export interface NodeTarget {
   restart?(release: string): Promise<void>;
 }
 
+/** A node of a multi-node run. */
+export interface ClusterNode {
+  name: string;
+  url: string;
+  adminUrl: string;
+  token: string;
+}
+
+/**
+ * What a rollout tells the run as it goes: a node's install phase (null once the node is
+ * through, with its outcome and a closing mark label), or a mark on the timeline.
+ */
+export type RolloutStep =
+  | { type: 'phase'; node: string; phase: string; outcome?: undefined; label?: undefined }
+  | { type: 'phase'; node: string; phase: null; outcome: string; label: string }
+  | { type: 'mark'; label: string };
+
+/**
+ * Roll `release` out over the cluster, node by node, and settle with the outcome. The
+ * rolling-upgrade orchestrator plugs in here (orchestrator.ts).
+ */
+export type RollOut = (release: string, step: (s: RolloutStep) => void) => Promise<{ outcome: string }>;
+
+export interface ClusterRun {
+  /** Every node, in the order phones are dealt to them. */
+  nodes: ClusterNode[];
+  /** Share of two-party calls placed to a callee on another node (placement.ts). */
+  crossNode: number;
+  rollOut?: RollOut;
+}
+
 export interface Thresholds {
   maxDropped?: number;
   maxLostMedia?: number;
@@ -41,7 +79,9 @@ export interface Thresholds {
 }
 
 export interface RunOptions extends Omit<RunSettings, 'url' | 'workers'> {
+  /** The node; in a run over several, the first of them. */
   node: NodeTarget;
+  cluster?: ClusterRun;
   phonesPerWorker: number;
   sourceAddresses: number;
   /** The release sessions run before the upgrade (what a rollback returns to). */
@@ -57,78 +97,15 @@ const SECOND = 1000;
 /** Seconds after an install (or restart) ends that still count as "during" it. */
 const AFTERMATH_S = 5;
 
-/** The node's admin API, with what the harness reads from it once a second. */
-class Admin extends AdminClient {
-  constructor(node: NodeTarget) {
-    super(node.adminUrl, node.token, 5000);
-  }
-
-  /** Sessions per release, or nothing while the node is down. */
-  async releases(): Promise<Record<string, number>> {
-    try {
-      const { modules } = await this.get<{
-        modules: { module: string; version: string; processes: number }[];
-      }>('/admin/modules');
-      const out: Record<string, number> = {};
-      for (const m of modules) if (m.module === 'session' && m.processes > 0) out[m.version] = m.processes;
-      return out;
-    } catch {
-      return {};
-    }
-  }
-
-  async install(): Promise<InstallProgress | null> {
-    try {
-      return (await this.get<{ install: InstallProgress }>('/admin/install')).install;
-    } catch {
-      return null;
-    }
-  }
-
-  /** Every CDR that ended since `since`, paging back from the newest. */
-  async cdrsSince(since: number): Promise<Cdr[]> {
-    const seen = new Map<string, Cdr>();
-    let until: number | undefined;
-    for (;;) {
-      const query = `since=${since}&limit=10000${until === undefined ? '' : `&until=${until}`}`;
-      const { cdrs } = await this.get<{ cdrs: Cdr[] }>(`/cdrs?${query}`);
-      const before = seen.size;
-      for (const c of cdrs) seen.set(c.id, c);
-      if (cdrs.length < 10000 || seen.size === before) break;
-      until = (cdrs.at(-1) as Cdr).endedAt;
-    }
-    return [...seen.values()];
-  }
-}
-
-/** One second's worth from every worker, summed. */
-class Bucket {
-  counts = emptyCounts();
-  errors = 0;
-  rtt = newHistogram();
-  setup = newHistogram();
-
-  add(s: WorkerSecond, errorsByCode: Record<string, number>, recoveries: number[]): void {
-    addCounts(this.counts, s);
-    for (const [code, n] of Object.entries(s.errors)) {
-      this.errors += n;
-      errorsByCode[code] = (errorsByCode[code] ?? 0) + n;
-    }
-    recoveries.push(...s.recoveries);
-    this.rtt.add(mergeHistograms([s.rtt]));
-    this.setup.add(mergeHistograms([s.setup]));
-  }
-}
-
-const pct = (h: hdr.Histogram, p: number): number | null =>
-  h.totalCount === 0 ? null : latencyMs(h)[p === 50 ? 'p50' : 'p99'];
-
 export async function runLoad(o: RunOptions): Promise<RunReport> {
-  const admin = new Admin(o.node);
-  const startedAt = new Date();
-  const t0 = Date.now();
-  const plan: Omit<ScriptPlan, 'phones' | 'localAddresses' | 'userPrefix'> = {
-    url: o.node.url,
+  // Not a spread of o.node: a ManagedNode's url and adminUrl are getters.
+  const { url, adminUrl, token } = o.node;
+  const nodes = o.cluster?.nodes ?? [{ name: 'node', url, adminUrl, token }];
+  const admins = nodes.map((n) => new NodeAdmin(n));
+  const admin = admins[0] as NodeAdmin;
+  const series = o.cluster === undefined ? undefined : new NodeSeries(nodes);
+  const plan: Omit<ScriptPlan, 'phones' | 'localAddresses' | 'userPrefix' | 'placement'> = {
+    urls: nodes.map((n) => n.url),
     rampMs: o.rampSeconds * SECOND,
     mediaRate: o.mediaRate,
     meanCallMs: o.meanCallSeconds * SECOND,
@@ -137,10 +114,16 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     holdShare: 0.2,
   };
   const shares = forkShares(workerPath, { ...o, phones: o.sessions });
-  // Per worker: its latest gauges; and the counts of the second being collected.
-  const gauges = new Map<number, { connected: number; inCall: number }>();
-  let bucket = new Bucket();
-  const all = { rtt: newHistogram(), setup: newHistogram(), during: newHistogram() };
+  // A worker takes a second or more to load on a busy machine: the clock, and with it the
+  // ramp and the upgrade times, starts once every worker is ready to place its phones.
+  await Promise.all(shares.map((s) => ready(s.child)));
+  const startedAt = new Date();
+  const t0 = Date.now();
+  // Per worker and node: its latest gauges; and per node, the counts of the second being collected.
+  const gauges = new Map<number, { connected: number; inCall: number }[]>();
+  const newBuckets = () => nodes.map(() => new Bucket());
+  let buckets = newBuckets();
+  const all = { rtt: newHistogram(), setup: newHistogram(), during: newHistogram(), steady: newHistogram() };
   const errorsByCode: Record<string, number> = {};
   const recoveries: number[] = [];
   const calls: CompletedCall[] = [];
@@ -151,9 +134,12 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
       new Promise((resolve, reject) => {
         share.child.on('message', (m: FromScriptWorker) => {
           if (m.type === 'second') {
-            gauges.set(share.index, { connected: m.connected, inCall: m.inCall });
-            bucket.add(m, errorsByCode, recoveries);
-          } else {
+            gauges.set(
+              share.index,
+              m.nodes.map((n) => ({ connected: n.connected, inCall: n.inCall })),
+            );
+            for (const [i, n] of m.nodes.entries()) buckets[i]?.add(n, errorsByCode, recoveries);
+          } else if (m.type === 'done') {
             calls.push(...m.calls);
             connect.push(m.connect);
             resolve();
@@ -168,6 +154,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
       type: 'start',
       plan: {
         ...plan,
+        placement: { nodes: nodes.length, crossNode: o.cluster?.crossNode ?? 0, offset: share.index },
         phones: share.phones,
         localAddresses: share.localAddresses,
         userPrefix: `${o.userPrefix}${share.index}-`,
@@ -178,9 +165,16 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const timeline: TimelinePoint[] = [];
   const marks: InstallMark[] = [];
   const now = () => (Date.now() - t0) / SECOND;
-  const mark = (label: string) => marks.push({ label, t: Math.round(now() * 10) / 10 });
+  const round = (t: number) => Math.round(t * 10) / 10;
+  const mark = (label: string) => {
+    marks.push({ label, t: round(now()) });
+  };
+  const sinceStart = (epochMs: number) => Math.round((epochMs - t0) / 100) / 10;
   let phase: string | null = null;
   let installOutcome: string | null = null;
+  /** Each node's install phase while a rollout runs; null on a node not installing. */
+  const nodePhases: (string | null)[] = nodes.map(() => null);
+  let rollout: ClusterSection['rollout'] = null;
   /** The install (or restart) window, in seconds since the start. */
   const window = { from: Number.POSITIVE_INFINITY, to: Number.POSITIVE_INFINITY };
   const tot = emptyCounts();
@@ -188,15 +182,38 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
 
   /** `drain`: the phones hanging up all at once at the end — shown, not part of the figures. */
   const closeSecond = async (t: number, drain = false) => {
-    const b = bucket;
-    bucket = new Bucket();
-    const sum = (k: 'connected' | 'inCall') => [...gauges.values()].reduce((n, g) => n + g[k], 0);
+    const perNode = buckets;
+    buckets = newBuckets();
+    const b = Bucket.merge(perNode);
+    const sum = (k: 'connected' | 'inCall', i?: number) =>
+      [...gauges.values()].reduce(
+        (n, g) => n + (i === undefined ? g.reduce((m, x) => m + x[k], 0) : (g[i]?.[k] ?? 0)),
+        0,
+      );
+    const during = t >= window.from && t <= window.to + AFTERMATH_S;
+    const steady = !drain && t > o.rampSeconds && t < window.from;
     if (!drain) {
       all.rtt.add(b.rtt);
       all.setup.add(b.setup);
     }
-    if (t >= window.from && t <= window.to + AFTERMATH_S) all.during.add(b.rtt);
+    if (during) all.during.add(b.rtt);
+    if (steady) all.steady.add(b.rtt);
     addCounts(tot, b.counts);
+    const releases = await Promise.all(admins.map((a) => a.releases()));
+    if (series !== undefined) {
+      phase = nodePhases.find((p) => p !== null) ?? null;
+      for (let i = 0; i < nodes.length; i++)
+        series.add(
+          i,
+          {
+            bucket: perNode[i] as Bucket,
+            connected: sum('connected', i),
+            releases: releases[i] ?? {},
+            phase: nodePhases[i] ?? null,
+          },
+          { drain, steady, during },
+        );
+    }
     const point: TimelinePoint = {
       t,
       connected: sum('connected'),
@@ -212,7 +229,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
       lostMedia: b.counts.lost,
       errors: b.errors,
       phase,
-      releases: await admin.releases(),
+      releases: sumReleases(releases),
     };
     peak = Math.max(peak, point.connected);
     timeline.push(point);
@@ -225,8 +242,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
       const p = await admin.install();
       if (p !== null) phase = p.phase;
       if (p?.outcome) {
-        for (const ph of p.phases)
-          marks.push({ label: ph.phase, t: Math.round((ph.startedAt - t0) / 100) / 10 });
+        for (const ph of p.phases) marks.push({ label: ph.phase, t: sinceStart(ph.startedAt) });
         installOutcome = p.outcome;
         if (window.to === Number.POSITIVE_INFINITY) window.to = now();
         phase = null;
@@ -234,6 +250,38 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
+  };
+
+  // Over several nodes: the orchestrator installs node by node and says so as it goes.
+  const installs = new Map<string, number>();
+  const step = (st: RolloutStep) => {
+    if (st.type === 'mark') return mark(st.label);
+    const i = nodes.findIndex((n) => n.name === st.node);
+    if (i < 0) return;
+    if (st.phase !== null) {
+      if (!installs.has(st.node)) installs.set(st.node, now());
+      if (nodePhases[i] !== st.phase) mark(`${st.node} ${st.phase}`);
+      nodePhases[i] = st.phase;
+      return;
+    }
+    nodePhases[i] = null;
+    mark(`${st.node} ${st.label}`);
+    const from = installs.get(st.node) ?? now();
+    series?.setInstall(i, { from: round(from), to: round(now()), outcome: st.outcome });
+  };
+  const rollOut = async (release: string) => {
+    if (o.cluster?.rollOut === undefined) throw new Error('a hot upgrade over several nodes needs a rollOut');
+    const from = now();
+    window.from = Math.min(window.from, from);
+    window.to = Number.POSITIVE_INFINITY;
+    mark(`roll out ${release}`);
+    installs.clear();
+    const { outcome } = await o.cluster.rollOut(release, step);
+    nodePhases.fill(null);
+    window.to = now();
+    installOutcome = outcome;
+    rollout = { release, from: round(from), to: round(window.to), outcome };
+    mark(`rollout ${outcome}`);
   };
 
   const upgrade = async (release: string, label: string) => {
@@ -249,6 +297,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
       installOutcome = 'restarted';
       return;
     }
+    if (o.cluster !== undefined) return rollOut(release);
     window.from = Math.min(window.from, now());
     window.to = Number.POSITIVE_INFINITY;
     mark(`${label} ${release}`);
@@ -293,7 +342,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const failed = outcomes.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
 
-  const cdr = await reconcile(admin, calls, t0 - 60_000);
+  const cdrs = await reconcile(admins, calls, t0 - 60_000);
   const summary: RunSummary = {
     sessionsPeak: peak,
     callsCompleted: calls.length,
@@ -309,9 +358,9 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     rttP99DuringInstallMs: all.during.totalCount === 0 ? null : latencyMs(all.during).p99,
     recoverMs: recoveries.length === 0 ? null : Math.max(...recoveries),
     installOutcome,
-    cdr,
+    cdr: cdrs.all,
   };
-  return finish(
+  const report = finish(
     o,
     startedAt,
     shares.map((s) => s.child),
@@ -319,16 +368,56 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     timeline,
     marks,
   );
+  if (o.cluster === undefined || series === undefined) return report;
+  const cluster: ClusterSection = {
+    crossNodeShare: o.cluster.crossNode,
+    crossNodeCalls: cdrs.crossNode,
+    rttP99SteadyMs: all.steady.totalCount === 0 ? null : latencyMs(all.steady).p99,
+    rollout,
+    nodes: series.report(),
+  };
+  return { ...report, cluster };
+}
+
+function ready(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: FromScriptWorker) => {
+      if (m.type !== 'ready') return;
+      child.off('message', onMessage);
+      resolve();
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code) => reject(new Error(`load worker exited ${code} before it was ready`)));
+  });
+}
+
+/** Sessions by release over every node; one node's own object when there is one. */
+function sumReleases(perNode: Record<string, number>[]): Record<string, number> {
+  if (perNode.length === 1) return perNode[0] as Record<string, number>;
+  const out: Record<string, number> = {};
+  for (const r of perNode) for (const [v, n] of Object.entries(r)) out[v] = (out[v] ?? 0) + n;
+  return out;
 }
 
 /** CDRs are written in batches: the newest calls' records may land a moment after they end. */
 const CDR_GRACE_MS = 15_000;
 
-async function reconcile(admin: Admin, calls: CompletedCall[], since: number): Promise<RunSummary['cdr']> {
+/** Each call's CDR is on its caller's node: every node's CDRs, matched together. */
+async function reconcile(
+  admins: NodeAdmin[],
+  calls: CompletedCall[],
+  since: number,
+): Promise<{ all: RunSummary['cdr']; crossNode: ClusterSection['crossNodeCalls'] }> {
   const deadline = Date.now() + CDR_GRACE_MS;
+  const crossCalls = calls.filter((c) => c.crossNode);
   for (;;) {
-    const out = match(calls, await admin.cdrsSince(since));
-    if (out.missing === 0 || Date.now() > deadline) return out;
+    const cdrs = (await Promise.all(admins.map((a) => a.cdrsSince(since)))).flat();
+    const out = match(calls, cdrs);
+    if (out.missing === 0 || Date.now() > deadline)
+      return {
+        all: out,
+        crossNode: { completed: crossCalls.length, matched: match(crossCalls, cdrs).matched },
+      };
     await new Promise((r) => setTimeout(r, 500));
   }
 }

@@ -46,6 +46,7 @@ function figureText(f: KeyFigure): string {
 }
 
 export function modeName(report: RunReport): string {
+  if (report.cluster !== undefined) return `rolling upgrade over ${report.cluster.nodes.length} nodes`;
   return report.settings.mode === 'hot' ? 'hot upgrade' : 'restart';
 }
 
@@ -74,7 +75,8 @@ const countVerdict = (n: number): KeyFigure['verdict'] => (n === 0 ? 'good' : 'b
 
 export function keyFigures(report: RunReport): KeyFigure[] {
   const s = report.summary;
-  const during = report.settings.mode === 'hot' ? 'install' : 'restart';
+  const during =
+    report.cluster !== undefined ? 'rollout' : report.settings.mode === 'hot' ? 'install' : 'restart';
   const outcome = s.installOutcome;
   return [
     {
@@ -135,7 +137,9 @@ export function keyFigures(report: RunReport): KeyFigure[] {
       unit: '',
       note:
         targetReleases(report).length === 0 ? 'no release' : `release ${targetReleases(report).join(', ')}`,
-      verdict: outcome === null ? 'neutral' : outcome === 'installed' ? 'good' : 'bad',
+      // 'upgraded': a rollout over several nodes that went through.
+      verdict:
+        outcome === null ? 'neutral' : outcome === 'installed' || outcome === 'upgraded' ? 'good' : 'bad',
     },
   ];
 }

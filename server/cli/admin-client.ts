@@ -1,6 +1,22 @@
 /** A node's admin API over fetch: bearer token, typed errors surfaced with their codes. */
 import type { InstallProgress } from '../release/installer.ts';
 
+/** A node's error answer: its HTTP status, its catalogue code, and the whole body (reports ride along). */
+export class AdminRequestError extends Error {
+  readonly code: string | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    text: string,
+  ) {
+    const e = body as { code?: string; message?: string } | undefined;
+    super(`${status} ${e?.code ?? ''}: ${e?.message ?? text}`);
+    this.name = 'AdminRequestError';
+    this.code = e?.code;
+  }
+}
+
 export class AdminClient {
   constructor(
     readonly url: string,
@@ -21,10 +37,7 @@ export class AdminClient {
     });
     const text = await res.text();
     const value = text === '' ? undefined : (JSON.parse(text) as unknown);
-    if (!res.ok) {
-      const e = value as { code?: string; message?: string } | undefined;
-      throw new Error(`${res.status} ${e?.code ?? ''}: ${e?.message ?? text}`);
-    }
+    if (!res.ok) throw new AdminRequestError(res.status, value, text);
     return value as T;
   }
 

@@ -6,18 +6,20 @@
  *   npm run hotline -- release upload data/artifacts/hotline-1.1.0.release.json
  *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30000]
  *   npm run hotline -- promote | rollback | status | release list | release permanent 1.1.0
+ *   npm run hotline -- cluster upgrade 1.1.0 [--artifact <file>] [--watch 10s] | cluster status
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { defaultSettings } from '../node/settings.ts';
 import { buildRelease } from '../release/build.ts';
 import type { InstallProgress } from '../release/installer.ts';
 import { devKeyPair } from '../release/keys.ts';
 import { checkVersion } from '../release/version.ts';
 import { AdminClient } from './admin-client.ts';
+import { addClusterCommands, isUsageError } from './cluster-commands.ts';
 
 const releasesDir = fileURLToPath(new URL('../calls/releases', import.meta.url));
 
@@ -33,6 +35,9 @@ const wholeNumber = (value: string): number => {
 };
 
 const program = new Command('hotline').description('Hotline releases: build, upload, install, roll back');
+// Bad usage exits 2 (commander has printed why; see the catch at the end). Set before any
+// subcommand is added: subcommands copy it when they are made.
+program.exitOverride();
 const dataDirOption = () =>
   new Option('--data-dir <dir>', 'the node data directory')
     .env('HOTLINE_DATA_DIR')
@@ -50,10 +55,15 @@ program
   )
   .addOption(dataDirOption());
 
-function client(): AdminClient {
+function access(): { adminUrl: string; token: string; dataDir: string } {
   const o = program.opts<{ adminUrl: string; token?: string; dataDir: string }>();
   const token = o.token ?? readFileSync(join(o.dataDir, 'admin-token'), 'utf8').trim();
-  return new AdminClient(o.adminUrl, token);
+  return { adminUrl: o.adminUrl, token, dataDir: o.dataDir };
+}
+
+function client(): AdminClient {
+  const { adminUrl, token } = access();
+  return new AdminClient(adminUrl, token);
 }
 
 const print = (value: unknown): void => {
@@ -187,7 +197,14 @@ program
   .description('the running (or last) install')
   .action(async () => print(await client().get('/admin/install')));
 
+addClusterCommands(program, access);
+
 await program.parseAsync().catch((err: unknown) => {
+  // --help and --version exit 0.
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+    return;
+  }
   process.stderr.write(`hotline: ${(err as Error).message}\n`);
-  process.exitCode = 1;
+  process.exitCode = isUsageError(err) ? 2 : 1;
 });

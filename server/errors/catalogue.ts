@@ -169,6 +169,23 @@ const catalogue = {
   },
   HOT_ERR_SHUTTING_DOWN: { status: 503, message: () => 'the node is shutting down' },
   HOT_ERR_BAD_CONFIG: { status: 500, message: (why: string) => `bad configuration: ${why}` },
+  // cluster
+  HOT_ERR_NATS_UNAVAILABLE: { status: 503, message: (why: string) => `NATS is not available: ${why}` },
+  HOT_ERR_NODE_NAME_TAKEN: {
+    status: 409,
+    message: (node: string) => `a live node of the cluster is named ${node} already`,
+  },
+  // cluster: rolling upgrades
+  HOT_ERR_ROLLOUT_PREFLIGHT_FAILED: {
+    status: 422,
+    message: (version: string, nodes: string) =>
+      `preflight of ${version} failed on ${nodes}; no node was changed`,
+  },
+  HOT_ERR_ROLLOUT_GATE_FAILED: {
+    status: 422,
+    message: (node: string, why: string) => `the health gate failed on ${node}: ${why}`,
+  },
+  HOT_ERR_ROLLOUT_STATE: { status: 409, message: (why: string) => `rollout state: ${why}` },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;
@@ -210,6 +227,15 @@ export function hotlineErrorWithCause<C extends ErrorCode>(
   ...args: ArgsOf<C>
 ): HotlineError<C> {
   return new HotlineError(code, args, { cause });
+}
+
+/** An error that crossed from another node: a HotlineError again when the catalogue knows its code. */
+export function errorFromNode(code: string | undefined, message: string): Error {
+  if (code === undefined || !Object.hasOwn(catalogue, code)) return new Error(message);
+  // The arguments that made the message stayed on the other node: keep its text as it was.
+  const err = new HotlineError(code as ErrorCode, [] as never);
+  err.message = message;
+  return err;
 }
 
 export const errorCodes = Object.keys(catalogue) as ErrorCode[];

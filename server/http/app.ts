@@ -55,6 +55,8 @@ export function publicRoutes(app: FastifyInstance, r: PublicRoutes): void {
 export interface AdminRoutes {
   rt: Runtime;
   cdrs(query: CdrQueryString): Promise<unknown[]>;
+  /** This node and the other live nodes of its cluster (where they listen), or null when alone. */
+  cluster(): unknown;
 }
 
 export const CdrQueryString = Type.Object(
@@ -98,6 +100,7 @@ export function adminRoutes(app: FastifyInstance, r: AdminRoutes): void {
     tree: supervisionTree(r.rt, { maxChildren: req.query.maxChildren }),
   }));
   app.get('/admin/modules', async () => ({ modules: r.rt.modules.versions() }));
+  app.get('/admin/cluster', async () => ({ node: r.rt.node, cluster: r.cluster() }));
   // Memory as the process sees it; after a full GC when node runs with --expose-gc.
   app.get('/admin/memory', async () => {
     const gc = (globalThis as { gc?: () => void }).gc;

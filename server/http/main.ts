@@ -72,6 +72,11 @@ const program = new Command('hotline-node')
     ),
   )
   .addOption(
+    new Option('--cluster <nats-url>', 'join the cluster on this NATS server (alone without it)').env(
+      'HOTLINE_CLUSTER',
+    ),
+  )
+  .addOption(
     new Option('--trusted-key <pem...>', 'public keys whose signed releases this node installs')
       .env('HOTLINE_TRUSTED_KEYS')
       .default(d.trustedKeys)
@@ -95,7 +100,13 @@ const settings: NodeSettings = {
 
 const node = await startNode(settings);
 node.publicApp.log.info(
-  { calls: node.callsUrl, http: node.httpUrl, admin: node.adminUrl, recoveredCdrs: node.recovered },
+  {
+    calls: node.callsUrl,
+    http: node.httpUrl,
+    admin: node.adminUrl,
+    recoveredCdrs: node.recovered,
+    cluster: settings.cluster ?? null,
+  },
   `node ${settings.node} up`,
 );
 

@@ -1,5 +1,5 @@
 /**
- * The release half of the admin surface: upload (unpack), list, install, follow an install
+ * The release half of the admin surface: upload (unpack), list, preflight alone, install, follow an install
  * (JSON or a server-sent event stream), promote, roll back, make permanent, remove. Every
  * route sits behind the admin token the surface already checks.
  */
@@ -44,6 +44,17 @@ export function releaseRoutes(app: FastifyInstance, releases: ReleaseHandler): v
     async (req, reply) => {
       const install = releases.install(req.params.version, req.body ?? {});
       return reply.status(202).send({ install: install.progress });
+    },
+  );
+  // The preflight alone, for a cluster rollout that asks every node before any moves.
+  typed.post(
+    '/admin/releases/:version/preflight',
+    { schema: { params: VersionParams } },
+    async (req, reply) => {
+      const preflight = await releases.preflight(req.params.version);
+      if (preflight.failed === 0) return { preflight };
+      const err = hotlineError('HOT_ERR_PREFLIGHT_FAILED', preflight.version, preflight.failed);
+      return reply.status(err.statusCode).send({ code: err.code, message: err.message, preflight });
     },
   );
   typed.post('/admin/releases/:version/permanent', { schema: { params: VersionParams } }, async (req) => {

@@ -10,17 +10,19 @@
  *      └─ sessions           dynamic supervisor: one session per phone
  *
  * Shutdown runs in reverse: sessions end their calls (CDRs written), ports close their
- * sockets with 1001, the journal flushes and closes the log.
+ * sockets with 1001, the journal flushes and closes the log, and the node leaves its
+ * cluster (if it is in one: server/cluster) once its last messages to other nodes are out.
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { countPhases, createJournal, type JournalState } from '../calls/cdr/journal.ts';
 import { queryCdrs, recoverLog } from '../calls/cdr/log.ts';
-import { JOURNAL, type Release, type SessionArgs } from '../calls/contract.ts';
+import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/contract.ts';
 import { decodeClientFrame } from '../calls/protocol/codec.ts';
 import { protocolJsonSchema } from '../calls/protocol/json-schema.ts';
 import { release as baseline } from '../calls/releases/1.0.0/index.ts';
+import { type Cluster, joinCluster } from '../cluster/cluster.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
 import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
 import { attachGateway, type Gateway } from '../http/gateway.ts';
@@ -48,6 +50,8 @@ export interface HotlineNode {
   httpUrl: string;
   adminUrl: string;
   adminToken: string;
+  /** The cluster joined with settings.cluster; undefined when the node runs alone. */
+  cluster: Cluster | undefined;
   /** CDRs written at start for calls that were up when the node last died. */
   recovered: number;
   /** Graceful: stop accepting, end calls with their CDRs, close sockets (1001), flush. */
@@ -127,6 +131,18 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const logger = options.logger === false ? false : { level: settings.logLevel };
   const publicApp = createFastify({ logger });
   const adminApp = createFastify({ logger: false, loggerInstance: publicApp.log });
+  // Join before phones can register: their users go into the cluster's directory.
+  const where: { callsUrl?: string; httpUrl?: string; adminUrl?: string } = {};
+  const cluster =
+    settings.cluster === undefined
+      ? undefined
+      : await joinCluster({
+          url: settings.cluster,
+          rt,
+          info: () => ({ release: releases.current.version, ...where }),
+          covers: (name) => name.startsWith(userName('')),
+          onMember: (event, node) => publicApp.log.info({ node }, `cluster: node ${node} ${event}`),
+        });
   let accepting = true;
   const gateway = attachGateway(publicApp, {
     path: '/calls',
@@ -155,7 +171,19 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   });
   const auth = { token: token.token, sessions: new ObserverSessions() };
   await installAdminAuth(adminApp, auth);
-  adminRoutes(adminApp, { rt, cdrs: (q) => queryCdrs(journalPath, q) });
+  adminRoutes(adminApp, {
+    rt,
+    cdrs: (q) => queryCdrs(journalPath, q),
+    cluster: () =>
+      cluster === undefined
+        ? null
+        : {
+            url: settings.cluster,
+            // This node as its heartbeats describe it, so one node's answer addresses them all.
+            self: { node: settings.node, release: releases.current.version, ...where },
+            nodes: cluster.nodes(),
+          },
+  });
   releaseRoutes(adminApp, releases);
   const feed = new ObserverFeed({
     node: settings.node,
@@ -183,6 +211,10 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     return `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   };
   const httpUrl = url(publicApp, 'http');
+  const callsUrl = `${url(publicApp, 'ws')}/calls`;
+  const adminUrl = url(adminApp, 'http');
+  Object.assign(where, { callsUrl, httpUrl, adminUrl });
+  cluster?.membership.announce();
 
   let stopping: Promise<void> | null = null;
   return {
@@ -193,10 +225,11 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     publicApp,
     adminApp,
     gateway,
-    callsUrl: `${url(publicApp, 'ws')}/calls`,
+    callsUrl,
     httpUrl,
-    adminUrl: url(adminApp, 'http'),
+    adminUrl,
     adminToken: token.token,
+    cluster,
     recovered: recovered.length,
     stop() {
       stopping ??= (async () => {
@@ -208,6 +241,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         await rt.call(app, 'stop', Number.POSITIVE_INFINITY);
         await ended;
         await Promise.all([publicApp.close(), adminApp.close(), releases.store.flushed]);
+        await cluster?.leave();
       })();
       return stopping;
     },

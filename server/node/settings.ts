@@ -22,6 +22,8 @@ export interface NodeSettings {
   trustedKeys: string[];
   /** Boot this unpacked release instead of the permanent one (what a restart deploy does). */
   release: string | undefined;
+  /** NATS URL of the cluster to join; undefined: the node runs alone and needs no NATS. */
+  cluster: string | undefined;
 }
 
 export const defaultSettings: NodeSettings = {
@@ -43,4 +45,5 @@ export const defaultSettings: NodeSettings = {
   maxBufferedBytes: 256 * 1024,
   trustedKeys: [],
   release: undefined,
+  cluster: undefined,
 };

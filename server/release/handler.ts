@@ -8,7 +8,13 @@ import type { KeyObject } from 'node:crypto';
 import { hotlineError } from '../errors/catalogue.ts';
 import type { Runtime } from '../runtime/index.ts';
 import { type Manifest, verifyArtifact } from './artifact.ts';
-import { Install, type InstallHooks, type InstallOptions, type InstallProgress } from './installer.ts';
+import {
+  Install,
+  type InstallHooks,
+  type InstallOptions,
+  type InstallProgress,
+  type ProcessFailure,
+} from './installer.ts';
 import { evaluateRelease } from './loader.ts';
 import type { ReleaseModule } from './module.ts';
 import { ReleaseStore } from './store.ts';
@@ -48,6 +54,19 @@ export interface ReleaseList {
   unreadable: UnreadableRelease[];
   baseline: string;
   install: InstallProgress | null;
+}
+
+/** What a preflight alone found: nothing was changed either way. */
+export interface PreflightReport {
+  version: string;
+  from: string;
+  direction: 'up' | 'down';
+  /** Processes the install would move. */
+  total: number;
+  /** Processes whose dry-run codeChange failed (exact), and the first of them. */
+  failed: number;
+  failures: ProcessFailure[];
+  ms: number;
 }
 
 let installs = 0;
@@ -132,18 +151,38 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return this.#install?.progress ?? this.#last;
   }
 
-  /** Start an install: preflight and commit run on; watch `progress` or `done`. */
-  install(version: string, options: Partial<InstallOptions> = {}): Install {
+  /** An install of `version` from the current release, not started yet. */
+  #prepare(
+    version: string,
+    options: Partial<InstallOptions>,
+    hooks: InstallHooks | undefined,
+  ): { install: Install; from: R; to: R } {
     if (this.#install !== null) throw hotlineError('HOT_ERR_INSTALL_RUNNING', this.#install.progress.id);
     if (version === this.#current.version)
       throw hotlineError('HOT_ERR_BAD_REQUEST', `release ${version} is already current`);
     const from = this.#current;
     const to = this.load(version);
     const id = `install-${Date.now().toString(36)}-${++installs}`;
-    const install = new Install(this.#o.rt, id, from, to, options, this.#o.hooks, {
-      from: this.#copy(from),
-      to: this.#copy(to),
-    });
+    const dryRun = { from: this.#copy(from), to: this.#copy(to) };
+    return { install: new Install(this.#o.rt, id, from, to, options, hooks, dryRun), from, to };
+  }
+
+  /**
+   * The install's preflight alone (the same code path: load, contract, dry-run codeChange on
+   * every live process in slices), changing nothing and recording nothing in the history.
+   */
+  async preflight(version: string): Promise<PreflightReport> {
+    const t0 = performance.now();
+    // No hooks: a dry run is not an install, and the install metrics stay about installs.
+    const { install } = this.#prepare(version, {}, {});
+    const { total, failed } = await install.dryRun();
+    const { from, to, direction, failures } = install.progress;
+    return { version: to, from, direction, total, failed, failures, ms: performance.now() - t0 };
+  }
+
+  /** Start an install: preflight and commit run on; watch `progress` or `done`. */
+  install(version: string, options: Partial<InstallOptions> = {}): Install {
+    const { install, from, to } = this.#prepare(version, options, this.#o.hooks);
     this.#install = install;
     void install.start();
     void install.done.then((p) => {

@@ -387,37 +387,51 @@ export class Install {
     for (const b of code.values()) this.#rt.modules.load(b);
   }
 
+  /**
+   * The preflight alone: collect the processes on the old code and dry-run codeChange on each.
+   * Nothing changes, so a cluster orchestrator can ask every node before any of them moves.
+   */
+  async dryRun(): Promise<{ total: number; failed: number }> {
+    const { targets, failures } = await this.#check();
+    return { total: targets.length, failed: failures };
+  }
+
+  async #check(): Promise<{ targets: Pid[]; failures: number }> {
+    // Processes started on the old code while the collection and the preflight yield are
+    // checked too, until none is new; the module table switches right after the last look
+    // (in start), with no yield between.
+    let late: Pid[] = [];
+    const offSpawn = this.#rt.events.on('spawn', (e) => {
+      if (this.#rt.lookup(e.pid)?.behaviour === this.#fromCode.get(e.module)) late.push(e.pid);
+    });
+    let failures = 0;
+    let targets: Pid[] = [];
+    try {
+      targets = await this.#targets();
+      if (late.length > 0) {
+        // The collection saw those spawned before it ended, at its end (the table keeps spawn order).
+        const seen = new Set(targets.slice(-late.length));
+        late = late.filter((pid) => !seen.has(pid));
+      }
+      this.progress.total = targets.length;
+      failures = await this.#preflight(targets);
+      while (failures === 0 && late.length > 0) {
+        const fresh = late.splice(0);
+        for (const pid of fresh) targets.push(pid);
+        failures += await this.#preflight(fresh);
+      }
+    } finally {
+      offSpawn();
+    }
+    this.progress.total = targets.length;
+    return { targets, failures };
+  }
+
   /** Preflight, commit (all, or the canary share), then watch. Resolves at the first decision point. */
   async start(): Promise<void> {
     try {
       const t0 = performance.now();
-      // Processes started on the old code while the collection and the preflight yield are
-      // checked too, until none is new; the module table switches right after the last look,
-      // with no yield between.
-      let late: Pid[] = [];
-      const offSpawn = this.#rt.events.on('spawn', (e) => {
-        if (this.#rt.lookup(e.pid)?.behaviour === this.#fromCode.get(e.module)) late.push(e.pid);
-      });
-      let failures = 0;
-      let targets: Pid[] = [];
-      try {
-        targets = await this.#targets();
-        if (late.length > 0) {
-          // The collection saw those spawned before it ended, at its end (the table keeps spawn order).
-          const seen = new Set(targets.slice(-late.length));
-          late = late.filter((pid) => !seen.has(pid));
-        }
-        this.progress.total = targets.length;
-        failures = await this.#preflight(targets);
-        while (failures === 0 && late.length > 0) {
-          const fresh = late.splice(0);
-          for (const pid of fresh) targets.push(pid);
-          failures += await this.#preflight(fresh);
-        }
-      } finally {
-        offSpawn();
-      }
-      this.progress.total = targets.length;
+      const { targets, failures } = await this.#check();
       if (failures > 0) {
         this.#finish('aborted', hotlineError('HOT_ERR_PREFLIGHT_FAILED', this.#to.version, failures).message);
         return;

@@ -5,13 +5,16 @@ export type ExitReason =
   | { readonly type: 'error'; readonly error: unknown }
   | { readonly type: 'kill' }
   | { readonly type: 'killed' }
-  | { readonly type: 'noproc' };
+  | { readonly type: 'noproc' }
+  /** The process's node went away (or could not be reached): what a remote monitor or link reports. */
+  | { readonly type: 'noconnection' };
 
 export const normal: ExitReason = Object.freeze({ type: 'normal' });
 export const shutdown: ExitReason = Object.freeze({ type: 'shutdown' });
 export const kill: ExitReason = Object.freeze({ type: 'kill' });
 export const killed: ExitReason = Object.freeze({ type: 'killed' });
 export const noproc: ExitReason = Object.freeze({ type: 'noproc' });
+export const noconnection: ExitReason = Object.freeze({ type: 'noconnection' });
 
 export function errorReason(error: unknown): ExitReason {
   return { type: 'error', error };

@@ -2,6 +2,7 @@
 export { application } from './application.ts';
 export * from './behaviour.ts';
 export { type Clock, SimulatedClock, systemClock } from './clock.ts';
+export * from './distribution.ts';
 export {
   type DynamicSupervisorArgs,
   type DynamicSupervisorMessages,

@@ -3,13 +3,20 @@
  * signals, timers and the registry. Generic: it runs any behaviour and knows nothing of calls.
  */
 import { performance } from 'node:perf_hooks';
-import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
+import { errorFromNode, hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
 import { application } from './application.ts';
 import type { AnyBehaviour, From, MessageMap, MonitorRef, SpawnOptions, TimerRef } from './behaviour.ts';
 import { type Clock, systemClock } from './clock.ts';
+import {
+  type DistMessage,
+  type Distribution,
+  type NameDirectory,
+  plainError,
+  plainReason,
+} from './distribution.ts';
 import { dynamicSupervisor } from './dynamic-supervisor.ts';
 import { RuntimeEvents } from './events.ts';
-import { describeReason, type ExitReason, errorReason, killed, noproc } from './exit-reason.ts';
+import { describeReason, type ExitReason, errorReason, killed, noconnection, noproc } from './exit-reason.ts';
 import type { Kind, Mailbox } from './mailbox.ts';
 import { ModuleTable } from './module-table.ts';
 import { formatPid, type Pid, pidNode } from './pid.ts';
@@ -55,6 +62,13 @@ export interface RuntimeSpawnOptions extends SpawnOptions {
   parent?: Pid;
 }
 
+/** A monitor; `theirRef` is set when the watcher is on another node (the ref its DOWN must name). */
+interface Monitor {
+  watcher: Pid;
+  target: Pid;
+  theirRef?: number;
+}
+
 interface PendingCall {
   target: Pid;
   resolve(value: unknown): void;
@@ -83,8 +97,11 @@ export class Runtime {
   readonly #registry = new Registry();
   readonly #timers: Timers;
   readonly #pending = new Map<number, PendingCall>();
-  readonly #monitors = new Map<MonitorRef, { watcher: Pid; target: Pid }>();
+  readonly #monitors = new Map<MonitorRef, Monitor>();
   readonly #observe: RuntimeOptions['turnObserver'];
+  /** Set when the node is in a cluster: pids of other nodes are reached through it. */
+  #dist: Distribution | undefined = undefined;
+  #names: NameDirectory | undefined = undefined;
   #nextId = 0;
   #nextRef = 0;
 
@@ -195,11 +212,11 @@ export class Runtime {
 
   /** Plain message, handled by handleInfo. Sending to a dead pid is not an error (as in OTP). */
   send(to: Pid | string, message: unknown): void {
-    this.#deliver(to, 'info', message, null);
+    this.#deliver(to, 'info', message);
   }
 
   cast<M extends MessageMap>(to: Pid<M> | string, message: M['cast']): void {
-    this.#deliver(to, 'cast', message, null);
+    this.#deliver(to, 'cast', message);
   }
 
   call<M extends MessageMap>(
@@ -207,25 +224,40 @@ export class Runtime {
     message: M['call'],
     timeoutMs = this.callTimeoutMs,
   ): Promise<M['reply']> {
-    let target: Process;
+    let pid: Pid;
+    let target: Process | undefined;
+    let node: string | undefined;
     try {
-      target = this.#target(to, true) as Process;
+      pid = this.#resolve(to);
+      target = this.#procs.get(pid);
+      if (target === undefined) node = this.#remoteNode(pid);
+      if (target === undefined && node === undefined) throw hotlineError('HOT_ERR_NOPROC', pid);
     } catch (err) {
       return Promise.reject(err);
     }
     const ref = ++this.#nextRef;
-    const from: From = { node: this.node, ref };
     return new Promise((resolve, reject) => {
       // An infinite timeout waits for ever (setTimeout would make it 1 ms).
-      const timer = Number.isFinite(timeoutMs)
+      const finite = Number.isFinite(timeoutMs);
+      const timer = finite
         ? this.clock.setTimeout(() => {
-            if (this.#settleCall(ref)) reject(hotlineError('HOT_ERR_CALL_TIMEOUT', target.self, timeoutMs));
+            if (this.#settleCall(ref)) reject(hotlineError('HOT_ERR_CALL_TIMEOUT', pid, timeoutMs));
           }, timeoutMs)
         : undefined;
-      this.#pending.set(ref, { target: target.self, resolve, reject, timer });
+      this.#pending.set(ref, { target: pid, resolve, reject, timer });
+      if (target === undefined) {
+        const call: DistMessage = {
+          type: 'call',
+          to: pid,
+          message,
+          ref,
+          timeoutMs: finite ? timeoutMs : null,
+        };
+        return (this.#dist as Distribution).send(node as string, call);
+      }
       if (target.callsIn === null) target.callsIn = new Set();
       target.callsIn.add(ref);
-      this.#enqueue(target, 'call', message, from);
+      this.#enqueue(target, 'call', message, { node: this.node, ref });
     });
   }
 
@@ -244,25 +276,29 @@ export class Runtime {
     return pending;
   }
 
-  #deliver(to: Pid | string, kind: Kind, message: unknown, from: From | null): void {
-    const p = this.#target(to, false);
-    if (p !== undefined) this.#enqueue(p, kind, message, from);
+  /** Sends to a dead local pid are dropped, as in OTP; to another node's, they go through the distribution. */
+  #deliver(to: Pid | string, kind: 'cast' | 'info', message: unknown): void {
+    const pid = this.#resolve(to);
+    const p = this.#procs.get(pid);
+    if (p !== undefined) return this.#enqueue(p, kind, message, null);
+    const node = this.#remoteNode(pid);
+    if (node !== undefined) (this.#dist as Distribution).send(node, { type: 'send', to: pid, kind, message });
   }
 
-  /**
-   * Resolve a pid or registered name. An unknown name is an error; a dead local pid is
-   * only an error for calls (sends to the dead are dropped, as in OTP).
-   */
-  #target(to: Pid | string, forCall: boolean): Process | undefined {
-    const isPidString = to.charCodeAt(0) === 60; /* < */
-    const pid = isPidString ? (to as Pid) : this.#registry.whereis(to);
+  /** A pid, or the pid a registered name stands for: an unknown name is an error. */
+  #resolve(to: Pid | string): Pid {
+    if (to.charCodeAt(0) === 60 /* < */) return to as Pid;
+    const pid = this.whereis(to);
     if (pid === undefined) throw hotlineError('HOT_ERR_NOPROC', to);
-    const p = this.#procs.get(pid);
-    if (p !== undefined) return p;
+    return pid;
+  }
+
+  /** The node of a pid not in the process table, when that is another node; unreachable without a cluster. */
+  #remoteNode(pid: Pid): string | undefined {
     const node = pidNode(pid);
-    if (node !== undefined && node !== this.node) throw hotlineError('HOT_ERR_NODE_UNREACHABLE', node);
-    if (forCall) throw hotlineError('HOT_ERR_NOPROC', pid);
-    return undefined;
+    if (node === undefined || node === this.node) return undefined;
+    if (this.#dist === undefined) throw hotlineError('HOT_ERR_NODE_UNREACHABLE', node);
+    return node;
   }
 
   #enqueue(p: Process, kind: Kind, message: unknown, from: From | null): void {
@@ -498,7 +534,10 @@ export class Runtime {
     p.exiting = false;
     this.#procs.delete(p.self);
     this.modules.release(p.behaviour);
-    if (p.name !== undefined) this.#registry.unregister(p.name, p.self);
+    if (p.name !== undefined) {
+      this.#registry.unregister(p.name, p.self);
+      if (this.#names?.covers(p.name)) this.#names.unregister(p.name, p.self);
+    }
     if (p.timers !== null) for (const ref of p.timers) this.#timers.cancel(ref);
     if (p.callsIn !== null) {
       const why = describeReason(reason);
@@ -506,13 +545,7 @@ export class Runtime {
         this.#failCall({ node: this.node, ref }, hotlineError('HOT_ERR_CALL_TARGET_EXITED', p.self, why));
     }
     p.mailbox = null;
-    if (p.watching !== null) {
-      for (const ref of p.watching) {
-        const m = this.#monitors.get(ref);
-        this.#monitors.delete(ref);
-        if (m) this.#procs.get(m.target)?.watchers?.delete(ref);
-      }
-    }
+    if (p.watching !== null) for (const ref of p.watching) this.demonitor(ref);
     if (p.suspendWaiters !== null) {
       for (const w of p.suspendWaiters) w.reject(hotlineError('HOT_ERR_NOPROC', p.self));
       p.suspendWaiters = null;
@@ -530,13 +563,24 @@ export class Runtime {
         if (watcher) {
           watcher.watching?.delete(ref);
           this.#enqueue(watcher, 'info', { type: 'DOWN', ref, pid: p.self, reason }, null);
+        } else if (m?.theirRef !== undefined) {
+          const down: DistMessage = {
+            type: 'down',
+            ref: m.theirRef,
+            pid: p.self,
+            reason: plainReason(reason),
+          };
+          this.#dist?.send(pidNode(m.watcher) as string, down);
         }
       }
     }
     if (p.links !== null) {
       for (const pid of p.links) {
         const other = this.#procs.get(pid);
-        if (other === undefined) continue;
+        if (other === undefined) {
+          this.#toNodeOf(pid, { type: 'exit', from: p.self, to: pid, reason: plainReason(reason) });
+          continue;
+        }
         other.links?.delete(p.self);
         this.#signal(other, p.self, reason);
       }
@@ -559,6 +603,7 @@ export class Runtime {
   exit(pid: Pid, reason: ExitReason, from: Pid = `<0@${this.node}>` as Pid): void {
     const p = this.#procs.get(pid);
     if (p !== undefined) this.#signal(p, from, reason);
+    else this.#toNodeOf(pid, { type: 'exit', from, to: pid, reason: plainReason(reason) });
   }
 
   awaitExit(pid: Pid, timeoutMs: number): Promise<ExitReason | undefined> {
@@ -594,16 +639,20 @@ export class Runtime {
     const pa = this.#procs.get(a);
     if (pa === undefined || a === b) return;
     const pb = this.#procs.get(b);
-    if (pb === undefined) return this.#signal(pa, b, noproc);
+    if (pb === undefined && !this.#toNodeOf(b, { type: 'link', from: a, to: b }))
+      return this.#signal(pa, b, noproc);
     if (pa.links === null) pa.links = new Set();
-    if (pb.links === null) pb.links = new Set();
     pa.links.add(b);
+    if (pb === undefined) return;
+    if (pb.links === null) pb.links = new Set();
     pb.links.add(a);
   }
 
   unlink(a: Pid, b: Pid): void {
     this.#procs.get(a)?.links?.delete(b);
-    this.#procs.get(b)?.links?.delete(a);
+    const pb = this.#procs.get(b);
+    if (pb !== undefined) pb.links?.delete(a);
+    else this.#toNodeOf(b, { type: 'unlink', from: a, to: b });
   }
 
   /** Monitor `target` from `watcher`: a DOWN info message follows its end (at once if gone). */
@@ -612,14 +661,15 @@ export class Runtime {
     const pw = this.#procs.get(watcher);
     const pt = this.#procs.get(target);
     if (pw === undefined) return ref;
-    if (pt === undefined) {
+    if (pt === undefined && !this.#toNodeOf(target, { type: 'monitor', watcher, target, ref })) {
       this.#enqueue(pw, 'info', { type: 'DOWN', ref, pid: target, reason: noproc }, null);
       return ref;
     }
     this.#monitors.set(ref, { watcher, target });
     if (pw.watching === null) pw.watching = new Set();
-    if (pt.watchers === null) pt.watchers = new Set();
     pw.watching.add(ref);
+    if (pt === undefined) return ref;
+    if (pt.watchers === null) pt.watchers = new Set();
     pt.watchers.add(ref);
     return ref;
   }
@@ -629,7 +679,151 @@ export class Runtime {
     if (m === undefined) return;
     this.#monitors.delete(ref);
     this.#procs.get(m.watcher)?.watching?.delete(ref);
-    this.#procs.get(m.target)?.watchers?.delete(ref);
+    const pt = this.#procs.get(m.target);
+    if (pt !== undefined) pt.watchers?.delete(ref);
+    else if (m.theirRef === undefined) this.#toNodeOf(m.target, { type: 'demonitor', target: m.target, ref });
+  }
+
+  // ---- other nodes ----
+
+  /** Join a cluster: pids of other nodes are reached through `dist`, names it covers through `names`. */
+  distribute(dist: Distribution, names?: NameDirectory): void {
+    this.#dist = dist;
+    this.#names = names;
+  }
+
+  /** Send `message` to the node of `pid` when that is another node; false when it is not. */
+  #toNodeOf(pid: Pid, message: DistMessage): boolean {
+    if (this.#dist === undefined) return false;
+    const node = pidNode(pid);
+    if (node === undefined || node === this.node) return false;
+    this.#dist.send(node, message);
+    return true;
+  }
+
+  /** A message from the runtime of node `from`. Pids it names as ours that are not (any more) get nothing. */
+  receive(from: string, m: DistMessage): void {
+    switch (m.type) {
+      case 'send': {
+        const p = this.#procs.get(m.to);
+        if (p !== undefined) this.#enqueue(p, m.kind, m.message, null);
+        return;
+      }
+      case 'call':
+        return this.#callFor(from, m);
+      case 'reply':
+        this.#settleFrom(from, m.ref)?.resolve(m.value);
+        return;
+      case 'reply_error':
+        this.#settleFrom(from, m.ref)?.reject(errorFromNode(m.error.code, m.error.message));
+        return;
+      case 'monitor':
+        return this.#monitorFor(from, m);
+      case 'demonitor': {
+        const watchers = this.#procs.get(m.target)?.watchers;
+        for (const ref of watchers ?? []) {
+          const mon = this.#monitors.get(ref);
+          if (mon?.theirRef === m.ref && pidNode(mon.watcher) === from) {
+            this.#monitors.delete(ref);
+            watchers?.delete(ref);
+          }
+        }
+        return;
+      }
+      case 'down': {
+        const mon = this.#monitors.get(m.ref);
+        if (mon === undefined || mon.target !== m.pid) return;
+        this.#monitors.delete(m.ref);
+        const watcher = this.#procs.get(mon.watcher);
+        watcher?.watching?.delete(m.ref);
+        if (watcher)
+          this.#enqueue(watcher, 'info', { type: 'DOWN', ref: m.ref, pid: m.pid, reason: m.reason }, null);
+        return;
+      }
+      case 'link': {
+        const p = this.#procs.get(m.to);
+        if (p === undefined)
+          return this.#dist?.send(from, { type: 'exit', from: m.to, to: m.from, reason: noproc });
+        if (p.links === null) p.links = new Set();
+        p.links.add(m.from);
+        return;
+      }
+      case 'unlink':
+        this.#procs.get(m.to)?.links?.delete(m.from);
+        return;
+      case 'exit': {
+        const p = this.#procs.get(m.to);
+        if (p === undefined) return;
+        p.links?.delete(m.from);
+        return this.#signal(p, m.from, m.reason);
+      }
+    }
+  }
+
+  /** Settle a call to `node` by its ref: only that node answers it. */
+  #settleFrom(node: string, ref: number): PendingCall | undefined {
+    const pending = this.#pending.get(ref);
+    return pending !== undefined && pidNode(pending.target) === node ? this.#settleCall(ref) : undefined;
+  }
+
+  /** A call from another node, made here on its behalf: the reply (or the failure) goes back by ref. */
+  #callFor(from: string, m: Extract<DistMessage, { type: 'call' }>): void {
+    const answer = (message: DistMessage) => this.#dist?.send(from, message);
+    // Only our own pids: a name or another node's pid would send the call on elsewhere.
+    const call =
+      pidNode(m.to) === this.node
+        ? this.call(m.to, m.message, m.timeoutMs ?? Number.POSITIVE_INFINITY)
+        : Promise.reject(hotlineError('HOT_ERR_NOPROC', m.to));
+    call.then(
+      (value) => answer({ type: 'reply', ref: m.ref, value }),
+      (err) => answer({ type: 'reply_error', ref: m.ref, error: plainError(err) }),
+    );
+  }
+
+  #monitorFor(from: string, m: Extract<DistMessage, { type: 'monitor' }>): void {
+    const pt = this.#procs.get(m.target);
+    if (pt === undefined) {
+      this.#dist?.send(from, { type: 'down', ref: m.ref, pid: m.target, reason: noproc });
+      return;
+    }
+    const ref = ++this.#nextRef;
+    this.#monitors.set(ref, { watcher: m.watcher, target: m.target, theirRef: m.ref });
+    if (pt.watchers === null) pt.watchers = new Set();
+    pt.watchers.add(ref);
+  }
+
+  /**
+   * `node` is gone: calls to it fail, monitors on its processes fire and links to them break
+   * with `noconnection`, and what it held on ours is dropped. A rare event: it scans.
+   */
+  nodeDown(node: string): void {
+    for (const [ref, pending] of this.#pending) {
+      if (pidNode(pending.target) === node)
+        this.#settleCall(ref)?.reject(
+          hotlineError('HOT_ERR_CALL_TARGET_EXITED', pending.target, 'noconnection'),
+        );
+    }
+    for (const [ref, m] of this.#monitors) {
+      if (pidNode(m.watcher) === node) {
+        this.#monitors.delete(ref);
+        this.#procs.get(m.target)?.watchers?.delete(ref);
+      } else if (pidNode(m.target) === node) {
+        this.#monitors.delete(ref);
+        const watcher = this.#procs.get(m.watcher);
+        watcher?.watching?.delete(ref);
+        if (watcher)
+          this.#enqueue(watcher, 'info', { type: 'DOWN', ref, pid: m.target, reason: noconnection }, null);
+      }
+    }
+    const cut: [Process, Pid][] = [];
+    for (const p of this.#procs.values()) {
+      if (p.links === null) continue;
+      for (const other of p.links) if (pidNode(other) === node) cut.push([p, other]);
+    }
+    for (const [p, other] of cut) {
+      p.links?.delete(other);
+      this.#signal(p, other, noconnection);
+    }
   }
 
   // ---- timers ----
@@ -669,12 +863,19 @@ export class Runtime {
     if (p === undefined) throw hotlineError('HOT_ERR_NOPROC', pid);
     // One name per process, as in OTP: a second one would outlive the process in the registry.
     if (p.name !== undefined) throw hotlineError('HOT_ERR_ALREADY_REGISTERED', pid, p.name);
+    if (this.#names?.covers(name)) {
+      this.#registry.check(name);
+      this.#names.register(name, pid);
+    }
     this.#registry.register(name, pid);
     p.name = name;
   }
 
+  /** A local name first; then, for the names it covers, the cluster's directory. */
   whereis(name: string): Pid | undefined {
-    return this.#registry.whereis(name);
+    const pid = this.#registry.whereis(name);
+    if (pid !== undefined || this.#names === undefined || !this.#names.covers(name)) return pid;
+    return this.#names.whereis(name);
   }
 
   registered(): [string, Pid][] {

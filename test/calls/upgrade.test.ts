@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import type { Artifact } from '../../server/release/artifact.ts';
+import type { PreflightReport } from '../../server/release/handler.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
 import {
   answeredCall,
@@ -131,6 +132,25 @@ describe('faulty releases', () => {
     await serviceCall(c, 'echo-c');
     const echo = new MediaFlow(c, 'echo-c', 10);
     await echo.more();
+
+    // The preflight alone finds the same, and neither installs nor records anything.
+    const dry = await adminPost<{ code: string; preflight: PreflightReport }>(
+      n,
+      `/admin/releases/${FAULTY_MIGRATE}/preflight`,
+    );
+    expect(dry.status).toBe(422);
+    expect(dry.body).toMatchObject({
+      code: 'HOT_ERR_PREFLIGHT_FAILED',
+      preflight: { from: '1.1.0', failed: 2 },
+    });
+    expect(dry.body.preflight.failures).toHaveLength(2);
+    expect(
+      (await n.admin<{ current: string; install: InstallProgress }>('/admin/releases')).body,
+    ).toMatchObject({
+      current: '1.1.0',
+      install: { to: '1.1.0', outcome: 'installed' },
+    });
+    expect(await metric(n, 'hotline_release_installs_total', { outcome: 'aborted' })).toBe(0);
 
     const p = await install(n, FAULTY_MIGRATE);
     expect(p.outcome).toBe('aborted');

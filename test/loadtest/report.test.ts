@@ -3,12 +3,17 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { clusterSummary } from '../../loadtest/harness/cluster-summary.ts';
 import { renderReportHtml } from '../../loadtest/harness/report-html.ts';
 import type { RunReport, TimelinePoint } from '../../loadtest/harness/report-model.ts';
 import { compareTable, summaryTable } from '../../loadtest/harness/summary-table.ts';
 import { findChromium, launchChromium, missingChromiumMessage, watchPage } from './browser.ts';
 
-const hot = JSON.parse(readFileSync(new URL('./fixtures/report.json', import.meta.url), 'utf8')) as RunReport;
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as RunReport;
+const hot = fixture('report.json');
+/** A real run: 150 phones over three nodes, 1.1.0 rolled out from 8 s, node by node. */
+const rolling = fixture('cluster-report.json');
 const artifacts = new URL('../../test-artifacts/', import.meta.url);
 const uplotJs = readFileSync(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
 
@@ -223,6 +228,28 @@ describe('terminal tables', () => {
     expect(failed[2]).toContain('dropped sessions 2,000 (limit 0); dropped calls 1,012 (limit 0)');
   });
 
+  it('clusterSummary adds the rollout and a row per node; a run on one node has none', () => {
+    const text = clusterSummary(rolling);
+    expect(text).toContain('rollout of 1.1.0: upgraded in 9.6 s (from 8.2 s to 17.8 s)');
+    expect(text).toContain('156 completed, 156 CDRs matched');
+    expect(row(text, 'node2')).toEqual([
+      'node2',
+      '50',
+      '0',
+      '0',
+      '0',
+      '84.7 ms',
+      '115 ms',
+      '3.2 s upgraded',
+      '1.1.0',
+    ]);
+    expect(summaryTable(rolling).split('\n')[0]).toBe(
+      'rolling upgrade over 3 nodes to 1.1.0: 150 sessions, 30 s',
+    );
+    expect(clusterSummary(hot)).toBe('');
+    expect(renderReportHtml(hot)).not.toContain('id="nodes"');
+  });
+
   it('compareTable sets a hot upgrade beside a restart', () => {
     const table = compareTable(hot, restart);
     expect(row(table, '')).toEqual(['', 'hot upgrade', 'restart']);
@@ -262,7 +289,7 @@ describe('report.html in chromium', () => {
     await (await browser?.catch(() => undefined))?.close();
   });
 
-  async function render(report: RunReport, name: string) {
+  async function render(report: RunReport, name: string, charts = 4) {
     mkdirSync(artifacts, { recursive: true });
     const file = new URL(`${name}.html`, artifacts);
     writeFileSync(file, renderReportHtml(report));
@@ -270,7 +297,7 @@ describe('report.html in chromium', () => {
     const page = await (await chromium()).newPage({ viewport: { width: 1440, height: 900 } });
     const watch = watchPage(page);
     await page.goto(file.href);
-    await page.waitForSelector('html[data-charts="4"]', { timeout: 10_000 });
+    await page.waitForSelector(`html[data-charts="${charts}"]`, { timeout: 10_000 });
     const canvases = await page.$$eval('canvas', (all) =>
       all.map((c) => {
         const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? [];
@@ -302,6 +329,26 @@ describe('report.html in chromium', () => {
       await page.close();
     });
   }
+
+  it('draws a rolling upgrade with a panel per node, with no errors, and saves a screenshot', async () => {
+    // The run's four charts, round trip and drops per node, and each node's sessions.
+    const { page, watch, canvases } = await render(rolling, 'report-rolling', 9);
+    expect(canvases).toHaveLength(9);
+    for (const c of canvases) expect(c.painted).toBeGreaterThan(1000);
+    expect(watch.errors).toEqual([]);
+    expect(await page.textContent('h1')).toBe('Rolling upgrade over 3 nodes to 1.1.0');
+    const rows = await page.$$eval('.node-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+    );
+    expect(rows.map((r) => [r[0], r[2], r[3], r[8]])).toEqual([
+      ['node1', '0', '0', '1.1.0'],
+      ['node2', '0', '0', '1.1.0'],
+      ['node3', '0', '0', '1.1.0'],
+    ]);
+    expect(await page.textContent('#chart-node-1 .u-legend')).toContain('1.0.0');
+    await page.screenshot({ path: fileURLToPath(new URL('report-rolling.png', artifacts)), fullPage: true });
+    await page.close();
+  });
 
   it('runs none of the hostile strings', async () => {
     const evil = '<script>alert(1)</script>';

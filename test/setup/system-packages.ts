@@ -1,12 +1,17 @@
 /**
  * The Debian packages the suite drives for real: a headless browser for the report and
- * observer pages, and Prometheus (the server and promtool) for the dashboards and metrics. Run by `npm test` before anything else: as root it installs what is
+ * observer pages, Prometheus (the server and promtool) for the dashboards and metrics, and
+ * the NATS server the cluster tests start. Run by `npm test` before anything else: as root it installs what is
  * missing; otherwise it stops with a message naming the packages. Tests never skip.
  */
 import { execFileSync } from 'node:child_process';
 
 /** Debian package → the command it provides. */
-const PACKAGES: Record<string, string> = { chromium: 'chromium', prometheus: 'promtool' };
+const PACKAGES: Record<string, string> = {
+  chromium: 'chromium',
+  prometheus: 'promtool',
+  'nats-server': 'nats-server',
+};
 
 const has = (command: string): boolean => {
   try {

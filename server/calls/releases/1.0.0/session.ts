@@ -645,6 +645,12 @@ export function causeOfExit(reason: ExitReason): EndCause {
   return reason.type === 'normal' ? 'client_gone' : 'error';
 }
 
+/** The other leg ended without a word: it crashed, its node went away, or it is just gone. */
+function causeOfDown(reason: ExitReason): EndCause {
+  if (reason.type === 'error') return 'error';
+  return reason.type === 'noconnection' ? 'node_lost' : 'peer_gone';
+}
+
 /** How a release keeps its call, as far as the session's life around the call needs to know. */
 export interface CallKeeping<S> {
   /** The call in progress, if any: this leg's role and the monitor on the other leg. */
@@ -677,8 +683,10 @@ export function sessionInfo<S extends Registration>(
     }
     case 'DOWN': {
       const call = keeping.inCall(s);
-      if (call !== null && call.monitor === m.ref)
-        keeping.end(ctx, s, m.reason.type === 'error' ? 'error' : 'peer_gone', theirSide(call), null);
+      if (call === null || call.monitor !== m.ref) break;
+      const cause = causeOfDown(m.reason);
+      // A lost node ended nobody's leg on purpose: the system ends the call, as recovery records it.
+      keeping.end(ctx, s, cause, cause === 'node_lost' ? 'system' : theirSide(call), null);
       break;
     }
     case 'ring_timeout':

@@ -1,0 +1,125 @@
+/**
+ * A node joining a cluster over NATS: the runtime's distribution (one subject per node,
+ * JSON envelopes naming the sender's node and release), membership by heartbeats, and the
+ * directory of names in JetStream KV. Generic: what the names are (users) is the caller's.
+ *
+ * Joining: connect, refuse a name a live node answers to, load the directory and delete
+ * this node's leftovers from before a crash, then beat and take messages.
+ */
+import { connect, type NatsConnection } from 'nats';
+import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
+import type { DistMessage, Distribution, Runtime } from '../runtime/index.ts';
+import { Directory } from './directory.ts';
+import { type Member, Membership, type MembershipOptions } from './membership.ts';
+import { checkNodeName, decode, type Envelope, encode, type NodeInfo, subjects } from './wire.ts';
+
+export interface ClusterOptions extends MembershipOptions {
+  /** nats://host:port (several comma-separated). */
+  url: string;
+  rt: Runtime;
+  /** The node's current release and where it listens, read at every heartbeat. */
+  info: () => NodeInfo;
+  /** Names the directory holds (the rest stay local). */
+  covers: (name: string) => boolean;
+  bucket?: string;
+  /** Told of nodes coming and going (logging). */
+  onMember?: (event: 'up' | 'down', node: string) => void;
+}
+
+export interface Cluster {
+  readonly nc: NatsConnection;
+  readonly directory: Directory;
+  readonly membership: Membership;
+  /** Other live nodes, with where they listen. */
+  nodes(): Member[];
+  /** Tell the others and disconnect (a graceful stop). */
+  leave(): Promise<void>;
+}
+
+export const USERS_BUCKET = 'hotline_users';
+
+export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
+  const { rt } = options;
+  checkNodeName(rt.node);
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: options.url.split(','),
+      name: rt.node,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+  } catch (err) {
+    throw hotlineErrorWithCause(err, 'HOT_ERR_NATS_UNAVAILABLE', `${options.url}: ${String(err)}`);
+  }
+  try {
+    await refuseTakenName(nc, rt.node);
+    const directory = await Directory.open(nc.jetstream(), rt, {
+      bucket: options.bucket ?? USERS_BUCKET,
+      covers: options.covers,
+    });
+    await directory.clean(rt.node);
+
+    const membership = new Membership(
+      nc,
+      rt.node,
+      options.info,
+      {
+        up: (m) => options.onMember?.('up', m.node),
+        down: (node) => {
+          rt.nodeDown(node);
+          void directory.clean(node);
+          options.onMember?.('down', node);
+        },
+      },
+      options,
+    );
+    nc.subscribe(subjects.ping(rt.node), { callback: (_e, m) => m.respond() });
+    nc.subscribe(subjects.dist(rt.node), {
+      callback: (_e, m) => {
+        const envelope = decode<Envelope>(m.data);
+        rt.receive(envelope.from, envelope.msg);
+      },
+    });
+    const distribution: Distribution = {
+      send(node: string, msg: DistMessage) {
+        const envelope: Envelope = { from: rt.node, release: options.info().release, msg };
+        nc.publish(subjects.dist(node), encode(envelope));
+      },
+    };
+    rt.distribute(distribution, directory);
+    membership.start();
+    await nc.flush();
+    // Entries of nodes that died while nobody was there to notice: gone once every live node has beaten.
+    setTimeout(() => {
+      const stale = new Set(directory.entries().map((e) => e.node));
+      for (const node of stale) if (node !== rt.node && !membership.isUp(node)) void directory.clean(node);
+    }, membership.detectionBoundMs).unref();
+
+    return {
+      nc,
+      directory,
+      membership,
+      nodes: () => membership.members(),
+      async leave() {
+        membership.stop(true);
+        directory.close();
+        await nc.drain();
+      },
+    };
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+}
+
+/** A live node answers on its ping subject; nobody answering is the name being free. */
+async function refuseTakenName(nc: NatsConnection, node: string): Promise<void> {
+  try {
+    await nc.request(subjects.ping(node), undefined, { timeout: 1000 });
+  } catch (err) {
+    if ((err as { code?: string }).code === '503') return; // no responders
+    throw hotlineErrorWithCause(err, 'HOT_ERR_NODE_NAME_TAKEN', node);
+  }
+  throw hotlineError('HOT_ERR_NODE_NAME_TAKEN', node);
+}

@@ -1,0 +1,24 @@
+/** A NATS server (JetStream, loopback, free port) for the cluster tests: started once per file. */
+import { afterAll, beforeAll } from 'vitest';
+import { type NatsServer, startNatsServer } from '../../server/cluster/nats-server.ts';
+
+/** The server of this test file; fails the file (never skips it) when nats-server is missing. */
+export function useNatsServer(): () => NatsServer {
+  let server: NatsServer | undefined;
+  beforeAll(async () => {
+    try {
+      server = await startNatsServer();
+    } catch (err) {
+      throw new Error(
+        `the cluster tests need Debian's nats-server on PATH (apt-get install -y nats-server; npm test installs it as root): ${String(err)}`,
+      );
+    }
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (server === undefined) throw new Error('the NATS server did not start');
+    return server;
+  };
+}
