@@ -1,6 +1,7 @@
 /** `npm run bench -- <name> [options]`: benchmarks, separate from the tests. */
 import { Command, InvalidArgumentError } from 'commander';
-import { report } from './report.ts';
+import { type Figure, report } from './report.ts';
+import { type RolloutBenchOptions, rolloutBench } from './rollout.ts';
 import { runtimeBench } from './runtime.ts';
 import { type SessionsOptions, sessionsBench } from './sessions.ts';
 import { OTP_ANCHORS, type UpgradeOptions, upgradeBench } from './upgrade.ts';
@@ -10,6 +11,16 @@ const positiveInt = (value: string): number => {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a whole number > 0');
   return n;
 };
+
+/** A command's action: run the bench, then report its figures with what describes the run. */
+const runs =
+  <O extends { json?: boolean }>(
+    title: string,
+    bench: (o: O) => Promise<Figure[]>,
+    about: (o: O) => Record<string, unknown>,
+  ) =>
+  async (opts: O): Promise<void> =>
+    report(title, await bench(opts), { ...about(opts), node: process.version }, opts.json === true);
 
 const program = new Command('bench').description(
   'Hotline benchmarks: medians over several runs on this machine',
@@ -22,15 +33,16 @@ program
   .option('--runs <n>', 'runs to take the median of', positiveInt, 3)
   .option('--seconds <n>', 'length of the busy phase', positiveInt, 3)
   .option('--json', 'print one JSON object on stdout')
-  .action(async (opts: { processes: number; runs: number; seconds: number; json?: boolean }) => {
-    const figures = await runtimeBench(opts);
-    report(
+  .action(
+    runs(
       'runtime',
-      figures,
-      { processes: opts.processes, runs: opts.runs, node: process.version },
-      opts.json === true,
-    );
-  });
+      (o: { processes: number; runs: number; seconds: number; json?: boolean }) => runtimeBench(o),
+      (o) => ({
+        processes: o.processes,
+        runs: o.runs,
+      }),
+    ),
+  );
 
 program
   .command('sessions')
@@ -44,15 +56,17 @@ program
   .option('--saturate-phones <n>', 'phones in the saturation phase', positiveInt, 200)
   .option('--saturate-seconds <n>', 'length of each saturation phase', positiveInt, 5)
   .option('--json', 'print one JSON object on stdout')
-  .action(async (opts: SessionsOptions & { json?: boolean }) => {
-    const figures = await sessionsBench(opts);
-    report(
+  .action(
+    runs(
       'sessions',
-      figures,
-      { sessions: opts.sessions, rate: opts.rate, runs: opts.runs, node: process.version },
-      opts.json === true,
-    );
-  });
+      (o: SessionsOptions & { json?: boolean }) => sessionsBench(o),
+      (o) => ({
+        sessions: o.sessions,
+        rate: o.rate,
+        runs: o.runs,
+      }),
+    ),
+  );
 
 program
   .command('upgrade')
@@ -67,22 +81,42 @@ program
   .option('--slice-ms <n>', "the install's time slice, ms (default: the installer's)", positiveInt)
   .option('--trace', 'probe stalls against the CPU wait, print the install timeline on stderr')
   .option('--json', 'print one JSON object on stdout')
-  .action(async (opts: UpgradeOptions & { json?: boolean }) => {
-    const figures = await upgradeBench(opts);
-    report(
+  .action(
+    runs(
       'upgrade',
-      figures,
-      {
-        sessions: opts.sessions,
-        runs: opts.runs,
-        cycles: opts.cycles,
-        cycle_sessions: opts.cycleSessions,
-        rate: opts.rate,
-        node: process.version,
+      (o: UpgradeOptions & { json?: boolean }) => upgradeBench(o),
+      (o) => ({
+        sessions: o.sessions,
+        runs: o.runs,
+        cycles: o.cycles,
+        cycle_sessions: o.cycleSessions,
+        rate: o.rate,
         anchors: OTP_ANCHORS,
-      },
-      opts.json === true,
-    );
-  });
+      }),
+    ),
+  );
+
+program
+  .command('rollout')
+  .description('a rolling upgrade of a 3-node cluster under N sessions: time per node and in all, drops, p99')
+  .option('--sessions <n>', 'sessions over the three nodes', positiveInt, 10_000)
+  .option('--rate <n>', 'media frames per second per phone', positiveInt, 1)
+  .option('--runs <n>', 'runs to take the median of', positiveInt, 3)
+  .option('--watch-ms <n>', 'watch window per node', positiveInt, 5000)
+  .option('--steady-seconds <n>', 'length of the steady stretch measured first', positiveInt, 10)
+  .option('--json', 'print one JSON object on stdout')
+  .action(
+    runs(
+      'rollout',
+      (o: RolloutBenchOptions & { json?: boolean }) => rolloutBench(o),
+      (o) => ({
+        sessions: o.sessions,
+        nodes: 3,
+        rate: o.rate,
+        runs: o.runs,
+        watch_ms: o.watchMs,
+      }),
+    ),
+  );
 
 await program.parseAsync();

@@ -35,9 +35,9 @@ function startHotline(dir: string, maxSessions: number): Promise<NodeProcess> {
   );
 }
 
-const log = (text: string) => process.stderr.write(`${text}\n`);
+export const log = (text: string) => process.stderr.write(`${text}\n`);
 
-function plan(url: string, phones: number, extra: Partial<FleetPlan>): FleetPlan {
+export function plan(url: string, phones: number, extra: Partial<FleetPlan>): FleetPlan {
   return {
     url,
     phones,

@@ -39,7 +39,7 @@ const verdictText = (v: GateVerdict): string =>
   `${v.dropped} dropped, ${v.crashes} crashed, p99 ${v.p99Ms ?? '-'} ms over ${(v.windowMs / 1000).toFixed(1)} s`;
 
 /** One progress line per event: node first, so a node's steps read down a column. */
-function line(e: RolloutEvent): string {
+export function progressLine(e: RolloutEvent): string {
   const at = (node: string) => node.padEnd(12);
   switch (e.type) {
     case 'discovered':
@@ -138,7 +138,7 @@ export function addClusterCommands(program: Command, access: () => AdminAccess):
           ...(o.artifact === undefined ? {} : { artifactPath: o.artifact }),
           stateFile: o.state ?? join(dataDir, 'rollout.json'),
           rollback: o.rollback === true,
-          onEvent: (e) => out(o.json === true ? JSON.stringify(e) : line(e)),
+          onEvent: (e) => out(o.json === true ? JSON.stringify(e) : progressLine(e)),
         });
         if (o.json === true) out(JSON.stringify({ type: 'report', report }));
         if (report.outcome !== 'upgraded') process.exitCode = 1;

@@ -22,29 +22,32 @@ type Line = RolloutEvent | { type: 'report'; report: RolloutReport };
 function hotline(
   args: string[],
   killWhen?: (e: Line) => boolean,
-): Promise<{ code: number | null; signal: string | null; lines: Line[]; stderr: string }> {
+): Promise<{ code: number | null; signal: string | null; lines: Line[]; stdout: string; stderr: string }> {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'server/cli/main.ts', ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Line[] = [];
   let pending = '';
+  let stdout = '';
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
   proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
     pending += chunk;
     const complete = pending.split('\n');
     pending = complete.pop() ?? '';
     for (const text of complete) {
+      if (!text.startsWith('{"type":')) continue; // not a --json event line (cluster status)
       const e = JSON.parse(text) as Line;
       lines.push(e);
       if (killWhen?.(e) === true) proc.kill('SIGKILL');
     }
   });
   return new Promise((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal, lines, stderr })),
+    proc.once('exit', (code, signal) => resolve({ code, signal, lines, stdout, stderr })),
   );
 }
 
@@ -108,6 +111,20 @@ describe('hotline cluster upgrade, killed mid-rollout', () => {
     const gated = rerun.lines.filter((e) => e.type === 'gate_passed').map((e) => e.node);
     expect(gated).toEqual(['res2', 'res3']);
     await endedOn({ lines: rerun.lines, state, nodes, traffic }, 'upgraded', '1.1.0');
+
+    // cluster status: every node and the recorded rollout.
+    const status = await hotline([...args().slice(0, 4), 'cluster', 'status', '--state', state]);
+    expect(status.code, status.stderr).toBe(0);
+    const shown = JSON.parse(status.stdout) as {
+      nodes: { node: string; current: string }[];
+      rollout: unknown;
+    };
+    expect(shown.nodes.map((n) => [n.node, n.current])).toEqual([
+      ['res1', '1.1.0'],
+      ['res2', '1.1.0'],
+      ['res3', '1.1.0'],
+    ]);
+    expect(shown.rollout).toMatchObject({ version: '1.1.0', outcome: 'upgraded' });
 
     // Nothing left to roll back: bad usage.
     const nothing = await hotline(args('--rollback'));
