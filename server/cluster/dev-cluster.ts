@@ -4,6 +4,7 @@
  * or SIGTERM stops the nodes gracefully (then NATS) and removes the directories.
  */
 import { join } from 'node:path';
+import Table from 'cli-table3';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type LocalCluster, startLocalCluster } from './local-cluster.ts';
 
@@ -31,17 +32,21 @@ try {
   process.stderr.write(`${String(err)}\n`);
   process.exit(1);
 }
+// Ctrl-C reaches this process twice (from the terminal and forwarded by npm): a second
+// signal must not kill it halfway through the stop, leaving NATS or a node behind.
+let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.once(signal, () => void cluster.stop().then(() => process.exit(0)));
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    void cluster.stop().then(() => process.exit(0));
+  });
 
 process.stdout.write(`NATS      ${cluster.nats.url}\nadmin token (every node): ${cluster.token}\n`);
-console.table(
-  cluster.nodes.map((n) => ({
-    node: n.name,
-    calls: n.calls,
-    http: n.http,
-    admin: n.admin,
-    log: join(n.dir, 'node.log'),
-  })),
-);
+const table = new Table({
+  head: ['node', 'phones', 'http', 'admin', 'log'],
+  style: { head: [], border: [], compact: true },
+});
+for (const n of cluster.nodes) table.push([n.name, n.calls, n.http, n.admin, join(n.dir, 'node.log')]);
+process.stdout.write(`${table.toString()}\n`);
 process.stdout.write('Ctrl-C stops everything.\n');

@@ -110,8 +110,13 @@ node.publicApp.log.info(
   `node ${settings.node} up`,
 );
 
+// Ctrl-C under `npm start` arrives twice (from the terminal, and forwarded by npm): a
+// repeat must not kill the node halfway through ending its calls and writing their CDRs.
+let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
     node.publicApp.log.info(`${signal}: shutting down`);
     node.stop().then(
       () => process.exit(0),

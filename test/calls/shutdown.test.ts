@@ -19,6 +19,7 @@ import {
   startTestNode,
   type TestNode,
   tempDataDir,
+  waitFor,
   waitForCdrs,
 } from './helpers.ts';
 
@@ -158,18 +159,30 @@ describe('node.stop()', () => {
 });
 
 describe('SIGTERM to a node process', () => {
-  it('ends every call with a node_shutdown CDR, closes sockets with 1001 and exits 0', async () => {
-    const data = tempDataDir();
-    dirs.push(data);
-    const child = await spawnNodeProcess(data);
-    const setup = await callsInEveryState(child.callsUrl);
-    child.proc.kill('SIGTERM');
-    const exit = await child.exited;
-    expect(exit, child.output()).toEqual({ code: 0, signal: null });
-    await expectAllClosedGoingAway(setup);
-    expectShutdownCdrs(data, setup.callIds);
-    const again = await startTestNode({ dataDir: data });
-    nodes.push(again);
-    expect(again.recovered).toBe(0);
-  });
+  it.each([
+    ['SIGTERM', ['SIGTERM']],
+    // Ctrl-C under npm start: the terminal's SIGINT and the one npm forwards.
+    ['SIGINT twice', ['SIGINT', 'SIGINT']],
+  ] as const)(
+    '%s: ends every call with a node_shutdown CDR, closes sockets with 1001 and exits 0',
+    async (_name, signals) => {
+      const data = tempDataDir();
+      dirs.push(data);
+      const child = await spawnNodeProcess(data);
+      const setup = await callsInEveryState(child.callsUrl);
+      const [first, ...repeats] = signals;
+      child.proc.kill(first);
+      // A repeat lands while the shutdown the first one began is under way.
+      if (repeats.length > 0)
+        await waitFor('the shutdown to begin', () => child.output().includes('shutting down'));
+      for (const signal of repeats) child.proc.kill(signal);
+      const exit = await child.exited;
+      expect(exit, child.output()).toEqual({ code: 0, signal: null });
+      await expectAllClosedGoingAway(setup);
+      expectShutdownCdrs(data, setup.callIds);
+      const again = await startTestNode({ dataDir: data });
+      nodes.push(again);
+      expect(again.recovered).toBe(0);
+    },
+  );
 });
