@@ -14,7 +14,16 @@ export const userName = (user: string): string => `user:${user}`;
 
 /** Session-to-session (and service leg) messages. Each names the call it belongs to. */
 export type PeerMessage =
-  | { type: 'peer_invite'; callId: string; from: Pid; fromUser: string; release: string }
+  | {
+      type: 'peer_invite';
+      callId: string;
+      from: Pid;
+      fromUser: string;
+      release: string;
+      /** The call's CDR id and setup time: the callee's leg writes the CDR if the caller's node is lost. */
+      cdrId?: string;
+      setupAt?: number;
+    }
   | { type: 'peer_ringing'; callId: string }
   | { type: 'peer_answer'; callId: string; release: string }
   | { type: 'peer_busy'; callId: string }
@@ -30,7 +39,23 @@ export type PeerMessage =
 export type CallPhase = 'setup' | 'ringing' | 'up' | 'held';
 export type Party = 'caller' | 'callee' | 'system';
 
-/** Messages to the journal (casts). The caller's leg owns a call's record. */
+/** What a CDR says of how a call ended, as a leg tells it. */
+export interface CallEnd {
+  cause: EndCause;
+  endedBy: Party;
+  endedAt: number;
+  answeredAt: number | null;
+  mediaAtoB: number;
+  mediaBtoA: number;
+  versions: string[];
+}
+
+/**
+ * Messages to the journal (casts). The caller's leg owns a call's record. The callee's leg
+ * tells its own journal of a call that ended with the caller's node lost (`lost`): that
+ * journal writes the CDR if it wins the cluster's claim on it, so the record exists even if
+ * the caller's node never comes back, and never twice if it does.
+ */
 export type JournalMessage =
   | {
       type: 'open';
@@ -43,17 +68,8 @@ export type JournalMessage =
       versions: string[];
     }
   | { type: 'phase'; id: string; phase: CallPhase; at: number }
-  | {
-      type: 'end';
-      id: string;
-      cause: EndCause;
-      endedBy: Party;
-      endedAt: number;
-      answeredAt: number | null;
-      mediaAtoB: number;
-      mediaBtoA: number;
-      versions: string[];
-    };
+  | ({ type: 'end'; id: string } & CallEnd)
+  | ({ type: 'lost'; id: string; callId: string; caller: string; callee: string; setupAt: number } & CallEnd);
 
 /** Settings every session gets in its start args. */
 export interface SessionConfig {

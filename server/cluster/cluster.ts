@@ -8,10 +8,15 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
-import type { DistMessage, Distribution, Runtime } from '../runtime/index.ts';
+import { interoperate } from '../release/compat.ts';
+import { type DistMessage, type Distribution, plainError, type Runtime } from '../runtime/index.ts';
+import { Claims } from './claims.ts';
 import { Directory } from './directory.ts';
 import { type Member, Membership, type MembershipOptions } from './membership.ts';
-import { checkNodeName, decode, type Envelope, encode, type NodeInfo, subjects } from './wire.ts';
+import { checkNodeName, type Envelope, encode, type NodeInfo, readEnvelope, subjects } from './wire.ts';
+
+/** Why a message from another node was not delivered. */
+export type Refusal = 'malformed' | 'incompatible';
 
 export interface ClusterOptions extends MembershipOptions {
   /** nats://host:port (several comma-separated). */
@@ -24,12 +29,15 @@ export interface ClusterOptions extends MembershipOptions {
   bucket?: string;
   /** Told of nodes coming and going (logging). */
   onMember?: (event: 'up' | 'down', node: string) => void;
+  /** Told of each message refused (metrics, logging): `from` and `release` are the sender's, when known. */
+  onRefused?: (why: Refusal, from?: string, release?: string) => void;
 }
 
 export interface Cluster {
   readonly nc: NatsConnection;
   readonly directory: Directory;
   readonly membership: Membership;
+  readonly claims: Claims;
   /** Other live nodes, with where they listen. */
   nodes(): Member[];
   /** Tell the others and disconnect (a graceful stop). */
@@ -59,6 +67,7 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
       covers: options.covers,
     });
     await directory.clean(rt.node);
+    const claims = await Claims.open(nc.jetstream(), rt.node);
 
     const membership = new Membership(
       nc,
@@ -75,18 +84,34 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
       options,
     );
     nc.subscribe(subjects.ping(rt.node), { callback: (_e, m) => m.respond() });
-    nc.subscribe(subjects.dist(rt.node), {
-      callback: (_e, m) => {
-        const envelope = decode<Envelope>(m.data);
-        rt.receive(envelope.from, envelope.msg);
-      },
-    });
     const distribution: Distribution = {
       send(node: string, msg: DistMessage) {
         const envelope: Envelope = { from: rt.node, release: options.info().release, msg };
         nc.publish(subjects.dist(node), encode(envelope));
       },
     };
+    nc.subscribe(subjects.dist(rt.node), {
+      callback: (_e, m) => {
+        const envelope = readEnvelope(m.data);
+        if (envelope === undefined) return options.onRefused?.('malformed');
+        const { from, release, msg } = envelope;
+        // What the sender's heartbeats declare of its release; a sender not heard yet is taken on trust.
+        const sender = membership.member(from);
+        if (sender?.release === release && !interoperate(options.info(), sender)) {
+          options.onRefused?.('incompatible', from, release);
+          if (msg.type === 'call') {
+            const error = hotlineError(
+              'HOT_ERR_RELEASE_INCOMPATIBLE',
+              release,
+              `${options.info().release} on ${rt.node}`,
+            );
+            distribution.send(from, { type: 'reply_error', ref: msg.ref, error: plainError(error) });
+          }
+          return;
+        }
+        rt.receive(from, msg);
+      },
+    });
     rt.distribute(distribution, directory);
     membership.start();
     await nc.flush();
@@ -100,10 +125,12 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
       nc,
       directory,
       membership,
+      claims,
       nodes: () => membership.members(),
       async leave() {
         membership.stop(true);
         directory.close();
+        claims.close();
         await nc.drain();
       },
     };

@@ -9,9 +9,10 @@
  * and never removes a name registered again since.
  */
 import type { JetStreamClient, KV, KvEntry, QueuedIterator } from 'nats';
+import Type from 'typebox';
 import { hotlineError } from '../errors/catalogue.ts';
 import { kill, type NameDirectory, type Pid, pidNode, type Runtime } from '../runtime/index.ts';
-import { decode, encode } from './wire.ts';
+import { encode, reader } from './wire.ts';
 
 interface Entry {
   pid: Pid;
@@ -24,6 +25,9 @@ interface StoredEntry {
   name: string;
   pid: Pid;
 }
+const readEntry = reader<StoredEntry>(
+  Type.Object({ name: Type.String(), pid: Type.String({ maxLength: 200 }) }),
+);
 
 // Keys may hold only [-/_=.A-Za-z0-9]: base64url of the name fits any name.
 const keyOf = (name: string): string => Buffer.from(name).toString('base64url');
@@ -61,12 +65,13 @@ export class Directory implements NameDirectory {
   async #follow(watch: QueuedIterator<KvEntry>): Promise<void> {
     for await (const e of watch) {
       const name = nameOf(e.key);
-      if (e.operation !== 'PUT') {
+      // A delete, or a value no node wrote (it names no process): the name is not held.
+      const entry = e.operation === 'PUT' ? readEntry(e.value) : undefined;
+      if (entry === undefined) {
         this.#copy.delete(name);
         continue;
       }
-      const { pid } = decode<StoredEntry>(e.value);
-      this.#copy.set(name, { pid, node: pidNode(pid) ?? '', revision: e.revision });
+      this.#copy.set(name, { pid: entry.pid, node: pidNode(entry.pid) ?? '', revision: e.revision });
     }
   }
 

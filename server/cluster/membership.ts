@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
-import { decode, encode, type Heartbeat, type Leave, type NodeInfo, subjects } from './wire.ts';
+import { encode, type Heartbeat, type NodeInfo, readHeartbeat, readLeave, subjects } from './wire.ts';
 
 export interface MembershipOptions {
   intervalMs?: number;
@@ -60,11 +60,18 @@ export class Membership {
 
   start(): void {
     this.#subs.push(
-      this.nc.subscribe(subjects.heartbeat, { callback: (_e, m) => this.#heard(decode<Heartbeat>(m.data)) }),
+      // A malformed beat or leave is dropped: a throw here would close the NATS connection.
+      this.nc.subscribe(subjects.heartbeat, {
+        callback: (_e, m) => {
+          const beat = readHeartbeat(m.data);
+          if (beat !== undefined) this.#heard(beat);
+        },
+      }),
       this.nc.subscribe(subjects.leave, {
         callback: (_e, m) => {
-          const leave = decode<Leave>(m.data);
-          if (this.#members.get(leave.node)?.incarnation === leave.incarnation) this.#down(leave.node);
+          const leave = readLeave(m.data);
+          if (leave !== undefined && this.#members.get(leave.node)?.incarnation === leave.incarnation)
+            this.#down(leave.node);
         },
       }),
     );
@@ -80,6 +87,10 @@ export class Membership {
 
   isUp(node: string): boolean {
     return this.#members.has(node);
+  }
+
+  member(node: string): Member | undefined {
+    return this.#members.get(node);
   }
 
   /** Stop beating; with `announce`, tell the others this node is leaving. */

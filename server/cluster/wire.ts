@@ -1,8 +1,13 @@
 /**
  * What nodes publish on NATS: subjects, and the JSON messages on them. Every message names
  * its sender's node and release, so a node on 1.0.0 and one on 2.0.0 know what they talk to.
+ * What arrives is checked against a schema before the runtime sees it: NATS is shared, and a
+ * malformed message must cost one message, not the node.
  */
+import Type, { type TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
 import { hotlineError } from '../errors/catalogue.ts';
+import type { Declared } from '../release/compat.ts';
 import type { DistMessage } from '../runtime/index.ts';
 
 export const subjects = {
@@ -26,9 +31,11 @@ export function checkNodeName(node: string): void {
     );
 }
 
-/** Where a node can be reached, as its heartbeats tell the cluster (for tools such as an upgrade orchestrator). */
-export interface NodeInfo {
-  release: string;
+/**
+ * A node's release and the releases it declares it talks to, and where it can be reached,
+ * as its heartbeats tell the cluster (for tools such as an upgrade orchestrator).
+ */
+export interface NodeInfo extends Declared {
   callsUrl?: string;
   httpUrl?: string;
   adminUrl?: string;
@@ -51,6 +58,70 @@ export interface Envelope {
   release: string;
   msg: DistMessage;
 }
+
+const Pid = Type.String({ maxLength: 200 });
+const Ref = Type.Integer();
+const Reason = Type.Object({ type: Type.String() });
+const Payload = Type.Optional(Type.Unknown());
+
+const EnvelopeSchema = Type.Object({
+  from: Type.String({ maxLength: 64 }),
+  release: Type.String({ maxLength: 100 }),
+  msg: Type.Union([
+    Type.Object({ type: Type.Literal('send'), to: Pid, kind: Type.Enum(['cast', 'info']), message: Payload }),
+    Type.Object({
+      type: Type.Literal('call'),
+      to: Pid,
+      message: Payload,
+      ref: Ref,
+      timeoutMs: Type.Union([Type.Number(), Type.Null()]),
+    }),
+    Type.Object({ type: Type.Literal('reply'), ref: Ref, value: Payload }),
+    Type.Object({
+      type: Type.Literal('reply_error'),
+      ref: Ref,
+      error: Type.Object({ code: Type.Optional(Type.String()), message: Type.String() }),
+    }),
+    Type.Object({ type: Type.Literal('monitor'), watcher: Pid, target: Pid, ref: Ref }),
+    Type.Object({ type: Type.Literal('demonitor'), target: Pid, ref: Ref }),
+    Type.Object({ type: Type.Literal('down'), ref: Ref, pid: Pid, reason: Reason }),
+    Type.Object({ type: Type.Enum(['link', 'unlink']), from: Pid, to: Pid }),
+    Type.Object({ type: Type.Literal('exit'), from: Pid, to: Pid, reason: Reason }),
+  ]),
+});
+
+const Url = Type.Optional(Type.String({ maxLength: 300 }));
+const HeartbeatSchema = Type.Object({
+  node: Type.String({ maxLength: 64 }),
+  incarnation: Type.String({ maxLength: 100 }),
+  startedAt: Type.Number(),
+  release: Type.String({ maxLength: 100 }),
+  talksTo: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 1000 }),
+  callsUrl: Url,
+  httpUrl: Url,
+  adminUrl: Url,
+});
+const LeaveSchema = Type.Object({
+  node: Type.String({ maxLength: 64 }),
+  incarnation: Type.String({ maxLength: 100 }),
+});
+
+/** A reader of one kind of message: the value, or undefined when the bytes are not one (bad JSON, or not the schema). */
+export function reader<T>(schema: TSchema): (data: Uint8Array) => T | undefined {
+  const check = Compile(schema);
+  return (data) => {
+    try {
+      const value: unknown = decode(data);
+      return check.Check(value) ? (value as T) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+export const readEnvelope = reader<Envelope>(EnvelopeSchema);
+export const readHeartbeat = reader<Heartbeat>(HeartbeatSchema);
+export const readLeave = reader<Leave>(LeaveSchema);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -147,6 +147,11 @@ const catalogue = {
     message: (version: string, failures: number) =>
       `preflight of ${version} failed for ${failures} process(es); nothing was changed`,
   },
+  HOT_ERR_RELEASE_INCOMPATIBLE: {
+    status: 409,
+    message: (version: string, others: string) =>
+      `release ${version} does not interoperate with ${others}: neither declares the other in its appup`,
+  },
   HOT_ERR_RELEASE_IN_USE: {
     status: 409,
     message: (version: string, why: string) => `release ${version} cannot be removed: ${why}`,

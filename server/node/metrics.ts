@@ -10,6 +10,7 @@ import { countPhases } from '../calls/cdr/journal.ts';
 import type { Cdr } from '../calls/cdr/records.ts';
 import type { CallPhase } from '../calls/contract.ts';
 import { EndCause } from '../calls/protocol/messages.ts';
+import type { Refusal } from '../cluster/cluster.ts';
 import { phoneProtocolErrorCodes } from '../errors/catalogue.ts';
 import type { InstallHooks, InstallOutcome, InstallPhase, InstallProgress } from '../release/installer.ts';
 import type { Runtime } from '../runtime/index.ts';
@@ -26,6 +27,8 @@ export interface NodeMetrics {
   received(type: string): void;
   sent(type: string): void;
   protocolError(code: string): void;
+  /** A message from another node of the cluster refused: malformed, or from a release that does not interoperate. */
+  clusterRefused(why: Refusal): void;
   /** Frames counted since start, for the observer's rates (read without a scrape). */
   frameTotals(): FrameTotals;
   /** Wire the sources that are read at scrape time or emit events. */
@@ -46,6 +49,7 @@ export interface ScrapeSources {
 }
 
 const END_CAUSES = EndCause.anyOf.map((c) => c.const);
+const REFUSALS: Refusal[] = ['malformed', 'incompatible'];
 const INSTALL_OUTCOMES: InstallOutcome[] = ['installed', 'aborted', 'rolled_back'];
 const TIMED_PHASES: InstallPhase[] = ['preflight', 'commit', 'canary', 'promote', 'watch', 'rolling_back'];
 
@@ -166,6 +170,13 @@ export function createMetrics(node: string): NodeMetrics {
       for (const v of sessionVersions()) this.inc({ release: v.version }, 0);
     },
   });
+  const refused = new Counter({
+    name: 'hotline_cluster_messages_refused_total',
+    help: 'Messages from other nodes refused, by reason (malformed, incompatible release)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of REFUSALS) refused.inc({ reason }, 0);
   const restarts = new Counter({
     name: 'hotline_supervisor_restarts_total',
     help: 'Children restarted by supervisors',
@@ -268,6 +279,7 @@ export function createMetrics(node: string): NodeMetrics {
     received: received.count,
     sent: sent.count,
     protocolError: protocolErrors.count,
+    clusterRefused: (reason) => refused.inc({ reason }),
     frameTotals: () => ({
       received: received.total(),
       sent: sent.total(),

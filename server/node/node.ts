@@ -16,7 +16,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { countPhases, createJournal, type JournalState } from '../calls/cdr/journal.ts';
+import { claimAlone, countPhases, createJournal, type JournalState } from '../calls/cdr/journal.ts';
 import { queryCdrs, recoverLog } from '../calls/cdr/log.ts';
 import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/contract.ts';
 import { decodeClientFrame } from '../calls/protocol/codec.ts';
@@ -68,7 +68,6 @@ export interface StartOptions {
 export async function startNode(settings: NodeSettings, options: StartOptions = {}): Promise<HotlineNode> {
   const startedAt = Date.now();
   const journalPath = join(settings.dataDir, 'cdr.log');
-  const recovered = await recoverLog(journalPath, settings.node);
   const metrics = createMetrics(settings.node);
   const rt = new Runtime({
     node: settings.node,
@@ -76,6 +75,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     turnObserver: metrics.sessionTurn,
   });
   const sockets = new Map<number, WebSocket>();
+  let cluster: Cluster | undefined;
 
   const releases = new ReleaseHandler<Release>({
     rt,
@@ -83,10 +83,34 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     baseline: options.release ?? baseline,
     trustedKeys: [devKeyPair(settings.dataDir).publicKey, ...readPublicKeys(settings.trustedKeys)],
     hooks: metrics.release,
+    // The other nodes, once joined below: an install must interoperate with what each runs.
+    others: () => cluster?.nodes() ?? [],
   });
   // A restarted node boots its permanent release.
   for (const b of releases.boot(settings.release).behaviours) rt.modules.load(b);
-  rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }));
+  const logger = options.logger === false ? false : { level: settings.logLevel };
+  const publicApp = createFastify({ logger });
+  const adminApp = createFastify({ logger: false, loggerInstance: publicApp.log });
+  // Join before phones can register (their users go into the cluster's directory), and
+  // before recovery: a call that was up may have its CDR from a surviving node already.
+  const where: { callsUrl?: string; httpUrl?: string; adminUrl?: string } = {};
+  cluster =
+    settings.cluster === undefined
+      ? undefined
+      : await joinCluster({
+          url: settings.cluster,
+          rt,
+          info: () => ({ ...releases.declared, ...where }),
+          covers: (name) => name.startsWith(userName('')),
+          onMember: (event, node) => publicApp.log.info({ node }, `cluster: node ${node} ${event}`),
+          onRefused: (why, from, release) => {
+            metrics.clusterRefused(why);
+            publicApp.log.warn({ why, from, release }, 'cluster: a message from another node was refused');
+          },
+        });
+  const claim = cluster === undefined ? claimAlone : (id: string) => cluster.claims.claim(`cdr.${id}`);
+  const recovered = await recoverLog(journalPath, settings.node, claim);
+  rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }, claim));
   rt.modules.load(
     createPort(sockets, { sent: metrics.sent, errorSent: metrics.protocolError }, settings.maxBufferedBytes),
   );
@@ -128,21 +152,6 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   });
 
   const token = resolveAdminToken(settings.adminToken, settings.dataDir);
-  const logger = options.logger === false ? false : { level: settings.logLevel };
-  const publicApp = createFastify({ logger });
-  const adminApp = createFastify({ logger: false, loggerInstance: publicApp.log });
-  // Join before phones can register: their users go into the cluster's directory.
-  const where: { callsUrl?: string; httpUrl?: string; adminUrl?: string } = {};
-  const cluster =
-    settings.cluster === undefined
-      ? undefined
-      : await joinCluster({
-          url: settings.cluster,
-          rt,
-          info: () => ({ release: releases.current.version, ...where }),
-          covers: (name) => name.startsWith(userName('')),
-          onMember: (event, node) => publicApp.log.info({ node }, `cluster: node ${node} ${event}`),
-        });
   let accepting = true;
   const gateway = attachGateway(publicApp, {
     path: '/calls',
@@ -180,7 +189,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         : {
             url: settings.cluster,
             // This node as its heartbeats describe it, so one node's answer addresses them all.
-            self: { node: settings.node, release: releases.current.version, ...where },
+            self: { node: settings.node, ...releases.declared, ...where },
             nodes: cluster.nodes(),
           },
   });

@@ -8,6 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import { hotlineError } from '../errors/catalogue.ts';
 import type { Runtime } from '../runtime/index.ts';
 import { type Manifest, verifyArtifact } from './artifact.ts';
+import { type Declared, declarationOf, interoperate } from './compat.ts';
 import {
   Install,
   type InstallHooks,
@@ -27,6 +28,8 @@ export interface ReleaseHandlerOptions<R extends ReleaseModule> {
   baseline: R;
   trustedKeys: KeyObject[];
   hooks?: InstallHooks & { outcome?(p: InstallProgress): void };
+  /** The releases of the other nodes this one talks to (a cluster): an install must interoperate with each. */
+  others?: () => (Declared & { node: string })[];
 }
 
 export interface UnpackedRelease {
@@ -104,6 +107,13 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return this.#current;
   }
 
+  #declared: Declared | undefined;
+  /** The current release and the releases it talks to (see compat.ts): read for every message between nodes. */
+  get declared(): Declared {
+    if (this.#declared?.release !== this.#current.version) this.#declared = declarationOf(this.#current);
+    return this.#declared;
+  }
+
   /** The release a restarted node boots. */
   get permanent(): string {
     return this.store.history.permanent ?? this.#o.baseline.version;
@@ -162,9 +172,22 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
       throw hotlineError('HOT_ERR_BAD_REQUEST', `release ${version} is already current`);
     const from = this.#current;
     const to = this.load(version);
+    this.#checkOthers(to);
     const id = `install-${Date.now().toString(36)}-${++installs}`;
     const dryRun = { from: this.#copy(from), to: this.#copy(to) };
     return { install: new Install(this.#o.rt, id, from, to, options, hooks, dryRun), from, to };
+  }
+
+  /** Refused before anything runs: sessions here would exchange messages with ones the release does not declare. */
+  #checkOthers(to: R): void {
+    const declared = declarationOf(to);
+    const refused = (this.#o.others?.() ?? []).filter((o) => !interoperate(declared, o));
+    if (refused.length > 0)
+      throw hotlineError(
+        'HOT_ERR_RELEASE_INCOMPATIBLE',
+        to.version,
+        refused.map((o) => `${o.release} on ${o.node}`).join(', '),
+      );
   }
 
   /**

@@ -442,6 +442,8 @@ function lastSeen(l: LogLine): number {
       return l.at;
     case 'cdr':
       return l.endedAt;
+    case 'elsewhere':
+      return 0;
   }
 }
 

@@ -116,6 +116,7 @@ describe('calls across nodes', () => {
     expect(body.cluster.self).toEqual({
       node: n1.settings.node,
       release: '1.0.0',
+      talksTo: ['1.0.0'],
       callsUrl: n1.callsUrl,
       adminUrl: n1.adminUrl,
       httpUrl: n1.httpUrl,
@@ -124,6 +125,7 @@ describe('calls across nodes', () => {
       expect.objectContaining({
         node: n2.settings.node,
         release: '1.0.0',
+        talksTo: ['1.0.0'],
         callsUrl: n2.callsUrl,
         adminUrl: n2.adminUrl,
         httpUrl: n2.httpUrl,

@@ -1,10 +1,11 @@
 /**
  * A node killed with kill -9 mid-traffic (a child process): every call with a leg on it
  * ends on the surviving node with cause node_lost within the bound — the membership's
- * detection bound (1.75 s) plus a margin for two busy cores, 3 s in all — with the CDR of
- * a call the survivor owns; the calls the dead node owned get theirs when it restarts
- * (recovery). Calls that did not touch it carry on. Restarted, it boots, rejoins, and its
- * users are reachable again through the directory.
+ * detection bound (1.75 s) plus a margin for two busy cores, 3 s in all — each with its CDR
+ * on the survivor, whichever side owned it: a call the dead node owned is recorded by its
+ * surviving leg (the cluster's claim on the CDR), so it has its record even if that node
+ * never returns, and its recovery at restart does not write it again. Calls that did not
+ * touch it carry on. Restarted, it boots, rejoins, and its users are reachable again.
  */
 import { afterEach, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
@@ -75,17 +76,26 @@ it('kill -9 of a node: its calls end on the survivor with node_lost in time, the
   }
   // The survivor owns alice's call: its CDR says the node was lost.
   expect(await cdrOf(n1, 'c-out')).toMatchObject({ cause: 'node_lost', endedBy: 'system', caller: 'alice' });
+  // The victim owned dave's call: carol's leg records it, with the media it saw each way.
+  const lost = await cdrOf(n1, 'c-in');
+  expect(lost).toMatchObject({ cause: 'node_lost', endedBy: 'system', caller: 'dave', callee: 'carol' });
+  expect(lost.answeredAt).not.toBeNull();
+  expect(lost.mediaBtoA, "carol's frames").toBeGreaterThanOrEqual(3);
+  expect(lost.versions).toEqual(['1.0.0']);
   await steady.check();
   expect(n1.rt.whereis('user:bob')).toBeUndefined();
   expect(n1.cluster?.directory.entries().filter((e) => e.node === 'victim')).toEqual([]);
 
-  // Restarted on its data: it recovers the CDR of the call it owned, rejoins, and takes calls.
-  const again = await victimNode(dataDir);
-  expect(again.recovered).toBe(1);
-  expect((await fetchCdrs(again, { callId: 'c-in' }))[0]).toMatchObject({
-    cause: 'node_lost',
-    caller: 'dave',
-  });
+  // Restarted on its data: the call it owned has its CDR already (claimed by the survivor),
+  // so recovery writes none, and a second restart finds nothing left open either.
+  let again = await victimNode(dataDir);
+  expect(again.recovered).toBe(0);
+  expect(await fetchCdrs(again, { callId: 'c-in' })).toEqual([]);
+  again.proc.kill('SIGKILL');
+  await again.exited;
+  again = await victimNode(dataDir);
+  expect(again.recovered).toBe(0);
+  expect(await fetchCdrs(n1, { callId: 'c-in' })).toHaveLength(1);
   await waitFor('the survivor sees the victim again', () => n1.cluster?.membership.isUp('victim'), 10_000);
   const erin = await Phone.connect(again.callsUrl);
   await erin.register('erin');

@@ -3,6 +3,11 @@
  * call opens, is answered and ends; it writes exactly one CDR per call, in batches. It
  * monitors every leg with an open call, so a leg that dies without ending its call (killed,
  * or a crash its terminate could not handle) still gets a CDR with cause error.
+ *
+ * A call that ended with a node lost may be recorded from both sides (the callee's leg
+ * tells its journal `lost` when the caller's node is gone; the caller's node, alive after
+ * all or restarted, ends or recovers it too): such a CDR is written only by the journal that
+ * wins the cluster's claim on it.
  */
 import {
   type Behaviour,
@@ -13,7 +18,7 @@ import {
   type SystemInfo,
   stop,
 } from '../../runtime/index.ts';
-import { type CallPhase, JOURNAL, type JournalMessage } from '../contract.ts';
+import { type CallEnd, type CallPhase, JOURNAL, type JournalMessage } from '../contract.ts';
 import { appendLines, appendLinesSync, closeLog, line, openLog, scanLog } from './log.ts';
 import type { Cdr, OpenCall } from './records.ts';
 
@@ -39,7 +44,16 @@ export interface JournalHooks {
   ended?(cdr: Cdr): void;
 }
 
-type Tick = { type: 'flush' } | { type: 'alive' };
+/** Claims a CDR id across the cluster: true for the first claim of it, false for every later one. */
+export type ClaimCdr = (id: string) => Promise<boolean>;
+/** A node alone is the only one that could write the CDR. */
+export const claimAlone: ClaimCdr = async () => true;
+
+/** `logged`: the log has the call open, and must be told if another node has its CDR. */
+type Tick =
+  | { type: 'flush' }
+  | { type: 'alive' }
+  | { type: 'claimed'; cdr: Cdr; won: boolean; logged: boolean };
 
 /** Group commit: the first line of a batch waits this long for company. */
 const FLUSH_MS = 5;
@@ -62,18 +76,12 @@ function watch(ctx: Ctx, s: JournalState, call: Open): void {
   s.byMonitor.set(call.monitor, call.id);
 }
 
-/** Close a call with its one CDR. */
-function close(
+function cdrOf(
   ctx: Ctx,
-  s: JournalState,
-  call: Open,
-  end: Pick<Cdr, 'cause' | 'endedBy' | 'endedAt' | 'answeredAt' | 'mediaAtoB' | 'mediaBtoA' | 'versions'>,
-  hooks: JournalHooks,
-): void {
-  s.open.delete(call.id);
-  s.byMonitor.delete(call.monitor);
-  ctx.demonitor(call.monitor);
-  const cdr: Cdr = {
+  call: Pick<OpenCall, 'id' | 'callId' | 'caller' | 'callee' | 'setupAt' | 'versions'>,
+  end: CallEnd,
+): Cdr {
+  return {
     id: call.id,
     callId: call.callId,
     caller: call.caller,
@@ -84,12 +92,47 @@ function close(
     durationMs: end.answeredAt === null ? 0 : end.endedAt - end.answeredAt,
     versions: [...new Set([...call.versions, ...end.versions])],
   };
+}
+
+function write(ctx: Ctx, s: JournalState, cdr: Cdr, hooks: JournalHooks): void {
   enqueue(ctx, s, line({ t: 'cdr', ...cdr }));
   hooks.ended?.(cdr);
 }
 
+/**
+ * Written once the claim is won. Until then the call's open record stays the only line in
+ * the log: a node that dies meanwhile recovers it at restart, through the same claim.
+ */
+function writeIfClaimed(ctx: Ctx, cdr: Cdr, claim: ClaimCdr, logged: boolean): void {
+  claim(cdr.id).then(
+    (won) => ctx.send(ctx.self, { type: 'claimed', cdr, won, logged } satisfies Tick),
+    () => {
+      // The node is leaving its cluster: the owner's log still has the call open.
+    },
+  );
+}
+
+/** Close a call with its one CDR. */
+function close(
+  ctx: Ctx,
+  s: JournalState,
+  call: Open,
+  end: CallEnd,
+  hooks: JournalHooks,
+  claim: ClaimCdr,
+): void {
+  s.open.delete(call.id);
+  s.byMonitor.delete(call.monitor);
+  ctx.demonitor(call.monitor);
+  const cdr = cdrOf(ctx, call, end);
+  // Only a node lost can make two journals record one call.
+  if (end.cause === 'node_lost') writeIfClaimed(ctx, cdr, claim, true);
+  else write(ctx, s, cdr, hooks);
+}
+
 export function createJournal(
   hooks: JournalHooks = {},
+  claim: ClaimCdr = claimAlone,
 ): Behaviour<
   JournalState,
   JournalArgs,
@@ -161,7 +204,17 @@ export function createJournal(
           // Exactly once: an end for a call already closed (say, by a DOWN) is dropped.
           if (call === undefined) break;
           const { type: _t, id: _id, ...end } = m;
-          close(ctx, s, call, end, hooks);
+          close(ctx, s, call, end, hooks, claim);
+          break;
+        }
+        case 'lost': {
+          const { type: _t, id, callId, caller, callee, setupAt, ...end } = m;
+          writeIfClaimed(
+            ctx,
+            cdrOf(ctx, { id, callId, caller, callee, setupAt, versions: [] }, end),
+            claim,
+            false,
+          );
           break;
         }
       }
@@ -179,6 +232,10 @@ export function createJournal(
           s.written += batch.length;
           return noreply(s);
         }
+        case 'claimed':
+          if (m.won) write(ctx, s, m.cdr, hooks);
+          else if (m.logged) enqueue(ctx, s, line({ t: 'elsewhere', id: m.cdr.id }));
+          return noreply(s);
         case 'alive':
           if (s.open.size > 0) enqueue(ctx, s, line({ t: 'alive', at: ctx.now() }));
           ctx.sendAfter(ALIVE_MS, { type: 'alive' } satisfies Tick);
@@ -194,7 +251,7 @@ export function createJournal(
               endedAt: ctx.now(),
               answeredAt: call.answeredAt,
             } as const;
-            close(ctx, s, call, { ...end, mediaAtoB: 0, mediaBtoA: 0, versions: [] }, hooks);
+            close(ctx, s, call, { ...end, mediaAtoB: 0, mediaBtoA: 0, versions: [] }, hooks, claim);
           }
           return noreply(s);
         }

@@ -84,6 +84,9 @@ export async function scanLog(path: string): Promise<LogScan> {
         lastAlive = Math.max(lastAlive, l.at);
         break;
       }
+      case 'elsewhere':
+        open.delete(l.id);
+        break;
       case 'cdr':
         open.delete(l.id);
         lastAlive = Math.max(lastAlive, l.endedAt);
@@ -135,19 +138,25 @@ function endTornLine(path: string): void {
 
 /**
  * At start, before any call: every call the log still has open was up when the node died.
- * Each gets its CDR now, so none is lost and none is written twice.
+ * Each gets its CDR now, so none is lost and none is written twice: in a cluster, a call
+ * whose other leg survived may have its CDR from that side already, and `claim` (the
+ * cluster's claim on the CDR id) says which are still this node's to write.
  */
-export async function recoverLog(path: string, node: string): Promise<Cdr[]> {
+export async function recoverLog(
+  path: string,
+  node: string,
+  claim: (id: string) => Promise<boolean> = async () => true,
+): Promise<Cdr[]> {
   endTornLine(path);
   const { open, lastAlive } = await scanLog(path);
   if (open.size === 0) return [];
-  const cdrs = [...open.values()].map((call) => lostCdr(call, node, lastAlive));
+  const calls = [...open.values()];
+  const won = await Promise.all(calls.map((call) => claim(call.id)));
+  const cdrs = calls.filter((_, i) => won[i]).map((call) => lostCdr(call, node, lastAlive));
+  const elsewhere = calls.filter((_, i) => !won[i]).map(({ id }): LogLine => ({ t: 'elsewhere', id }));
   const fd = openLog(path);
   try {
-    appendLinesSync(
-      fd,
-      cdrs.map((c) => line({ t: 'cdr', ...c })),
-    );
+    appendLinesSync(fd, [...cdrs.map((c): LogLine => ({ t: 'cdr', ...c })), ...elsewhere].map(line));
   } finally {
     closeLog(fd);
   }

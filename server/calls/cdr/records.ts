@@ -39,4 +39,6 @@ export type LogLine =
   | ({ t: 'open' } & Omit<OpenCall, 'phase' | 'answeredAt'>)
   | { t: 'answered'; id: string; at: number }
   | ({ t: 'cdr' } & Cdr)
-  | { t: 'alive'; at: number };
+  | { t: 'alive'; at: number }
+  /** A call this log opened whose CDR another node wrote (it won the cluster's claim). */
+  | { t: 'elsewhere'; id: string };

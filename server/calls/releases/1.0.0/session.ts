@@ -44,7 +44,7 @@ import type {
 export const VERSION = '1.0.0';
 
 export interface Call {
-  /** CDR id: unique, unlike the caller-chosen callId. */
+  /** CDR id: unique, unlike the caller-chosen callId. The caller's leg made it; '' if unknown. */
   id: string;
   callId: string;
   role: 'caller' | 'callee';
@@ -172,10 +172,14 @@ function setPhase(ctx: Ctx, call: Call, phase: CallPhase): void {
 /** What the end of a call is told from: the fields of a 1.x Call that 2.0.0 keeps elsewhere. */
 export type CallRecord = Pick<
   Call,
-  'id' | 'callId' | 'role' | 'answeredAt' | 'mediaOut' | 'mediaIn' | 'versions'
+  'id' | 'callId' | 'role' | 'peerUser' | 'setupAt' | 'answeredAt' | 'mediaOut' | 'mediaIn' | 'versions'
 >;
 
-/** The end of a call as the phone hears it, and as the caller's leg writes it to the journal. */
+/**
+ * The end of a call as the phone hears it, and as the caller's leg writes it to the journal.
+ * The callee's leg writes nothing, unless the caller's node was lost: then its journal
+ * records the call (if no other node has), so the CDR outlives a node that never returns.
+ */
 export function reportEnd(
   ctx: Ctx,
   s: Registration,
@@ -188,17 +192,26 @@ export function reportEnd(
   // The phone hears the other side's failures as the peer being gone; the CDR keeps the real cause.
   const heard = endedBy === theirSide(call) ? causeForPeer(cause) : cause;
   toPhone(ctx, s, { type: 'ended', callId: call.callId, cause: heard, durationMs });
+  const end = {
+    cause,
+    endedBy,
+    endedAt: now,
+    answeredAt: call.answeredAt,
+    versions: call.versions,
+  };
   if (call.role === 'caller') {
+    journal(ctx, { type: 'end', id: call.id, ...end, mediaAtoB: call.mediaOut, mediaBtoA: call.mediaIn });
+  } else if (cause === 'node_lost' && call.id !== '' && s.user !== null) {
     journal(ctx, {
-      type: 'end',
+      type: 'lost',
       id: call.id,
-      cause,
-      endedBy,
-      endedAt: now,
-      answeredAt: call.answeredAt,
-      mediaAtoB: call.mediaOut,
-      mediaBtoA: call.mediaIn,
-      versions: call.versions,
+      callId: call.callId,
+      caller: call.peerUser,
+      callee: s.user,
+      setupAt: call.setupAt,
+      ...end,
+      mediaAtoB: call.mediaIn,
+      mediaBtoA: call.mediaOut,
     });
   }
 }
@@ -305,6 +318,7 @@ export function dial(
   ctx: Ctx,
   version: string,
   inCall: boolean,
+  cdr: { id: string; setupAt: number },
 ): { peer: Pid; caller: string } | HotlineError {
   if (s.user === null) return hotlineError('HOT_ERR_NOT_REGISTERED', m.type);
   if (inCall) return hotlineError('HOT_ERR_WRONG_STATE', m.type, 'in a call');
@@ -321,6 +335,8 @@ export function dial(
     from: ctx.self,
     fromUser: s.user,
     release: version,
+    cdrId: cdr.id,
+    setupAt: cdr.setupAt,
   } satisfies PeerMessage);
   return { peer, caller: s.user };
 }
@@ -364,10 +380,11 @@ const phoneHandlers: PhoneHandlers<SessionState> = {
   register: (m, s, ctx, r) => register(m, s, ctx, r.version),
 
   invite(m, s, ctx, r) {
-    const dialled = dial(m, s, ctx, r.version, s.call !== null);
+    const cdr = { id: randomUUID(), setupAt: ctx.now() };
+    const dialled = dial(m, s, ctx, r.version, s.call !== null, cdr);
     if (isError(dialled)) return refuse(ctx, s, dialled, m.type, m.callId);
     const call = newCall(ctx, r, {
-      id: randomUUID(),
+      ...cdr,
       callId: m.callId,
       role: 'caller',
       peer: dialled.peer,
@@ -451,7 +468,7 @@ export const handlersFor = <S extends SessionState>(): PhoneHandlers<S> =>
 function newCall(
   ctx: Ctx,
   r: SessionRelease,
-  c: Pick<Call, 'id' | 'callId' | 'role' | 'peer' | 'peerUser' | 'ringTimer' | 'versions'>,
+  c: Pick<Call, 'id' | 'callId' | 'role' | 'peer' | 'peerUser' | 'setupAt' | 'ringTimer' | 'versions'>,
 ): Call {
   const now = ctx.now();
   return {
@@ -460,7 +477,6 @@ function newCall(
     monitor: ctx.monitor(c.peer),
     phase: 'setup',
     held: false,
-    setupAt: now,
     answeredAt: null,
     mediaOut: 0,
     mediaIn: 0,
@@ -567,7 +583,9 @@ function fromPeer(m: PeerMessage, s: SessionState, ctx: Ctx, r: SessionRelease):
       return;
     }
     s.call = newCall(ctx, r, {
-      id: '',
+      // The caller's record, should its node be lost (a sender older than the field: none).
+      id: m.cdrId ?? '',
+      setupAt: m.setupAt ?? ctx.now(),
       callId: m.callId,
       role: 'callee',
       peer: m.from,

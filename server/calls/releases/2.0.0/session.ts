@@ -84,7 +84,10 @@ export interface Peer {
 /** One leg of a call: what stays the same from the invite to the end. */
 export interface Leg {
   callId: string;
-  /** The CDR's id: the caller's leg owns the record, the callee's has none. */
+  /**
+   * The CDR's id: the caller's leg owns the record; the callee's knows it (null from a sender
+   * older than that) to record the call if the caller's node is lost.
+   */
   cdrId: string | null;
   role: 'caller' | 'callee';
   peer: Peer;
@@ -136,11 +139,12 @@ const tellPeer = (ctx: Ctx, leg: Leg, m: PeerMessage): void => ctx.send(leg.peer
 
 /** The caller's leg keeps the journal's view of the call's phase current. */
 function journalPhase(ctx: Ctx, leg: Leg, phase: 'ringing' | 'up' | 'held'): void {
-  if (leg.cdrId !== null) journal(ctx, { type: 'phase', id: leg.cdrId, phase, at: ctx.now() });
+  if (leg.role === 'caller' && leg.cdrId !== null)
+    journal(ctx, { type: 'phase', id: leg.cdrId, phase, at: ctx.now() });
 }
 
-function newLeg(ctx: Ctx, l: Omit<Leg, 'peer' | 'setupAt' | 'infoRequests'>, pid: Pid, user: string): Leg {
-  return { ...l, peer: { pid, user, monitor: ctx.monitor(pid) }, setupAt: ctx.now(), infoRequests: 0 };
+function newLeg(ctx: Ctx, l: Omit<Leg, 'peer' | 'infoRequests'>, pid: Pid, user: string): Leg {
+  return { ...l, peer: { pid, user, monitor: ctx.monitor(pid) }, infoRequests: 0 };
 }
 
 /** What the end of a call reports, in 1.x's terms. */
@@ -148,6 +152,8 @@ const recordOf = (p: InCall): CallRecord => ({
   id: p.leg.cdrId ?? '',
   callId: p.leg.callId,
   role: p.leg.role,
+  peerUser: p.leg.peer.user,
+  setupAt: p.leg.setupAt,
   answeredAt: p.kind === 'up' ? p.answeredAt : null,
   mediaOut: p.kind === 'up' ? p.media.sent : 0,
   mediaIn: p.kind === 'up' ? p.media.received : 0,
@@ -195,12 +201,12 @@ const stateOf = (p: InCall) => (p.kind === 'up' && p.held ? 'held' : p.kind);
 type CallMessage = Exclude<ClientMessage, { type: 'register' | 'invite' }>;
 
 function invite(m: ClientMessageOf<'invite'>, s: StateV2, ctx: Ctx) {
-  const dialled = dial(m, s, ctx, VERSION, s.phase.kind !== 'idle');
+  const cdr = { id: randomUUID(), setupAt: ctx.now() };
+  const dialled = dial(m, s, ctx, VERSION, s.phase.kind !== 'idle', cdr);
   if (isError(dialled)) return refuse(ctx, s, dialled, m.type, m.callId);
-  const cdrId = randomUUID();
   const leg = newLeg(
     ctx,
-    { callId: m.callId, cdrId, role: 'caller', versions: [VERSION] },
+    { callId: m.callId, cdrId: cdr.id, role: 'caller', setupAt: cdr.setupAt, versions: [VERSION] },
     dialled.peer,
     m.to,
   );
@@ -208,7 +214,7 @@ function invite(m: ClientMessageOf<'invite'>, s: StateV2, ctx: Ctx) {
   opened(
     ctx,
     s,
-    { id: cdrId, callId: m.callId, caller: dialled.caller, callee: m.to, setupAt: leg.setupAt },
+    { id: cdr.id, callId: m.callId, caller: dialled.caller, callee: m.to, setupAt: cdr.setupAt },
     VERSION,
   );
   return noreply(s);
@@ -279,7 +285,12 @@ function fromPeer(m: PeerMessage, s: StateV2, ctx: Ctx): void {
       return;
     }
     const versions = [m.release, VERSION];
-    const leg = newLeg(ctx, { callId: m.callId, cdrId: null, role: 'callee', versions }, m.from, m.fromUser);
+    const leg = newLeg(
+      ctx,
+      { callId: m.callId, cdrId: m.cdrId ?? null, role: 'callee', setupAt: m.setupAt ?? ctx.now(), versions },
+      m.from,
+      m.fromUser,
+    );
     s.phase = { kind: 'setup', leg, ringTimer: null };
     toPhone(ctx, s, { type: 'incoming', callId: m.callId, from: m.fromUser });
     return;
@@ -339,7 +350,7 @@ export const appup: Appup = afterV11;
 function phaseOf(c: CallV11): InCall {
   const leg: Leg = {
     callId: c.callId,
-    cdrId: c.role === 'caller' ? c.id : null,
+    cdrId: c.id === '' ? null : c.id,
     role: c.role,
     peer: { pid: c.peer, user: c.peerUser, monitor: c.monitor },
     setupAt: c.setupAt,

@@ -1,0 +1,26 @@
+/**
+ * Which releases' processes may exchange messages: on one node while an install runs, and
+ * across nodes during a rolling upgrade. A release declares the versions it talks to: itself
+ * and every version of its appup, the versions it upgrades from and downgrades to — the
+ * same declaration OTP's appup makes of the versions that coexist with it. Two releases
+ * interoperate when either declares the other: the newer knows the older, never the reverse.
+ */
+import type { ReleaseModule } from './module.ts';
+
+/** A release as it declares itself, on the wire and in a heartbeat. */
+export interface Declared {
+  release: string;
+  talksTo: readonly string[];
+}
+
+export function declarationOf(r: Pick<ReleaseModule, 'version' | 'upgradeFrom' | 'downgradeTo'>): Declared {
+  const versions = [
+    r.version,
+    ...r.upgradeFrom.map((e) => e.version),
+    ...r.downgradeTo.map((e) => e.version),
+  ];
+  return { release: r.version, talksTo: [...new Set(versions)] };
+}
+
+export const interoperate = (a: Declared, b: Declared): boolean =>
+  a.talksTo.includes(b.release) || b.talksTo.includes(a.release);
