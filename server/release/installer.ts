@@ -17,6 +17,7 @@
 import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
 import {
   type AnyBehaviour,
+  type ChangeCodeOptions,
   type CrashGuard,
   isAbnormal,
   migrate,
@@ -335,6 +336,10 @@ export class Install {
     // after the rollback listed the processes on new code would stay there.
     const stopped = () => path === this.#forward && this.#rollingBack !== undefined;
     const retry: Pid[] = [];
+    // One options object per module for the whole move, not one per process (young garbage).
+    const changes = new Map(
+      [...toCode].map(([name, to]) => [name, { to, direction: path.direction, extra: path.extra }]),
+    );
     /** `ours`: suspended by the wait below, so resumed here whatever happens. */
     const one = (pid: Pid, ours = false) => {
       const p = this.#rt.lookup(pid);
@@ -349,11 +354,7 @@ export class Install {
         return;
       }
       try {
-        this.#rt.sys.changeCode(pid, {
-          to: toCode.get(p.behaviour.name) as AnyBehaviour,
-          direction: path.direction,
-          extra: path.extra,
-        });
+        this.#rt.sys.changeCode(pid, changes.get(p.behaviour.name) as ChangeCodeOptions);
         if (count) this.progress.moved++;
       } catch (err) {
         // It keeps its code and state: old and new code simply coexist for it.
