@@ -17,6 +17,7 @@
 import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
 import {
   type AnyBehaviour,
+  type ChangeCodeOptions,
   type CrashGuard,
   isAbnormal,
   migrate,
@@ -55,7 +56,9 @@ export const defaultInstallOptions: InstallOptions = {
   canaryFraction: 0.05,
   watchMs: 30_000,
   maxCrashes: 0,
-  sliceMs: 4,
+  // Not the scheduler's 4 ms: its slice and ours run back to back in one turn of the event
+  // loop (both yield through setImmediate), so a stall is their sum plus any GC pause.
+  sliceMs: 2,
 };
 
 export interface ProcessFailure {
@@ -333,6 +336,10 @@ export class Install {
     // after the rollback listed the processes on new code would stay there.
     const stopped = () => path === this.#forward && this.#rollingBack !== undefined;
     const retry: Pid[] = [];
+    // One options object per module for the whole move, not one per process (young garbage).
+    const changes = new Map(
+      [...toCode].map(([name, to]) => [name, { to, direction: path.direction, extra: path.extra }]),
+    );
     /** `ours`: suspended by the wait below, so resumed here whatever happens. */
     const one = (pid: Pid, ours = false) => {
       const p = this.#rt.lookup(pid);
@@ -347,11 +354,7 @@ export class Install {
         return;
       }
       try {
-        this.#rt.sys.changeCode(pid, {
-          to: toCode.get(p.behaviour.name) as AnyBehaviour,
-          direction: path.direction,
-          extra: path.extra,
-        });
+        this.#rt.sys.changeCode(pid, changes.get(p.behaviour.name) as ChangeCodeOptions);
         if (count) this.progress.moved++;
       } catch (err) {
         // It keeps its code and state: old and new code simply coexist for it.

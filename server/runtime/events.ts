@@ -35,6 +35,11 @@ export class RuntimeEvents {
     };
   }
 
+  /** Whether anyone listens: lets a hot path skip building an event nobody hears. */
+  listened(type: keyof RuntimeEventMap): boolean {
+    return (this.#listeners.get(type)?.length ?? 0) > 0;
+  }
+
   emit<K extends keyof RuntimeEventMap>(type: K, event: RuntimeEventMap[K]): void {
     const list = this.#listeners.get(type) as Listener<RuntimeEventMap[K]>[] | undefined;
     if (list === undefined || list.length === 0) return;
