@@ -73,14 +73,14 @@ export const node: Dashboard = hotline.dashboard({
       panels: [
         hotline.abnormalEnds(nodes, 12),
         hotline.restartsAndCrashes(nodes, 12),
-        hotline.installProgress(nodes, 8),
-        hotline.phaseDurations(nodes, 8),
+        hotline.installProgress(nodes, 6),
+        hotline.phaseDurations(nodes, 6),
         timeseries({
           title: 'Install outcomes and code-change failures',
           description:
             'Installs finishing per second by outcome (installed, aborted in preflight, rolled back), and processes whose codeChange failed in preflight or commit.',
           unit: 'ops',
-          w: 8,
+          w: 6,
           series: [
             {
               expr: `sum by (outcome) (${hotline.rate('hotline_release_installs_total', nodes)})`,
@@ -89,6 +89,19 @@ export const node: Dashboard = hotline.dashboard({
             {
               expr: `sum(${hotline.rate('hotline_release_code_change_failures_total', nodes)})`,
               legend: 'code-change failures',
+            },
+          ],
+        }),
+        timeseries({
+          title: 'Cluster messages refused',
+          description:
+            'Messages from other nodes not delivered, per second: malformed (not a runtime message, heartbeat or directory entry), or from a node whose release does not interoperate with this one (neither declares the other). Anything above zero deserves a look in the log.',
+          unit: 'ops',
+          w: 6,
+          series: [
+            {
+              expr: `sum by (reason) (${hotline.rate('hotline_cluster_messages_refused_total', nodes)})`,
+              legend: '{{reason}}',
             },
           ],
         }),

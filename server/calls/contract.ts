@@ -64,6 +64,8 @@ export type JournalMessage =
       caller: string;
       callee: string;
       leg: Pid;
+      /** The other leg: on another node, the call's CDR goes through the cluster's claim. */
+      peer: Pid;
       setupAt: number;
       versions: string[];
     }

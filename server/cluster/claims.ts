@@ -1,23 +1,44 @@
 /**
- * Once-only claims across the cluster: the first node to claim a key has it, and every later
- * claim of that key is refused, whichever node makes it and however often. Two nodes that
- * may both act on one thing (both legs of a call ending with its node lost, say, or a node
- * recovering after the others acted) claim it first, and only the winner acts.
+ * Once-only claims across the cluster: the first claim of a key has it, and every other claim
+ * of that key is refused. Two nodes that may both act on one thing (both legs of a call
+ * ending with a node lost, say, or a node recovering after the others acted) claim it first,
+ * and only the winner acts. A claimant names itself with a token it keeps (on disk, if it
+ * may stop before it acts): asking again with the same token (a retry after a timeout the
+ * server had in fact answered, a process restarted before it acted) gets the same answer.
  *
  * A JetStream KV bucket written create-only. Entries live for `ttlMs`: a claim must outlast
  * the longest a node stays down before it restarts and claims again.
  */
 import type { JetStreamClient, KV } from 'nats';
-import { encode } from './wire.ts';
+import Type from 'typebox';
+import { encode, reader } from './wire.ts';
 
 export const CLAIMS_BUCKET = 'hotline_claims';
 /** A week: a node down for longer than that can claim again what was claimed before it died. */
 export const CLAIM_TTL_MS = 7 * 24 * 3600 * 1000;
-/** NATS not answering (a partition, a restart): try again this often until it does. */
+/** NATS not answering (a partition, a restart, a leader election): try again this often. */
 const RETRY_MS = 500;
 
 /** JetStream's "wrong last sequence": a create of a key that exists. */
 const KEY_EXISTS = 10071;
+/** Failures that pass once NATS answers again; anything else (no bucket, no permission) does not. */
+const TRANSIENT = new Set(['TIMEOUT', 'DISCONNECT', '503']);
+
+interface Claim {
+  node: string;
+  token: string;
+  at: number;
+}
+const readClaim = reader<Claim>(
+  Type.Object({ node: Type.String(), token: Type.String(), at: Type.Number() }),
+);
+
+export interface ClaimsOptions {
+  bucket?: string;
+  ttlMs?: number;
+  /** Told when a claim has to wait for NATS (once per claim), so that a wait is never silent. */
+  onWait?: ((key: string, err: unknown) => void) | undefined;
+}
 
 export class Claims {
   #closed = false;
@@ -25,35 +46,48 @@ export class Claims {
   private constructor(
     readonly kv: KV,
     readonly node: string,
+    readonly onWait: ClaimsOptions['onWait'],
   ) {}
 
-  static async open(
-    js: JetStreamClient,
-    node: string,
-    options: { bucket?: string; ttlMs?: number } = {},
-  ): Promise<Claims> {
+  static async open(js: JetStreamClient, node: string, options: ClaimsOptions = {}): Promise<Claims> {
     const kv = await js.views.kv(options.bucket ?? CLAIMS_BUCKET, {
       history: 1,
       ttl: options.ttlMs ?? CLAIM_TTL_MS,
     });
-    return new Claims(kv, node);
+    return new Claims(kv, node, options.onWait);
   }
 
   /**
-   * True when this node is the first to claim `key`, false when another claim came first.
-   * While NATS cannot answer, it keeps trying; it rejects only once the claims are closed.
+   * True when the claim made with `token` has `key` (it came first), false when another did.
+   * While NATS cannot answer it keeps trying; it rejects on a lasting failure, or once the
+   * claims are closed (the node is leaving).
    */
-  async claim(key: string): Promise<boolean> {
-    for (;;) {
+  async claim(key: string, token: string): Promise<boolean> {
+    for (let waited = false; ; waited = true) {
       try {
-        await this.kv.create(key, encode({ node: this.node, at: Date.now() }));
-        return true;
+        return await this.#tryClaim(key, token);
       } catch (err) {
-        if ((err as { api_error?: { err_code?: number } }).api_error?.err_code === KEY_EXISTS) return false;
+        if (!TRANSIENT.has((err as { code?: string }).code ?? '') || this.#closed) throw err;
+        if (!waited) this.onWait?.(key, err);
       }
-      if (this.#closed) throw new Error(`claims closed before ${key} could be claimed`);
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
     }
+  }
+
+  async #tryClaim(key: string, token: string): Promise<boolean> {
+    try {
+      await this.kv.create(key, encode({ node: this.node, token, at: Date.now() } satisfies Claim));
+      return true;
+    } catch (err) {
+      if ((err as { api_error?: { err_code?: number } }).api_error?.err_code !== KEY_EXISTS) throw err;
+      return (await this.holder(key))?.token === token;
+    }
+  }
+
+  /** The claim that holds `key`, if any does. */
+  async holder(key: string): Promise<Claim | undefined> {
+    const entry = await this.kv.get(key);
+    return entry === null || entry.operation !== 'PUT' ? undefined : readClaim(entry.value);
   }
 
   close(): void {

@@ -8,9 +8,9 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
-import { interoperate } from '../release/compat.ts';
+import { type Declared, interoperate } from '../release/compat.ts';
 import { type DistMessage, type Distribution, plainError, type Runtime } from '../runtime/index.ts';
-import { Claims } from './claims.ts';
+import { Claims, type ClaimsOptions } from './claims.ts';
 import { Directory } from './directory.ts';
 import { type Member, Membership, type MembershipOptions } from './membership.ts';
 import { checkNodeName, type Envelope, encode, type NodeInfo, readEnvelope, subjects } from './wire.ts';
@@ -22,8 +22,10 @@ export interface ClusterOptions extends MembershipOptions {
   /** nats://host:port (several comma-separated). */
   url: string;
   rt: Runtime;
-  /** The node's current release and where it listens, read at every heartbeat. */
-  info: () => NodeInfo;
+  /** The node's current release and those it talks to: read for every message, so kept ready. */
+  declared: () => Declared;
+  /** Where the node listens, read at every heartbeat. */
+  where: () => Omit<NodeInfo, keyof Declared>;
   /** Names the directory holds (the rest stay local). */
   covers: (name: string) => boolean;
   bucket?: string;
@@ -31,6 +33,8 @@ export interface ClusterOptions extends MembershipOptions {
   onMember?: (event: 'up' | 'down', node: string) => void;
   /** Told of each message refused (metrics, logging): `from` and `release` are the sender's, when known. */
   onRefused?: (why: Refusal, from?: string, release?: string) => void;
+  /** Told when a claim waits for NATS to answer (logging). */
+  onClaimWait?: ClaimsOptions['onWait'];
 }
 
 export interface Cluster {
@@ -62,18 +66,21 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
   }
   try {
     await refuseTakenName(nc, rt.node);
+    const malformed = () => options.onRefused?.('malformed');
     const directory = await Directory.open(nc.jetstream(), rt, {
       bucket: options.bucket ?? USERS_BUCKET,
       covers: options.covers,
+      malformed,
     });
     await directory.clean(rt.node);
-    const claims = await Claims.open(nc.jetstream(), rt.node);
+    const claims = await Claims.open(nc.jetstream(), rt.node, { onWait: options.onClaimWait });
 
     const membership = new Membership(
       nc,
       rt.node,
-      options.info,
+      () => ({ ...options.declared(), ...options.where() }),
       {
+        malformed,
         up: (m) => options.onMember?.('up', m.node),
         down: (node) => {
           rt.nodeDown(node);
@@ -86,24 +93,24 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
     nc.subscribe(subjects.ping(rt.node), { callback: (_e, m) => m.respond() });
     const distribution: Distribution = {
       send(node: string, msg: DistMessage) {
-        const envelope: Envelope = { from: rt.node, release: options.info().release, msg };
+        const envelope: Envelope = { from: rt.node, release: options.declared().release, msg };
         nc.publish(subjects.dist(node), encode(envelope));
       },
     };
     nc.subscribe(subjects.dist(rt.node), {
       callback: (_e, m) => {
         const envelope = readEnvelope(m.data);
-        if (envelope === undefined) return options.onRefused?.('malformed');
+        if (envelope === undefined) return malformed();
         const { from, release, msg } = envelope;
         // What the sender's heartbeats declare of its release; a sender not heard yet is taken on trust.
         const sender = membership.member(from);
-        if (sender?.release === release && !interoperate(options.info(), sender)) {
+        if (sender?.release === release && !interoperate(options.declared(), sender)) {
           options.onRefused?.('incompatible', from, release);
           if (msg.type === 'call') {
             const error = hotlineError(
               'HOT_ERR_RELEASE_INCOMPATIBLE',
               release,
-              `${options.info().release} on ${rt.node}`,
+              `${options.declared().release} on ${rt.node}`,
             );
             distribution.send(from, { type: 'reply_error', ref: msg.ref, error: plainError(error) });
           }

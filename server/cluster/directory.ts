@@ -43,16 +43,17 @@ export class Directory implements NameDirectory {
     readonly kv: KV,
     readonly rt: Runtime,
     readonly covers: (name: string) => boolean,
+    readonly malformed: () => void,
   ) {}
 
   /** Open (or create) the bucket and load it; resolves once the copy holds every entry. */
   static async open(
     js: JetStreamClient,
     rt: Runtime,
-    options: { bucket: string; covers: (name: string) => boolean },
+    options: { bucket: string; covers: (name: string) => boolean; malformed: () => void },
   ): Promise<Directory> {
     const kv = await js.views.kv(options.bucket, { history: 1 });
-    const dir = new Directory(kv, rt, options.covers);
+    const dir = new Directory(kv, rt, options.covers, options.malformed);
     await new Promise<void>((resolve, reject) => {
       kv.watch({ initializedFn: resolve }).then((watch) => {
         dir.#watch = watch;
@@ -67,6 +68,7 @@ export class Directory implements NameDirectory {
       const name = nameOf(e.key);
       // A delete, or a value no node wrote (it names no process): the name is not held.
       const entry = e.operation === 'PUT' ? readEntry(e.value) : undefined;
+      if (e.operation === 'PUT' && entry === undefined) this.malformed();
       if (entry === undefined) {
         this.#copy.delete(name);
         continue;

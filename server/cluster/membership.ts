@@ -22,6 +22,8 @@ export interface Member extends Heartbeat {
 export interface MembershipEvents {
   up(member: Member): void;
   down(node: string): void;
+  /** A heartbeat or leave that is not one was dropped. */
+  malformed(): void;
 }
 
 export const HEARTBEAT_MS = 500;
@@ -64,14 +66,15 @@ export class Membership {
       this.nc.subscribe(subjects.heartbeat, {
         callback: (_e, m) => {
           const beat = readHeartbeat(m.data);
-          if (beat !== undefined) this.#heard(beat);
+          if (beat === undefined) this.events.malformed();
+          else this.#heard(beat);
         },
       }),
       this.nc.subscribe(subjects.leave, {
         callback: (_e, m) => {
           const leave = readLeave(m.data);
-          if (leave !== undefined && this.#members.get(leave.node)?.incarnation === leave.incarnation)
-            this.#down(leave.node);
+          if (leave === undefined) this.events.malformed();
+          else if (this.#members.get(leave.node)?.incarnation === leave.incarnation) this.#down(leave.node);
         },
       }),
     );

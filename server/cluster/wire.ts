@@ -96,7 +96,8 @@ const HeartbeatSchema = Type.Object({
   incarnation: Type.String({ maxLength: 100 }),
   startedAt: Type.Number(),
   release: Type.String({ maxLength: 100 }),
-  talksTo: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 1000 }),
+  // Absent from nodes of a build before it: read as the release alone.
+  talksTo: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { maxItems: 1000 })),
   callsUrl: Url,
   httpUrl: Url,
   adminUrl: Url,
@@ -120,7 +121,11 @@ export function reader<T>(schema: TSchema): (data: Uint8Array) => T | undefined 
 }
 
 export const readEnvelope = reader<Envelope>(EnvelopeSchema);
-export const readHeartbeat = reader<Heartbeat>(HeartbeatSchema);
+const readBeat = reader<Omit<Heartbeat, 'talksTo'> & Partial<Pick<Heartbeat, 'talksTo'>>>(HeartbeatSchema);
+export function readHeartbeat(data: Uint8Array): Heartbeat | undefined {
+  const beat = readBeat(data);
+  return beat === undefined ? undefined : { ...beat, talksTo: beat.talksTo ?? [beat.release] };
+}
 export const readLeave = reader<Leave>(LeaveSchema);
 
 const encoder = new TextEncoder();

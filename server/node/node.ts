@@ -16,7 +16,13 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { claimAlone, countPhases, createJournal, type JournalState } from '../calls/cdr/journal.ts';
+import {
+  type ClaimCdr,
+  claimAlone,
+  countPhases,
+  createJournal,
+  type JournalState,
+} from '../calls/cdr/journal.ts';
 import { queryCdrs, recoverLog } from '../calls/cdr/log.ts';
 import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/contract.ts';
 import { decodeClientFrame } from '../calls/protocol/codec.ts';
@@ -100,15 +106,19 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       : await joinCluster({
           url: settings.cluster,
           rt,
-          info: () => ({ ...releases.declared, ...where }),
+          declared: () => releases.declared,
+          where: () => where,
           covers: (name) => name.startsWith(userName('')),
           onMember: (event, node) => publicApp.log.info({ node }, `cluster: node ${node} ${event}`),
           onRefused: (why, from, release) => {
             metrics.clusterRefused(why);
             publicApp.log.warn({ why, from, release }, 'cluster: a message from another node was refused');
           },
+          onClaimWait: (key, err) =>
+            publicApp.log.warn({ key, err }, 'cluster: a claim waits for NATS to answer; retrying'),
         });
-  const claim = cluster === undefined ? claimAlone : (id: string) => cluster.claims.claim(`cdr.${id}`);
+  const claim: ClaimCdr =
+    cluster === undefined ? claimAlone : (id, token) => cluster.claims.claim(`cdr.${id}`, token);
   const recovered = await recoverLog(journalPath, settings.node, claim);
   rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }, claim));
   rt.modules.load(

@@ -441,6 +441,7 @@ function lastSeen(l: LogLine): number {
     case 'alive':
       return l.at;
     case 'cdr':
+    case 'claiming':
       return l.endedAt;
     case 'elsewhere':
       return 0;
@@ -488,7 +489,11 @@ describe('the CDR log', () => {
   };
 
   it('scanLog: no file is an empty log', async () => {
-    expect(await scanLog(join(dir(), 'missing.log'))).toEqual({ open: new Map(), lastAlive: 0 });
+    expect(await scanLog(join(dir(), 'missing.log'))).toEqual({
+      open: new Map(),
+      claiming: new Map(),
+      lastAlive: 0,
+    });
     expect(await recoverLog(join(dir(), 'missing.log'), 'n')).toEqual([]);
   });
 

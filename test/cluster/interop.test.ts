@@ -8,6 +8,7 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { Claims } from '../../server/cluster/claims.ts';
 import { USERS_BUCKET } from '../../server/cluster/cluster.ts';
 import { decode, type Envelope, encode, type Heartbeat, subjects } from '../../server/cluster/wire.ts';
 import type { DistMessage, Pid } from '../../server/runtime/index.ts';
@@ -82,6 +83,32 @@ it('an install that would not interoperate with another node’s release is refu
   expect(await install(n2, '1.1.0')).toMatchObject({ outcome: 'installed' });
 });
 
+it('a claim is the first claimant’s for good: the same token is told so again, any other is refused', async () => {
+  const nc = raw as NatsConnection;
+  const a = await Claims.open(nc.jetstream(), 'a');
+  const b = await Claims.open(nc.jetstream(), 'b');
+  const key = `cdr.test-${Date.now()}`;
+  expect(await a.claim(key, 't1')).toBe(true);
+  // A retry after a timeout the server had answered, or a restart that kept its token.
+  expect(await a.claim(key, 't1')).toBe(true);
+  expect(await a.claim(key, 't2')).toBe(false);
+  expect(await b.claim(key, 't3')).toBe(false);
+  expect(await b.holder(key)).toMatchObject({ node: 'a', token: 't1' });
+});
+
+it('a heartbeat without talksTo (a node of the build before it) is read as its release alone', async () => {
+  const [n1] = await twoNodes();
+  const beat: Omit<Heartbeat, 'talksTo'> = {
+    node: 'elder',
+    incarnation: 'e1',
+    startedAt: Date.now(),
+    release: '1.0.0',
+  };
+  (raw as NatsConnection).publish(subjects.heartbeat, encode(beat));
+  const member = await waitFor('i1 hears the elder', () => n1.cluster?.membership.member('elder'));
+  expect(member.talksTo).toEqual(['1.0.0']);
+});
+
 it('bad bytes and messages from a release that does not interoperate are refused and counted; the node serves on', async () => {
   const [n1, n2] = await twoNodes();
   const nc = raw as NatsConnection;
@@ -135,7 +162,11 @@ it('bad bytes and messages from a release that does not interoperate are refused
     error: { code: 'HOT_ERR_RELEASE_INCOMPATIBLE' },
   });
 
-  await waitFor('the refusals counted', async () => (await refused(n1, 'malformed')) >= before.malformed + 3);
+  // Three dist messages, the heartbeat, the leave and the directory entry.
+  await waitFor(
+    'the refusals counted',
+    async () => (await refused(n1, 'malformed')) === before.malformed + 6,
+  );
   expect(await refused(n1, 'incompatible')).toBe(before.incompatible + 1);
   expect(n1.cluster?.directory.whereis('user:mallory')).toBeUndefined();
   expect(n1.cluster?.membership.isUp('i2')).toBe(true);

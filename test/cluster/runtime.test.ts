@@ -30,7 +30,8 @@ async function nodes(...names: string[]): Promise<{ rt: Runtime; cluster: Cluste
     const cluster = await joinCluster({
       url: nats().url,
       rt,
-      info: () => ({ release: '1.0.0', talksTo: ['1.0.0'] }),
+      declared: () => ({ release: '1.0.0', talksTo: ['1.0.0'] }),
+      where: () => ({}),
       covers: (n) => n.startsWith('user:'),
       bucket,
     });

@@ -4,22 +4,27 @@
  * monitors every leg with an open call, so a leg that dies without ending its call (killed,
  * or a crash its terminate could not handle) still gets a CDR with cause error.
  *
- * A call that ended with a node lost may be recorded from both sides (the callee's leg
- * tells its journal `lost` when the caller's node is gone; the caller's node, alive after
- * all or restarted, ends or recovers it too): such a CDR is written only by the journal that
- * wins the cluster's claim on it.
+ * A call with its legs on two nodes may be recorded from both sides: the callee's leg tells
+ * its journal `lost` when the caller's node is gone, and the caller's node, alive after all
+ * (a partition) or restarted, ends or recovers the call too. Such a CDR is a candidate: its
+ * `claiming` line is made durable first, then the cluster's claim on its id is asked, and
+ * only the journal that wins writes the CDR; the other writes `elsewhere`. A journal or node
+ * that stops in between finds the `claiming` line again and asks again, with the token the
+ * line keeps, so the answer is the same.
  */
+import { randomUUID } from 'node:crypto';
 import {
   type Behaviour,
   type CastResult,
   noreply,
   type Pid,
   type ProcessContext,
+  pidNode,
   type SystemInfo,
   stop,
 } from '../../runtime/index.ts';
 import { type CallEnd, type CallPhase, JOURNAL, type JournalMessage } from '../contract.ts';
-import { appendLines, appendLinesSync, closeLog, line, openLog, scanLog } from './log.ts';
+import { appendLines, appendLinesSync, type Candidate, closeLog, line, openLog, scanLog } from './log.ts';
 import type { Cdr, OpenCall } from './records.ts';
 
 export interface JournalArgs {
@@ -34,6 +39,8 @@ export interface JournalState {
   byMonitor: Map<number, string>;
   /** Lines waiting for the next group commit. */
   pending: string[];
+  /** Candidates whose `claiming` line is in `pending`: claimed once it is on disk. */
+  toClaim: Candidate[];
   flushTimer: number | null;
   written: number;
 }
@@ -44,16 +51,15 @@ export interface JournalHooks {
   ended?(cdr: Cdr): void;
 }
 
-/** Claims a CDR id across the cluster: true for the first claim of it, false for every later one. */
-export type ClaimCdr = (id: string) => Promise<boolean>;
+/**
+ * Claims a CDR id across the cluster: true when the claim made with `token` is the first of
+ * that id (asked again with the same token, the same answer), false otherwise.
+ */
+export type ClaimCdr = (id: string, token: string) => Promise<boolean>;
 /** A node alone is the only one that could write the CDR. */
 export const claimAlone: ClaimCdr = async () => true;
 
-/** `logged`: the log has the call open, and must be told if another node has its CDR. */
-type Tick =
-  | { type: 'flush' }
-  | { type: 'alive' }
-  | { type: 'claimed'; cdr: Cdr; won: boolean; logged: boolean };
+type Tick = { type: 'flush' } | { type: 'alive' } | { type: 'claimed'; cdr: Cdr; won: boolean };
 
 /** Group commit: the first line of a batch waits this long for company. */
 const FLUSH_MS = 5;
@@ -68,6 +74,10 @@ function enqueue(ctx: Ctx, s: JournalState, text: string): void {
 }
 
 type Open = OpenCall & { monitor: number };
+
+/** Its other leg is on another node, which may record the call too. */
+const acrossNodes = (ctx: Ctx, call: OpenCall): boolean =>
+  call.peer !== undefined && pidNode(call.peer as Pid) !== ctx.node;
 
 /** Keep a call open and watch the leg that owns it. */
 function watch(ctx: Ctx, s: JournalState, call: Open): void {
@@ -99,34 +109,29 @@ function write(ctx: Ctx, s: JournalState, cdr: Cdr, hooks: JournalHooks): void {
   hooks.ended?.(cdr);
 }
 
-/**
- * Written once the claim is won. Until then the call's open record stays the only line in
- * the log: a node that dies meanwhile recovers it at restart, through the same claim.
- */
-function writeIfClaimed(ctx: Ctx, cdr: Cdr, claim: ClaimCdr, logged: boolean): void {
-  claim(cdr.id).then(
-    (won) => ctx.send(ctx.self, { type: 'claimed', cdr, won, logged } satisfies Tick),
+/** A candidate CDR: on disk as `claiming`, then claimed (see the module comment). */
+function candidate(ctx: Ctx, s: JournalState, cdr: Cdr): void {
+  const token = randomUUID();
+  enqueue(ctx, s, line({ t: 'claiming', token, ...cdr }));
+  s.toClaim.push({ cdr, token });
+}
+
+function askClaim(ctx: Ctx, { cdr, token }: Candidate, claim: ClaimCdr): void {
+  claim(cdr.id, token).then(
+    (won) => ctx.send(ctx.self, { type: 'claimed', cdr, won } satisfies Tick),
     () => {
-      // The node is leaving its cluster: the owner's log still has the call open.
+      // No answer for good (the node is leaving): the `claiming` line is asked again at the next start.
     },
   );
 }
 
 /** Close a call with its one CDR. */
-function close(
-  ctx: Ctx,
-  s: JournalState,
-  call: Open,
-  end: CallEnd,
-  hooks: JournalHooks,
-  claim: ClaimCdr,
-): void {
+function close(ctx: Ctx, s: JournalState, call: Open, end: CallEnd, hooks: JournalHooks): void {
   s.open.delete(call.id);
   s.byMonitor.delete(call.monitor);
   ctx.demonitor(call.monitor);
   const cdr = cdrOf(ctx, call, end);
-  // Only a node lost can make two journals record one call.
-  if (end.cause === 'node_lost') writeIfClaimed(ctx, cdr, claim, true);
+  if (acrossNodes(ctx, call) || end.cause === 'node_lost') candidate(ctx, s, cdr);
   else write(ctx, s, cdr, hooks);
 }
 
@@ -147,18 +152,21 @@ export function createJournal(
       // Shutdown arrives as a message, after any write in flight: terminate then flushes.
       ctx.trapExit(true);
       // Calls the log has open are live (recovery at node start closed the dead ones):
-      // a journal restarted mid-run picks them up again and watches their legs.
-      const { open } = await scanLog(args.path);
+      // a journal restarted mid-run picks them up again and watches their legs, and asks
+      // again for the claims its previous run had no answer to.
+      const { open, claiming } = await scanLog(args.path);
       const state: JournalState = {
         path: args.path,
         fd: openLog(args.path),
         open: new Map(),
         byMonitor: new Map(),
         pending: [],
+        toClaim: [],
         flushTimer: null,
         written: 0,
       };
       for (const call of open.values()) watch(ctx, state, { ...call, monitor: 0 });
+      for (const c of claiming.values()) askClaim(ctx, c, claim);
       ctx.sendAfter(ALIVE_MS, { type: 'alive' } satisfies Tick);
       return state;
     },
@@ -172,20 +180,7 @@ export function createJournal(
         case 'open': {
           const { type: _t, ...rest } = m;
           watch(ctx, s, { ...rest, phase: 'setup', answeredAt: null, monitor: 0 });
-          enqueue(
-            ctx,
-            s,
-            line({
-              t: 'open',
-              id: m.id,
-              callId: m.callId,
-              caller: m.caller,
-              callee: m.callee,
-              leg: m.leg,
-              setupAt: m.setupAt,
-              versions: m.versions,
-            }),
-          );
+          enqueue(ctx, s, line({ t: 'open', ...rest }));
           break;
         }
         case 'phase': {
@@ -204,17 +199,12 @@ export function createJournal(
           // Exactly once: an end for a call already closed (say, by a DOWN) is dropped.
           if (call === undefined) break;
           const { type: _t, id: _id, ...end } = m;
-          close(ctx, s, call, end, hooks, claim);
+          close(ctx, s, call, end, hooks);
           break;
         }
         case 'lost': {
           const { type: _t, id, callId, caller, callee, setupAt, ...end } = m;
-          writeIfClaimed(
-            ctx,
-            cdrOf(ctx, { id, callId, caller, callee, setupAt, versions: [] }, end),
-            claim,
-            false,
-          );
+          candidate(ctx, s, cdrOf(ctx, { id, callId, caller, callee, setupAt, versions: [] }, end));
           break;
         }
       }
@@ -226,15 +216,18 @@ export function createJournal(
         case 'flush': {
           s.flushTimer = null;
           const batch = s.pending;
+          const toClaim = s.toClaim;
           s.pending = [];
+          s.toClaim = [];
           // Messages queue while the write is in flight: the next batch forms meanwhile.
           await appendLines(s.fd, batch);
           s.written += batch.length;
+          for (const c of toClaim) askClaim(ctx, c, claim);
           return noreply(s);
         }
         case 'claimed':
           if (m.won) write(ctx, s, m.cdr, hooks);
-          else if (m.logged) enqueue(ctx, s, line({ t: 'elsewhere', id: m.cdr.id }));
+          else enqueue(ctx, s, line({ t: 'elsewhere', id: m.cdr.id }));
           return noreply(s);
         case 'alive':
           if (s.open.size > 0) enqueue(ctx, s, line({ t: 'alive', at: ctx.now() }));
@@ -251,7 +244,7 @@ export function createJournal(
               endedAt: ctx.now(),
               answeredAt: call.answeredAt,
             } as const;
-            close(ctx, s, call, { ...end, mediaAtoB: 0, mediaBtoA: 0, versions: [] }, hooks, claim);
+            close(ctx, s, call, { ...end, mediaAtoB: 0, mediaBtoA: 0, versions: [] }, hooks);
           }
           return noreply(s);
         }

@@ -3,6 +3,7 @@
  * appended in batches and fdatasync'd (group commit), never one synchronous write per call.
  * A CDR is in the log exactly once; a call whose open has no CDR was up when the node died.
  */
+import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   createReadStream,
@@ -57,15 +58,24 @@ async function* readLines(path: string): AsyncGenerator<LogLine> {
   }
 }
 
+/** A CDR that waits for the cluster's claim on its id, and the token its claim is made with. */
+export interface Candidate {
+  cdr: Cdr;
+  token: string;
+}
+
 export interface LogScan {
   /** Calls opened and not closed by a CDR. */
   open: Map<string, OpenCall>;
+  /** Candidate CDRs whose cluster claim has no answer in the log yet. */
+  claiming: Map<string, Candidate>;
   /** The last moment the node is known to have been alive. */
   lastAlive: number;
 }
 
 export async function scanLog(path: string): Promise<LogScan> {
   const open = new Map<string, OpenCall>();
+  const claiming = new Map<string, Candidate>();
   let lastAlive = 0;
   for await (const l of readLines(path)) {
     switch (l.t) {
@@ -84,11 +94,20 @@ export async function scanLog(path: string): Promise<LogScan> {
         lastAlive = Math.max(lastAlive, l.at);
         break;
       }
+      case 'claiming': {
+        const { t: _t, token, ...cdr } = l;
+        open.delete(l.id);
+        claiming.set(l.id, { cdr, token });
+        lastAlive = Math.max(lastAlive, l.endedAt);
+        break;
+      }
       case 'elsewhere':
         open.delete(l.id);
+        claiming.delete(l.id);
         break;
       case 'cdr':
         open.delete(l.id);
+        claiming.delete(l.id);
         lastAlive = Math.max(lastAlive, l.endedAt);
         break;
       case 'alive':
@@ -96,7 +115,7 @@ export async function scanLog(path: string): Promise<LogScan> {
         break;
     }
   }
-  return { open, lastAlive };
+  return { open, claiming, lastAlive };
 }
 
 /** The CDR of a call that was up when its node died: ended when the node was last seen. */
@@ -137,23 +156,30 @@ function endTornLine(path: string): void {
 }
 
 /**
- * At start, before any call: every call the log still has open was up when the node died.
- * Each gets its CDR now, so none is lost and none is written twice: in a cluster, a call
- * whose other leg survived may have its CDR from that side already, and `claim` (the
- * cluster's claim on the CDR id) says which are still this node's to write.
+ * At start, before any call: every call the log still has open was up when the node died,
+ * and every candidate CDR (`claiming`) still waits for the cluster's answer. Each gets its
+ * CDR now, so none is lost and none is written twice: in a cluster, a call whose other leg
+ * survived may have its CDR from that side already, and `claim` (the cluster's claim on the
+ * CDR id) says which are this node's to write; the others get an `elsewhere` line.
  */
 export async function recoverLog(
   path: string,
   node: string,
-  claim: (id: string) => Promise<boolean> = async () => true,
+  claim: (id: string, token: string) => Promise<boolean> = async () => true,
 ): Promise<Cdr[]> {
   endTornLine(path);
-  const { open, lastAlive } = await scanLog(path);
-  if (open.size === 0) return [];
-  const calls = [...open.values()];
-  const won = await Promise.all(calls.map((call) => claim(call.id)));
-  const cdrs = calls.filter((_, i) => won[i]).map((call) => lostCdr(call, node, lastAlive));
-  const elsewhere = calls.filter((_, i) => !won[i]).map(({ id }): LogLine => ({ t: 'elsewhere', id }));
+  const { open, claiming, lastAlive } = await scanLog(path);
+  const candidates = [
+    // Never claimed: a call's claim is asked only once its `claiming` line is on disk.
+    ...[...open.values()].map((call) => ({ cdr: lostCdr(call, node, lastAlive), token: randomUUID() })),
+    ...claiming.values(),
+  ];
+  if (candidates.length === 0) return [];
+  const won = await Promise.all(candidates.map(({ cdr, token }) => claim(cdr.id, token)));
+  const cdrs = candidates.filter((_, i) => won[i]).map((c) => c.cdr);
+  const elsewhere = candidates
+    .filter((_, i) => !won[i])
+    .map(({ cdr }): LogLine => ({ t: 'elsewhere', id: cdr.id }));
   const fd = openLog(path);
   try {
     appendLinesSync(fd, [...cdrs.map((c): LogLine => ({ t: 'cdr', ...c })), ...elsewhere].map(line));

@@ -28,6 +28,8 @@ export interface OpenCall {
   caller: string;
   callee: string;
   leg: string;
+  /** The other leg (absent in logs written before it was recorded). */
+  peer?: string;
   setupAt: number;
   answeredAt: number | null;
   phase: 'setup' | 'ringing' | 'up' | 'held';
@@ -39,6 +41,8 @@ export type LogLine =
   | ({ t: 'open' } & Omit<OpenCall, 'phase' | 'answeredAt'>)
   | { t: 'answered'; id: string; at: number }
   | ({ t: 'cdr' } & Cdr)
+  /** A CDR that another node may write too: written as a `cdr` line if this node wins the cluster's claim on it. */
+  | ({ t: 'claiming'; token: string } & Cdr)
   | { t: 'alive'; at: number }
   /** A call this log opened whose CDR another node wrote (it won the cluster's claim). */
   | { t: 'elsewhere'; id: string };

@@ -345,19 +345,10 @@ export function dial(
 export function opened(
   ctx: Ctx,
   s: Registration,
-  call: { id: string; callId: string; caller: string; callee: string; setupAt: number },
+  call: { id: string; callId: string; caller: string; callee: string; peer: Pid; setupAt: number },
   version: string,
 ): void {
-  journal(ctx, {
-    type: 'open',
-    id: call.id,
-    callId: call.callId,
-    caller: call.caller,
-    callee: call.callee,
-    leg: ctx.self,
-    setupAt: call.setupAt,
-    versions: [version],
-  });
+  journal(ctx, { type: 'open', ...call, leg: ctx.self, versions: [version] });
   toPhone(ctx, s, { type: 'trying', callId: call.callId });
 }
 
@@ -396,7 +387,7 @@ const phoneHandlers: PhoneHandlers<SessionState> = {
     opened(
       ctx,
       s,
-      { id: call.id, callId: m.callId, caller: dialled.caller, callee: m.to, setupAt: call.setupAt },
+      { ...cdr, callId: m.callId, caller: dialled.caller, callee: m.to, peer: dialled.peer },
       r.version,
     );
     return noreply(s);

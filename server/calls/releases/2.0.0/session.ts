@@ -214,7 +214,7 @@ function invite(m: ClientMessageOf<'invite'>, s: StateV2, ctx: Ctx) {
   opened(
     ctx,
     s,
-    { id: cdr.id, callId: m.callId, caller: dialled.caller, callee: m.to, setupAt: cdr.setupAt },
+    { ...cdr, callId: m.callId, caller: dialled.caller, callee: m.to, peer: dialled.peer },
     VERSION,
   );
   return noreply(s);
