@@ -1,5 +1,6 @@
 /** `npm run bench -- <name> [options]`: benchmarks, separate from the tests. */
 import { Command, InvalidArgumentError } from 'commander';
+import { type NodeLossOptions, nodeLossBench } from './node-loss.ts';
 import { type Figure, report } from './report.ts';
 import { type RolloutBenchOptions, rolloutBench } from './rollout.ts';
 import { runtimeBench } from './runtime.ts';
@@ -116,6 +117,22 @@ program
         runs: o.runs,
         watch_ms: o.watchMs,
       }),
+    ),
+  );
+
+program
+  .command('node-loss')
+  .description(
+    'a node of two killed with SIGKILL mid-call: time until the survivor ends its calls, CDRs exactly once',
+  )
+  .option('--runs <n>', 'runs to take the median of', positiveInt, 5)
+  .option('--calls <n>', 'calls each way per run', positiveInt, 20)
+  .option('--json', 'print one JSON object on stdout')
+  .action(
+    runs(
+      'node-loss',
+      (o: NodeLossOptions & { json?: boolean }) => nodeLossBench(o),
+      (o) => ({ runs: o.runs, calls_each_way: o.calls, nodes: 2 }),
     ),
   );
 

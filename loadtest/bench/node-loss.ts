@@ -1,0 +1,177 @@
+/**
+ * `npm run bench -- node-loss`: how long the surviving side of a cluster takes to notice a
+ * node killed with SIGKILL, and whether every call it took down is recorded exactly once.
+ *
+ * NATS on loopback and two nodes, each its own process. Per run: `--calls` calls from users
+ * on the survivor to users on the victim and as many the other way (the victim owns those
+ * records), answered, with media; then the victim is killed with SIGKILL and the survivor's
+ * phones time their `ended` (cause node_lost). Then the victim restarts on its data
+ * directory: every call must have exactly one CDR across both nodes, written by the
+ * survivor (the claim on each CDR id decides; the restarted node recovers none of them).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Cdr } from '../../server/calls/cdr/records.ts';
+import { AdminClient } from '../../server/cli/admin-client.ts';
+import { startNatsServer } from '../../server/cluster/nats-server.ts';
+import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';
+import { Phone } from '../client/phone.ts';
+import { type Figure, median } from './report.ts';
+import { log } from './sessions.ts';
+
+const TOKEN = 'bench-token';
+
+export interface NodeLossOptions {
+  runs: number;
+  /** Calls each way per run. */
+  calls: number;
+}
+
+interface Run {
+  firstEndedMs: number;
+  lastEndedMs: number;
+  endedNodeLost: number;
+  cdrsOnSurvivor: number;
+  cdrsRecovered: number;
+  cdrsDuplicated: number;
+  cdrsMissing: number;
+}
+
+async function answered(caller: Phone, callee: Phone, callId: string, to: string): Promise<void> {
+  caller.send({ type: 'invite', callId, to });
+  await callee.next('incoming', 10_000);
+  callee.send({ type: 'answer', callId });
+  await caller.next('answered', 10_000);
+}
+
+async function oneRun(natsUrl: string, run: number, calls: number): Promise<Run> {
+  const dirs = ['survivor', 'victim'].map((n) => mkdtempSync(join(tmpdir(), `hotline-bench-${n}-`)));
+  const node = (name: string, dir: string): Promise<NodeProcess> =>
+    startNodeProcess(['--node', name, '--cluster', natsUrl], {
+      HOTLINE_ADMIN_TOKEN: TOKEN,
+      HOTLINE_DATA_DIR: dir,
+    });
+  const survivor = await node(`survivor${run}`, dirs[0] as string);
+  let victim = await node(`victim${run}`, dirs[1] as string);
+  const phones: Phone[] = [];
+  const phone = async (url: string, user: string) => {
+    const p = await Phone.connect(url, { keepLog: false });
+    phones.push(p);
+    await p.register(user);
+    return p;
+  };
+  try {
+    // Pairs: s<i> (survivor) calls v<i> (victim), and w<i> (victim) calls t<i> (survivor).
+    const watched: { p: Phone; callId: string }[] = [];
+    for (let i = 0; i < calls; i++) {
+      const [s, v, w, t] = await Promise.all([
+        phone(survivor.callsUrl, `s${i}`),
+        phone(victim.callsUrl, `v${i}`),
+        phone(victim.callsUrl, `w${i}`),
+        phone(survivor.callsUrl, `t${i}`),
+      ]);
+      await answered(s, v, `out${i}`, `v${i}`);
+      await answered(w, t, `in${i}`, `t${i}`);
+      for (const [p, callId] of [
+        [s, `out${i}`],
+        [t, `in${i}`],
+      ] as const) {
+        p.send({ type: 'media', callId, seq: 0, sentAt: Date.now() });
+        watched.push({ p, callId });
+      }
+    }
+    const ends = watched.map(({ p, callId }) =>
+      p.next((m) => m.type === 'ended' && m.callId === callId, 15_000).then((m) => ({ m, at: Date.now() })),
+    );
+    const killedAt = Date.now();
+    victim.child.kill('SIGKILL');
+    const ended = await Promise.all(ends);
+    const after = ended.map((e) => e.at - killedAt);
+
+    const ids = new Set(watched.map((w) => w.callId));
+    const cdrsOf = async (url: string): Promise<Cdr[]> => {
+      const { cdrs } = await new AdminClient(url, TOKEN).get<{ cdrs: Cdr[] }>('/cdrs?limit=10000');
+      return cdrs.filter((c) => ids.has(c.callId));
+    };
+    // The survivor's journal writes each once its claim is answered: give it a moment.
+    let onSurvivor: Cdr[] = [];
+    for (let tries = 0; tries < 50 && onSurvivor.length < ids.size; tries++) {
+      await new Promise((r) => setTimeout(r, 100));
+      onSurvivor = await cdrsOf(survivor.adminUrl);
+    }
+    await victim.exited;
+    victim = await node(`victim${run}`, dirs[1] as string);
+    const onVictim = await cdrsOf(victim.adminUrl);
+    const all = [...onSurvivor, ...onVictim].map((c) => c.callId);
+    return {
+      firstEndedMs: Math.min(...after),
+      lastEndedMs: Math.max(...after),
+      endedNodeLost: ended.filter((e) => (e.m as { cause?: string }).cause === 'node_lost').length,
+      cdrsOnSurvivor: onSurvivor.length,
+      cdrsRecovered: onVictim.length,
+      cdrsDuplicated: all.length - new Set(all).size,
+      cdrsMissing: ids.size - new Set(all).size,
+    };
+  } finally {
+    for (const p of phones) p.ws.terminate();
+    await Promise.all([survivor.stop(), victim.stop()]);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+export async function nodeLossBench(o: NodeLossOptions): Promise<Figure[]> {
+  const nats = await startNatsServer();
+  const runs: Run[] = [];
+  try {
+    for (let r = 1; r <= o.runs; r++) {
+      const run = await oneRun(nats.url, r, o.calls);
+      log(
+        `run ${r}: ended after ${run.firstEndedMs}-${run.lastEndedMs} ms, ${run.endedNodeLost}/${2 * o.calls} node_lost, ` +
+          `CDRs ${run.cdrsOnSurvivor} on the survivor, ${run.cdrsRecovered} recovered, ${run.cdrsDuplicated} duplicated`,
+      );
+      runs.push(run);
+    }
+  } finally {
+    await nats.stop();
+  }
+  const m = (f: (r: Run) => number) => median(runs.map(f));
+  const calls = 2 * o.calls;
+  return [
+    {
+      key: 'first_ended_ms',
+      value: m((r) => r.firstEndedMs),
+      label: 'SIGKILL to the first call ended on the survivor',
+    },
+    {
+      key: 'last_ended_ms',
+      value: m((r) => r.lastEndedMs),
+      target: { max: 3000 },
+      label: 'SIGKILL to the last call ended on the survivor',
+    },
+    { key: 'calls_per_run', value: calls, label: 'calls taken down per run (half owned by the killed node)' },
+    {
+      key: 'calls_not_ended_node_lost',
+      value: m((r) => calls - r.endedNodeLost),
+      target: { max: 0 },
+      label: 'calls not ended with node_lost',
+    },
+    {
+      key: 'cdrs_missing',
+      value: m((r) => r.cdrsMissing),
+      target: { max: 0 },
+      label: 'calls without a CDR (both nodes)',
+    },
+    {
+      key: 'cdrs_duplicated',
+      value: m((r) => r.cdrsDuplicated),
+      target: { max: 0 },
+      label: 'CDRs written twice (both nodes)',
+    },
+    {
+      key: 'cdrs_recovered_by_restart',
+      value: m((r) => r.cdrsRecovered),
+      label: 'CDRs the restarted node wrote (the survivor had them)',
+    },
+  ];
+}
