@@ -14,8 +14,11 @@ import Type from 'typebox';
 import { encode, reader } from './wire.ts';
 
 export const CLAIMS_BUCKET = 'hotline_claims';
-/** A week: a node down for longer than that can claim again what was claimed before it died. */
-export const CLAIM_TTL_MS = 7 * 24 * 3600 * 1000;
+/**
+ * A day: every call across nodes leaves a key (about 200 bytes in JetStream) for this long,
+ * and a node down for longer than that can win again a claim its survivors won before.
+ */
+export const CLAIM_TTL_MS = 24 * 3600 * 1000;
 /** NATS not answering (a partition, a restart, a leader election): try again this often. */
 const RETRY_MS = 500;
 
@@ -75,12 +78,16 @@ export class Claims {
   }
 
   async #tryClaim(key: string, token: string): Promise<boolean> {
-    try {
-      await this.kv.create(key, encode({ node: this.node, token, at: Date.now() } satisfies Claim));
-      return true;
-    } catch (err) {
-      if ((err as { api_error?: { err_code?: number } }).api_error?.err_code !== KEY_EXISTS) throw err;
-      return (await this.holder(key))?.token === token;
+    for (;;) {
+      try {
+        await this.kv.create(key, encode({ node: this.node, token, at: Date.now() } satisfies Claim));
+        return true;
+      } catch (err) {
+        if ((err as { api_error?: { err_code?: number } }).api_error?.err_code !== KEY_EXISTS) throw err;
+      }
+      const holder = await this.holder(key);
+      // Gone between the two (its time was up): create it again.
+      if (holder !== undefined) return holder.token === token;
     }
   }
 

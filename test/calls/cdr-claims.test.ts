@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { type ClaimCdr, createJournal } from '../../server/calls/cdr/journal.ts';
 import { queryCdrs, recoverLog, scanLog } from '../../server/calls/cdr/log.ts';
-import type { Cdr } from '../../server/calls/cdr/records.ts';
+import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
 import { type CallEnd, JOURNAL, type JournalMessage } from '../../server/calls/contract.ts';
 import { type AnyBehaviour, kill, type Pid, Runtime } from '../../server/runtime/index.ts';
 import { tempDataDir, waitFor } from './helpers.ts';
@@ -124,18 +124,38 @@ it('a surviving leg records a call lost with its caller’s node once, whoever e
   expect([...claims.claimed.keys()]).toEqual(['a', 'b']);
 });
 
-it('an owner’s node_lost end whose claim another node won leaves the call settled, not open', async () => {
+/** The lines of the log, parsed. */
+const lines = (path: string): LogLine[] =>
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as LogLine)
+    : [];
+
+/** Kill the journal outright (no terminate), as a crash would. */
+async function killJournal(rt: Runtime): Promise<void> {
+  const journal = rt.whereis(JOURNAL) as Pid;
+  const ended = rt.awaitExit(journal, 1000);
+  rt.exit(journal, kill);
+  expect(await ended, 'the journal ended').toBeDefined();
+}
+
+it('an owner’s node_lost end whose claim another node won: an elsewhere line, no CDR, nothing left to recover', async () => {
   const claims = fakeClaims();
   const { rt, path, leg } = journalNode(claims.claim);
-  claims.claimed.set('x', 'n2'); // the other leg's node recorded it first
+  claims.claimed.set('x', 'n2-token'); // the other leg's node recorded it first
   rt.cast(JOURNAL, open('x', leg));
   rt.cast(JOURNAL, open('y', leg));
   rt.cast(JOURNAL, { type: 'end', id: 'x', cause: 'node_lost', ...end });
   rt.cast(JOURNAL, { type: 'end', id: 'y', cause: 'node_lost', ...end });
   const [cdr] = await cdrsIn(path, 1);
   expect(cdr).toMatchObject({ id: 'y', cause: 'node_lost', mediaAtoB: 7 });
-  await waitFor('x settled elsewhere', async () => (await scanLog(path)).open.size === 0);
-  // A restart finds nothing to recover: x is the other node's, y is written.
+  await waitFor('x settled elsewhere by the journal', () =>
+    lines(path).some((l) => l.t === 'elsewhere' && l.id === 'x'),
+  );
+  await killJournal(rt);
+  expect(await scanLog(path)).toMatchObject({ open: new Map(), claiming: new Map() });
   expect(await recoverLog(path, 'n1', claims.claim)).toEqual([]);
   expect((await queryCdrs(path, { limit: 100 })).map((c) => c.id)).toEqual(['y']);
 });
@@ -146,39 +166,40 @@ it('a call with both legs on this node is written at once, with no claim', async
   rt.cast(JOURNAL, open('n', leg, leg));
   rt.cast(JOURNAL, { type: 'end', id: 'n', cause: 'normal', ...end, endedBy: 'caller' });
   expect(await cdrsIn(path, 1)).toEqual([expect.objectContaining({ id: 'n', cause: 'normal' })]);
+  expect(lines(path).some((l) => l.t === 'claiming')).toBe(false);
 });
 
 it('a call across nodes ended normally is claimed too: the other side may have declared this node lost', async () => {
   const claims = fakeClaims();
   const { rt, path, leg } = journalNode(claims.claim);
-  claims.claimed.set('p', 'n2'); // the callee's node recorded it as node_lost during a partition
+  claims.claimed.set('p', 'n2-token'); // the callee's node recorded it as node_lost during a partition
   rt.cast(JOURNAL, open('p', leg));
   rt.cast(JOURNAL, open('q', leg));
   for (const id of ['p', 'q'])
     rt.cast(JOURNAL, { type: 'end', id, cause: 'normal', ...end, endedBy: 'caller' });
   expect((await cdrsIn(path, 1)).map((c) => c.id)).toEqual(['q']);
-  await waitFor('p settled elsewhere', async () => (await scanLog(path)).open.size === 0);
+  await waitFor('p settled elsewhere by the journal', () =>
+    lines(path).some((l) => l.t === 'elsewhere' && l.id === 'p'),
+  );
   expect((await queryCdrs(path, { limit: 100 })).map((c) => c.id)).toEqual(['q']);
 });
 
-it('a candidate whose claim had no answer when the journal stopped is claimed again at the next start', async () => {
+/** Claims that reach the cluster (the first token of an id holds it) but whose answers are lost. */
+function answersLost(claims: ReturnType<typeof fakeClaims>): ClaimCdr {
+  return (id, token) => {
+    void claims.claim(id, token);
+    return new Promise<boolean>(() => {});
+  };
+}
+
+it('a candidate whose claim was won but never answered is written at the next start, with its token', async () => {
   const claims = fakeClaims();
-  let answer = false;
-  // NATS unreachable: the claim never answers while the journal runs.
-  const { rt, path } = journalNode((id, token) =>
-    answer ? claims.claim(id, token) : new Promise<boolean>(() => {}),
-  );
+  const { rt, path } = journalNode(answersLost(claims));
   rt.cast(JOURNAL, lost('s'));
-  await waitFor(
-    'the candidate on disk',
-    () => existsSync(path) && readFileSync(path, 'utf8').includes('"t":"claiming"'),
-  );
-  const journal = rt.whereis(JOURNAL) as Pid;
-  const ended = rt.awaitExit(journal, 1000);
-  rt.exit(journal, kill);
-  expect(await ended, 'the journal ended').toBeDefined();
+  await waitFor('the claim asked', () => claims.claimed.has('s'));
+  await killJournal(rt);
   expect(await queryCdrs(path, { limit: 100 })).toEqual([]);
-  answer = true;
+  // Asked again with a fresh token it would lose; with the one on disk it has it.
   const recovered = await recoverLog(path, 'n1', claims.claim);
   expect(recovered).toEqual([
     expect.objectContaining({ id: 's', cause: 'node_lost', mediaAtoB: 7, mediaBtoA: 5 }),
@@ -186,15 +207,34 @@ it('a candidate whose claim had no answer when the journal stopped is claimed ag
   expect(await recoverLog(path, 'n1', claims.claim)).toEqual([]);
 });
 
-it('recovery at restart writes the calls whose claim it wins and marks the rest as recorded elsewhere', async () => {
+it('a journal restarted with candidates pending asks their claims again and writes what it wins', async () => {
+  const claims = fakeClaims();
+  const { rt, path } = journalNode(answersLost(claims));
+  rt.cast(JOURNAL, lost('u'));
+  await waitFor('the claim asked', () => claims.claimed.has('u'));
+  await killJournal(rt);
+  rt.modules.load(createJournal({}, claims.claim));
+  rt.spawn(JOURNAL, { path });
+  expect((await cdrsIn(path, 1)).map((c) => c.id)).toEqual(['u']);
+});
+
+it('recovery at restart: open calls become candidates on disk first; it writes what it wins, marks what it loses, and leaves unanswered ones for the journal', async () => {
   const claims = fakeClaims();
   const { rt, path, leg } = journalNode(claims.claim);
-  for (const id of ['p', 'q', 'r']) rt.cast(JOURNAL, open(id, leg));
-  await waitFor('three calls open in the log', async () => (await scanLog(path)).open.size === 3);
-  claims.claimed.set('q', 'n2'); // q's surviving leg recorded it while this node was down
-  const recovered = await recoverLog(path, 'n1', claims.claim);
+  for (const id of ['p', 'q', 'r', 'z']) rt.cast(JOURNAL, open(id, leg));
+  await waitFor('four calls open in the log', async () => (await scanLog(path)).open.size === 4);
+  await killJournal(rt);
+  claims.claimed.set('q', 'n2-token'); // q's surviving leg recorded it while this node was down
+  const failing: ClaimCdr = (id, token) =>
+    id === 'z' ? Promise.reject(new Error('JetStream unavailable')) : claims.claim(id, token);
+  const recovered = await recoverLog(path, 'n1', failing);
   expect(recovered.map((c) => c.id).sort()).toEqual(['p', 'r']);
-  expect((await scanLog(path)).open.size).toBe(0);
-  expect(await recoverLog(path, 'n1', claims.claim)).toEqual([]);
-  expect((await queryCdrs(path, { limit: 100 })).map((c) => c.id).sort()).toEqual(['p', 'r']);
+  const scan = await scanLog(path);
+  expect(scan.open.size).toBe(0);
+  expect([...scan.claiming.keys()]).toEqual(['z']);
+  // The next start (or the journal) asks z again, with the token its claiming line keeps.
+  const z = scan.claiming.get('z');
+  expect(await recoverLog(path, 'n1', claims.claim)).toEqual([expect.objectContaining({ id: 'z' })]);
+  expect(claims.claimed.get('z')).toBe(z?.token);
+  expect((await queryCdrs(path, { limit: 100 })).map((c) => c.id).sort()).toEqual(['p', 'r', 'z']);
 });

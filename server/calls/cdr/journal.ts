@@ -222,7 +222,8 @@ export function createJournal(
           // Messages queue while the write is in flight: the next batch forms meanwhile.
           await appendLines(s.fd, batch);
           s.written += batch.length;
-          for (const c of toClaim) askClaim(ctx, c, claim);
+          // Killed during the write: the journal that replaces it asks, from the log.
+          if (ctx.whereis(JOURNAL) === ctx.self) for (const c of toClaim) askClaim(ctx, c, claim);
           return noreply(s);
         }
         case 'claimed':

@@ -160,7 +160,9 @@ function endTornLine(path: string): void {
  * and every candidate CDR (`claiming`) still waits for the cluster's answer. Each gets its
  * CDR now, so none is lost and none is written twice: in a cluster, a call whose other leg
  * survived may have its CDR from that side already, and `claim` (the cluster's claim on the
- * CDR id) says which are this node's to write; the others get an `elsewhere` line.
+ * CDR id) says which are this node's to write; the others get an `elsewhere` line. An open
+ * call becomes a candidate on disk before its claim is asked, as in the journal; a claim
+ * that fails for good leaves its candidate for the journal, which asks again.
  */
 export async function recoverLog(
   path: string,
@@ -169,24 +171,36 @@ export async function recoverLog(
 ): Promise<Cdr[]> {
   endTornLine(path);
   const { open, claiming, lastAlive } = await scanLog(path);
-  const candidates = [
-    // Never claimed: a call's claim is asked only once its `claiming` line is on disk.
-    ...[...open.values()].map((call) => ({ cdr: lostCdr(call, node, lastAlive), token: randomUUID() })),
-    ...claiming.values(),
-  ];
+  const fresh = [...open.values()].map((call) => ({
+    cdr: lostCdr(call, node, lastAlive),
+    token: randomUUID(),
+  }));
+  const candidates = [...fresh, ...claiming.values()];
   if (candidates.length === 0) return [];
-  const won = await Promise.all(candidates.map(({ cdr, token }) => claim(cdr.id, token)));
-  const cdrs = candidates.filter((_, i) => won[i]).map((c) => c.cdr);
-  const elsewhere = candidates
-    .filter((_, i) => !won[i])
-    .map(({ cdr }): LogLine => ({ t: 'elsewhere', id: cdr.id }));
+  append(
+    path,
+    fresh.map(({ cdr, token }): LogLine => ({ t: 'claiming', token, ...cdr })),
+  );
+  const answers = await Promise.allSettled(candidates.map(({ cdr, token }) => claim(cdr.id, token)));
+  const won = (i: number) => answers[i]?.status === 'fulfilled' && answers[i].value;
+  const lost = (i: number) => answers[i]?.status === 'fulfilled' && !answers[i].value;
+  const cdrs = candidates.filter((_, i) => won(i)).map((c) => c.cdr);
+  append(path, [
+    ...cdrs.map((c): LogLine => ({ t: 'cdr', ...c })),
+    ...candidates.filter((_, i) => lost(i)).map(({ cdr }): LogLine => ({ t: 'elsewhere', id: cdr.id })),
+  ]);
+  return cdrs;
+}
+
+/** Append and fdatasync, at start (before the journal holds the log). */
+function append(path: string, lines: LogLine[]): void {
+  if (lines.length === 0) return;
   const fd = openLog(path);
   try {
-    appendLinesSync(fd, [...cdrs.map((c): LogLine => ({ t: 'cdr', ...c })), ...elsewhere].map(line));
+    appendLinesSync(fd, lines.map(line));
   } finally {
     closeLog(fd);
   }
-  return cdrs;
 }
 
 export interface CdrQuery {
