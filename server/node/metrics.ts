@@ -5,7 +5,7 @@
  * message type, error code, cause — never a user, pid or call id.
  */
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import { countPhases } from '../calls/cdr/journal.ts';
 import type { Cdr } from '../calls/cdr/records.ts';
 import type { CallPhase } from '../calls/contract.ts';
@@ -127,13 +127,14 @@ export function createMetrics(node: string): NodeMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  const processing = new Histogram({
-    name: 'hotline_session_processing_seconds',
-    help: 'Time a session process spends handling one message, by the release that handled it',
-    labelNames: ['release'],
-    buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
-    registers: [registry],
-  });
+  // Observed for every session message: counted in plain arrays, handed to prom-client at scrape.
+  const processing = plainHistogram(
+    registry,
+    'hotline_session_processing_seconds',
+    'Time a session process spends handling one message, by the release that handled it',
+    'release',
+    [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+  );
   // Frames are counted per frame, on the hot path: plain additions, handed to prom-client at scrape.
   const received = framesCounter(
     registry,
@@ -246,17 +247,6 @@ export function createMetrics(node: string): NodeMetrics {
     },
   });
 
-  // One child per release, so the hot path skips prom-client's label hashing.
-  const processingByRelease = new Map<string, ReturnType<typeof processing.labels>>();
-  const processingOf = (release: string) => {
-    let child = processingByRelease.get(release);
-    if (child === undefined) {
-      child = processing.labels({ release });
-      processingByRelease.set(release, child);
-    }
-    return child;
-  };
-
   // Known label values start at zero, so a rate over them is 0 rather than no data.
   for (const cause of END_CAUSES) ended.labels({ cause }).inc(0);
   for (const outcome of INSTALL_OUTCOMES) installs.labels({ outcome }).inc(0);
@@ -273,7 +263,7 @@ export function createMetrics(node: string): NodeMetrics {
         if (p.outcome === 'rolled_back') rollbacks.inc();
       },
     },
-    sessionTurn: { module: 'session', observe: (ms, release) => processingOf(release).observe(ms / 1000) },
+    sessionTurn: { module: 'session', observe: (ms, release) => processing.observe(release, ms / 1000) },
     answered: (s) => setup.observe(s),
     ended: (cdr) => ended.inc({ cause: cdr.cause }),
     received: received.count,
@@ -337,5 +327,61 @@ function framesCounter(
       pending.set(value, (pending.get(value) ?? 0) + 1);
     },
     total: () => total,
+  };
+}
+
+/** What one label value of a plain histogram has counted: per bucket (not cumulative), sum, count. */
+interface PlainSeries {
+  buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * A histogram with one label, as prom-client's exports it, observed with plain additions:
+ * prom-client's own `observe` hashes its labels and allocates on every call, which the
+ * per-message path cannot afford.
+ */
+function plainHistogram(
+  registry: Registry,
+  name: string,
+  help: string,
+  label: string,
+  bounds: number[],
+): { observe(value: string, v: number): void } {
+  const series = new Map<string, PlainSeries>();
+  const get = async () => {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const [value, s] of series) {
+      let acc = 0;
+      bounds.forEach((le, i) => {
+        acc += s.buckets[i] as number;
+        values.push({ labels: { le, [label]: value }, value: acc, metricName: `${name}_bucket` });
+      });
+      values.push({ labels: { le: '+Inf', [label]: value }, value: s.count, metricName: `${name}_bucket` });
+      values.push({ labels: { [label]: value }, value: s.sum, metricName: `${name}_sum` });
+      values.push({ labels: { [label]: value }, value: s.count, metricName: `${name}_count` });
+    }
+    return { name, help, type: 'histogram', values, aggregator: 'sum' };
+  };
+  // prom-client's registry reads a metric through get() (and reset()); its Metric class is not meant to be extended.
+  registry.registerMetric({ name, help, get, reset: () => series.clear() } as unknown as Metric);
+  return {
+    observe(value, v) {
+      let s = series.get(value);
+      if (s === undefined) {
+        s = { buckets: new Float64Array(bounds.length), sum: 0, count: 0 };
+        series.set(value, s);
+      }
+      s.sum += v;
+      s.count++;
+      // A value past the last bound counts in +Inf only, as in prom-client.
+      for (let i = 0; i < bounds.length; i++) {
+        if (v <= (bounds[i] as number)) {
+          s.buckets[i] = (s.buckets[i] as number) + 1;
+          break;
+        }
+      }
+    },
   };
 }

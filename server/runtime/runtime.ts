@@ -440,42 +440,46 @@ export class Runtime {
   /** Apply a callback's result. False when the process ended. */
   #apply(p: Process, kind: Kind, from: From | null, result: unknown): boolean {
     if (p.dead || p.exiting) return false;
-    let r = {
-      type: undefined as unknown,
-      state: undefined as unknown,
-      reply: undefined as unknown,
-      reason: undefined as unknown,
-      hasReply: false,
-    };
+    // Plain locals, not a record of the parts: this runs for every message.
+    let type: unknown;
+    let state: unknown;
+    let replyValue: unknown;
+    let reason: unknown;
+    let hasReply = false;
     if (typeof result === 'object' && result !== null) {
       try {
         // Read each part once: a result with throwing getters must crash only this process.
         const o = result as Record<string, unknown>;
-        r = { type: o.type, state: o.state, reply: o.reply, reason: o.reason, hasReply: 'reply' in o };
+        type = o.type;
+        state = o.state;
+        if (type !== 'noreply') {
+          replyValue = o.reply;
+          reason = o.reason;
+          hasReply = 'reply' in o;
+        }
       } catch (err) {
         this.#crash(p, err);
         return false;
       }
     }
-    const { type } = r;
     const valid =
       type === 'noreply' ||
       (type === 'reply' && kind === 'call') ||
-      (type === 'stop' && typeof (r.reason as ExitReason | undefined)?.type === 'string');
+      (type === 'stop' && typeof (reason as ExitReason | undefined)?.type === 'string');
     if (!valid) {
       const callback = { cast: 'handleCast', call: 'handleCall', info: 'handleInfo' }[kind];
       this.#crash(p, hotlineError('HOT_ERR_BAD_RETURN', callback, describeValue(result)));
       return false;
     }
-    p.state = r.state;
-    if (this.checkState && !this.#cloneable(p, r.state)) {
+    p.state = state;
+    if (this.checkState && !this.#cloneable(p, state)) {
       this.#crash(p, hotlineError('HOT_ERR_STATE_NOT_CLONEABLE', kind));
       return false;
     }
-    if (type === 'reply' || (type === 'stop' && kind === 'call' && r.hasReply))
-      this.reply(from as From, r.reply);
+    if (type === 'reply' || (type === 'stop' && kind === 'call' && hasReply))
+      this.reply(from as From, replyValue);
     if (type === 'stop') {
-      this.#terminate(p, r.reason as ExitReason);
+      this.#terminate(p, reason as ExitReason);
       return false;
     }
     return true;

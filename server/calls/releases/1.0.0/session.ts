@@ -552,14 +552,12 @@ export function forPhone(
   m: Extract<PeerMessage, { type: 'peer_media' | 'peer_dtmf' | 'peer_prompt' }>,
 ): ServerMessage {
   switch (m.type) {
-    case 'peer_media':
-      return {
-        type: 'media',
-        callId: m.callId,
-        seq: m.seq,
-        sentAt: m.sentAt,
-        ...(m.payload === undefined ? {} : { payload: m.payload }),
-      };
+    case 'peer_media': {
+      // Built field by field, not spread: every echoed frame comes through here.
+      const media: ServerMessage = { type: 'media', callId: m.callId, seq: m.seq, sentAt: m.sentAt };
+      if (m.payload !== undefined) media.payload = m.payload;
+      return media;
+    }
     case 'peer_dtmf':
       return { type: 'dtmf', callId: m.callId, digit: m.digit };
     case 'peer_prompt':
