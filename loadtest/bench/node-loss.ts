@@ -39,7 +39,14 @@ interface Run {
 }
 
 async function answered(caller: Phone, callee: Phone, callId: string, to: string): Promise<void> {
-  caller.send({ type: 'invite', callId, to });
+  // A user registered on the other node reaches this one's copy of the directory a moment later.
+  for (let tries = 0; ; tries++) {
+    caller.send({ type: 'invite', callId, to });
+    const m = await caller.next((x) => x.type === 'trying' || x.type === 'error', 10_000);
+    if (m.type === 'trying') break;
+    if (tries === 50) throw new Error(`${to} never found: ${JSON.stringify(m)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   await callee.next('incoming', 10_000);
   callee.send({ type: 'answer', callId });
   await caller.next('answered', 10_000);
@@ -62,17 +69,19 @@ async function oneRun(natsUrl: string, run: number, calls: number): Promise<Run>
     return p;
   };
   try {
-    // Pairs: s<i> (survivor) calls v<i> (victim), and w<i> (victim) calls t<i> (survivor).
+    // Pairs: s (survivor) calls v (victim), and w (victim) calls t (survivor).
     const watched: { p: Phone; callId: string }[] = [];
     for (let i = 0; i < calls; i++) {
+      // Users named apart per run: the directory is cluster-wide and outlives a run's nodes.
+      const user = (side: string) => `r${run}${side}${i}`;
       const [s, v, w, t] = await Promise.all([
-        phone(survivor.callsUrl, `s${i}`),
-        phone(victim.callsUrl, `v${i}`),
-        phone(victim.callsUrl, `w${i}`),
-        phone(survivor.callsUrl, `t${i}`),
+        phone(survivor.callsUrl, user('s')),
+        phone(victim.callsUrl, user('v')),
+        phone(victim.callsUrl, user('w')),
+        phone(survivor.callsUrl, user('t')),
       ]);
-      await answered(s, v, `out${i}`, `v${i}`);
-      await answered(w, t, `in${i}`, `t${i}`);
+      await answered(s, v, `out${i}`, user('v'));
+      await answered(w, t, `in${i}`, user('t'));
       for (const [p, callId] of [
         [s, `out${i}`],
         [t, `in${i}`],
