@@ -650,4 +650,22 @@ describe('the CDR log', () => {
     expect(one).not.toHaveProperty('t');
     expect(one).toMatchObject({ id: 'c7', endedAt: 700, caller: 'carol', callee: 'bob' });
   });
+
+  it('queryCdrs picks the newest by end time, not by place in the log, so paging with until misses none', async () => {
+    // A CDR that waited for the cluster's claim lands after calls that ended later.
+    const ends = [100, 200, 300, 150, 400, 500, 350, 600, 450, 700];
+    const path = logFile(ends.map((at, i) => cdr(`c${i}`, at)));
+    expect((await queryCdrs(path, { limit: 3 })).map((c) => c.endedAt)).toEqual([700, 600, 500]);
+    // What a client paging through with until (inclusive) gets, 3 at a time.
+    const seen = new Set<string>();
+    let until: number | undefined;
+    for (;;) {
+      const page = await queryCdrs(path, { limit: 3, ...(until === undefined ? {} : { until }) });
+      const before = seen.size;
+      for (const c of page) seen.add(c.id);
+      if (page.length < 3 || seen.size === before) break;
+      until = page.at(-1)?.endedAt;
+    }
+    expect(seen.size).toBe(ends.length);
+  });
 });

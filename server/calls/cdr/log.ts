@@ -212,9 +212,18 @@ export interface CdrQuery {
   limit: number;
 }
 
-/** CDRs matching the query, newest first. */
+/** Later end first; at the same end, the later line in the log first. */
+const newestFirst = (a: [Cdr, number], b: [Cdr, number]): number =>
+  b[0].endedAt - a[0].endedAt || b[1] - a[1];
+
+/**
+ * CDRs matching the query, newest (by end time) first. The log is not in end-time order: a
+ * CDR that waited for the cluster's claim is written after calls that ended later, so the
+ * newest `limit` are chosen by `endedAt`, and paging with `until` misses none.
+ */
 export async function queryCdrs(path: string, q: CdrQuery): Promise<Cdr[]> {
-  const out: Cdr[] = [];
+  let out: [Cdr, number][] = [];
+  let n = 0;
   for await (const l of readLines(path)) {
     if (l.t !== 'cdr') continue;
     if (q.user !== undefined && l.caller !== q.user && l.callee !== q.user) continue;
@@ -223,9 +232,12 @@ export async function queryCdrs(path: string, q: CdrQuery): Promise<Cdr[]> {
     if (q.since !== undefined && l.endedAt < q.since) continue;
     if (q.until !== undefined && l.endedAt > q.until) continue;
     const { t: _t, ...cdr } = l;
-    out.push(cdr);
+    out.push([cdr, n++]);
     // Keep memory bounded on a large log: only the newest `limit` matter.
-    if (out.length > q.limit * 2) out.splice(0, out.length - q.limit);
+    if (out.length > q.limit * 2) out = out.sort(newestFirst).slice(0, q.limit);
   }
-  return out.slice(-q.limit).reverse();
+  return out
+    .sort(newestFirst)
+    .slice(0, q.limit)
+    .map(([cdr]) => cdr);
 }
