@@ -126,8 +126,9 @@ h1 .release { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-siz
 .figure { background: #fff; border: 1px solid var(--line); border-top: 4px solid var(--line); border-radius: 8px; padding: 8px 12px 10px; }
 .figure.good { border-top-color: var(--good); } .figure.bad { border-top-color: var(--bad); }
 .figure .label { color: var(--muted); font-size: 13px; font-weight: 500; white-space: nowrap; }
-.figure .value { font-size: 26px; font-weight: 650; line-height: 1.3; white-space: nowrap; }
-.figure .value small { margin-left: 4px; font-size: 14px; font-weight: 500; color: var(--muted); }
+.figure .value { font-size: 26px; font-weight: 650; line-height: 1.3; }
+/* A long figure ("43,384 / 43,384") wraps its unit part under the number rather than overflow the tile. */
+.figure .value small { display: inline-block; white-space: nowrap; margin-left: 4px; font-size: 14px; font-weight: 500; color: var(--muted); }
 .figure.bad .value { color: var(--bad); }
 .figure .note { color: var(--muted); font-size: 12px; }
 .key { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 18px; margin: 0 0 8px; color: var(--muted); font-size: 13px; }
