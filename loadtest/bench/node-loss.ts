@@ -13,10 +13,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
-import { AdminClient } from '../../server/cli/admin-client.ts';
 import { startNatsServer } from '../../server/cluster/nats-server.ts';
 import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';
 import { Phone } from '../client/phone.ts';
+import { NodeAdmin } from '../harness/node-admin.ts';
 import { type Figure, median } from './report.ts';
 import { log } from './sessions.ts';
 
@@ -99,10 +99,8 @@ async function oneRun(natsUrl: string, run: number, calls: number): Promise<Run>
     const after = ended.map((e) => e.at - killedAt);
 
     const ids = new Set(watched.map((w) => w.callId));
-    const cdrsOf = async (url: string): Promise<Cdr[]> => {
-      const { cdrs } = await new AdminClient(url, TOKEN).get<{ cdrs: Cdr[] }>('/cdrs?limit=10000');
-      return cdrs.filter((c) => ids.has(c.callId));
-    };
+    const cdrsOf = async (adminUrl: string): Promise<Cdr[]> =>
+      (await new NodeAdmin({ adminUrl, token: TOKEN }).cdrsSince(0)).filter((c) => ids.has(c.callId));
     // The survivor's journal writes each once its claim is answered: give it a moment.
     let onSurvivor: Cdr[] = [];
     for (let tries = 0; tries < 50 && onSurvivor.length < ids.size; tries++) {

@@ -177,7 +177,6 @@ export function createMetrics(node: string): NodeMetrics {
     labelNames: ['reason'],
     registers: [registry],
   });
-  for (const reason of REFUSALS) refused.inc({ reason }, 0);
   const restarts = new Counter({
     name: 'hotline_supervisor_restarts_total',
     help: 'Children restarted by supervisors',
@@ -249,6 +248,7 @@ export function createMetrics(node: string): NodeMetrics {
 
   // Known label values start at zero, so a rate over them is 0 rather than no data.
   for (const cause of END_CAUSES) ended.labels({ cause }).inc(0);
+  for (const reason of REFUSALS) refused.labels({ reason }).inc(0);
   for (const outcome of INSTALL_OUTCOMES) installs.labels({ outcome }).inc(0);
   // and a phase's first completion is a change of its count (annotations look for changes).
   for (const phase of TIMED_PHASES) phases.zero({ phase });

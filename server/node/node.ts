@@ -16,14 +16,8 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import {
-  type ClaimCdr,
-  claimAlone,
-  countPhases,
-  createJournal,
-  type JournalState,
-} from '../calls/cdr/journal.ts';
-import { queryCdrs, recoverLog } from '../calls/cdr/log.ts';
+import { countPhases, createJournal, type JournalState } from '../calls/cdr/journal.ts';
+import { type ClaimCdr, claimAlone, queryCdrs, recoverLog } from '../calls/cdr/log.ts';
 import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/contract.ts';
 import { decodeClientFrame } from '../calls/protocol/codec.ts';
 import { protocolJsonSchema } from '../calls/protocol/json-schema.ts';

@@ -11,8 +11,8 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { type ClaimCdr, createJournal } from '../../server/calls/cdr/journal.ts';
-import { queryCdrs, recoverLog, scanLog } from '../../server/calls/cdr/log.ts';
+import { createJournal } from '../../server/calls/cdr/journal.ts';
+import { type ClaimCdr, queryCdrs, recoverLog, scanLog } from '../../server/calls/cdr/log.ts';
 import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
 import { type CallEnd, JOURNAL, type JournalMessage } from '../../server/calls/contract.ts';
 import { type AnyBehaviour, kill, type Pid, Runtime } from '../../server/runtime/index.ts';

@@ -12,7 +12,6 @@
  * that stops in between finds the `claiming` line again and asks again, with the token the
  * line keeps, so the answer is the same.
  */
-import { randomUUID } from 'node:crypto';
 import {
   type Behaviour,
   type CastResult,
@@ -24,7 +23,19 @@ import {
   stop,
 } from '../../runtime/index.ts';
 import { type CallEnd, type CallPhase, JOURNAL, type JournalMessage } from '../contract.ts';
-import { appendLines, appendLinesSync, type Candidate, closeLog, line, openLog, scanLog } from './log.ts';
+import {
+  appendLines,
+  appendLinesSync,
+  type Candidate,
+  type ClaimCdr,
+  claimAlone,
+  claimingLine,
+  closeLog,
+  line,
+  newCandidate,
+  openLog,
+  scanLog,
+} from './log.ts';
 import type { Cdr, OpenCall } from './records.ts';
 
 export interface JournalArgs {
@@ -50,14 +61,6 @@ export interface JournalHooks {
   answered?(setupSeconds: number): void;
   ended?(cdr: Cdr): void;
 }
-
-/**
- * Claims a CDR id across the cluster: true when the claim made with `token` is the first of
- * that id (asked again with the same token, the same answer), false otherwise.
- */
-export type ClaimCdr = (id: string, token: string) => Promise<boolean>;
-/** A node alone is the only one that could write the CDR. */
-export const claimAlone: ClaimCdr = async () => true;
 
 type Tick = { type: 'flush' } | { type: 'alive' } | { type: 'claimed'; cdr: Cdr; won: boolean };
 
@@ -111,9 +114,9 @@ function write(ctx: Ctx, s: JournalState, cdr: Cdr, hooks: JournalHooks): void {
 
 /** A candidate CDR: on disk as `claiming`, then claimed (see the module comment). */
 function candidate(ctx: Ctx, s: JournalState, cdr: Cdr): void {
-  const token = randomUUID();
-  enqueue(ctx, s, line({ t: 'claiming', token, ...cdr }));
-  s.toClaim.push({ cdr, token });
+  const c = newCandidate(cdr);
+  enqueue(ctx, s, line(claimingLine(c)));
+  s.toClaim.push(c);
 }
 
 function askClaim(ctx: Ctx, { cdr, token }: Candidate, claim: ClaimCdr): void {

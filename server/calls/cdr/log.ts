@@ -58,11 +58,23 @@ async function* readLines(path: string): AsyncGenerator<LogLine> {
   }
 }
 
+/**
+ * Claims a CDR id across the cluster: true when the claim made with `token` is the first of
+ * that id (asked again with the same token, the same answer), false otherwise.
+ */
+export type ClaimCdr = (id: string, token: string) => Promise<boolean>;
+/** A node alone is the only one that could write the CDR. */
+export const claimAlone: ClaimCdr = async () => true;
+
 /** A CDR that waits for the cluster's claim on its id, and the token its claim is made with. */
 export interface Candidate {
   cdr: Cdr;
   token: string;
 }
+
+export const newCandidate = (cdr: Cdr): Candidate => ({ cdr, token: randomUUID() });
+/** Its line in the log, written before its claim is asked. */
+export const claimingLine = ({ cdr, token }: Candidate): LogLine => ({ t: 'claiming', token, ...cdr });
 
 export interface LogScan {
   /** Calls opened and not closed by a CDR. */
@@ -164,23 +176,13 @@ function endTornLine(path: string): void {
  * call becomes a candidate on disk before its claim is asked, as in the journal; a claim
  * that fails for good leaves its candidate for the journal, which asks again.
  */
-export async function recoverLog(
-  path: string,
-  node: string,
-  claim: (id: string, token: string) => Promise<boolean> = async () => true,
-): Promise<Cdr[]> {
+export async function recoverLog(path: string, node: string, claim: ClaimCdr = claimAlone): Promise<Cdr[]> {
   endTornLine(path);
   const { open, claiming, lastAlive } = await scanLog(path);
-  const fresh = [...open.values()].map((call) => ({
-    cdr: lostCdr(call, node, lastAlive),
-    token: randomUUID(),
-  }));
+  const fresh = [...open.values()].map((call) => newCandidate(lostCdr(call, node, lastAlive)));
   const candidates = [...fresh, ...claiming.values()];
   if (candidates.length === 0) return [];
-  append(
-    path,
-    fresh.map(({ cdr, token }): LogLine => ({ t: 'claiming', token, ...cdr })),
-  );
+  append(path, fresh.map(claimingLine));
   const answers = await Promise.allSettled(candidates.map(({ cdr, token }) => claim(cdr.id, token)));
   const won = (i: number) => answers[i]?.status === 'fulfilled' && answers[i].value;
   const lost = (i: number) => answers[i]?.status === 'fulfilled' && !answers[i].value;
