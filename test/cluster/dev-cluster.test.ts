@@ -11,8 +11,13 @@ import { waitFor } from '../calls/helpers.ts';
 
 const root = new URL('../..', import.meta.url);
 let proc: ChildProcess | undefined;
-afterEach(() => {
-  if (proc?.exitCode === null) proc.kill('SIGKILL');
+// A failed test still stops the cluster the way a user does: SIGKILL would leave its NATS and nodes behind.
+afterEach(async () => {
+  const running = proc;
+  if (running === undefined || running.exitCode !== null) return;
+  const exited = new Promise((resolve) => running.once('exit', resolve));
+  running.kill('SIGINT');
+  await exited;
 });
 
 /** Resolves true once something accepts a TCP connection at host:port, false once nothing does. */
