@@ -82,6 +82,12 @@ export async function processCount(node: TestNode, module = 'session'): Promise<
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * How early, by Date.now(), a real timer may seem to fire: Node starts timers from the event
+ * loop's cached clock, which lags Date.now() by a few ms on a busy machine (CI saw 299 of 300).
+ */
+export const TIMER_SLACK_MS = 15;
+
 /** Poll `check` until it returns something other than undefined or false; fail after `timeoutMs`. */
 export async function waitFor<T>(
   what: string,
