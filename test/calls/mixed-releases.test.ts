@@ -12,7 +12,7 @@ import { type Release, userName } from '../../server/calls/contract.ts';
 import { releaseSources, shippedReleases } from '../../server/calls/releases/index.ts';
 import type { Pid } from '../../server/runtime/index.ts';
 import { received, relay, sendMedia, twoPartyFlows } from './flow-checks.ts';
-import { answeredCall, cdrOf, sleep, type TestNode, useTestNode } from './helpers.ts';
+import { answeredCall, cdrOf, sleep, type TestNode, TIMER_SLACK_MS, useTestNode } from './helpers.ts';
 
 const load = (version: string): Promise<Release> => {
   const source = releaseSources[version];
@@ -184,7 +184,7 @@ describe('a call moving between releases', () => {
       endedBy: 'system',
       versions: ['1.0.0', '2.0.0'],
     });
-    expect(timedOut.endedAt - timedOut.setupAt).toBeGreaterThanOrEqual(500 - 15);
+    expect(timedOut.endedAt - timedOut.setupAt).toBeGreaterThanOrEqual(500 - TIMER_SLACK_MS);
 
     // Ringing on 2.0.0 (carol and dave start on it now), moved down to 1.1.0 and answered
     // there: the 2.0.0 ring timer is cancelled, and the call outlives the ring timeout.
