@@ -5,7 +5,7 @@
  */
 import type { ReleaseModule } from '../release/module.ts';
 import type { AnyBehaviour, Pid } from '../runtime/index.ts';
-import type { EndCause } from './protocol/messages.ts';
+import type { EndCause, ProtocolAdditions } from './protocol/messages.ts';
 
 /** Registered name of the CDR journal process. */
 export const JOURNAL = 'cdr_journal';
@@ -90,4 +90,6 @@ export interface SessionArgs {
  */
 export interface Release extends ReleaseModule {
   session: AnyBehaviour;
+  /** Phone messages this release adds to the base protocol (see protocol/messages.ts). */
+  protocol?: ProtocolAdditions;
 }

@@ -19,8 +19,7 @@ import type { WebSocket } from 'ws';
 import { countPhases, createJournal, type JournalState } from '../calls/cdr/journal.ts';
 import { type ClaimCdr, claimAlone, queryCdrs, recoverLog } from '../calls/cdr/log.ts';
 import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/contract.ts';
-import { decodeClientFrame } from '../calls/protocol/codec.ts';
-import { protocolJsonSchema } from '../calls/protocol/json-schema.ts';
+import { additionsProblem, ClientProtocol } from '../calls/protocol/codec.ts';
 import { release as baseline } from '../calls/releases/1.0.0/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
@@ -42,6 +41,8 @@ export interface HotlineNode {
   rt: Runtime;
   metrics: NodeMetrics;
   releases: ReleaseHandler<Release>;
+  /** The phone protocol the front door accepts: the base, plus what the loaded releases added. */
+  protocol: ClientProtocol;
   publicApp: FastifyInstance;
   adminApp: FastifyInstance;
   gateway: Gateway;
@@ -77,6 +78,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const sockets = new Map<number, WebSocket>();
   let cluster: Cluster | undefined;
 
+  const protocol = new ClientProtocol();
   const releases = new ReleaseHandler<Release>({
     rt,
     dataDir: settings.dataDir,
@@ -85,6 +87,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     hooks: metrics.release,
     // The other nodes, once joined below: an install must interoperate with what each runs.
     others: () => cluster?.nodes() ?? [],
+    check: (r) => additionsProblem(r.protocol),
+    // The front door accepts a release's new messages once the node has loaded it.
+    loaded: (r) => protocol.learn(r.version, r.protocol),
   });
   // A restarted node boots its permanent release.
   for (const b of releases.boot(settings.release).behaviours) rt.modules.load(b);
@@ -167,7 +172,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       port,
       config: { ringTimeoutMs: settings.ringTimeoutMs, mediaTimeoutMs: settings.mediaTimeoutMs },
     }),
-    decode: decodeClientFrame,
+    decode: (text) => protocol.decode(text),
     limits: settings,
     hooks: { received: metrics.received, sent: metrics.sent, protocolError: metrics.protocolError },
     log: publicApp.log,
@@ -180,7 +185,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),
     }),
-    protocolSchema: protocolJsonSchema,
+    protocolSchema: () => protocol.jsonSchema(),
   });
   const auth = { token: token.token, sessions: new ObserverSessions() };
   await installAdminAuth(adminApp, auth);
@@ -235,6 +240,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     rt,
     metrics,
     releases,
+    protocol,
     publicApp,
     adminApp,
     gateway,

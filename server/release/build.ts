@@ -1,8 +1,8 @@
 /**
  * `hotline release build <version>`: bundle a release's sources into one script with
  * esbuild, read its appup by evaluating it, and sign the result into an artifact. Imports
- * of the runtime and the error catalogue are not bundled: they become `require` calls the
- * loader answers with the node's own modules, so every release shares one runtime.
+ * of the runtime, the error catalogue and TypeBox are not bundled: they become `require`
+ * calls the loader answers with the node's own modules, so every release shares one runtime.
  */
 import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -41,6 +41,7 @@ export async function bundleRelease(entry: string): Promise<string> {
     target: 'node20',
     write: false,
     plugins: [hostModules],
+    external: ['typebox'],
     legalComments: 'none',
     logLevel: 'silent',
   });

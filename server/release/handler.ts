@@ -28,6 +28,10 @@ export interface ReleaseHandlerOptions<R extends ReleaseModule> {
   baseline: R;
   trustedKeys: KeyObject[];
   hooks?: InstallHooks & { outcome?(p: InstallProgress): void };
+  /** What the node asks of a release beyond the behaviour contract: why it is refused, or undefined. */
+  check?(r: R): string | undefined;
+  /** A release was loaded to run here (booted, or about to be preflighted or installed). */
+  loaded?(r: R): void;
   /** The releases of the other nodes this one talks to (a cluster): an install must interoperate with each. */
   others?: () => (Declared & { node: string })[];
 }
@@ -94,7 +98,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
    */
   boot(version?: string): R {
     const chosen = version ?? this.store.history.permanent;
-    this.#current = chosen === null ? this.#o.baseline : this.load(chosen);
+    this.#current = this.load(chosen ?? this.#o.baseline.version);
     if (this.store.history.current !== this.#current.version)
       this.store.record(
         { current: this.#current.version },
@@ -128,7 +132,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     const artifact = this.#verify(artifactText);
     const version = artifact.manifest.version;
     // A release whose top-level code throws, or that breaks the contract, is refused here.
-    evaluateRelease(artifact.code, version);
+    this.#accepted(evaluateRelease<R>(artifact.code, version));
     this.store.save(artifact);
     this.#described.delete(version);
     this.store.record({}, { type: 'unpacked', version });
@@ -138,9 +142,20 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   /** A release's code, loaded fresh: collected again once no process runs it. */
   load(version: string): R {
     checkVersion(version);
-    if (version === this.#o.baseline.version) return this.#o.baseline;
-    if (version === this.#current.version) return this.#current;
-    return this.#evaluate(version);
+    const r =
+      version === this.#o.baseline.version
+        ? this.#o.baseline
+        : version === this.#current.version
+          ? this.#current
+          : this.#accepted(this.#evaluate(version));
+    this.#o.loaded?.(r);
+    return r;
+  }
+
+  #accepted(r: R): R {
+    const problem = this.#o.check?.(r);
+    if (problem !== undefined) throw hotlineError('HOT_ERR_RELEASE_LOAD_FAILED', r.version, problem);
+    return r;
   }
 
   #evaluate(version: string): R {

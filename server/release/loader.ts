@@ -7,6 +7,7 @@
  */
 import * as crypto from 'node:crypto';
 import { compileFunction } from 'node:vm';
+import * as typebox from 'typebox';
 import * as errors from '../errors/catalogue.ts';
 import { hotlineErrorWithCause } from '../errors/catalogue.ts';
 import * as runtime from '../runtime/index.ts';
@@ -17,6 +18,8 @@ export const HOST_MODULES: Readonly<Record<string, unknown>> = {
   'hotline:runtime': runtime,
   'hotline:errors': errors,
   'node:crypto': crypto,
+  // Schemas of the phone messages a release adds: the node compiles them with its own TypeBox.
+  typebox,
 };
 
 const CALLBACKS = ['init', 'handleCall', 'handleCast', 'handleInfo', 'terminate', 'codeChange'] as const;

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
 import { userName } from '../../server/calls/contract.ts';
-import type { ServerMessage } from '../../server/calls/protocol/messages.ts';
+import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import { useGuardedNode } from './flow-checks.ts';
 import { answeredCall, cdrOf, refusedUpgrade, sleep, waitFor } from './helpers.ts';
 

@@ -9,8 +9,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import { type Release, userName } from '../../server/calls/contract.ts';
-import type { ServerMessage } from '../../server/calls/protocol/messages.ts';
+import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import { IVR_MENU } from '../../server/calls/releases/1.0.0/services.ts';
+import { protocol as v110 } from '../../server/calls/releases/1.1.0/protocol.ts';
 import { releaseSources, shippedReleases } from '../../server/calls/releases/index.ts';
 import type { NodeSettings } from '../../server/node/settings.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
@@ -261,10 +262,14 @@ describe.each(shippedReleases)('release %s', (version) => {
 
   describe('call_info', () => {
     if (!atLeast(version, '1.1.0')) {
-      it('is not supported before 1.1.0: HOT_ERR_UNSUPPORTED_TYPE, and the call goes on', async () => {
+      it('is unknown to a node that never loaded 1.1.0; once known, the session answers HOT_ERR_UNSUPPORTED_TYPE and the call goes on', async () => {
         const n = await node();
         const [a, b] = [await n.phone('alice'), await n.phone('bob')];
         await answeredCall(a, b, 'q1', 'bob');
+        a.send({ type: 'call_info', callId: 'q1' });
+        expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_TYPE', ref: 'call_info' });
+        // As loading 1.1.0 (to preflight or install it) teaches the node.
+        n.protocol.learn('1.1.0', v110);
         a.send({ type: 'call_info', callId: 'q1' });
         expect(await nextError(a)).toStrictEqual({
           type: 'error',

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { Phone } from '../../loadtest/client/phone.ts';
 import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
 import { userName } from '../../server/calls/contract.ts';
-import type { ServerMessage } from '../../server/calls/protocol/messages.ts';
+import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import { type HotlineNode, type StartOptions, startNode } from '../../server/node/node.ts';
 import { defaultSettings, type NodeSettings } from '../../server/node/settings.ts';
 import type { Pid, Runtime } from '../../server/runtime/index.ts';

@@ -11,7 +11,9 @@ import WebSocket from 'ws';
 import { Phone } from '../../loadtest/client/phone.ts';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import { protocolJsonSchema } from '../../server/calls/protocol/json-schema.ts';
-import { clientMessages, serverMessages } from '../../server/calls/protocol/messages.ts';
+import { baseClientMessages, baseServerMessages } from '../../server/calls/protocol/messages.ts';
+import { clientMessages, serverMessages, shippedAdditions } from '../../server/calls/protocol/shipped.ts';
+import { release as v110 } from '../../server/calls/releases/1.1.0/index.ts';
 import { resolveAdminToken, tokenMatches } from '../../server/http/auth.ts';
 import { defaultSettings } from '../../server/node/settings.ts';
 import { type Pid, SimulatedClock } from '../../server/runtime/index.ts';
@@ -155,27 +157,38 @@ describe('public surface', () => {
     expect((await get(`${n.httpUrl}/cdrs`, { authorization: `Bearer ${n.adminToken}` })).status).toBe(404);
   });
 
-  it('/protocol.schema.json defines every client and server message', async () => {
-    const n = await start();
-    const res = await get(`${n.httpUrl}/protocol.schema.json`);
-    expect(res.status).toBe(200);
-    const schema = res.body as {
-      $schema: string;
-      definitions: Record<string, { properties?: { type?: { const?: string } }; oneOf?: unknown[] }>;
+  it('/protocol.schema.json defines every message the node accepts: the base, plus what its releases add', async () => {
+    const read = async (n: TestNode) => {
+      const res = await get(`${n.httpUrl}/protocol.schema.json`);
+      expect(res.status).toBe(200);
+      return res.body as {
+        $schema: string;
+        definitions: Record<string, { properties?: { type?: { const?: string } }; oneOf?: unknown[] }>;
+      };
     };
-    expect(schema.$schema).toMatch(/json-schema\.org/);
-    expect(schema).toStrictEqual(JSON.parse(JSON.stringify(protocolJsonSchema())));
-    const sides = [
-      ['client', Object.keys(clientMessages)],
-      ['server', Object.keys(serverMessages)],
-    ] as const;
-    for (const [side, names] of sides) {
-      expect(names.length).toBeGreaterThan(0);
-      for (const type of names)
-        expect(schema.definitions[`${side}.${type}`]?.properties?.type?.const, `${side}.${type}`).toBe(type);
-      const union = schema.definitions[side === 'client' ? 'ClientMessage' : 'ServerMessage'];
-      expect(union?.oneOf).toHaveLength(names.length);
-    }
+    const check = (schema: Awaited<ReturnType<typeof read>>, client: string[], server: string[]) => {
+      expect(schema.$schema).toMatch(/json-schema\.org/);
+      for (const [side, names] of [
+        ['client', client],
+        ['server', server],
+      ] as const) {
+        for (const type of names)
+          expect(schema.definitions[`${side}.${type}`]?.properties?.type?.const, `${side}.${type}`).toBe(
+            type,
+          );
+        const union = schema.definitions[side === 'client' ? 'ClientMessage' : 'ServerMessage'];
+        expect(union?.oneOf).toHaveLength(names.length);
+      }
+    };
+    const baselineNode = await start();
+    const onBaseline = await read(baselineNode);
+    await baselineNode.shutdown();
+    check(onBaseline, Object.keys(baseClientMessages), Object.keys(baseServerMessages));
+    expect(onBaseline.definitions['client.call_info']).toBeUndefined();
+    // A node on 1.1.0 has learnt call_info from the release: the shipped protocol, as committed.
+    const onV11 = await read(await start({}, { release: v110 }));
+    check(onV11, Object.keys(clientMessages), Object.keys(serverMessages));
+    expect(onV11).toStrictEqual(JSON.parse(JSON.stringify(protocolJsonSchema(shippedAdditions))));
   });
 });
 

@@ -24,8 +24,9 @@ const load = (version: string): Promise<Release> => {
 const shipped = () =>
   Promise.all(['1.0.0', '1.1.0', '2.0.0'].map(load)) as Promise<[Release, Release, Release]>;
 
-/** New sessions (and service legs) start on `release` from now on. */
+/** New sessions (and service legs) start on `release` from now on; its phone messages are known. */
 function makeCurrent(n: TestNode, release: Release): void {
+  n.protocol.learn(release.version, release.protocol);
   for (const b of release.behaviours) n.rt.modules.load(b);
 }
 

@@ -31,10 +31,14 @@ export function newSigner(): Signer {
   return { keys, publicKeyPath, dir };
 }
 
-/** Bundle and sign the release sources of `version`. */
-export async function buildArtifact(signer: Signer, version: string): Promise<Artifact> {
+/** Bundle and sign the release sources of `version` (shipped ones by default). */
+export async function buildArtifact(
+  signer: Signer,
+  version: string,
+  entry = join(releasesDir, version, 'index.ts'),
+): Promise<Artifact> {
   const { artifact } = await buildRelease({
-    entry: join(releasesDir, version, 'index.ts'),
+    entry,
     version,
     name: 'hotline-calls',
     keys: signer.keys,

@@ -9,7 +9,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
-import type { ServerMessage } from '../../server/calls/protocol/messages.ts';
+import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import type { NodeProcess, TestNode } from '../calls/helpers.ts';
 import {
   answeredCall,

@@ -10,7 +10,7 @@ import { Phone } from '../../loadtest/client/phone.ts';
 import type { ClientFrame, ServerFrame } from '../../loadtest/k6/lib/protocol.ts';
 import type { SummaryData } from '../../loadtest/k6/lib/summary.ts';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
-import type { ClientMessage, ServerMessage } from '../../server/calls/protocol/messages.ts';
+import type { ClientMessage, ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
 import { fetchCdrs, type TestNode, waitForCdrs } from '../calls/helpers.ts';
 import { buildArtifact, upload, useTrustingNodes } from '../calls/releases.ts';

@@ -5,7 +5,7 @@
  */
 import Type, { type Static, type TSchema } from 'typebox';
 
-const strict = { additionalProperties: false } as const;
+export const strict = { additionalProperties: false } as const;
 
 export const User = Type.String({
   pattern: '^[A-Za-z0-9_.-]{1,64}$',
@@ -16,7 +16,7 @@ export const CallId = Type.String({
   maxLength: 64,
   description: "the caller's id for the call",
 });
-const call = { callId: CallId };
+export const call = { callId: CallId };
 
 /** Built-in numbers, so one client alone can load a node. */
 export const SERVICE_NUMBERS = {
@@ -52,17 +52,11 @@ const Seq = Type.Integer({
 const SentAt = Type.Number({ description: "sender's clock when the frame left, in ms; echoed back as is" });
 const Payload = Type.Optional(Type.String({ maxLength: 2048, description: 'opaque media payload' }));
 const Digit = Type.String({ pattern: '^[0-9*#A-D]$', description: 'one DTMF digit' });
-const Count = (description: string) =>
+export const Count = (description: string) =>
   Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
 
-export const CallState = Type.Union(
-  [Type.Literal('setup'), Type.Literal('ringing'), Type.Literal('up'), Type.Literal('held')],
-  { description: 'where a call is, as call_info reports it' },
-);
-export type CallState = Static<typeof CallState>;
-
-/** What phones send. */
-export const clientMessages = {
+/** What phones send, in the base protocol that every release speaks. */
+export const baseClientMessages = {
   register: Type.Object({ type: Type.Literal('register'), user: User }, strict),
   invite: Type.Object({ type: Type.Literal('invite'), ...call, to: User }, strict),
   ringing: Type.Object({ type: Type.Literal('ringing'), ...call }, strict),
@@ -78,21 +72,10 @@ export const clientMessages = {
     { type: Type.Literal('media'), ...call, seq: Seq, sentAt: SentAt, payload: Payload },
     strict,
   ),
-  // Since release 1.1.0; sessions on 1.0.0 answer it with HOT_ERR_UNSUPPORTED_TYPE.
-  call_info: Type.Object(
-    { type: Type.Literal('call_info'), ...call },
-    { ...strict, description: 'since release 1.1.0: ask for the state of the current call' },
-  ),
 } satisfies Record<string, TSchema>;
 
-export type ClientMessageType = keyof typeof clientMessages;
-export type ClientMessage = {
-  [K in ClientMessageType]: Static<(typeof clientMessages)[K]>;
-}[ClientMessageType];
-export type ClientMessageOf<K extends ClientMessageType> = Static<(typeof clientMessages)[K]>;
-
-/** What the node sends to phones. */
-export const serverMessages = {
+/** What the node sends to phones, in the base protocol. */
+export const baseServerMessages = {
   registered: Type.Object(
     { type: Type.Literal('registered'), user: User, node: Type.String(), release: Type.String() },
     strict,
@@ -114,19 +97,6 @@ export const serverMessages = {
     { type: Type.Literal('ended'), ...call, cause: EndCause, durationMs: Type.Number({ minimum: 0 }) },
     strict,
   ),
-  // Since release 1.1.0: the answer to call_info.
-  call_info: Type.Object(
-    {
-      type: Type.Literal('call_info'),
-      ...call,
-      state: CallState,
-      durationMs: Type.Number({ minimum: 0, description: "since this leg's answer; 0 before it" }),
-      mediaOut: Count('media frames this phone sent in the call'),
-      mediaIn: Count('media frames delivered to this phone in the call'),
-      release: Type.String({ description: 'the session code release answering' }),
-    },
-    { ...strict, description: 'since release 1.1.0: the answer to call_info' },
-  ),
   error: Type.Object(
     {
       type: Type.Literal('error'),
@@ -139,7 +109,11 @@ export const serverMessages = {
   ),
 } satisfies Record<string, TSchema>;
 
-export type ServerMessageType = keyof typeof serverMessages;
-export type ServerMessage = {
-  [K in ServerMessageType]: Static<(typeof serverMessages)[K]>;
-}[ServerMessageType];
+/**
+ * Messages a release adds to the base protocol, as schemas: the node learns them when it
+ * loads the release, so a new message needs a new release and no new node.
+ */
+export interface ProtocolAdditions {
+  client?: Record<string, TSchema>;
+  server?: Record<string, TSchema>;
+}

@@ -1,13 +1,16 @@
 /**
- * `npm run protocol:schema`: write the protocol's JSON Schema to protocol.schema.json next to
- * this file. The file is committed; a test fails when it is out of date with messages.ts.
+ * `npm run protocol:schema`: write the JSON Schema of the protocol the shipped releases speak
+ * to protocol.schema.json next to this file. The file is committed; a test fails when it is
+ * out of date with messages.ts or a shipped release's protocol.ts.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { protocolJsonSchema } from './json-schema.ts';
+import { shippedAdditions } from './shipped.ts';
 
 /** The committed file's exact text: pretty-printed, with a trailing newline. */
-export const renderProtocolSchema = (): string => `${JSON.stringify(protocolJsonSchema(), null, 2)}\n`;
+export const renderProtocolSchema = (): string =>
+  `${JSON.stringify(protocolJsonSchema(shippedAdditions), null, 2)}\n`;
 
 export const protocolSchemaPath = fileURLToPath(new URL('./protocol.schema.json', import.meta.url));
 

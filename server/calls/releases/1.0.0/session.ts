@@ -33,13 +33,13 @@ import {
   type SessionConfig,
   userName,
 } from '../../contract.ts';
+import type { EndCause } from '../../protocol/messages.ts';
 import type {
   ClientMessage,
   ClientMessageOf,
   ClientMessageType,
-  EndCause,
   ServerMessage,
-} from '../../protocol/messages.ts';
+} from '../../protocol/shipped.ts';
 
 export const VERSION = '1.0.0';
 

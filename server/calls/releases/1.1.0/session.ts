@@ -9,7 +9,7 @@
  */
 import type { AppupEntry } from '../../../release/module.ts';
 import type { CodeChangeFrom } from '../../../runtime/index.ts';
-import type { CallState, ServerMessage } from '../../protocol/messages.ts';
+import type { ServerMessage } from '../../protocol/shipped.ts';
 import {
   type Call,
   type Ctx,
@@ -21,6 +21,7 @@ import {
   toPhone,
   VERSION as V100,
 } from '../1.0.0/session.ts';
+import type { CallState } from './protocol.ts';
 
 export const VERSION = '1.1.0';
 

@@ -12,6 +12,7 @@
  */
 import type { Release } from '../../contract.ts';
 import { callRelease } from '../1.0.0/index.ts';
+import { protocol } from '../1.1.0/protocol.ts';
 import { afterV11, variantOfV11 } from '../1.1.0/session.ts';
 
 export const VERSION = '1.2.0-faulty-crash';
@@ -24,4 +25,4 @@ export const session = variantOfV11(VERSION, {
   },
 });
 
-export const release: Release = callRelease(session, afterV11);
+export const release: Release = callRelease(session, afterV11, protocol);

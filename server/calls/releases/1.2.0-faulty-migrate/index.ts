@@ -11,6 +11,7 @@
 import type { Release } from '../../contract.ts';
 import { callRelease } from '../1.0.0/index.ts';
 import type { SessionState } from '../1.0.0/session.ts';
+import { protocol } from '../1.1.0/protocol.ts';
 import { afterV11, variantOfV11 } from '../1.1.0/session.ts';
 
 export const VERSION = '1.2.0-faulty-migrate';
@@ -22,4 +23,4 @@ export const session = variantOfV11(VERSION, {
   },
 });
 
-export const release: Release = callRelease(session, afterV11);
+export const release: Release = callRelease(session, afterV11, protocol);

@@ -4,6 +4,7 @@
  */
 import type { Release } from '../../contract.ts';
 import { callRelease } from '../1.0.0/index.ts';
+import { protocol } from '../1.1.0/protocol.ts';
 import { appup, session } from './session.ts';
 
-export const release: Release = callRelease(session, appup);
+export const release: Release = callRelease(session, appup, protocol);

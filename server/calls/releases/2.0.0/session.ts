@@ -28,7 +28,8 @@ import {
   type TimerRef,
 } from '../../../runtime/index.ts';
 import type { Party, PeerMessage, SessionArgs, SessionConfig } from '../../contract.ts';
-import type { ClientMessage, ClientMessageOf, EndCause } from '../../protocol/messages.ts';
+import type { EndCause } from '../../protocol/messages.ts';
+import type { ClientMessage, ClientMessageOf } from '../../protocol/shipped.ts';
 import {
   type CallKeeping,
   type CallRecord,
