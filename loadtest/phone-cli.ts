@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { ClientMessage, ServerMessage } from '../server/calls/protocol/messages.ts';
+import type { ClientMessage, ServerMessage } from '../server/calls/protocol/shipped.ts';
 import { Phone } from './client/phone.ts';
 
 const int = (value: string): number => {

@@ -4,7 +4,7 @@
  * awaited with `next()`, so a script reads like the call flow it follows.
  */
 import WebSocket from 'ws';
-import type { ClientMessage, ServerMessage } from '../../server/calls/protocol/messages.ts';
+import type { ClientMessage, ServerMessage } from '../../server/calls/protocol/shipped.ts';
 
 export interface PhoneOptions {
   /** Source address, to spread many phones over 127.0.0.x and past one address's ports. */

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type * as hdr from 'hdr-histogram-js';
-import type { ServerMessage } from '../../server/calls/protocol/messages.ts';
+import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import { encodeHistogram, newHistogram } from '../client/histogram.ts';
 import { MediaStream } from '../client/media.ts';
 import { Phone } from '../client/phone.ts';
