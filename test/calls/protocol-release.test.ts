@@ -15,6 +15,7 @@ import {
   install,
   sessionsByRelease,
   settled,
+  signCode,
   upload,
   useTrustingNodes,
 } from './releases.ts';
@@ -44,6 +45,26 @@ async function schemaTypes(n: TestNode): Promise<string[]> {
 }
 
 describe('a release that adds a phone message', () => {
+  it('is refused at upload when its messages redefine the base protocol; nothing is stored', async () => {
+    const n = await trusting.node();
+    const v = '9.0.0-bad-protocol';
+    const code = `exports.release = {
+      version: '${v}', apiVersion: 1, upgradeFrom: [], downgradeTo: [],
+      behaviours: [{ name: 'session', version: '${v}', init: () => ({}) }],
+      protocol: { client: { bye: { type: 'object', properties: { type: { const: 'bye' } } } } },
+    };`;
+    const res = await adminPost<{ code: string; message: string }>(
+      n,
+      '/admin/releases',
+      signCode(trusting.signer(), v, code),
+    );
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ code: 'HOT_ERR_RELEASE_LOAD_FAILED' });
+    expect(res.body.message).toContain('it redefines the base client message bye');
+    const list = await n.admin<{ unpacked: { version: string }[] }>('/admin/releases');
+    expect(list.body.unpacked.map((r) => r.version)).not.toContain(v);
+  });
+
   it('is unknown until loaded; then its sessions answer, older ones refuse it typed, and calls go on', async () => {
     const n = await trusting.node();
     const phones = await Promise.all(Array.from({ length: 20 }, (_, i) => n.phone(`p${i}`)));

@@ -23,17 +23,22 @@ const known = (schema: TSchema): Known => ({ json: JSON.stringify(schema), valid
 
 /** Why a release's protocol additions cannot be learnt, or undefined if they can. */
 export function additionsProblem(additions: ProtocolAdditions | undefined): string | undefined {
+  if (additions === undefined) return undefined;
+  if (!isObject(additions)) return 'its protocol is not an object';
   for (const [side, base] of [
     ['client', baseClientMessages],
     ['server', baseServerMessages],
   ] as const) {
-    for (const [type, schema] of Object.entries(additions?.[side] ?? {})) {
+    const messages: unknown = additions[side] ?? {};
+    if (!isObject(messages)) return `its ${side} messages are not an object`;
+    for (const [type, schema] of Object.entries(messages)) {
       if (Object.hasOwn(base, type)) return `it redefines the base ${side} message ${type}`;
+      if (!isObject(schema)) return `its ${side} message ${type} is not a schema`;
       const literal = (schema as { properties?: { type?: { const?: unknown } } }).properties?.type?.const;
       if (literal !== type)
         return `its ${side} message ${type} does not fix "type" to ${JSON.stringify(type)}`;
       try {
-        Compile(schema);
+        Compile(schema as TSchema);
       } catch (err) {
         return `its ${side} message ${type} is not a valid schema: ${String(err)}`;
       }
@@ -41,6 +46,8 @@ export function additionsProblem(additions: ProtocolAdditions | undefined): stri
   }
   return undefined;
 }
+
+const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export class ClientProtocol {
   /** Per type, each distinct schema a loaded release declared. */
