@@ -85,6 +85,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     hooks: metrics.release,
     // The other nodes, once joined below: an install must interoperate with what each runs.
     others: () => cluster?.nodes() ?? [],
+    // Called on a later turn of the event loop than this one, when publicApp exists.
+    historyWriteFailed: (err, event) => publicApp.log.error({ err, event }, err.message),
   });
   // A restarted node boots its permanent release.
   for (const b of releases.boot(settings.release).behaviours) rt.modules.load(b);

@@ -18,7 +18,7 @@ import {
 } from './installer.ts';
 import { evaluateRelease } from './loader.ts';
 import type { ReleaseModule } from './module.ts';
-import { ReleaseStore } from './store.ts';
+import { type HistoryWriteFailed, ReleaseStore } from './store.ts';
 import { checkVersion } from './version.ts';
 
 export interface ReleaseHandlerOptions<R extends ReleaseModule> {
@@ -30,6 +30,8 @@ export interface ReleaseHandlerOptions<R extends ReleaseModule> {
   hooks?: InstallHooks & { outcome?(p: InstallProgress): void };
   /** The releases of the other nodes this one talks to (a cluster): an install must interoperate with each. */
   others?: () => (Declared & { node: string })[];
+  /** Where a failed write of the history is logged (default: stderr). */
+  historyWriteFailed?: HistoryWriteFailed;
 }
 
 export interface UnpackedRelease {
@@ -84,7 +86,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
 
   constructor(o: ReleaseHandlerOptions<R>) {
     this.#o = o;
-    this.store = new ReleaseStore(o.dataDir);
+    this.store = new ReleaseStore(o.dataDir, o.historyWriteFailed);
     this.#current = o.baseline;
   }
 
@@ -95,8 +97,9 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   boot(version?: string): R {
     const chosen = version ?? this.store.history.permanent;
     this.#current = chosen === null ? this.#o.baseline : this.load(chosen);
+    // Not waited for: nothing answers a boot, and a failed write is reported by the store.
     if (this.store.history.current !== this.#current.version)
-      this.store.record(
+      void this.store.record(
         { current: this.#current.version },
         { type: 'installed', version: this.#current.version, reason: 'boot' },
       );
@@ -123,15 +126,18 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return verifyArtifact(text, this.#o.trustedKeys);
   }
 
-  /** Verify (schema, version name, sha256, signature), prove it loads, then store it. */
-  unpack(artifactText: string | Buffer | unknown): Manifest {
+  /**
+   * Verify (schema, version name, sha256, signature), prove it loads, then store it.
+   * Resolves once the history records it on disk.
+   */
+  async unpack(artifactText: string | Buffer | unknown): Promise<Manifest> {
     const artifact = this.#verify(artifactText);
     const version = artifact.manifest.version;
     // A release whose top-level code throws, or that breaks the contract, is refused here.
     evaluateRelease(artifact.code, version);
     this.store.save(artifact);
     this.#described.delete(version);
-    this.store.record({}, { type: 'unpacked', version });
+    await this.store.record({}, { type: 'unpacked', version });
     return artifact.manifest;
   }
 
@@ -212,7 +218,9 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
       this.#install = null;
       this.#last = p;
       if (p.outcome === 'installed') this.#current = to;
-      this.store.record(p.outcome === 'installed' ? { current: to.version } : {}, {
+      // Nobody waits for an outcome's record (the install's request was answered long ago):
+      // a failed write is reported by the store.
+      void this.store.record(p.outcome === 'installed' ? { current: to.version } : {}, {
         type: p.outcome ?? 'aborted',
         version: to.version,
         from: from.version,
@@ -236,17 +244,19 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return this.#running('roll back').rollback();
   }
 
-  makePermanent(version: string): void {
+  /** What a restarted node boots; resolves once that is on disk. */
+  async makePermanent(version: string): Promise<void> {
     checkVersion(version);
     if (version !== this.#current.version)
       throw hotlineError(
         'HOT_ERR_BAD_REQUEST',
         `only the current release (${this.#current.version}) can be made permanent`,
       );
-    this.store.record({ permanent: version }, { type: 'permanent', version });
+    await this.store.record({ permanent: version }, { type: 'permanent', version });
   }
 
-  remove(version: string): void {
+  /** Delete a stored release nothing uses; resolves once the history records it on disk. */
+  async remove(version: string): Promise<void> {
     checkVersion(version);
     if (!this.store.has(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);
     const running = this.#o.rt.modules.versions().some((v) => v.version === version && v.processes > 0);
@@ -264,7 +274,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     if (why !== undefined) throw hotlineError('HOT_ERR_RELEASE_IN_USE', version, why);
     this.store.remove(version);
     this.#described.delete(version);
-    this.store.record({}, { type: 'removed', version });
+    await this.store.record({}, { type: 'removed', version });
   }
 
   /**
