@@ -244,34 +244,42 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return this.#running('roll back').rollback();
   }
 
+  /** A release this node can load: the baseline or a stored one. */
+  #known(version: string): boolean {
+    return version === this.#o.baseline.version || this.store.has(version);
+  }
+
   /** What a restarted node boots; resolves once that is on disk. */
   async makePermanent(version: string): Promise<void> {
     checkVersion(version);
-    if (version !== this.#current.version)
+    if (version !== this.#current.version) {
+      if (!this.#known(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);
       throw hotlineError(
         'HOT_ERR_BAD_REQUEST',
         `only the current release (${this.#current.version}) can be made permanent`,
       );
+    }
     await this.store.record({ permanent: version }, { type: 'permanent', version });
+  }
+
+  /** Why `version` cannot be removed, if it cannot. */
+  #inUse(version: string): string | undefined {
+    if (version === this.#current.version) return 'it is current';
+    if (version === this.store.history.permanent) return 'it is permanent';
+    if (version === this.#o.baseline.version) return 'it is built into the node';
+    if (this.#o.rt.modules.versions().some((v) => v.version === version && v.processes > 0))
+      return 'processes still run it';
+    const install = this.#install?.progress;
+    if (install !== undefined && [install.from, install.to].includes(version)) return 'an install uses it';
+    return undefined;
   }
 
   /** Delete a stored release nothing uses; resolves once the history records it on disk. */
   async remove(version: string): Promise<void> {
     checkVersion(version);
-    if (!this.store.has(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);
-    const running = this.#o.rt.modules.versions().some((v) => v.version === version && v.processes > 0);
-    const why =
-      version === this.#current.version
-        ? 'it is current'
-        : version === this.store.history.permanent
-          ? 'it is permanent'
-          : running
-            ? 'processes still run it'
-            : this.#install !== null &&
-                [this.#install.progress.from, this.#install.progress.to].includes(version)
-              ? 'an install uses it'
-              : undefined;
+    const why = this.#inUse(version);
     if (why !== undefined) throw hotlineError('HOT_ERR_RELEASE_IN_USE', version, why);
+    if (!this.store.has(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);
     this.store.remove(version);
     this.#described.delete(version);
     await this.store.record({}, { type: 'removed', version });

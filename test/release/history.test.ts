@@ -90,4 +90,14 @@ describe('release history', () => {
       process.off('unhandledRejection', onUnhandled);
     }
   });
+
+  it('makePermanent of an unknown version is HOT_ERR_UNKNOWN_RELEASE and records nothing', async () => {
+    const { h } = handler();
+    expect(await caught(() => h.makePermanent('7.7.7'))).toMatchObject({
+      code: 'HOT_ERR_UNKNOWN_RELEASE',
+      statusCode: 404,
+    });
+    expect(await caught(() => h.makePermanent('../x'))).toMatchObject({ code: 'HOT_ERR_BAD_VERSION' });
+    expect(h.store.history.events).toEqual([]);
+  });
 });
