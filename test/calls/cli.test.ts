@@ -53,7 +53,8 @@ describe('hotline CLI', () => {
 
     const uploaded = await hotline('release', 'upload', path);
     expect(uploaded.code, uploaded.stderr).toBe(0);
-    const installed = await hotline('install', '1.1.0', '--watch', '50');
+    // A duration, as `cluster upgrade --watch` takes (a bare number is still milliseconds).
+    const installed = await hotline('install', '1.1.0', '--watch', '50ms');
     expect(installed.code, installed.stderr).toBe(0);
     // The progress bar (on stderr), then the outcome.
     expect(installed.stderr).toMatch(/\| 1\/1 sessions moved \| 1\.1\.0: 1/);
@@ -97,5 +98,8 @@ describe('hotline CLI', () => {
     const bad = await hotline('install', '1.1.0', '--canary', '2');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/fraction/);
+    const soon = await hotline('install', '1.1.0', '--watch', 'soon');
+    expect(soon.code).toBe(2);
+    expect(soon.stderr).toMatch(/expected a duration such as 10s/);
   }, 30_000);
 });
