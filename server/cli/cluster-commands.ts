@@ -5,32 +5,20 @@
  * that records another unfinished rollout).
  */
 import { join } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
-import ms from 'ms';
+import { type Command, Option } from 'commander';
 import { defaultThresholds, type GateVerdict } from '../cluster/health-gate.ts';
 import { discover, type RolloutEvent, rollOut } from '../cluster/rollout.ts';
 import { readState } from '../cluster/rollout-state.ts';
 import { HotlineError } from '../errors/catalogue.ts';
 import type { ReleaseList } from '../release/handler.ts';
 import { AdminClient } from './admin-client.ts';
+import { wholeNumber as count, duration } from './arguments.ts';
 
 export interface AdminAccess {
   adminUrl: string;
   token: string;
   dataDir: string;
 }
-
-const duration = (value: string): number => {
-  const n = /^\d+$/.test(value) ? Number(value) : ms(value as ms.StringValue);
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
-    throw new InvalidArgumentError('expected a duration such as 10s, 500ms or 2m');
-  return n;
-};
-const count = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
-  return n;
-};
 
 const stateOption = () =>
   new Option('--state <file>', 'the recorded progress (default: <data-dir>/rollout.json)');

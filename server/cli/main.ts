@@ -4,7 +4,7 @@
  *
  *   npm run hotline -- release build 1.1.0
  *   npm run hotline -- release upload data/artifacts/hotline-1.1.0.release.json
- *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30000]
+ *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30s]
  *   npm run hotline -- promote | rollback | status | release list | release permanent 1.1.0
  *   npm run hotline -- cluster upgrade 1.1.0 [--artifact <file>] [--watch 10s] | cluster status
  */
@@ -12,27 +12,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { defaultSettings } from '../node/settings.ts';
 import { buildRelease } from '../release/build.ts';
 import type { InstallProgress } from '../release/installer.ts';
 import { devKeyPair } from '../release/keys.ts';
 import { checkVersion } from '../release/version.ts';
 import { AdminClient } from './admin-client.ts';
+import { duration, fraction, wholeNumber } from './arguments.ts';
 import { addClusterCommands, isUsageError } from './cluster-commands.ts';
 
 const releasesDir = fileURLToPath(new URL('../calls/releases', import.meta.url));
-
-const fraction = (value: string): number => {
-  const n = Number(value);
-  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a fraction between 0 and 1');
-  return n;
-};
-const wholeNumber = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
-  return n;
-};
 
 const program = new Command('hotline').description('Hotline releases: build, upload, install, roll back');
 // Bad usage exits 2 (commander has printed why; see the catch at the end). Set before any
@@ -157,7 +147,11 @@ program
     'move this share of sessions first, then wait for promote or rollback',
     fraction,
   )
-  .option('--watch <ms>', 'watch window after the commit', wholeNumber)
+  .option(
+    '--watch <duration>',
+    'watch window after the commit: 30s, 500ms, 2m (a bare number is ms)',
+    duration,
+  )
   .option('--max-crashes <n>', 'crashes on the new release tolerated during the watch', wholeNumber)
   .option('--no-wait', 'return once the install has started')
   .action(

@@ -156,6 +156,11 @@ const catalogue = {
     status: 409,
     message: (version: string, why: string) => `release ${version} cannot be removed: ${why}`,
   },
+  HOT_ERR_HISTORY_WRITE: {
+    status: 500,
+    message: (why: string) =>
+      `the release history could not be written to disk (${why}): the change holds on this node until it restarts`,
+  },
   ...phoneProtocol,
   // HTTP and admin surface
   HOT_ERR_BAD_REQUEST: { status: 400, message: (why: string) => why },

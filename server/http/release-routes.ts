@@ -1,7 +1,9 @@
 /**
  * The release half of the admin surface: upload (unpack), list, preflight alone, install, follow an install
  * (JSON or a server-sent event stream), promote, roll back, make permanent, remove. Every
- * route sits behind the admin token the surface already checks.
+ * route sits behind the admin token the surface already checks. Upload, make permanent and
+ * remove answer once the release history records the change on disk (or with
+ * HOT_ERR_HISTORY_WRITE when it cannot be written).
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
@@ -30,12 +32,12 @@ export function releaseRoutes(app: FastifyInstance, releases: ReleaseHandler): v
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
 
   app.post('/admin/releases', { bodyLimit: MAX_ARTIFACT_BYTES }, async (req, reply) => {
-    const manifest = releases.unpack(req.body);
+    const manifest = await releases.unpack(req.body);
     return reply.status(201).send({ manifest });
   });
   app.get('/admin/releases', async () => releases.list());
   typed.delete('/admin/releases/:version', { schema: { params: VersionParams } }, async (req, reply) => {
-    releases.remove(req.params.version);
+    await releases.remove(req.params.version);
     return reply.status(204).send();
   });
   typed.post(
@@ -58,7 +60,7 @@ export function releaseRoutes(app: FastifyInstance, releases: ReleaseHandler): v
     },
   );
   typed.post('/admin/releases/:version/permanent', { schema: { params: VersionParams } }, async (req) => {
-    releases.makePermanent(req.params.version);
+    await releases.makePermanent(req.params.version);
     return releases.list();
   });
 

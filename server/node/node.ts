@@ -90,6 +90,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     check: (r) => additionsProblem(r.protocol),
     // The front door accepts a release's new messages once the node has loaded it.
     loaded: (r) => protocol.learn(r.version, r.protocol),
+    // Called on a later turn of the event loop than this one, when publicApp exists.
+    historyWriteFailed: (err, event) => publicApp.log.error({ err, event }, err.message),
   });
   // A restarted node boots its permanent release.
   for (const b of releases.boot(settings.release).behaviours) rt.modules.load(b);

@@ -18,7 +18,7 @@ import {
 } from './installer.ts';
 import { evaluateRelease } from './loader.ts';
 import type { ReleaseModule } from './module.ts';
-import { ReleaseStore } from './store.ts';
+import { type HistoryWriteFailed, ReleaseStore } from './store.ts';
 import { checkVersion } from './version.ts';
 
 export interface ReleaseHandlerOptions<R extends ReleaseModule> {
@@ -34,6 +34,8 @@ export interface ReleaseHandlerOptions<R extends ReleaseModule> {
   loaded?(r: R): void;
   /** The releases of the other nodes this one talks to (a cluster): an install must interoperate with each. */
   others?: () => (Declared & { node: string })[];
+  /** Where a failed write of the history is logged (default: stderr). */
+  historyWriteFailed?: HistoryWriteFailed;
 }
 
 export interface UnpackedRelease {
@@ -88,7 +90,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
 
   constructor(o: ReleaseHandlerOptions<R>) {
     this.#o = o;
-    this.store = new ReleaseStore(o.dataDir);
+    this.store = new ReleaseStore(o.dataDir, o.historyWriteFailed);
     this.#current = o.baseline;
   }
 
@@ -99,8 +101,9 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   boot(version?: string): R {
     const chosen = version ?? this.store.history.permanent;
     this.#current = this.load(chosen ?? this.#o.baseline.version);
+    // Not waited for: nothing answers a boot, and a failed write is reported by the store.
     if (this.store.history.current !== this.#current.version)
-      this.store.record(
+      void this.store.record(
         { current: this.#current.version },
         { type: 'installed', version: this.#current.version, reason: 'boot' },
       );
@@ -127,15 +130,18 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return verifyArtifact(text, this.#o.trustedKeys);
   }
 
-  /** Verify (schema, version name, sha256, signature), prove it loads, then store it. */
-  unpack(artifactText: string | Buffer | unknown): Manifest {
+  /**
+   * Verify (schema, version name, sha256, signature), prove it loads, then store it.
+   * Resolves once the history records it on disk.
+   */
+  async unpack(artifactText: string | Buffer | unknown): Promise<Manifest> {
     const artifact = this.#verify(artifactText);
     const version = artifact.manifest.version;
     // A release whose top-level code throws, or that breaks the contract, is refused here.
     this.#accepted(evaluateRelease<R>(artifact.code, version));
     this.store.save(artifact);
     this.#described.delete(version);
-    this.store.record({}, { type: 'unpacked', version });
+    await this.store.record({}, { type: 'unpacked', version });
     return artifact.manifest;
   }
 
@@ -227,7 +233,9 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
       this.#install = null;
       this.#last = p;
       if (p.outcome === 'installed') this.#current = to;
-      this.store.record(p.outcome === 'installed' ? { current: to.version } : {}, {
+      // Nobody waits for an outcome's record (the install's request was answered long ago):
+      // a failed write is reported by the store.
+      void this.store.record(p.outcome === 'installed' ? { current: to.version } : {}, {
         type: p.outcome ?? 'aborted',
         version: to.version,
         from: from.version,
@@ -251,35 +259,45 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return this.#running('roll back').rollback();
   }
 
-  makePermanent(version: string): void {
+  /** A release this node can load: the baseline or a stored one. */
+  #known(version: string): boolean {
+    return version === this.#o.baseline.version || this.store.has(version);
+  }
+
+  /** What a restarted node boots; resolves once that is on disk. */
+  async makePermanent(version: string): Promise<void> {
     checkVersion(version);
-    if (version !== this.#current.version)
+    if (version !== this.#current.version) {
+      if (!this.#known(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);
       throw hotlineError(
         'HOT_ERR_BAD_REQUEST',
         `only the current release (${this.#current.version}) can be made permanent`,
       );
-    this.store.record({ permanent: version }, { type: 'permanent', version });
+    }
+    await this.store.record({ permanent: version }, { type: 'permanent', version });
   }
 
-  remove(version: string): void {
+  /** Why `version` cannot be removed, if it cannot. */
+  #inUse(version: string): string | undefined {
+    if (version === this.#current.version) return 'it is current';
+    if (version === this.store.history.permanent) return 'it is permanent';
+    if (version === this.#o.baseline.version) return 'it is built into the node';
+    if (this.#o.rt.modules.versions().some((v) => v.version === version && v.processes > 0))
+      return 'processes still run it';
+    const install = this.#install?.progress;
+    if (install !== undefined && [install.from, install.to].includes(version)) return 'an install uses it';
+    return undefined;
+  }
+
+  /** Delete a stored release nothing uses; resolves once the history records it on disk. */
+  async remove(version: string): Promise<void> {
     checkVersion(version);
-    if (!this.store.has(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);
-    const running = this.#o.rt.modules.versions().some((v) => v.version === version && v.processes > 0);
-    const why =
-      version === this.#current.version
-        ? 'it is current'
-        : version === this.store.history.permanent
-          ? 'it is permanent'
-          : running
-            ? 'processes still run it'
-            : this.#install !== null &&
-                [this.#install.progress.from, this.#install.progress.to].includes(version)
-              ? 'an install uses it'
-              : undefined;
+    const why = this.#inUse(version);
     if (why !== undefined) throw hotlineError('HOT_ERR_RELEASE_IN_USE', version, why);
+    if (!this.store.has(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);
     this.store.remove(version);
     this.#described.delete(version);
-    this.store.record({}, { type: 'removed', version });
+    await this.store.record({}, { type: 'removed', version });
   }
 
   /**

@@ -2,8 +2,9 @@
  * Where a node keeps its releases: `<dataDir>/releases/<version>.release.json` for each
  * unpacked artifact (verified before it is stored, verified again when loaded) and
  * `history.json` for which release is current and permanent and what happened. Every
- * write goes to a temporary file, is fsync'd and renamed, so a crash leaves the old file
- * or the new one, never half of one.
+ * write goes to a temporary file, is fsync'd and renamed, and the directory is fsync'd
+ * after the rename, so a crash leaves the old file or the new one, never half of one, and
+ * a write that has returned is still there after a power cut.
  */
 import {
   closeSync,
@@ -17,8 +18,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
-import { join } from 'node:path';
-import { hotlineError } from '../errors/catalogue.ts';
+import { dirname, join } from 'node:path';
+import { type HotlineError, hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
 import type { Artifact } from './artifact.ts';
 import { checkVersion } from './version.ts';
 
@@ -43,37 +44,56 @@ export interface History {
 /** Enough to see what happened lately without the file growing for ever. */
 const KEPT_EVENTS = 500;
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
+/** Open `path`, write `text` when given, fsync, close. */
+function syncFile(path: string, flags: string, text?: string): void {
+  const fd = openSync(path, flags);
   try {
-    writeSync(fd, text);
+    if (text !== undefined) writeSync(fd, text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, path);
 }
 
-async function writeAtomicAsync(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, 'w');
+async function syncFileAsync(path: string, flags: string, text?: string): Promise<void> {
+  const file = await open(path, flags);
   try {
-    await file.writeFile(text);
+    if (text !== undefined) await file.writeFile(text);
     await file.sync();
   } finally {
     await file.close();
   }
-  await rename(tmp, path);
 }
+
+// A rename is on disk once the directory that holds the name is: hence the last fsync.
+function writeAtomic(path: string, text: string): void {
+  syncFile(`${path}.tmp`, 'w', text);
+  renameSync(`${path}.tmp`, path);
+  syncFile(dirname(path), 'r');
+}
+
+async function writeAtomicAsync(path: string, text: string): Promise<void> {
+  await syncFileAsync(`${path}.tmp`, 'w', text);
+  await rename(`${path}.tmp`, path);
+  await syncFileAsync(dirname(path), 'r');
+}
+
+/** What a failed history write is reported to (the store goes on: the next write writes it all again). */
+export type HistoryWriteFailed = (err: HotlineError<'HOT_ERR_HISTORY_WRITE'>, event: HistoryEvent) => void;
+
+const reportToStderr: HistoryWriteFailed = (err, event) =>
+  console.error(`hotline: ${err.message} (event ${event.type} ${event.version})`, err.cause);
 
 export class ReleaseStore {
   readonly dir: string;
   #history: History;
+  /** Every write so far, in order; never rejects (a failure is reported, and each caller gets its own). */
   #writes: Promise<void> = Promise.resolve();
+  readonly #failed: HistoryWriteFailed;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, onWriteFailed: HistoryWriteFailed = reportToStderr) {
     this.dir = join(dataDir, 'releases');
+    this.#failed = onWriteFailed;
     mkdirSync(this.dir, { recursive: true });
     let history: History = { current: null, permanent: null, events: [] };
     try {
@@ -121,16 +141,37 @@ export class ReleaseStore {
 
   /**
    * Change the history now; it reaches the disk in order, off the event loop (an fsync can
-   * take a while on a busy disk, and installs happen under traffic). `flushed` waits for it.
+   * take a while on a busy disk, and installs happen under traffic). The promise resolves
+   * once this change is on disk, or rejects with HOT_ERR_HISTORY_WRITE; a caller that does
+   * not wait for it leaves no unhandled rejection behind (the failure is reported to
+   * `onWriteFailed` either way). The change stays in memory when its write fails, and the
+   * next write that succeeds carries it.
    */
-  record(change: Partial<Pick<History, 'current' | 'permanent'>>, event: Omit<HistoryEvent, 'at'>): void {
-    const events = [...this.#history.events, { at: new Date().toISOString(), ...event }].slice(-KEPT_EVENTS);
+  record(
+    change: Partial<Pick<History, 'current' | 'permanent'>>,
+    event: Omit<HistoryEvent, 'at'>,
+  ): Promise<void> {
+    const stamped = { at: new Date().toISOString(), ...event };
+    const events = [...this.#history.events, stamped].slice(-KEPT_EVENTS);
     this.#history = { ...this.#history, ...change, events };
     const text = JSON.stringify(this.#history, null, 2);
-    this.#writes = this.#writes.then(() => writeAtomicAsync(join(this.dir, 'history.json'), text));
+    const written = this.#writes
+      .then(() => writeAtomicAsync(join(this.dir, 'history.json'), text))
+      .catch((cause: unknown) => {
+        const err = hotlineErrorWithCause(
+          cause,
+          'HOT_ERR_HISTORY_WRITE',
+          cause instanceof Error ? cause.message : String(cause),
+        );
+        this.#failed(err, stamped);
+        throw err;
+      });
+    // This handler marks `written` handled; whoever awaits it still gets the rejection.
+    this.#writes = written.catch(() => undefined);
+    return written;
   }
 
-  /** Resolves once every recorded change is on disk. */
+  /** Resolves once every recorded change has been written, or has failed and been reported. */
   get flushed(): Promise<void> {
     return this.#writes;
   }

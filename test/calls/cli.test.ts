@@ -1,6 +1,6 @@
 /**
  * The `hotline` tool against a live node: build and sign a release with the data
- * directory's key, upload it, install it with the progress bar, list, make permanent, and
+ * directory's key, upload it, install it with the progress bar, list, make permanent, remove, and
  * the typed errors it prints when the node refuses.
  */
 import { execFile } from 'node:child_process';
@@ -53,7 +53,8 @@ describe('hotline CLI', () => {
 
     const uploaded = await hotline('release', 'upload', path);
     expect(uploaded.code, uploaded.stderr).toBe(0);
-    const installed = await hotline('install', '1.1.0', '--watch', '50');
+    // A duration, as `cluster upgrade --watch` takes (a bare number is still milliseconds).
+    const installed = await hotline('install', '1.1.0', '--watch', '50ms');
     expect(installed.code, installed.stderr).toBe(0);
     // The progress bar (on stderr), then the outcome.
     expect(installed.stderr).toMatch(/\| 1\/1 sessions moved \| 1\.1\.0: 1/);
@@ -70,6 +71,26 @@ describe('hotline CLI', () => {
     expect(listed).toMatchObject({ current: '1.1.0', permanent: '1.1.0' });
   }, 60_000);
 
+  it('removes an unused release, and says 404 when it is gone', async () => {
+    const built = await hotline('release', 'build', '2.0.0');
+    expect(built.code, built.stderr).toBe(0);
+    const uploaded = await hotline('release', 'upload', (JSON.parse(built.stdout) as { path: string }).path);
+    expect(uploaded.code, uploaded.stderr).toBe(0);
+    const versions = async () =>
+      (
+        JSON.parse((await hotline('release', 'list')).stdout) as { unpacked: { version: string }[] }
+      ).unpacked.map((u) => u.version);
+    expect(await versions()).toContain('2.0.0');
+
+    const removed = await hotline('release', 'remove', '2.0.0');
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(JSON.parse(removed.stdout)).toEqual({ removed: '2.0.0' });
+    expect(await versions()).not.toContain('2.0.0');
+    const again = await hotline('release', 'remove', '2.0.0');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/404 HOT_ERR_UNKNOWN_RELEASE/);
+  }, 60_000);
+
   it('prints the node’s typed error and exits non-zero', async () => {
     const unknown = await hotline('install', '7.7.7');
     expect(unknown.code).toBe(1);
@@ -77,5 +98,8 @@ describe('hotline CLI', () => {
     const bad = await hotline('install', '1.1.0', '--canary', '2');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/fraction/);
+    const soon = await hotline('install', '1.1.0', '--watch', 'soon');
+    expect(soon.code).toBe(2);
+    expect(soon.stderr).toMatch(/expected a duration such as 10s/);
   }, 30_000);
 });

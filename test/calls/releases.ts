@@ -58,22 +58,37 @@ export function signCode(signer: Signer, version: string, code: string): Artifac
   );
 }
 
-export async function adminPost<T>(
+/** A request to the admin surface with the node's token (or `token`); a JSON body when one is given. */
+async function adminRequest<T>(
+  node: TestNode,
+  method: string,
+  path: string,
+  body: unknown,
+  token: string | null,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${node.adminUrl}${path}`, {
+    method,
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+}
+
+export function adminPost<T>(
   node: TestNode,
   path: string,
   body: unknown = {},
   token: string | null = node.adminToken,
 ): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${node.adminUrl}${path}`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-    },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+  return adminRequest<T>(node, 'POST', path, body, token);
+}
+
+export function adminDelete<T>(node: TestNode, path: string): Promise<{ status: number; body: T }> {
+  return adminRequest<T>(node, 'DELETE', path, undefined, node.adminToken);
 }
 
 export async function upload(node: TestNode, artifact: Artifact): Promise<void> {

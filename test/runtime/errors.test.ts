@@ -82,6 +82,7 @@ const expectedStatuses: Record<ErrorCode, number> = {
   HOT_ERR_PREFLIGHT_FAILED: 422,
   HOT_ERR_RELEASE_INCOMPATIBLE: 409,
   HOT_ERR_RELEASE_IN_USE: 409,
+  HOT_ERR_HISTORY_WRITE: 500,
 };
 
 /** Arguments for any code: enough to build its message. */
