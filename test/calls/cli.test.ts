@@ -53,7 +53,19 @@ describe('hotline CLI', () => {
 
     const uploaded = await hotline('release', 'upload', path);
     expect(uploaded.code, uploaded.stderr).toBe(0);
-    const installed = await hotline('install', '1.1.0', '--watch', '50');
+    // The watch thresholds reach the node (its admin API refuses a field it does not know).
+    const installed = await hotline(
+      'install',
+      '1.1.0',
+      '--watch',
+      '50',
+      '--max-crashes',
+      '1',
+      '--max-errors',
+      '2',
+      '--max-error-rate',
+      '0.01',
+    );
     expect(installed.code, installed.stderr).toBe(0);
     // The progress bar (on stderr), then the outcome.
     expect(installed.stderr).toMatch(/\| 1\/1 sessions moved \| 1\.1\.0: 1/);
@@ -77,5 +89,8 @@ describe('hotline CLI', () => {
     const bad = await hotline('install', '1.1.0', '--canary', '2');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/fraction/);
+    const rate = await hotline('install', '1.1.0', '--max-error-rate', '1.5');
+    expect(rate.code).not.toBe(0);
+    expect(rate.stderr).toMatch(/--max-error-rate.*fraction/);
   }, 30_000);
 });
