@@ -24,7 +24,7 @@ const stateOption = () =>
   new Option('--state <file>', 'the recorded progress (default: <data-dir>/rollout.json)');
 
 const verdictText = (v: GateVerdict): string =>
-  `${v.dropped} dropped, ${v.crashes} crashed, p99 ${v.p99Ms ?? '-'} ms over ${(v.windowMs / 1000).toFixed(1)} s`;
+  `${v.dropped} dropped, ${v.crashes} crashed, ${v.errors} errors, p99 ${v.p99Ms ?? '-'} ms over ${(v.windowMs / 1000).toFixed(1)} s`;
 
 /** One progress line per event: node first, so a node's steps read down a column. */
 export function progressLine(e: RolloutEvent): string {
@@ -85,6 +85,11 @@ export function addClusterCommands(program: Command, access: () => AdminAccess):
         .argParser(count),
     )
     .addOption(
+      new Option('--max-errors <n>', 'errors sessions report (requests the node failed) per node window')
+        .default(defaultThresholds.maxErrors)
+        .argParser(count),
+    )
+    .addOption(
       new Option('--max-p99-ms <n>', 'session processing p99 per node window')
         .default(defaultThresholds.maxP99Ms)
         .argParser(count),
@@ -105,6 +110,7 @@ export function addClusterCommands(program: Command, access: () => AdminAccess):
           rollback?: boolean;
           maxDropped: number;
           maxCrashes: number;
+          maxErrors: number;
           maxP99Ms: number;
           maxSetupP99Ms?: number;
           json?: boolean;
@@ -120,6 +126,7 @@ export function addClusterCommands(program: Command, access: () => AdminAccess):
           gate: {
             maxDropped: o.maxDropped,
             maxCrashes: o.maxCrashes,
+            maxErrors: o.maxErrors,
             maxP99Ms: o.maxP99Ms,
             ...(o.maxSetupP99Ms === undefined ? {} : { maxSetupP99Ms: o.maxSetupP99Ms }),
           },

@@ -153,17 +153,33 @@ program
     duration,
   )
   .option('--max-crashes <n>', 'crashes on the new release tolerated during the watch', wholeNumber)
+  .option('--max-errors <n>', 'errors reported on the new release tolerated during the watch', wholeNumber)
+  .option(
+    '--max-error-rate <fraction>',
+    'and more errors tolerated: this many per process that ran the new release',
+    fraction,
+  )
   .option('--no-wait', 'return once the install has started')
   .action(
     async (
       version: string,
-      opts: { canary?: number; watch?: number; maxCrashes?: number; wait: boolean },
+      opts: {
+        canary?: number;
+        watch?: number;
+        maxCrashes?: number;
+        maxErrors?: number;
+        maxErrorRate?: number;
+        wait: boolean;
+      },
     ) => {
       const admin = client();
+      const { canary, watch, maxCrashes, maxErrors, maxErrorRate } = opts;
       const body = {
-        ...(opts.canary === undefined ? {} : { mode: 'canary', canaryFraction: opts.canary }),
-        ...(opts.watch === undefined ? {} : { watchMs: opts.watch }),
-        ...(opts.maxCrashes === undefined ? {} : { maxCrashes: opts.maxCrashes }),
+        ...(canary === undefined ? {} : { mode: 'canary', canaryFraction: canary }),
+        ...(watch === undefined ? {} : { watchMs: watch }),
+        ...(maxCrashes === undefined ? {} : { maxCrashes }),
+        ...(maxErrors === undefined ? {} : { maxErrors }),
+        ...(maxErrorRate === undefined ? {} : { maxErrorRate }),
       };
       const started = await admin.post<{ install: InstallProgress }>(
         `/admin/releases/${encodeURIComponent(version)}/install`,

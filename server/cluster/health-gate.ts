@@ -27,6 +27,8 @@ export interface NodeFigures {
   dropped: Record<string, number>;
   /** Session processes that ended with an error. */
   crashes: number;
+  /** Errors session processes reported and carried on from (the node failed a request). */
+  errors: number;
   /** Time a session spends on one message. */
   processing: Buckets;
   /** Invite to answered. */
@@ -38,18 +40,21 @@ export interface GateThresholds {
   maxDropped: number;
   /** Session processes crashed during the window. */
   maxCrashes: number;
+  /** Errors sessions reported during the window (requests the node failed, not a phone's mistakes). */
+  maxErrors: number;
   /** p99 of a session's time on one message during the window, ms (a histogram bucket's bound). */
   maxP99Ms: number;
   /** p99 of call setup during the window, ms; not gated when absent (it includes the callee's answer). */
   maxSetupP99Ms?: number;
 }
 
-export const defaultThresholds: GateThresholds = { maxDropped: 0, maxCrashes: 0, maxP99Ms: 50 };
+export const defaultThresholds: GateThresholds = { maxDropped: 0, maxCrashes: 0, maxErrors: 0, maxP99Ms: 50 };
 
 export interface GateVerdict {
   ok: boolean;
   dropped: number;
   crashes: number;
+  errors: number;
   /** null: no message (or no call set up) in the window. */
   p99Ms: number | null;
   setupP99Ms: number | null;
@@ -79,7 +84,7 @@ export function parseExposition(text: string): Sample[] {
 }
 
 export function figuresFrom(text: string, at = Date.now()): NodeFigures {
-  const figures: NodeFigures = { at, dropped: {}, crashes: 0, processing: {}, setup: {} };
+  const figures: NodeFigures = { at, dropped: {}, crashes: 0, errors: 0, processing: {}, setup: {} };
   const add = (into: Record<string, number>, key: string, n: number) => {
     into[key] = (into[key] ?? 0) + n;
   };
@@ -87,6 +92,7 @@ export function figuresFrom(text: string, at = Date.now()): NodeFigures {
     if (s.name === 'hotline_calls_ended_total' && DROP_CAUSES.has(s.labels.cause ?? ''))
       add(figures.dropped, s.labels.cause as string, s.value);
     else if (s.name === 'hotline_session_crashes_total') figures.crashes += s.value;
+    else if (s.name === 'hotline_session_errors_total') figures.errors += s.value;
     else if (s.name === 'hotline_session_processing_seconds_bucket')
       add(figures.processing, s.labels.le as string, s.value);
     else if (s.name === 'hotline_call_setup_seconds_bucket')
@@ -120,6 +126,8 @@ export function p99Between(before: Buckets, after: Buckets): number | null {
 export function judge(before: NodeFigures, after: NodeFigures, t: GateThresholds): GateVerdict {
   const dropped = sum(after.dropped) - sum(before.dropped);
   const crashes = after.crashes - before.crashes;
+  // A mark recorded before the gate read errors (a rollout resumed across an upgrade of the CLI) has none.
+  const errors = after.errors - (before.errors ?? 0);
   const p99Ms = p99Between(before.processing, after.processing);
   const setupP99Ms = p99Between(before.setup, after.setup);
   const failures: string[] = [];
@@ -131,6 +139,7 @@ export function judge(before: NodeFigures, after: NodeFigures, t: GateThresholds
     failures.push(`${dropped} call(s) dropped (${causes.join(', ')}), at most ${t.maxDropped}`);
   }
   if (crashes > t.maxCrashes) failures.push(`${crashes} session crash(es), at most ${t.maxCrashes}`);
+  if (errors > t.maxErrors) failures.push(`${errors} session error(s), at most ${t.maxErrors}`);
   if (p99Ms !== null && p99Ms > t.maxP99Ms)
     failures.push(`session processing p99 ${p99Ms} ms, at most ${t.maxP99Ms} ms`);
   if (t.maxSetupP99Ms !== undefined && setupP99Ms !== null && setupP99Ms > t.maxSetupP99Ms)
@@ -139,6 +148,7 @@ export function judge(before: NodeFigures, after: NodeFigures, t: GateThresholds
     ok: failures.length === 0,
     dropped,
     crashes,
+    errors,
     p99Ms,
     setupP99Ms,
     windowMs: after.at - before.at,

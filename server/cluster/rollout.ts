@@ -325,9 +325,12 @@ class Rollout {
     n.status = 'installing';
     this.#save();
     this.#emit({ type: 'installing', node: n.node, from: n.from, to: version });
+    // The node's own watch holds the release to the gate's crash and error thresholds: over
+    // them, it rolls back at once, with every session's state, before the gate has to.
+    const { maxCrashes, maxErrors } = this.#o.gate;
     const started = await admin.post<{ install: InstallProgress }>(
       `/admin/releases/${encodeURIComponent(version)}/install`,
-      { mode: 'full', watchMs },
+      { mode: 'full', watchMs, maxCrashes, maxErrors },
     );
     const p = await this.#settle(n, started.install.id);
     if (p.outcome !== 'installed') return `its install ended ${p.outcome}: ${p.reason}`;

@@ -19,6 +19,8 @@ const InstallBody = Type.Object(
     canaryFraction: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     watchMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
     maxCrashes: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxErrors: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   },
   { additionalProperties: false },
 );

@@ -161,16 +161,25 @@ export function createMetrics(node: string): NodeMetrics {
     labelNames: ['cause'],
     registers: [registry],
   });
-  const crashes = new Counter({
-    name: 'hotline_session_crashes_total',
-    help: 'Session processes that ended with an error, by the release they ran',
-    labelNames: ['release'],
-    registers: [registry],
-    // Every release that runs sessions shows, at zero until one crashes.
-    collect() {
-      for (const v of sessionVersions()) this.inc({ release: v.version }, 0);
-    },
-  });
+  // Every release that runs sessions shows, at zero until its first count.
+  const bySessionRelease = (name: string, help: string) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['release'],
+      registers: [registry],
+      collect() {
+        for (const v of sessionVersions()) this.inc({ release: v.version }, 0);
+      },
+    });
+  const crashes = bySessionRelease(
+    'hotline_session_crashes_total',
+    'Session processes that ended with an error, by the release they ran',
+  );
+  const errors = bySessionRelease(
+    'hotline_session_errors_total',
+    'Errors session processes reported and carried on from (the node failed a request), by the release they ran',
+  );
   const refused = new Counter({
     name: 'hotline_cluster_messages_refused_total',
     help: 'Messages from other nodes refused, by reason (malformed, incompatible release)',
@@ -279,6 +288,9 @@ export function createMetrics(node: string): NodeMetrics {
       const { rt } = sources;
       rt.events.on('exit', (e) => {
         if (e.module === 'session' && e.reason.type === 'error') crashes.inc({ release: e.version });
+      });
+      rt.events.on('error_report', (e) => {
+        if (e.module === 'session') errors.inc({ release: e.version });
       });
       rt.events.on('restart', () => restarts.inc());
       source = sources;

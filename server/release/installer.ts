@@ -10,7 +10,8 @@
  *              moves the fraction back
  *   watch      for a window after the commit, a crash on the new code is caught (state
  *              and message put back) and rolls every process back through codeChange
- *              `{ down }`; the node never restarts
+ *              `{ down }`, as do errors its processes report above a threshold; the node
+ *              never restarts
  *
  * New processes start on the new code from the commit on. It knows nothing of calls.
  */
@@ -47,6 +48,17 @@ export interface InstallOptions {
   watchMs: number;
   /** Crashes on the new code tolerated during the watch; one more rolls back. */
   maxCrashes: number;
+  /**
+   * Errors processes on the new code may report during the watch (`ctx.reportError`: a failure
+   * they contained and answered, not a crash), however many processes run it; maxErrorRate adds to it.
+   */
+  maxErrors: number;
+  /**
+   * Errors tolerated on top of maxErrors per process that has run the new code in this install
+   * (moved to it, or started on it), 0..1: the watch rolls back once
+   * errors > maxErrors + maxErrorRate × those processes.
+   */
+  maxErrorRate: number;
   /** Longest synchronous stretch of work before yielding to I/O. */
   sliceMs: number;
 }
@@ -56,6 +68,8 @@ export const defaultInstallOptions: InstallOptions = {
   canaryFraction: 0.05,
   watchMs: 30_000,
   maxCrashes: 0,
+  maxErrors: 0,
+  maxErrorRate: 0,
   // Not the scheduler's 4 ms: its slice and ours run back to back in one turn of the event
   // loop (both yield through setImmediate), so a stall is their sum plus any GC pause.
   sliceMs: 2,
@@ -88,6 +102,8 @@ export interface InstallProgress {
   /** Processes per release version, for the modules this install touches. */
   processes: Record<string, number>;
   crashes: number;
+  /** Errors processes on the new code reported during the watch. */
+  errors: number;
   failures: ProcessFailure[];
   phases: PhaseTiming[];
   /** Longest synchronous slice of install work, ms. */
@@ -126,6 +142,8 @@ export function pathBetween(
   return hotlineError('HOT_ERR_NO_UPGRADE_PATH', from.version, to.version);
 }
 
+const messageOf = (error: unknown): string => String((error as Error)?.message ?? error);
+
 const byName = (r: ReleaseModule) => new Map(r.behaviours.map((b) => [b.name, b]));
 
 export class Install {
@@ -146,6 +164,8 @@ export class Install {
   #rollingBack: Promise<void> | undefined;
   /** Processes the guard caught and holds suspended until the rollback moves them. */
   readonly #held = new Set<Pid>();
+  /** Processes started on the new code since the commit began (maxErrorRate's share counts them). */
+  #startedOnNew = 0;
   /** Migrated copies kept alive through the preflight, so V8 pretenures the commit's states. */
   #warm: unknown[] = [];
   #finished: (() => void) | undefined;
@@ -197,6 +217,7 @@ export class Install {
       moved: 0,
       processes: {},
       crashes: 0,
+      errors: 0,
       failures: [],
       phases: [],
       longestSliceMs: 0,
@@ -263,9 +284,9 @@ export class Install {
   }
 
   #fail(pid: Pid, module: string, err: unknown): void {
-    const failure = { pid, module, error: String((err as Error)?.message ?? err) };
+    const failure = { pid, module, error: messageOf(err) };
     const cause = (err as { cause?: unknown }).cause;
-    if (cause !== undefined) failure.error += `: ${String((cause as Error)?.message ?? cause)}`;
+    if (cause !== undefined) failure.error += `: ${messageOf(cause)}`;
     if (this.progress.failures.length < REPORTED_FAILURES) this.progress.failures.push(failure);
     this.#hooks.codeChangeFailed?.(failure);
   }
@@ -492,7 +513,7 @@ export class Install {
     return this.#rollingBack;
   }
 
-  /** Catch crashes on the new code from the commit on, and count abnormal exits. */
+  /** Catch crashes on the new code from the commit on, count abnormal exits and reported errors. */
   #watch(): void {
     // Crashes the guard counted and let happen: their exit events must not count them again.
     const counted = new Set<Pid>();
@@ -507,24 +528,41 @@ export class Install {
         // Over the threshold: the process waits, suspended, for the rollback to move it back.
         this.#held.add(pid);
         void this.#rollback(
-          `${this.progress.crashes} crash(es) on ${this.#to.version}; last: ${String((error as Error)?.message ?? error)}`,
+          `${this.progress.crashes} crash(es) on ${this.#to.version}; last: ${messageOf(error)}`,
         );
         return true;
       },
     };
     this.#rt.guard = guard;
-    const off = this.#rt.events.on('exit', (e) => {
+    const onNew = (e: { module: string; version: string }) =>
+      e.version === this.#to.version && this.#toCode.has(e.module);
+    const watching = () => this.#rt.guard === guard && this.progress.phase !== 'rolling_back';
+    const offExit = this.#rt.events.on('exit', (e) => {
       if (counted.delete(e.pid)) return;
       // Abnormal exits the guard could not catch (an async callback, a kill by a link).
-      if (e.version !== this.#to.version || !this.#toCode.has(e.module) || !isAbnormal(e.reason)) return;
-      if (this.#rt.guard === guard && this.progress.phase !== 'rolling_back') {
-        this.progress.crashes++;
-        if (this.progress.crashes > this.#options.maxCrashes)
-          void this.#rollback(`${this.progress.crashes} abnormal exit(s) on ${this.#to.version}`);
-      }
+      if (!onNew(e) || !isAbnormal(e.reason) || !watching()) return;
+      this.progress.crashes++;
+      if (this.progress.crashes > this.#options.maxCrashes)
+        void this.#rollback(`${this.progress.crashes} abnormal exit(s) on ${this.#to.version}`);
+    });
+    const offSpawn = this.#rt.events.on('spawn', (e) => {
+      if (onNew(e)) this.#startedOnNew++;
+    });
+    const offError = this.#rt.events.on('error_report', (e) => {
+      if (!onNew(e) || !watching()) return;
+      const errors = ++this.progress.errors;
+      const exposed = this.progress.moved + this.#startedOnNew;
+      const tolerated = this.#options.maxErrors + this.#options.maxErrorRate * exposed;
+      if (errors > tolerated)
+        void this.#rollback(
+          `${errors} error(s) reported on ${this.#to.version} by ${exposed} process(es) on it, ` +
+            `over the ${Math.floor(tolerated)} tolerated; last: ${messageOf(e.error)}`,
+        );
     });
     this.#unwatch = () => {
-      off();
+      offExit();
+      offSpawn();
+      offError();
       if (this.#rt.guard === guard) this.#rt.guard = undefined;
     };
   }

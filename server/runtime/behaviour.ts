@@ -84,6 +84,12 @@ export interface ProcessContext {
   awaitExit(pid: Pid, timeoutMs: number): Promise<ExitReason | undefined>;
   register(name: string): void;
   whereis(name: string): Pid | undefined;
+  /**
+   * Report a failure this process contained and carries on from (OTP's error report): it
+   * answered a request with a server-side error rather than crashing. The runtime tells its
+   * listeners; a release under watch counts these against its error threshold.
+   */
+  reportError(error: unknown): void;
 }
 
 export interface Behaviour<S = unknown, A = never, M extends MessageMap = MessageMap> {

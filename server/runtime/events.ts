@@ -12,6 +12,8 @@ export interface RuntimeEventMap {
   code_change: { pid: Pid; module: string; from: string; to: string };
   /** A cast or info message arrived at a behaviour with no handler for it. */
   unhandled: { pid: Pid; module: string; kind: 'cast' | 'info' };
+  /** A process reported a failure it contained and carries on from (`ctx.reportError`). */
+  error_report: { pid: Pid; module: string; version: string; error: unknown };
 }
 
 type Listener<T> = (event: T) => void;

@@ -161,4 +161,9 @@ export class Process implements ProcessContext {
   whereis(name: string): Pid | undefined {
     return this.rt.whereis(name);
   }
+
+  reportError(error: unknown): void {
+    const b = this.behaviour;
+    this.rt.events.emit('error_report', { pid: this.self, module: b.name, version: b.version, error });
+  }
 }

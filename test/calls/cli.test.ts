@@ -53,8 +53,20 @@ describe('hotline CLI', () => {
 
     const uploaded = await hotline('release', 'upload', path);
     expect(uploaded.code, uploaded.stderr).toBe(0);
-    // A duration, as `cluster upgrade --watch` takes (a bare number is still milliseconds).
-    const installed = await hotline('install', '1.1.0', '--watch', '50ms');
+    // A duration, as `cluster upgrade --watch` takes (a bare number is still milliseconds);
+    // the watch thresholds reach the node (its admin API refuses a field it does not know).
+    const installed = await hotline(
+      'install',
+      '1.1.0',
+      '--watch',
+      '50ms',
+      '--max-crashes',
+      '1',
+      '--max-errors',
+      '2',
+      '--max-error-rate',
+      '0.01',
+    );
     expect(installed.code, installed.stderr).toBe(0);
     // The progress bar (on stderr), then the outcome.
     expect(installed.stderr).toMatch(/\| 1\/1 sessions moved \| 1\.1\.0: 1/);
@@ -101,5 +113,8 @@ describe('hotline CLI', () => {
     const soon = await hotline('install', '1.1.0', '--watch', 'soon');
     expect(soon.code).toBe(2);
     expect(soon.stderr).toMatch(/expected a duration such as 10s/);
+    const rate = await hotline('install', '1.1.0', '--max-error-rate', '1.5');
+    expect(rate.code).not.toBe(0);
+    expect(rate.stderr).toMatch(/--max-error-rate.*fraction/);
   }, 30_000);
 });

@@ -4,7 +4,6 @@
  * release answer them and sessions still on an older release answer HOT_ERR_UNSUPPORTED_TYPE.
  * The fixture release 1.3.0-ping adds `ping` (and its answer `pong`) to 1.1.0.
  */
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import type { Artifact } from '../../server/release/artifact.ts';
@@ -25,8 +24,7 @@ const trusting = useTrustingNodes();
 let artifact: Artifact;
 
 beforeAll(async () => {
-  const entry = fileURLToPath(new URL(`./fixtures/${PING}/index.ts`, import.meta.url));
-  artifact = await buildArtifact(trusting.signer(), PING, entry);
+  artifact = await buildArtifact(trusting.signer(), PING);
 }, 60_000);
 
 /** Send a ping and return what answers it: a pong's release, or an error's code. */

@@ -15,6 +15,10 @@ import { RELEASE_API_VERSION } from '../../server/release/module.ts';
 import { startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
 
 const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
+const fixturesDir = fileURLToPath(new URL('./fixtures', import.meta.url));
+
+/** Releases broken on purpose that only the tests use: their sources are under test/calls/fixtures. */
+const TEST_ONLY = new Set(['1.2.0-faulty-error', '1.3.0-ping']);
 
 export interface Signer {
   keys: KeyPair;
@@ -31,14 +35,10 @@ export function newSigner(): Signer {
   return { keys, publicKeyPath, dir };
 }
 
-/** Bundle and sign the release sources of `version` (shipped ones by default). */
-export async function buildArtifact(
-  signer: Signer,
-  version: string,
-  entry = join(releasesDir, version, 'index.ts'),
-): Promise<Artifact> {
+/** Bundle and sign the release sources of `version` (shipped, or a test-only fixture). */
+export async function buildArtifact(signer: Signer, version: string): Promise<Artifact> {
   const { artifact } = await buildRelease({
-    entry,
+    entry: join(TEST_ONLY.has(version) ? fixturesDir : releasesDir, version, 'index.ts'),
     version,
     name: 'hotline-calls',
     keys: signer.keys,

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import type { Artifact } from '../../server/release/artifact.ts';
 import type { PreflightReport } from '../../server/release/handler.ts';
-import type { InstallProgress } from '../../server/release/installer.ts';
+import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import {
   answeredCall,
   cdrOf,
@@ -35,13 +35,15 @@ import {
 const CHAIN = ['1.1.0', '2.0.0', '1.1.0', '1.0.0'];
 const FAULTY_MIGRATE = '1.2.0-faulty-migrate';
 const FAULTY_CRASH = '1.2.0-faulty-crash';
+/** A test-only release (test/calls/fixtures): its DTMF handler answers HOT_ERR_INTERNAL. */
+const FAULTY_ERROR = '1.2.0-faulty-error';
 
 const trusting = useTrustingNodes();
 const node = trusting.node;
 const artifacts = new Map<string, Artifact>();
 
 beforeAll(async () => {
-  for (const v of ['1.1.0', '2.0.0', FAULTY_MIGRATE, FAULTY_CRASH])
+  for (const v of ['1.1.0', '2.0.0', FAULTY_MIGRATE, FAULTY_CRASH, FAULTY_ERROR])
     artifacts.set(v, await buildArtifact(trusting.signer(), v));
 }, 60_000);
 
@@ -168,9 +170,13 @@ describe('faulty releases', () => {
     for (const phone of [a, b, c]) expect(phone.isOpen).toBe(true);
   }, 30_000);
 
-  it('handlers that crash after the upgrade are caught by the watch and rolled back, calls still up', async () => {
+  /**
+   * A node on 1.1.0 with `faulty` uploaded, a two-party call with media and an IVR call up,
+   * and the install of `faulty` started with `options`, its sessions all moved.
+   */
+  async function callsUpgradingTo(faulty: string, options: Partial<InstallOptions>) {
     const n = await node();
-    await uploadAll(n, ['1.1.0', FAULTY_CRASH]);
+    await uploadAll(n, ['1.1.0', faulty]);
     expect((await install(n, '1.1.0')).outcome).toBe('installed');
     const [a, b, d] = (await Promise.all(['alice', 'bob', 'dave'].map((u) => registered(n, u)))) as [
       Phone,
@@ -182,11 +188,25 @@ describe('faulty releases', () => {
     await serviceCall(d, 'ivr-d', 'ivr');
     await d.next((m) => m.type === 'prompt');
 
-    const res = await adminPost<{ install: InstallProgress }>(n, `/admin/releases/${FAULTY_CRASH}/install`, {
-      watchMs: 10_000,
-    });
+    const res = await adminPost<{ install: InstallProgress }>(
+      n,
+      `/admin/releases/${faulty}/install`,
+      options,
+    );
     expect(res.status).toBe(202);
-    await waitFor('the watch window', async () => (await sessionsByRelease(n))[FAULTY_CRASH] === 3);
+    await waitFor('the watch window', async () => (await sessionsByRelease(n))[faulty] === 3);
+    return { n, phones: [a, b, d], d, ab };
+  }
+
+  async function stillUp(phones: Phone[], ab: MediaFlow): Promise<void> {
+    await ab.more();
+    await ab.drain();
+    expect(ab.ended).toBeNull();
+    for (const phone of phones) expect(phone.isOpen).toBe(true);
+  }
+
+  it('handlers that crash after the upgrade are caught by the watch and rolled back, calls still up', async () => {
+    const { n, phones, d, ab } = await callsUpgradingTo(FAULTY_CRASH, { watchMs: 10_000 });
     // The faulty handler throws; the guard puts the message back and the watch rolls back.
     d.send({ type: 'dtmf', callId: 'ivr-d', digit: '2' });
     const p = await settled(n);
@@ -198,9 +218,48 @@ describe('faulty releases', () => {
     // The DTMF that crashed the new code is handled by the old one: the IVR answers it.
     await d.next((m) => m.type === 'prompt');
     expect(await sessionsByRelease(n)).toEqual({ '1.1.0': 3 });
-    await ab.more();
-    await ab.drain();
-    for (const phone of [a, b, d]) expect(phone.isOpen).toBe(true);
+    await stillUp(phones, ab);
+  }, 30_000);
+
+  it('errors reported by sessions on the new release over maxErrors roll back, nothing crashed, calls still up', async () => {
+    const { n, phones, d, ab } = await callsUpgradingTo(FAULTY_ERROR, { watchMs: 20_000, maxErrors: 1 });
+    const failingKey = async (digit: string) => {
+      d.send({ type: 'dtmf', callId: 'ivr-d', digit });
+      expect(await d.next('error')).toMatchObject({ code: 'HOT_ERR_INTERNAL', ref: 'dtmf', callId: 'ivr-d' });
+    };
+    // One error is tolerated: the release stays on probation.
+    await failingKey('1');
+    const { body } = await n.admin<{ install: InstallProgress }>('/admin/install');
+    expect(body.install).toMatchObject({ phase: 'watch', errors: 1, crashes: 0, outcome: null });
+    expect(await sessionsByRelease(n)).toEqual({ [FAULTY_ERROR]: 3 });
+
+    await failingKey('2');
+    const p = await settled(n);
+    expect(p).toMatchObject({ outcome: 'rolled_back', errors: 2, crashes: 0 });
+    expect(p.reason).toMatch(/^2 error\(s\) reported on 1\.2\.0-faulty-error .*over the 1 tolerated/);
+    expect(await metric(n, 'hotline_session_errors_total', { release: FAULTY_ERROR })).toBe(2);
+    expect(await metric(n, 'hotline_session_crashes_total', { release: FAULTY_ERROR })).toBe(0);
+    expect(await metric(n, 'hotline_protocol_errors_total', { code: 'HOT_ERR_INTERNAL' })).toBe(2);
+    expect(await metric(n, 'hotline_release_rollbacks_total')).toBe(1);
+    // Every session is back on 1.1.0 with its call, and the IVR takes keys again.
+    expect(await sessionsByRelease(n)).toEqual({ '1.1.0': 3 });
+    d.send({ type: 'dtmf', callId: 'ivr-d', digit: '3' });
+    await d.next((m) => m.type === 'prompt');
+    await stillUp(phones, ab);
+  }, 30_000);
+
+  it('errors under the threshold: the release stays installed after its window, calls up', async () => {
+    const { n, phones, d, ab } = await callsUpgradingTo(FAULTY_ERROR, { watchMs: 5000, maxErrors: 2 });
+    for (const digit of ['1', '2']) {
+      d.send({ type: 'dtmf', callId: 'ivr-d', digit });
+      expect(await d.next('error')).toMatchObject({ code: 'HOT_ERR_INTERNAL', callId: 'ivr-d' });
+    }
+    const p = await settled(n);
+    expect(p).toMatchObject({ outcome: 'installed', errors: 2, crashes: 0 });
+    expect(await metric(n, 'hotline_session_errors_total', { release: FAULTY_ERROR })).toBe(2);
+    expect(await metric(n, 'hotline_release_rollbacks_total')).toBe(0);
+    expect(await sessionsByRelease(n)).toEqual({ [FAULTY_ERROR]: 3 });
+    await stillUp(phones, ab);
   }, 30_000);
 });
 

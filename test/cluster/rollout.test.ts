@@ -2,8 +2,9 @@
  * Rolling upgrades of a three-node cluster (NATS on loopback, nodes in this process),
  * driven by the orchestrator library through the nodes' admin APIs, with calls up on every
  * node and across nodes: a rollout that upgrades every node with no call dropped; a health
- * gate failing on the second node, which rolls it and the first back; a preflight failing
- * on one node, which leaves every node as it was.
+ * gate failing on the second node, which rolls it and the first back (once through the
+ * node's own watch, once on the node's figures alone); a preflight failing on one node,
+ * which leaves every node as it was.
  */
 import { describe, expect, it } from 'vitest';
 import { defaultThresholds } from '../../server/cluster/health-gate.ts';
@@ -37,6 +38,20 @@ async function withCallOnSecond(prefix: string) {
   const callId = `${prefix}-call`;
   await answeredCall(a, b, callId, `${prefix}-b`);
   return { nodes, traffic, a, b, callId };
+}
+
+/** Runs `act` once, as the rollout reports `node`'s install entering its watch window. */
+function duringWatchOf(node: string, act: () => void) {
+  let fired = false;
+  return {
+    onEvent(e: RolloutEvent): void {
+      if (e.type === 'install_phase' && e.node === node && e.phase === 'watch' && !fired) {
+        fired = true;
+        act();
+      }
+    },
+    fired: () => fired,
+  };
 }
 
 const on = (release: string, permanent = release) => ({ current: release, permanent, sessions: [release] });
@@ -77,20 +92,10 @@ describe('cluster rolling upgrade', () => {
     // A call on the second node whose caller presses a key during that node's watch window:
     // the faulty release's dtmf handler crashes, the node's watch catches it and rolls back.
     const { nodes, traffic, a, b, callId } = await withCallOnSecond('gate');
-    let pressed = false;
-    const report = await rollOut(
-      options(nodes, FAULTY_CRASH, {
-        watchMs: 3000,
-        onEvent: (e) => {
-          if (e.type === 'install_phase' && e.node === 'gate2' && e.phase === 'watch' && !pressed) {
-            pressed = true;
-            a.send({ type: 'dtmf', callId, digit: '7' });
-          }
-        },
-      }),
-    );
+    const press = duringWatchOf('gate2', () => a.send({ type: 'dtmf', callId, digit: '7' }));
+    const report = await rollOut(options(nodes, FAULTY_CRASH, { watchMs: 3000, onEvent: press.onEvent }));
 
-    expect(pressed).toBe(true);
+    expect(press.fired()).toBe(true);
     expect(report.outcome).toBe('rolled_back');
     expect(report.reason).toMatch(/HOT_ERR_ROLLOUT_GATE_FAILED|health gate failed on gate2/);
     expect(report.nodes.map((n) => [n.node, n.status])).toEqual([
@@ -103,6 +108,47 @@ describe('cluster rolling upgrade', () => {
     expect(await b.next('dtmf')).toMatchObject({ callId, digit: '7' });
     traffic.check();
     for (const p of [a, b]) expect(p.isOpen).toBe(true);
+    await traffic.drain();
+  }, 120_000);
+
+  it("a health gate failing on the node's own figures (a call dropped in its watch) rolls it and the first back", async () => {
+    // A sound release, and nothing its watch would catch: the test drops the call on the
+    // second node itself, cutting its caller's connection, and only the gate's figures show it.
+    const { nodes, traffic, a, b, callId } = await withCallOnSecond('drop');
+    const cut = duringWatchOf('drop2', () => a.ws.terminate());
+    const events: RolloutEvent[] = [];
+    const report = await rollOut(
+      options(nodes, '1.1.0', {
+        watchMs: 3000,
+        onEvent: (e) => {
+          events.push(e);
+          cut.onEvent(e);
+        },
+      }),
+    );
+
+    expect(cut.fired()).toBe(true);
+    expect(report.outcome).toBe('rolled_back');
+    expect(report.reason).toMatch(
+      /health gate failed on drop2: 1 call\(s\) dropped \(client_gone 1\), at most 0/,
+    );
+    // The node's install went through its watch: the gate failed it on the node's figures.
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'install_phase', node: 'drop2', phase: 'installed' }),
+    );
+    expect(report.nodes[1]?.verdict).toMatchObject({ ok: false, dropped: 1, crashes: 0, errors: 0 });
+    // Both installed nodes are downgraded, the last one first; the third was never touched.
+    expect(events.filter((e) => e.type === 'rolling_back').map((e) => e.node)).toEqual(['drop2', 'drop1']);
+    expect(report.nodes.map((n) => [n.node, n.status])).toEqual([
+      ['drop1', 'rolled_back'],
+      ['drop2', 'rolled_back'],
+      ['drop3', 'preflighted'],
+    ]);
+    expect(await releasesOf(nodes)).toEqual([on('1.0.0'), on('1.0.0'), on('1.0.0')]);
+    // Only the call the test dropped ended: its other leg heard so, everything else is up.
+    expect(await b.next('ended')).toMatchObject({ callId, cause: 'peer_gone' });
+    expect(b.isOpen).toBe(true);
+    traffic.check();
     await traffic.drain();
   }, 120_000);
 

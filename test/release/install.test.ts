@@ -507,6 +507,99 @@ describe('watch', () => {
   });
 });
 
+describe('watch: errors the new code reports', () => {
+  const oops = (rt: Runtime, pid: Pid, seq: number) => rt.cast(pid, { type: 'oops', seq });
+
+  it('counts them; one past maxErrors rolls every process back, and none exits', async () => {
+    const r1 = release1();
+    const r2 = release2({ errorOnOops: true });
+    const { rt, pids } = running(r1, 10);
+    const exits: Pid[] = [];
+    rt.events.on('exit', (e) => exits.push(e.pid));
+    const inst = install(rt, r1, r2, { maxErrors: 1 });
+    await inst.start();
+    const [a, b] = pids as [Pid, Pid];
+    oops(rt, a, 1);
+    await settle(rt);
+    expect(inst.progress).toMatchObject({ phase: 'watch', errors: 1, crashes: 0, outcome: null });
+    expect(codeOf(rt, b)).toBe(worker(r2));
+
+    oops(rt, b, 2);
+    const done = await inst.done;
+    await settle(rt);
+    expect(done).toMatchObject({ outcome: 'rolled_back', errors: 2, crashes: 0 });
+    expect(done.reason).toMatch(
+      /^2 error\(s\) reported on 2\.0\.0 by 10 process\(es\) on it, over the 1 tolerated/,
+    );
+    expect(done.reason).toContain('worker 2.0.0 failed on oops 2');
+    expect(exits).toEqual([]);
+    // An error is not a crash: the message was handled by the new code and stays handled.
+    expect(stateOf<V1>(rt, b)).toEqual({ n: 11, log: ['2.0.0:2'] });
+    expect(pids.filter((pid) => codeOf(rt, pid) !== worker(r1))).toEqual([]);
+    expect(rt.guard).toBeUndefined();
+  });
+
+  it('maxErrorRate tolerates more as more processes run the new code, moved or started on it', async () => {
+    const r1 = release1();
+    const r2 = release2({ errorOnOops: true });
+    const { rt, pids } = running(r1, 10);
+    // 0.2 × 10 moved: 2 tolerated.
+    const inst = install(rt, r1, r2, { maxErrorRate: 0.2 });
+    await inst.start();
+    oops(rt, pids[0] as Pid, 1);
+    oops(rt, pids[1] as Pid, 1);
+    await settle(rt);
+    expect(inst.progress).toMatchObject({ phase: 'watch', errors: 2 });
+    // 5 more on the new code: 0.2 × 15, 3 tolerated.
+    const started = Array.from({ length: 5 }, () => rt.spawn('worker', 0));
+    expect(codeOf(rt, started[0] as Pid)).toBe(worker(r2));
+    oops(rt, started[0] as Pid, 1);
+    await settle(rt);
+    expect(inst.progress).toMatchObject({ phase: 'watch', errors: 3 });
+
+    oops(rt, started[1] as Pid, 1);
+    const done = await inst.done;
+    expect(done).toMatchObject({ outcome: 'rolled_back', errors: 4 });
+    expect(done.reason).toMatch(
+      /^4 error\(s\) reported on 2\.0\.0 by 15 process\(es\) on it, over the 3 tolerated/,
+    );
+    await settle(rt);
+    expect([...pids, ...started].filter((pid) => codeOf(rt, pid) !== worker(r1))).toEqual([]);
+  });
+
+  it("counts only processes on the new code: the old code of a canary's rest reports in vain", async () => {
+    const r1 = release1({ errorOnOops: true });
+    const r2 = release2({ errorOnOops: true });
+    const { rt, pids } = running(r1, 4);
+    const inst = install(rt, r1, r2, { mode: 'canary', canaryFraction: 0 });
+    await inst.start();
+    for (const pid of pids) oops(rt, pid, 1);
+    await settle(rt);
+    expect(inst.progress).toMatchObject({ phase: 'canary', errors: 0, outcome: null });
+    // One started on the new code reports: that one counts.
+    oops(rt, rt.spawn('worker', 0), 1);
+    expect(await inst.done).toMatchObject({ outcome: 'rolled_back', errors: 1 });
+  });
+
+  it('stays installed under the threshold; after the window an error counts no more', async () => {
+    const r1 = release1();
+    const r2 = release2({ errorOnOops: true });
+    const { rt, clock, pids } = running(r1, 3);
+    const inst = install(rt, r1, r2, { maxErrors: 2 });
+    await inst.start();
+    oops(rt, pids[0] as Pid, 1);
+    oops(rt, pids[1] as Pid, 1);
+    await settle(rt);
+    clock.advance(1000);
+    const done = await inst.done;
+    expect(done).toMatchObject({ outcome: 'installed', errors: 2 });
+    oops(rt, pids[2] as Pid, 1);
+    await settle(rt);
+    expect(done.errors).toBe(2);
+    expect(pids.every((pid) => codeOf(rt, pid) === worker(r2))).toBe(true);
+  });
+});
+
 describe('paths', () => {
   it('downgrades (direction down): the newer code migrates the state back', async () => {
     const r2 = release2();

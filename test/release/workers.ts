@@ -18,7 +18,9 @@ export type WorkerCast =
   /** Handled by an async callback: the worker stays busy until the next event-loop turn. */
   | { type: 'slow'; seq: number }
   /** Crashes versions made with `crashOnBoom`; the others log it like any message. */
-  | { type: 'boom'; seq: number };
+  | { type: 'boom'; seq: number }
+  /** Versions made with `errorOnOops` report an error (and carry on); all log it like any message. */
+  | { type: 'oops'; seq: number };
 
 export interface WorkerMessages {
   call: { type: 'state' };
@@ -48,6 +50,8 @@ export interface VersionOptions {
   failMigration?: (state: unknown) => boolean;
   /** handleCast of a `boom` message changes the state in place, then throws. */
   crashOnBoom?: boolean;
+  /** handleCast of an `oops` message reports an error through its context, then goes on. */
+  errorOnOops?: boolean;
   /** What a `slow` message waits for (default: the next event-loop turn). */
   slowUntil?: () => Promise<unknown>;
 }
@@ -71,7 +75,9 @@ function behaviour<S>(
     name: 'worker',
     version,
     init: shape.init,
-    handleCast(message, state) {
+    handleCast(message, state, ctx) {
+      if (message.type === 'oops' && o.errorOnOops)
+        ctx.reportError(new Error(`worker ${version} failed on oops ${message.seq}`));
       if (message.type === 'boom' && o.crashOnBoom) {
         // Damage the state first: the crash guard must put the old one back.
         shape.bump(state, `${version}:damaged`);

@@ -400,6 +400,24 @@ describe('events', () => {
     expect(info(rt, pid)).toMatchObject({ status: 'waiting', handled: 3 });
   });
 
+  it('emits error_report for an error a process reports, naming the code it runs, and the process runs on', async () => {
+    const rt = newRuntime();
+    const reports = eventLog(rt, 'error_report');
+    const failure = new Error('could not do it');
+    const pid = rt.spawn({
+      name: 'careful',
+      version: '2.1.0',
+      init: () => ({}),
+      handleCall(_m, _f, state, ctx) {
+        ctx.reportError(failure);
+        return reply('sorry', state);
+      },
+    } satisfies Behaviour<Record<string, never>>);
+    expect(await rt.call(pid, 'try')).toBe('sorry');
+    expect(reports).toEqual([{ pid, module: 'careful', version: '2.1.0', error: failure }]);
+    expect(info(rt, pid)).toMatchObject({ status: 'waiting', handled: 1 });
+  });
+
   it('stops delivering to a listener once it unsubscribes', () => {
     const rt = newRuntime();
     const got: Pid[] = [];

@@ -126,6 +126,11 @@ type CallOf<S extends SessionState> = NonNullable<S['call']>;
 
 export const toPhone = (ctx: Ctx, s: Registration, message: ServerMessage): void => ctx.send(s.port, message);
 
+/**
+ * Answer a phone's message with a typed error frame; the session carries on. An error that is
+ * the node's fault (status 500 and up, e.g. HOT_ERR_INTERNAL) is also reported to the runtime:
+ * after an install the watch counts it against the new release. A phone's mistakes never are.
+ */
 export function refuse<S extends Registration>(
   ctx: Ctx,
   s: S,
@@ -133,6 +138,7 @@ export function refuse<S extends Registration>(
   ref: string,
   callId?: string,
 ): CastResult<S> {
+  if (error.statusCode >= 500) ctx.reportError(error);
   toPhone(ctx, s, {
     type: 'error',
     code: error.code,

@@ -261,7 +261,8 @@ function drawInstall(p) {
   $('install-bar').dataset.phase = p.phase;
   $('install-progress').textContent =
     `${count(p.moved)} of ${count(p.total)} processes moved (${Math.round(share * 100)}%)` +
-    (p.crashes > 0 ? ` · ${count(p.crashes)} crash${p.crashes === 1 ? '' : 'es'} on the new code` : '');
+    (p.crashes > 0 ? ` · ${count(p.crashes)} crash${p.crashes === 1 ? '' : 'es'} on the new code` : '') +
+    (p.errors > 0 ? ` · ${count(p.errors)} error${p.errors === 1 ? '' : 's'} reported on it` : '');
   $('install-versions').replaceChildren(
     ...Object.entries(p.processes)
       .sort(([a], [b]) => a.localeCompare(b))
@@ -271,7 +272,7 @@ function drawInstall(p) {
     p.phase === 'canary'
       ? `Canary: ${count(p.moved)} of ${count(p.total)} run ${p.to}. Promote moves the rest; roll back moves them back.`
       : p.phase === 'watch'
-        ? `Watching ${p.to}: a crash on it now rolls every process back.`
+        ? `Watching ${p.to}: crashes or errors on it over the thresholds roll every process back.`
         : '';
   const took = p.endedAt === null ? null : ((p.endedAt - p.startedAt) / 1000).toFixed(1);
   const outcome = $('install-outcome');
