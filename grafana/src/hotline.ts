@@ -263,9 +263,9 @@ export const protocolErrors = (nodes: string, w: number): Panel =>
 
 export const restartsAndCrashes = (nodes: string, w: number): Panel =>
   timeseries({
-    title: 'Supervisor restarts and session crashes',
+    title: 'Supervisor restarts, session crashes and errors',
     description:
-      "Children restarted by supervisors, and session processes that ended with an error by the release they ran, per second. Crashes of a new release are what make the install's watch roll it back.",
+      "Children restarted by supervisors; session processes that ended with an error, and errors sessions caught and reported (the node's fault, never a phone's), by the release they ran; per second. Crashes and errors of a new release are what make the install's watch roll it back.",
     unit: 'ops',
     w,
     series: [
@@ -273,6 +273,10 @@ export const restartsAndCrashes = (nodes: string, w: number): Panel =>
       {
         expr: `sum by (release) (${rate('hotline_session_crashes_total', nodes)})`,
         legend: 'session crashes {{release}}',
+      },
+      {
+        expr: `sum by (release) (${rate('hotline_session_errors_total', nodes)})`,
+        legend: 'session errors {{release}}',
       },
     ],
   });
