@@ -4,6 +4,8 @@
  * message lost, duplicated or reordered), canary, watch (a crash on new code is caught and
  * rolls back), downgrades, and the slices that keep the event loop free.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -723,5 +725,58 @@ describe('slices', () => {
     expect(inst.progress.longestSliceMs).toBeLessThan(1000);
     for (const pid of [pids[0], pids[1234], pids[4999]] as Pid[])
       expect(seqsOf(logOf(rt.sys.getState(pid)))).toHaveLength(sent.get(pid) ?? 0);
+  });
+});
+
+describe('memory', () => {
+  /** V8's gc(), without starting the test process with --expose-gc. */
+  const exposedGc = (): (() => void) => {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  };
+
+  /** Whether `ref`'s target is gone after a few collections (deref() keeps it alive to the end of its job, so look last). */
+  async function collected(ref: WeakRef<object>): Promise<boolean> {
+    const gc = exposedGc();
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return ref.deref() === undefined;
+  }
+
+  /** Up from r1 to a fresh load of 2.0.0 and, unless `stayUp`, back down; a weak reference to 2.0.0's code. */
+  async function upAndDown(stayUp: boolean) {
+    const [c1, c2] = await Promise.all([bundledFixture('1.0.0'), bundledFixture('2.0.0')]);
+    const r1 = evaluateRelease(c1, '1.0.0');
+    const { rt, clock, pids } = running(r1, 20);
+    const ref = await (async () => {
+      const r2 = evaluateRelease(c2, '2.0.0');
+      const up = install(rt, r1, r2);
+      await up.start();
+      clock.advance(1000);
+      expect((await up.done).outcome).toBe('installed');
+      if (!stayUp) {
+        const down = install(rt, r2, r1);
+        await down.start();
+        clock.advance(1000);
+        expect((await down.done).outcome).toBe('installed');
+      }
+      return new WeakRef(worker(r2));
+    })();
+    await settle(rt);
+    for (const pid of pids) expect(codeOf(rt, pid)?.version).toBe(stayUp ? '2.0.0' : '1.0.0');
+    return { ref, rt };
+  }
+
+  it('a release no process runs any more is garbage: its code is collected after the downgrade', async () => {
+    const { ref } = await upAndDown(false);
+    expect(await collected(ref)).toBe(true);
+  });
+
+  it('a release processes still run is kept', async () => {
+    const { ref, rt } = await upAndDown(true);
+    expect(await collected(ref)).toBe(false);
+    expect(rt.modules.versions().some((v) => v.version === '2.0.0' && v.processes === 20)).toBe(true);
   });
 });
