@@ -85,6 +85,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     hooks: metrics.release,
     // The other nodes, once joined below: an install must interoperate with what each runs.
     others: () => cluster?.nodes() ?? [],
+    // Told at once, not at the next beat: an install on another node is checked against it.
+    declaredChanged: () => cluster?.membership.announce(),
   });
   // A restarted node boots its permanent release.
   for (const b of releases.boot(settings.release).behaviours) rt.modules.load(b);

@@ -7,6 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect } from 'vitest';
+import type { Release } from '../../server/calls/contract.ts';
+import { releaseSources } from '../../server/calls/releases/index.ts';
 import { type Artifact, signArtifact } from '../../server/release/artifact.ts';
 import { buildRelease } from '../../server/release/build.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
@@ -29,6 +31,13 @@ export function newSigner(): Signer {
   const publicKeyPath = join(dir, 'signer.pub.pem');
   writeFileSync(publicKeyPath, keys.publicKey.export({ type: 'spki', format: 'pem' }));
   return { keys, publicKeyPath, dir };
+}
+
+/** The release module of a version in this repository (server/calls/releases). */
+export function loadRelease(version: string): Promise<Release> {
+  const source = releaseSources[version];
+  if (source === undefined) throw new Error(`no release source for ${version}`);
+  return source();
 }
 
 /** Bundle and sign the release sources of `version`. */
