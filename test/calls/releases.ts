@@ -40,6 +40,14 @@ export function loadRelease(version: string): Promise<Release> {
   return source();
 }
 
+/** Whether release `version` is `since` or later (x.y.z; a pre-release tag is ignored). */
+export function atLeast(version: string, since: string): boolean {
+  const parts = (v: string) => (v.split('-')[0] ?? '').split('.').map(Number);
+  const [a, b] = [parts(version), parts(since)];
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
+}
+
 /** Bundle and sign the release sources of `version`. */
 export async function buildArtifact(signer: Signer, version: string): Promise<Artifact> {
   const { artifact } = await buildRelease({
