@@ -9,12 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Release } from '../../server/calls/contract.ts';
 import { releaseSources } from '../../server/calls/releases/index.ts';
+import { AdminClient } from '../../server/cli/admin-client.ts';
 import { type Artifact, signArtifact } from '../../server/release/artifact.ts';
 import { buildRelease } from '../../server/release/build.ts';
+import type { ReleaseList } from '../../server/release/handler.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import type { KeyPair } from '../../server/release/keys.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
-import { startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
+import { type AdminTarget, startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
 
 const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
 
@@ -71,8 +73,11 @@ export function signCode(signer: Signer, version: string, code: string): Artifac
   );
 }
 
+/** A node's admin API, in this process or another. */
+const adminOf = (node: AdminTarget) => new AdminClient(node.adminUrl, node.adminToken);
+
 export async function adminPost<T>(
-  node: TestNode,
+  node: AdminTarget,
   path: string,
   body: unknown = {},
   token: string | null = node.adminToken,
@@ -89,14 +94,14 @@ export async function adminPost<T>(
   return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
 }
 
-export async function upload(node: TestNode, artifact: Artifact): Promise<void> {
+export async function upload(node: AdminTarget, artifact: Artifact): Promise<void> {
   const res = await adminPost(node, '/admin/releases', artifact);
   expect(res.status, JSON.stringify(res.body)).toBe(201);
 }
 
 /** Install `version` and wait for its outcome (or for the canary decision). */
 export async function install(
-  node: TestNode,
+  node: AdminTarget,
   version: string,
   options: Partial<InstallOptions> = {},
 ): Promise<InstallProgress> {
@@ -109,21 +114,28 @@ export async function install(
 }
 
 /** Wait until the running install has an outcome or waits for a canary decision. */
-export async function settled(node: TestNode): Promise<InstallProgress> {
+export async function settled(node: AdminTarget): Promise<InstallProgress> {
   return waitFor(
     'the install to settle',
     async () => {
-      const { body } = await node.admin<{ install: InstallProgress }>('/admin/install');
-      const p = body.install;
+      const p = (await adminOf(node).get<{ install: InstallProgress }>('/admin/install')).install;
       return p.outcome !== null || p.phase === 'canary' ? p : undefined;
     },
     15_000,
   );
 }
 
+/** The node's current and permanent release, and the releases its sessions run. */
+export async function runningReleases(
+  node: AdminTarget,
+): Promise<{ current: string; permanent: string; sessions: string[] }> {
+  const { current, permanent } = await adminOf(node).get<ReleaseList>('/admin/releases');
+  return { current, permanent, sessions: Object.keys(await sessionsByRelease(node)) };
+}
+
 /** Sessions per release version, from the node's code server. */
-export async function sessionsByRelease(node: TestNode): Promise<Record<string, number>> {
-  const { body } = await node.admin<{ modules: { module: string; version: string; processes: number }[] }>(
+export async function sessionsByRelease(node: AdminTarget): Promise<Record<string, number>> {
+  const body = await adminOf(node).get<{ modules: { module: string; version: string; processes: number }[] }>(
     '/admin/modules',
   );
   const out: Record<string, number> = {};
