@@ -30,7 +30,7 @@ const readEntry = reader<StoredEntry>(
 );
 
 // Keys may hold only [-/_=.A-Za-z0-9]: base64url of the name fits any name.
-const keyOf = (name: string): string => Buffer.from(name).toString('base64url');
+export const keyOf = (name: string): string => Buffer.from(name).toString('base64url');
 const nameOf = (key: string): string => Buffer.from(key, 'base64url').toString();
 
 export class Directory implements NameDirectory {
