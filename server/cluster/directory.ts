@@ -128,6 +128,8 @@ export class Directory implements NameDirectory {
   async #delete(name: string, revision: number): Promise<void> {
     try {
       await this.kv.delete(keyOf(name), { previousSeq: revision });
+      // The watch says so too, a moment later; a starting node takes phones as soon as its clean is done.
+      if (this.#copy.get(name)?.revision === revision) this.#copy.delete(name);
     } catch {
       // Changed or deleted already, or NATS unavailable: the next node-down or start cleans it.
     }
