@@ -8,7 +8,7 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
-import { type Declared, interoperate } from '../release/compat.ts';
+import { clashes, type NodeReleases, runsOf } from '../release/compat.ts';
 import { type DistMessage, type Distribution, plainError, type Runtime } from '../runtime/index.ts';
 import { Claims, type ClaimsOptions } from './claims.ts';
 import { Directory } from './directory.ts';
@@ -22,10 +22,13 @@ export interface ClusterOptions extends MembershipOptions {
   /** nats://host:port (several comma-separated). */
   url: string;
   rt: Runtime;
-  /** The node's current release and those it talks to: read for every message, so kept ready. */
-  declared: () => Declared;
+  /**
+   * Every release the node runs, each with those it talks to: read for every message, so kept
+   * ready, and the same object until it changes.
+   */
+  declared: () => NodeReleases;
   /** Where the node listens, read at every heartbeat. */
-  where: () => Omit<NodeInfo, keyof Declared>;
+  where: () => Omit<NodeInfo, keyof NodeReleases>;
   /** Names the directory holds (the rest stay local). */
   covers: (name: string) => boolean;
   bucket?: string;
@@ -66,6 +69,7 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
   }
   try {
     await refuseTakenName(nc, rt.node);
+    const refuses = new Interop(options.declared);
     const malformed = () => options.onRefused?.('malformed');
     const directory = await Directory.open(nc.jetstream(), rt, {
       bucket: options.bucket ?? USERS_BUCKET,
@@ -83,6 +87,7 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
         malformed,
         up: (m) => options.onMember?.('up', m.node),
         down: (node) => {
+          refuses.forget(node);
           rt.nodeDown(node);
           void directory.clean(node);
           options.onMember?.('down', node);
@@ -91,9 +96,11 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
       options,
     );
     nc.subscribe(subjects.ping(rt.node), { callback: (_e, m) => m.respond() });
+    const stamp = stamper(options.declared);
     const distribution: Distribution = {
       send(node: string, msg: DistMessage) {
-        const envelope: Envelope = { from: rt.node, release: options.declared().release, msg };
+        const { release, alsoRuns } = stamp();
+        const envelope: Envelope = { from: rt.node, release, alsoRuns, msg };
         nc.publish(subjects.dist(node), encode(envelope));
       },
     };
@@ -101,16 +108,17 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
       callback: (_e, m) => {
         const envelope = readEnvelope(m.data);
         if (envelope === undefined) return malformed();
-        const { from, release, msg } = envelope;
-        // What the sender's heartbeats declare of its release; a sender not heard yet is taken on trust.
+        const { from, msg } = envelope;
+        // A sender not heard yet is taken on trust.
         const sender = membership.member(from);
-        if (sender?.release === release && !interoperate(options.declared(), sender)) {
-          options.onRefused?.('incompatible', from, release);
+        const refused = sender === undefined ? undefined : refuses.check(sender, envelope);
+        if (refused !== undefined) {
+          options.onRefused?.('incompatible', from, refused.theirs);
           if (msg.type === 'call') {
             const error = hotlineError(
               'HOT_ERR_RELEASE_INCOMPATIBLE',
-              release,
-              `${options.declared().release} on ${rt.node}`,
+              refused.theirs,
+              `${refused.ours} on ${rt.node}`,
             );
             distribution.send(from, { type: 'reply_error', ref: msg.ref, error: plainError(error) });
           }
@@ -145,6 +153,66 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
     await nc.close();
     throw err;
   }
+}
+
+/** What a node stamps on its envelopes: its current release, and the others while it runs several. */
+function stamper(declared: () => NodeReleases): () => Pick<Envelope, 'release' | 'alsoRuns'> {
+  let of: NodeReleases | undefined;
+  let stamp: Pick<Envelope, 'release' | 'alsoRuns'> = { release: '' };
+  return () => {
+    const d = declared();
+    if (d !== of) {
+      of = d;
+      const also = runsOf(d).slice(1);
+      stamp = { release: d.release, alsoRuns: also.length === 0 ? undefined : also.map((r) => r.release) };
+    }
+    return stamp;
+  };
+}
+
+/**
+ * Whether a message may be delivered: every release its envelope names, as the sender's
+ * heartbeats declare it (a release they do not declare yet is taken on trust), must
+ * interoperate with every release this node runs — which of them sent it, and which will
+ * handle it, the envelope does not say. One verdict per sender, kept until its next
+ * heartbeat, a change of what this node runs or another set of releases named: a check runs
+ * for every message between nodes.
+ */
+class Interop {
+  readonly #verdicts = new Map<
+    string,
+    { sender: Member; ours: NodeReleases; named: string; refused: Refused | undefined }
+  >();
+
+  constructor(readonly declared: () => NodeReleases) {}
+
+  /** Undefined: deliver. Otherwise the releases that clash, for the refusal. */
+  check(sender: Member, e: Envelope): Refused | undefined {
+    const ours = this.declared();
+    const named = e.alsoRuns === undefined ? e.release : `${e.release},${e.alsoRuns.join(',')}`;
+    const known = this.#verdicts.get(sender.node);
+    if (known?.sender === sender && known.ours === ours && known.named === named) return known.refused;
+    const theirs = runsOf(sender).filter((d) => d.release === e.release || e.alsoRuns?.includes(d.release));
+    const clash = clashes(theirs, runsOf(ours));
+    const refused =
+      clash.length === 0
+        ? undefined
+        : {
+            theirs: [...new Set(clash.map(([t]) => t.release))].join(', '),
+            ours: [...new Set(clash.map(([, o]) => o.release))].join(', '),
+          };
+    this.#verdicts.set(sender.node, { sender, ours, named, refused });
+    return refused;
+  }
+
+  forget(node: string): void {
+    this.#verdicts.delete(node);
+  }
+}
+
+interface Refused {
+  theirs: string;
+  ours: string;
 }
 
 /** A live node answers on its ping subject; nobody answering is the name being free. */

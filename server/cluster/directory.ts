@@ -30,7 +30,7 @@ const readEntry = reader<StoredEntry>(
 );
 
 // Keys may hold only [-/_=.A-Za-z0-9]: base64url of the name fits any name.
-const keyOf = (name: string): string => Buffer.from(name).toString('base64url');
+export const keyOf = (name: string): string => Buffer.from(name).toString('base64url');
 const nameOf = (key: string): string => Buffer.from(key, 'base64url').toString();
 
 export class Directory implements NameDirectory {
@@ -128,6 +128,8 @@ export class Directory implements NameDirectory {
   async #delete(name: string, revision: number): Promise<void> {
     try {
       await this.kv.delete(keyOf(name), { previousSeq: revision });
+      // The watch says so too, a moment later; a starting node takes phones as soon as its clean is done.
+      if (this.#copy.get(name)?.revision === revision) this.#copy.delete(name);
     } catch {
       // Changed or deleted already, or NATS unavailable: the next node-down or start cleans it.
     }

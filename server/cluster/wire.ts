@@ -7,7 +7,7 @@
 import Type, { type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { hotlineError } from '../errors/catalogue.ts';
-import type { Declared } from '../release/compat.ts';
+import type { NodeReleases } from '../release/compat.ts';
 import type { DistMessage } from '../runtime/index.ts';
 
 export const subjects = {
@@ -32,10 +32,11 @@ export function checkNodeName(node: string): void {
 }
 
 /**
- * A node's release and the releases it declares it talks to, and where it can be reached,
- * as its heartbeats tell the cluster (for tools such as an upgrade orchestrator).
+ * A node's release and the releases it declares it talks to, the other releases it runs
+ * (while an install runs, or old processes remain), and where it can be reached, as its
+ * heartbeats tell the cluster (for tools such as an upgrade orchestrator).
  */
-export interface NodeInfo extends Declared {
+export interface NodeInfo extends NodeReleases {
   callsUrl?: string;
   httpUrl?: string;
   adminUrl?: string;
@@ -55,7 +56,10 @@ export interface Leave {
 
 export interface Envelope {
   from: string;
+  /** The sender's current release. */
   release: string;
+  /** The other releases the sender runs, when it runs several (their declarations are in its heartbeats); undefined stays out of the JSON. */
+  alsoRuns?: string[] | undefined;
   msg: DistMessage;
 }
 
@@ -64,9 +68,13 @@ const Ref = Type.Integer();
 const Reason = Type.Object({ type: Type.String() });
 const Payload = Type.Optional(Type.Unknown());
 
+const Version = Type.String({ maxLength: 100 });
+const Versions = Type.Array(Version, { maxItems: 1000 });
+
 const EnvelopeSchema = Type.Object({
   from: Type.String({ maxLength: 64 }),
-  release: Type.String({ maxLength: 100 }),
+  release: Version,
+  alsoRuns: Type.Optional(Type.Array(Version, { maxItems: 100 })),
   msg: Type.Union([
     Type.Object({ type: Type.Literal('send'), to: Pid, kind: Type.Enum(['cast', 'info']), message: Payload }),
     Type.Object({
@@ -95,9 +103,12 @@ const HeartbeatSchema = Type.Object({
   node: Type.String({ maxLength: 64 }),
   incarnation: Type.String({ maxLength: 100 }),
   startedAt: Type.Number(),
-  release: Type.String({ maxLength: 100 }),
-  // Absent from nodes of a build before it: read as the release alone.
-  talksTo: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { maxItems: 1000 })),
+  release: Version,
+  // Absent from nodes of a build before it: read as the release alone, and as running nothing else.
+  talksTo: Type.Optional(Versions),
+  alsoRuns: Type.Optional(
+    Type.Array(Type.Object({ release: Version, talksTo: Versions }), { maxItems: 100 }),
+  ),
   callsUrl: Url,
   httpUrl: Url,
   adminUrl: Url,
@@ -124,7 +135,9 @@ export const readEnvelope = reader<Envelope>(EnvelopeSchema);
 const readBeat = reader<Omit<Heartbeat, 'talksTo'> & Partial<Pick<Heartbeat, 'talksTo'>>>(HeartbeatSchema);
 export function readHeartbeat(data: Uint8Array): Heartbeat | undefined {
   const beat = readBeat(data);
-  return beat === undefined ? undefined : { ...beat, talksTo: beat.talksTo ?? [beat.release] };
+  return beat === undefined
+    ? undefined
+    : { ...beat, talksTo: beat.talksTo ?? [beat.release], alsoRuns: beat.alsoRuns ?? [] };
 }
 export const readLeave = reader<Leave>(LeaveSchema);
 

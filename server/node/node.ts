@@ -92,6 +92,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     loaded: (r) => protocol.learn(r.version, r.protocol),
     // Called on a later turn of the event loop than this one, when publicApp exists.
     historyWriteFailed: (err, event) => publicApp.log.error({ err, event }, err.message),
+    // Told at once, not at the next beat: an install on another node is checked against it.
+    declaredChanged: () => cluster?.membership.announce(),
   });
   // A restarted node boots its permanent release.
   for (const b of releases.boot(settings.release).behaviours) rt.modules.load(b);

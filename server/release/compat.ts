@@ -24,3 +24,22 @@ export function declarationOf(r: Pick<ReleaseModule, 'version' | 'upgradeFrom' |
 
 export const interoperate = (a: Declared, b: Declared): boolean =>
   a.talksTo.includes(b.release) || b.talksTo.includes(a.release);
+
+/**
+ * Every release a node runs: its current release, and the others its processes run while an
+ * install is under way (from its preflight to its outcome: the release it installs, and the
+ * one it leaves) or after it, for processes still on old code. Outside those windows a node
+ * runs its current release alone.
+ */
+export interface NodeReleases extends Declared {
+  /** The releases other than the current one; absent (a node of a build before it) or empty: none. */
+  alsoRuns?: readonly Declared[];
+}
+
+/** The releases a node runs, its current one first. */
+export const runsOf = (n: NodeReleases): readonly Declared[] =>
+  n.alsoRuns === undefined || n.alsoRuns.length === 0 ? [n] : [n, ...n.alsoRuns];
+
+/** The pairs of `a` × `b` that do not interoperate. */
+export const clashes = (a: readonly Declared[], b: readonly Declared[]): [Declared, Declared][] =>
+  a.flatMap((x) => b.filter((y) => !interoperate(x, y)).map((y): [Declared, Declared] => [x, y]));

@@ -8,7 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import { hotlineError } from '../errors/catalogue.ts';
 import type { Runtime } from '../runtime/index.ts';
 import { type Manifest, verifyArtifact } from './artifact.ts';
-import { type Declared, declarationOf, interoperate } from './compat.ts';
+import { clashes, type Declared, declarationOf, type NodeReleases, runsOf } from './compat.ts';
 import {
   Install,
   type InstallHooks,
@@ -32,8 +32,10 @@ export interface ReleaseHandlerOptions<R extends ReleaseModule> {
   check?(r: R): string | undefined;
   /** A release was loaded to run here (booted, or about to be preflighted or installed). */
   loaded?(r: R): void;
-  /** The releases of the other nodes this one talks to (a cluster): an install must interoperate with each. */
-  others?: () => (Declared & { node: string })[];
+  /** The releases the other nodes run (a cluster): an install must interoperate with each. */
+  others?: () => (NodeReleases & { node: string })[];
+  /** What this node declares it runs (`declared`) has changed: an install began or ended, old processes ended. */
+  declaredChanged?(declared: NodeReleases): void;
   /** Where a failed write of the history is logged (default: stderr). */
   historyWriteFailed?: HistoryWriteFailed;
 }
@@ -87,11 +89,21 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   #install: Install | null = null;
   #last: InstallProgress | null = null;
   readonly #described = new Map<string, UnpackedRelease | UnreadableRelease>();
+  /** The declaration of every release this handler loaded: what `declared` names them by. */
+  readonly #declarations = new Map<string, Declared>();
+  #declared: Required<NodeReleases>;
 
   constructor(o: ReleaseHandlerOptions<R>) {
     this.#o = o;
     this.store = new ReleaseStore(o.dataDir, o.historyWriteFailed);
     this.#current = o.baseline;
+    this.#declared = { ...this.#declaration(o.baseline), alsoRuns: [] };
+    // A process on an old release ending (outside an install): it may have been that release's last.
+    o.rt.events.on('exit', (e) => {
+      const { alsoRuns } = this.#declared;
+      if (alsoRuns.length > 0 && this.#install === null && alsoRuns.some((d) => d.release === e.version))
+        this.#redeclare();
+    });
   }
 
   /**
@@ -107,6 +119,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
         { current: this.#current.version },
         { type: 'installed', version: this.#current.version, reason: 'boot' },
       );
+    this.#redeclare();
     return this.#current;
   }
 
@@ -114,11 +127,48 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return this.#current;
   }
 
-  #declared: Declared | undefined;
-  /** The current release and the releases it talks to (see compat.ts): read for every message between nodes. */
-  get declared(): Declared {
-    if (this.#declared?.release !== this.#current.version) this.#declared = declarationOf(this.#current);
+  /**
+   * Every release this node runs, each with the releases it talks to (see compat.ts): the
+   * current one, and while an install runs or old processes remain, the others. Read for every
+   * message between nodes, so kept ready: recomputed when an install begins or ends and when a
+   * process on an old release ends, and the same object until it changes.
+   */
+  get declared(): Required<NodeReleases> {
     return this.#declared;
+  }
+
+  #declaration(r: ReleaseModule): Declared {
+    let d = this.#declarations.get(r.version);
+    if (d === undefined) {
+      d = declarationOf(r);
+      this.#declarations.set(r.version, d);
+    }
+    return d;
+  }
+
+  #redeclare(): void {
+    const current = this.#declaration(this.#current);
+    const others = new Set(this.#oldVersions());
+    const install = this.#install?.progress;
+    if (install !== undefined) for (const v of [install.from, install.to]) others.add(v);
+    others.delete(current.release);
+    const alsoRuns = [...others].sort().map((v) => this.#declarations.get(v) ?? { release: v, talksTo: [v] });
+    const was = this.#declared;
+    const same = (x: readonly Declared[], y: readonly Declared[]) =>
+      x.length === y.length && x.every((d, i) => d === y[i]);
+    if (was.release === current.release && same(was.alsoRuns, alsoRuns)) return;
+    this.#declared = { ...current, alsoRuns };
+    this.#o.declaredChanged?.(this.#declared);
+  }
+
+  /** Versions other than the current one that processes of the release's modules still run. */
+  #oldVersions(): Set<string> {
+    const current = this.#current.version;
+    const old = new Set<string>();
+    const names = new Set(this.#current.behaviours.map((b) => b.name));
+    for (const v of this.#o.rt.modules.versions())
+      if (names.has(v.module) && v.version !== current && v.processes > 0) old.add(v.version);
+    return old;
   }
 
   /** The release a restarted node boots. */
@@ -199,16 +249,17 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return { install: new Install(this.#o.rt, id, from, to, options, hooks, dryRun), from, to };
   }
 
-  /** Refused before anything runs: sessions here would exchange messages with ones the release does not declare. */
+  /**
+   * Refused before anything runs: sessions here would exchange messages with ones the release
+   * does not declare. Against every release each other node runs, the one it is installing too.
+   */
   #checkOthers(to: R): void {
-    const declared = declarationOf(to);
-    const refused = (this.#o.others?.() ?? []).filter((o) => !interoperate(declared, o));
+    const declared = [this.#declaration(to)];
+    const refused = (this.#o.others?.() ?? []).flatMap((o) =>
+      clashes(declared, runsOf(o)).map(([, theirs]) => `${theirs.release} on ${o.node}`),
+    );
     if (refused.length > 0)
-      throw hotlineError(
-        'HOT_ERR_RELEASE_INCOMPATIBLE',
-        to.version,
-        refused.map((o) => `${o.release} on ${o.node}`).join(', '),
-      );
+      throw hotlineError('HOT_ERR_RELEASE_INCOMPATIBLE', to.version, refused.join(', '));
   }
 
   /**
@@ -228,11 +279,14 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   install(version: string, options: Partial<InstallOptions> = {}): Install {
     const { install, from, to } = this.#prepare(version, options, this.#o.hooks);
     this.#install = install;
+    // Declared from the preflight on, before any process moves: another node's install is checked against it.
+    this.#redeclare();
     void install.start();
     void install.done.then((p) => {
       this.#install = null;
       this.#last = p;
       if (p.outcome === 'installed') this.#current = to;
+      this.#redeclare();
       // Nobody waits for an outcome's record (the install's request was answered long ago):
       // a failed write is reported by the store.
       void this.store.record(p.outcome === 'installed' ? { current: to.version } : {}, {
@@ -329,10 +383,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
 
   list(): ReleaseList {
     const current = this.#current.version;
-    const old = new Set<string>();
-    const names = new Set(this.#current.behaviours.map((b) => b.name));
-    for (const v of this.#o.rt.modules.versions())
-      if (names.has(v.module) && v.version !== current && v.processes > 0) old.add(v.version);
+    const old = this.#oldVersions();
     const unpacked: UnpackedRelease[] = [];
     const unreadable: UnreadableRelease[] = [];
     for (const version of this.store.versions()) {

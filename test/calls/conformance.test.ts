@@ -39,14 +39,7 @@ import {
   useTestNode,
   waitFor,
 } from './helpers.ts';
-
-/** Whether release `version` is `since` or later (x.y.z; a pre-release tag is ignored). */
-function atLeast(version: string, since: string): boolean {
-  const parts = (v: string) => (v.split('-')[0] ?? '').split('.').map(Number);
-  const [a, b] = [parts(version), parts(since)];
-  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
-  return true;
-}
+import { atLeast } from './releases.ts';
 
 const nextError = (p: Phone) => p.next('error') as Promise<Extract<ServerMessage, { type: 'error' }>>;
 

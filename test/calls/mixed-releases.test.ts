@@ -9,16 +9,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import { type Release, userName } from '../../server/calls/contract.ts';
-import { releaseSources, shippedReleases } from '../../server/calls/releases/index.ts';
+import { shippedReleases } from '../../server/calls/releases/index.ts';
 import type { Pid } from '../../server/runtime/index.ts';
 import { received, relay, sendMedia, twoPartyFlows } from './flow-checks.ts';
 import { answeredCall, cdrOf, sleep, type TestNode, TIMER_SLACK_MS, useTestNode } from './helpers.ts';
-
-const load = (version: string): Promise<Release> => {
-  const source = releaseSources[version];
-  if (source === undefined) throw new Error(`no release source for ${version}`);
-  return source();
-};
+import { loadRelease as load } from './releases.ts';
 
 /** The shipped releases, oldest first. */
 const shipped = () =>

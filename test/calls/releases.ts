@@ -7,12 +7,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect } from 'vitest';
+import type { Release } from '../../server/calls/contract.ts';
+import { releaseSources } from '../../server/calls/releases/index.ts';
+import { AdminClient } from '../../server/cli/admin-client.ts';
 import { type Artifact, signArtifact } from '../../server/release/artifact.ts';
 import { buildRelease } from '../../server/release/build.ts';
+import type { ReleaseList } from '../../server/release/handler.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import type { KeyPair } from '../../server/release/keys.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
-import { startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
+import { type AdminTarget, startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
 
 const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
 const fixturesDir = fileURLToPath(new URL('./fixtures', import.meta.url));
@@ -33,6 +37,21 @@ export function newSigner(): Signer {
   const publicKeyPath = join(dir, 'signer.pub.pem');
   writeFileSync(publicKeyPath, keys.publicKey.export({ type: 'spki', format: 'pem' }));
   return { keys, publicKeyPath, dir };
+}
+
+/** The release module of a version in this repository (server/calls/releases). */
+export function loadRelease(version: string): Promise<Release> {
+  const source = releaseSources[version];
+  if (source === undefined) throw new Error(`no release source for ${version}`);
+  return source();
+}
+
+/** Whether release `version` is `since` or later (x.y.z; a pre-release tag is ignored). */
+export function atLeast(version: string, since: string): boolean {
+  const parts = (v: string) => (v.split('-')[0] ?? '').split('.').map(Number);
+  const [a, b] = [parts(version), parts(since)];
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
 }
 
 /** Bundle and sign the release sources of `version` (shipped, or a test-only fixture). */
@@ -58,9 +77,12 @@ export function signCode(signer: Signer, version: string, code: string): Artifac
   );
 }
 
+/** A node's admin API, in this process or another. */
+const adminOf = (node: AdminTarget) => new AdminClient(node.adminUrl, node.adminToken);
+
 /** A request to the admin surface with the node's token (or `token`); a JSON body when one is given. */
 async function adminRequest<T>(
-  node: TestNode,
+  node: AdminTarget,
   method: string,
   path: string,
   body: unknown,
@@ -79,7 +101,7 @@ async function adminRequest<T>(
 }
 
 export function adminPost<T>(
-  node: TestNode,
+  node: AdminTarget,
   path: string,
   body: unknown = {},
   token: string | null = node.adminToken,
@@ -91,14 +113,14 @@ export function adminDelete<T>(node: TestNode, path: string): Promise<{ status: 
   return adminRequest<T>(node, 'DELETE', path, undefined, node.adminToken);
 }
 
-export async function upload(node: TestNode, artifact: Artifact): Promise<void> {
+export async function upload(node: AdminTarget, artifact: Artifact): Promise<void> {
   const res = await adminPost(node, '/admin/releases', artifact);
   expect(res.status, JSON.stringify(res.body)).toBe(201);
 }
 
 /** Install `version` and wait for its outcome (or for the canary decision). */
 export async function install(
-  node: TestNode,
+  node: AdminTarget,
   version: string,
   options: Partial<InstallOptions> = {},
 ): Promise<InstallProgress> {
@@ -111,21 +133,28 @@ export async function install(
 }
 
 /** Wait until the running install has an outcome or waits for a canary decision. */
-export async function settled(node: TestNode): Promise<InstallProgress> {
+export async function settled(node: AdminTarget): Promise<InstallProgress> {
   return waitFor(
     'the install to settle',
     async () => {
-      const { body } = await node.admin<{ install: InstallProgress }>('/admin/install');
-      const p = body.install;
+      const p = (await adminOf(node).get<{ install: InstallProgress }>('/admin/install')).install;
       return p.outcome !== null || p.phase === 'canary' ? p : undefined;
     },
     15_000,
   );
 }
 
+/** The node's current and permanent release, and the releases its sessions run. */
+export async function runningReleases(
+  node: AdminTarget,
+): Promise<{ current: string; permanent: string; sessions: string[] }> {
+  const { current, permanent } = await adminOf(node).get<ReleaseList>('/admin/releases');
+  return { current, permanent, sessions: Object.keys(await sessionsByRelease(node)) };
+}
+
 /** Sessions per release version, from the node's code server. */
-export async function sessionsByRelease(node: TestNode): Promise<Record<string, number>> {
-  const { body } = await node.admin<{ modules: { module: string; version: string; processes: number }[] }>(
+export async function sessionsByRelease(node: AdminTarget): Promise<Record<string, number>> {
+  const body = await adminOf(node).get<{ modules: { module: string; version: string; processes: number }[] }>(
     '/admin/modules',
   );
   const out: Record<string, number> = {};

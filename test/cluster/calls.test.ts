@@ -1,15 +1,17 @@
 /**
- * Calls across nodes, in one test process: two nodes joined over NATS, a user on each. The
+ * Calls across nodes, in one test process: nodes joined over NATS, a user on each. The
  * sessions exchange the same peer messages as on one node (invite, ringing, answer, media
- * both ways, bye), on the same release or on 1.0.0 and 2.0.0 in either direction; the user
- * directory refuses a user registered on the other node.
+ * both ways, call_info where the release has it, bye), on the same release or, for every
+ * pair of shipped releases that interoperate, on one and the other in either direction; the
+ * user directory refuses a user registered on the other node.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
-import type { Release } from '../../server/calls/contract.ts';
-import { releaseSources } from '../../server/calls/releases/index.ts';
+import { shippedReleases } from '../../server/calls/releases/index.ts';
+import { declarationOf, interoperate } from '../../server/release/compat.ts';
 import { relay } from '../calls/flow-checks.ts';
 import { answeredCall, cdrOf, startTestNode, type TestNode, waitFor } from '../calls/helpers.ts';
+import { atLeast, loadRelease } from '../calls/releases.ts';
 import { useNatsServer } from './nats.ts';
 
 const nats = useNatsServer();
@@ -19,22 +21,42 @@ afterEach(async () => {
 });
 
 let nodeNo = 0;
-async function clusterNode(release?: string): Promise<TestNode> {
-  const source = release === undefined ? undefined : releaseSources[release];
-  const options: { release?: Release } = source === undefined ? {} : { release: await source() };
+/** A node in the cluster on `release` (the baseline by default), shut down with those in `into`. */
+async function clusterNode(release?: string, into = started): Promise<TestNode> {
+  const options = release === undefined ? {} : { release: await loadRelease(release) };
   const n = await startTestNode({ node: `n${++nodeNo}`, cluster: nats().url }, options);
-  started.push(n);
+  into.push(n);
   return n;
 }
 
+/** Until every one of `nodes` sees all the others. */
+const seeEachOther = (nodes: TestNode[]): Promise<unknown> =>
+  waitFor('the nodes see each other', () =>
+    nodes.every((n) => nodes.every((m) => m === n || n.cluster?.membership.isUp(m.settings.node))),
+  );
+
 /** Two nodes that see each other, a phone on each. */
-async function twoNodes(releases: [string?, string?] = []): Promise<{ n1: TestNode; n2: TestNode }> {
-  const n1 = await clusterNode(releases[0]);
-  const n2 = await clusterNode(releases[1]);
-  await waitFor('the nodes see each other', () => {
-    return n1.cluster?.membership.isUp(n2.settings.node) && n2.cluster?.membership.isUp(n1.settings.node);
-  });
+async function twoNodes(): Promise<{ n1: TestNode; n2: TestNode }> {
+  const n1 = await clusterNode();
+  const n2 = await clusterNode();
+  await seeEachOther([n1, n2]);
   return { n1, n2 };
+}
+
+/** Every ordered pair of distinct shipped releases that interoperate(). */
+const shipped = await Promise.all(shippedReleases.map(loadRelease));
+const pairs = shipped.flatMap((a) =>
+  shipped
+    .filter((b) => b !== a && interoperate(declarationOf(a), declarationOf(b)))
+    .map((b): [string, string] => [a.version, b.version]),
+);
+
+/** call_info came with 1.1.0: each leg on a release that has it reports the call from its side. */
+async function callInfo(p: Phone, n: TestNode, callId: string): Promise<void> {
+  const release = n.releases.current.version;
+  if (!atLeast(release, '1.1.0')) return;
+  p.send({ type: 'call_info', callId });
+  expect(await p.next('call_info')).toMatchObject({ callId, state: 'up', mediaOut: 3, mediaIn: 3, release });
 }
 
 /** Register on a node and wait until the other node's directory has the user. */
@@ -55,6 +77,8 @@ async function callAcross(from: TestNode, to: TestNode, callId: string): Promise
     await relay(a, b, callId, seq, `a${seq}`);
     await relay(b, a, callId, seq);
   }
+  await callInfo(a, from, callId);
+  await callInfo(b, to, callId);
   a.send({ type: 'bye', callId });
   expect(await a.next('ended')).toMatchObject({ callId, cause: 'normal' });
   expect(await b.next('ended')).toMatchObject({ callId, cause: 'normal' });
@@ -79,13 +103,31 @@ describe('calls across nodes', () => {
     await callAcross(n2, n1, 'x21');
   });
 
-  it.each([
-    ['1.0.0', '2.0.0'],
-    ['2.0.0', '1.0.0'],
-  ])('mixed releases: caller on %s, callee on %s', async (r1, r2) => {
-    const { n1, n2 } = await twoNodes([r1, r2]);
-    expect([n1.releases.current.version, n2.releases.current.version]).toEqual([r1, r2]);
-    await callAcross(n1, n2, `m-${r1}`);
+  describe('mixed releases, one node on each shipped release', () => {
+    const on = new Map<string, TestNode>();
+    const kept: TestNode[] = [];
+    beforeAll(async () => {
+      for (const v of shippedReleases) on.set(v, await clusterNode(v, kept));
+      await seeEachOther(kept);
+    });
+    afterAll(async () => {
+      await Promise.all(kept.map((n) => n.shutdown()));
+    });
+
+    it('the pairs include 1.0.0 and 2.0.0 both ways', () => {
+      expect(pairs).toEqual(
+        expect.arrayContaining([
+          ['1.0.0', '2.0.0'],
+          ['2.0.0', '1.0.0'],
+        ]),
+      );
+    });
+
+    it.each(pairs)('caller on %s, callee on %s', async (r1, r2) => {
+      const [n1, n2] = [on.get(r1), on.get(r2)] as [TestNode, TestNode];
+      expect([n1.releases.current.version, n2.releases.current.version]).toEqual([r1, r2]);
+      await callAcross(n1, n2, `m-${r1}-${r2}`);
+    });
   });
 
   it('a user registered on one node is taken on the other; free again once it leaves', async () => {
@@ -117,6 +159,7 @@ describe('calls across nodes', () => {
       node: n1.settings.node,
       release: '1.0.0',
       talksTo: ['1.0.0'],
+      alsoRuns: [],
       callsUrl: n1.callsUrl,
       adminUrl: n1.adminUrl,
       httpUrl: n1.httpUrl,
@@ -126,6 +169,7 @@ describe('calls across nodes', () => {
         node: n2.settings.node,
         release: '1.0.0',
         talksTo: ['1.0.0'],
+        alsoRuns: [],
         callsUrl: n2.callsUrl,
         adminUrl: n2.adminUrl,
         httpUrl: n2.httpUrl,

@@ -11,10 +11,21 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { Claims } from '../../server/cluster/claims.ts';
 import { USERS_BUCKET } from '../../server/cluster/cluster.ts';
 import { decode, type Envelope, encode, type Heartbeat, subjects } from '../../server/cluster/wire.ts';
-import type { DistMessage, Pid } from '../../server/runtime/index.ts';
+import type { Artifact } from '../../server/release/artifact.ts';
+import { type Declared, declarationOf } from '../../server/release/compat.ts';
+import { type DistMessage, kill, type Pid } from '../../server/runtime/index.ts';
 import { relay } from '../calls/flow-checks.ts';
 import { answeredCall, type TestNode, waitFor } from '../calls/helpers.ts';
-import { adminPost, buildArtifact, install, upload, useTrustingNodes } from '../calls/releases.ts';
+import {
+  adminPost,
+  buildArtifact,
+  install,
+  loadRelease,
+  sessionsByRelease,
+  upload,
+  useTrustingNodes,
+} from '../calls/releases.ts';
+import { recorder } from '../runtime/helpers.ts';
 import { useNatsServer } from './nats.ts';
 
 const nats = useNatsServer();
@@ -49,6 +60,38 @@ async function twoNodes(): Promise<[TestNode, TestNode]> {
   return [n1, n2];
 }
 
+let ghosts = 0;
+/**
+ * A node made of raw NATS messages, running `declared`: it beats once, then calls the
+ * sessions supervisor of `n`. Resolves with the answer `n` sends back.
+ */
+async function callFromGhost(n: TestNode, declared: Declared): Promise<DistMessage> {
+  const nc = raw as NatsConnection;
+  const node = `ghost${++ghosts}`;
+  const beat: Heartbeat = { node, incarnation: node, startedAt: Date.now(), ...declared };
+  nc.publish(subjects.heartbeat, encode(beat));
+  await waitFor(`${n.settings.node} hears ${node}`, () => n.cluster?.membership.member(node));
+  const replies: DistMessage[] = [];
+  const sub = nc.subscribe(subjects.dist(node), {
+    callback: (_e, m) => replies.push(decode<Envelope>(m.data).msg),
+  });
+  const call: Envelope = {
+    from: node,
+    release: declared.release,
+    msg: {
+      type: 'call',
+      to: n.rt.whereis('sessions') as Pid,
+      message: 'which_children',
+      ref: 1,
+      timeoutMs: 1000,
+    },
+  };
+  nc.publish(subjects.dist(n.settings.node), encode(call));
+  const [reply] = await waitFor(`the answer to ${node}`, () => (replies.length > 0 ? replies : undefined));
+  sub.unsubscribe();
+  return reply as DistMessage;
+}
+
 const refused = async (n: TestNode, reason: string): Promise<number> => {
   const text = await (await fetch(`${n.httpUrl}/metrics`)).text();
   const m = text.match(
@@ -57,30 +100,149 @@ const refused = async (n: TestNode, reason: string): Promise<number> => {
   return Number(m?.[1]);
 };
 
+/** The artifacts of this file, built once each. */
+const artifacts = new Map<string, Promise<Artifact>>();
+async function uploadTo(nodes: TestNode[], versions: string[]): Promise<void> {
+  for (const v of versions) {
+    let artifact = artifacts.get(v);
+    if (artifact === undefined) {
+      artifact = buildArtifact(trusting.signer(), v);
+      artifacts.set(v, artifact);
+    }
+    for (const n of nodes) await upload(n, await artifact);
+  }
+}
+
+/** Its preflight and its install of `version` refused with HOT_ERR_RELEASE_INCOMPATIBLE naming `clash`; nothing changed. */
+async function refusedBeside(n: TestNode, version: string, clash: string): Promise<void> {
+  const before = { current: n.releases.current, progress: n.releases.progress };
+  for (const action of ['preflight', 'install']) {
+    const res = await adminPost<{ code: string; message: string }>(n, `/admin/releases/${version}/${action}`);
+    expect(res.status, action).toBe(409);
+    expect(res.body.code).toBe('HOT_ERR_RELEASE_INCOMPATIBLE');
+    expect(res.body.message).toContain(clash);
+  }
+  expect({ current: n.releases.current, progress: n.releases.progress }).toEqual(before);
+}
+
+/** What a real node puts on NATS, read off the wire as it was sent: its heartbeats, and its envelopes to any node. */
+function wiretap(node: string) {
+  const nc = raw as NatsConnection;
+  const beats: Heartbeat[] = [];
+  const envelopes: Envelope[] = [];
+  const json = <T>(data: Uint8Array): T | undefined => {
+    try {
+      return decode<T>(data);
+    } catch {
+      return undefined; // other tests' bad bytes
+    }
+  };
+  const subs = [
+    nc.subscribe(subjects.heartbeat, {
+      callback: (_e, m) => {
+        const beat = json<Heartbeat>(m.data);
+        if (beat?.node === node) beats.push(beat);
+      },
+    }),
+    nc.subscribe(subjects.dist('*'), {
+      callback: (_e, m) => {
+        const envelope = json<Envelope>(m.data);
+        if (envelope?.from === node) envelopes.push(envelope);
+      },
+    }),
+  ];
+  return {
+    /** Its latest beat, once that passes `check`. */
+    beat: (what: string, check: (b: Heartbeat) => boolean): Promise<Heartbeat> =>
+      waitFor(what, () => {
+        const last = beats.at(-1);
+        return last !== undefined && check(last) ? last : undefined;
+      }),
+    /** The envelope it sends calling the sessions supervisor of `to` (which answers). */
+    async callTo(from: TestNode, to: TestNode): Promise<Envelope> {
+      envelopes.length = 0;
+      await from.rt.call(to.rt.whereis('sessions') as Pid, 'which_children');
+      return waitFor('the envelope', () => envelopes.find((e) => e.msg.type === 'call'));
+    },
+    stop: () => {
+      for (const sub of subs) sub.unsubscribe();
+    },
+  };
+}
+
+const declarationOfRelease = async (version: string): Promise<Declared> =>
+  declarationOf(await loadRelease(version));
+
 it('an install that would not interoperate with another node’s release is refused there, changing nothing', async () => {
   const [n1, n2] = await twoNodes();
-  for (const v of ['2.0.0', '1.1.0', '1.2.0-faulty-crash']) {
-    const artifact = await buildArtifact(trusting.signer(), v);
-    await upload(n1, artifact);
-    await upload(n2, artifact);
-  }
+  await uploadTo([n1, n2], ['2.0.0', '1.1.0', '1.2.0-faulty-crash']);
   expect(await install(n1, '2.0.0')).toMatchObject({ outcome: 'installed' });
   await waitFor('n2 hears n1 on 2.0.0', () => n2.cluster?.membership.member('i1')?.release === '2.0.0');
 
   // 1.2.0-faulty-crash declares 1.0.0 and 1.1.0; 2.0.0 declares neither it nor is declared by it.
-  for (const action of ['preflight', 'install']) {
-    const res = await adminPost<{ code: string; message: string }>(
-      n2,
-      `/admin/releases/1.2.0-faulty-crash/${action}`,
-    );
-    expect(res.status, action).toBe(409);
-    expect(res.body.code).toBe('HOT_ERR_RELEASE_INCOMPATIBLE');
-    expect(res.body.message).toContain('2.0.0 on i1');
-  }
-  expect(n2.releases.current.version).toBe('1.0.0');
-  expect(n2.releases.progress).toBeNull();
+  await refusedBeside(n2, '1.2.0-faulty-crash', '2.0.0 on i1');
   // 1.1.0 is declared by 2.0.0: it may run beside it.
   expect(await install(n2, '1.1.0')).toMatchObject({ outcome: 'installed' });
+});
+
+it('mid-install a node declares the release it installs as well: in its heartbeats and envelopes, to other nodes’ installs and to senders', async () => {
+  const [n1, n2] = await twoNodes();
+  await uploadTo([n1, n2], ['2.0.0', '1.2.0-faulty-crash']);
+  const tap = wiretap('i1');
+  const res = await adminPost(n1, '/admin/releases/2.0.0/install', { watchMs: 120_000 });
+  expect(res.status).toBe(202);
+  await waitFor('i1 in its watch window', () => n1.releases.running?.phase === 'watch');
+  // Its sessions run 2.0.0 now, and its current release is still 1.0.0 until the watch ends.
+  expect(n1.releases.current.version).toBe('1.0.0');
+  const v200 = await declarationOfRelease('2.0.0');
+  const beat = await tap.beat('a beat naming 2.0.0', (b) => b.alsoRuns?.[0]?.release === '2.0.0');
+  expect(beat).toMatchObject({ release: '1.0.0', talksTo: ['1.0.0'], alsoRuns: [v200] });
+  expect(await tap.callTo(n1, n2)).toMatchObject({ from: 'i1', release: '1.0.0', alsoRuns: ['2.0.0'] });
+
+  // i2 may not install a release that talks to 1.0.0 but not to 2.0.0 now.
+  await waitFor('i2 hears i1 installing', () => n2.cluster?.membership.member('i1')?.alsoRuns?.length === 1);
+  await refusedBeside(n2, '1.2.0-faulty-crash', '2.0.0 on i1');
+  // A node on that release turning up now: i1 refuses its call, for 2.0.0.
+  const reply = await callFromGhost(n1, await declarationOfRelease('1.2.0-faulty-crash'));
+  expect(reply).toMatchObject({ type: 'reply_error', error: { code: 'HOT_ERR_RELEASE_INCOMPATIBLE' } });
+  expect((reply as { error: { message: string } }).error.message).toContain('with 2.0.0 on i1');
+
+  // Rolled back, i1 runs 1.0.0 alone again and says so; the install refused above goes through.
+  expect((await adminPost(n1, '/admin/install/rollback')).status).toBe(200);
+  await tap.beat('a beat of 1.0.0 alone', (b) => b.release === '1.0.0' && b.alsoRuns?.length === 0);
+  const after = await tap.callTo(n1, n2);
+  expect(after.release).toBe('1.0.0');
+  expect(after).not.toHaveProperty('alsoRuns');
+  await waitFor(
+    'i2 hears i1 on 1.0.0 alone',
+    () => n2.cluster?.membership.member('i1')?.alsoRuns?.length === 0,
+  );
+  expect(await install(n2, '1.2.0-faulty-crash')).toMatchObject({ outcome: 'installed' });
+  tap.stop();
+});
+
+it('after an install a node declares its new release alone, and an old one again only while processes run it', async () => {
+  const [n1, n2] = await twoNodes();
+  await uploadTo([n1], ['1.1.0']);
+  const tap = wiretap('i1');
+  // A session the install does not move (a copy of 1.0.0's code, not the code it replaces)
+  // stands for one whose move failed: it stays on 1.0.0 after the install.
+  await n1.phone('leftover');
+  const { config } = n1.rt.sys.getState(n1.rt.whereis('user:leftover') as Pid) as { config: unknown };
+  const v100 = await loadRelease('1.0.0');
+  const port = n1.rt.spawn(recorder, undefined);
+  const stale = n1.rt.spawn({ ...v100.session }, { port, config });
+  expect(await install(n1, '1.1.0')).toMatchObject({ outcome: 'installed' });
+  expect(await sessionsByRelease(n1)).toEqual({ '1.0.0': 1, '1.1.0': 1 });
+
+  const beat = await tap.beat('a beat of 1.1.0', (b) => b.release === '1.1.0');
+  expect(beat.alsoRuns).toEqual([declarationOf(v100)]);
+  expect(await tap.callTo(n1, n2)).toMatchObject({ release: '1.1.0', alsoRuns: ['1.0.0'] });
+
+  n1.rt.exit(stale, kill);
+  await tap.beat('a beat of 1.1.0 alone', (b) => b.release === '1.1.0' && b.alsoRuns?.length === 0);
+  expect(await tap.callTo(n1, n2)).not.toHaveProperty('alsoRuns');
+  tap.stop();
 });
 
 it('a claim is the first claimant’s for good: the same token is told so again, any other is refused', async () => {
@@ -129,34 +291,7 @@ it('bad bytes and messages from a release that does not interoperate are refused
   await kv.put(Buffer.from('user:mallory').toString('base64url'), encode({ pid: 7 }));
 
   // A node that declares a release neither side knows: its call is answered with the typed error.
-  const ghost: Heartbeat = {
-    node: 'ghost',
-    incarnation: 'g1',
-    startedAt: Date.now(),
-    release: '9.9.9',
-    talksTo: ['9.9.9'],
-  };
-  nc.publish(subjects.heartbeat, encode(ghost));
-  await waitFor('i1 hears the ghost', () => n1.cluster?.membership.member('ghost'));
-  const replies: DistMessage[] = [];
-  const sub = nc.subscribe(subjects.dist('ghost'), {
-    callback: (_e, m) => replies.push(decode<Envelope>(m.data).msg),
-  });
-  const call: Envelope = {
-    from: 'ghost',
-    release: '9.9.9',
-    msg: {
-      type: 'call',
-      to: n1.rt.whereis('sessions') as Pid,
-      message: 'which_children',
-      ref: 1,
-      timeoutMs: 1000,
-    },
-  };
-  nc.publish(dist, encode(call));
-  const [reply] = await waitFor('the refusal', () => (replies.length > 0 ? replies : undefined));
-  sub.unsubscribe();
-  expect(reply).toMatchObject({
+  expect(await callFromGhost(n1, { release: '9.9.9', talksTo: ['9.9.9'] })).toMatchObject({
     type: 'reply_error',
     ref: 1,
     error: { code: 'HOT_ERR_RELEASE_INCOMPATIBLE' },

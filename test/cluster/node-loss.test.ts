@@ -5,11 +5,14 @@
  * on the survivor, whichever side owned it: a call the dead node owned is recorded by its
  * surviving leg (the cluster's claim on the CDR), so it has its record even if that node
  * never returns, and its recovery at restart does not write it again. Calls that did not
- * touch it carry on. Restarted, it boots, rejoins, and its users are reachable again.
+ * touch it carry on. It runs 1.1.0, installed and made permanent before the kill, not the
+ * baseline it was started on: restarted, it boots 1.1.0, rejoins on it, and its users are
+ * reachable again, their sessions on 1.1.0.
  */
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, beforeAll, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
+import type { Artifact } from '../../server/release/artifact.ts';
 import type { NodeProcess, TestNode } from '../calls/helpers.ts';
 import {
   answeredCall,
@@ -23,10 +26,25 @@ import {
   tempDataDir,
   waitFor,
 } from '../calls/helpers.ts';
+import {
+  adminPost,
+  buildArtifact,
+  install,
+  newSigner,
+  runningReleases,
+  type Signer,
+  upload,
+} from '../calls/releases.ts';
 import { useNatsServer } from './nats.ts';
 
 const NODE_LOSS_BOUND_MS = 3000;
 const nats = useNatsServer();
+let signer: Signer | undefined;
+let v110: Artifact | undefined;
+beforeAll(async () => {
+  signer = newSigner();
+  v110 = await buildArtifact(signer, '1.1.0');
+}, 60_000);
 let survivor: TestNode | undefined;
 afterEach(async () => {
   await reapNodeProcesses();
@@ -34,7 +52,14 @@ afterEach(async () => {
 });
 
 const victimNode = (dataDir: string): Promise<NodeProcess> =>
-  spawnNodeProcess(dataDir, ['--node', 'victim', '--cluster', nats().url]);
+  spawnNodeProcess(dataDir, [
+    '--node',
+    'victim',
+    '--cluster',
+    nats().url,
+    '--trusted-key',
+    (signer as Signer).publicKeyPath,
+  ]);
 
 it('kill -9 of a node: its calls end on the survivor with node_lost in time, the rest carry on; it rejoins', async () => {
   const n1 = await startTestNode({ node: 'survivor', cluster: nats().url });
@@ -42,6 +67,14 @@ it('kill -9 of a node: its calls end on the survivor with node_lost in time, the
   const dataDir = tempDataDir();
   const victim = await victimNode(dataDir);
   await waitFor('the survivor sees the victim', () => n1.cluster?.membership.isUp('victim'), 10_000);
+  // A release other than the baseline, permanent: what the restarted victim must boot.
+  await upload(victim, v110 as Artifact);
+  expect(await install(victim, '1.1.0')).toMatchObject({ outcome: 'installed' });
+  expect((await adminPost(victim, '/admin/releases/1.1.0/permanent')).status).toBe(200);
+  await waitFor(
+    'the survivor hears the victim on 1.1.0',
+    () => n1.cluster?.membership.member('victim')?.release === '1.1.0',
+  );
   const steady = await steadyEchoCall(n1);
 
   // Phones of the victim's users connect to the victim itself.
@@ -60,6 +93,8 @@ it('kill -9 of a node: its calls end on the survivor with node_lost in time, the
   await answeredCall(dave, carol, 'c-in', 'carol');
   const flows = [new MediaFlow(alice, 'c-out'), new MediaFlow(carol, 'c-in')];
   await Promise.all(flows.map((f) => f.more(3)));
+  const on110 = { current: '1.1.0', permanent: '1.1.0', sessions: ['1.1.0'] };
+  expect(await runningReleases(victim)).toEqual(on110);
 
   const endedAt = (p: Phone, callId: string) =>
     p
@@ -81,7 +116,8 @@ it('kill -9 of a node: its calls end on the survivor with node_lost in time, the
   expect(lost).toMatchObject({ cause: 'node_lost', endedBy: 'system', caller: 'dave', callee: 'carol' });
   expect(lost.answeredAt).not.toBeNull();
   expect(lost.mediaBtoA, "carol's frames").toBeGreaterThanOrEqual(3);
-  expect(lost.versions).toEqual(['1.0.0']);
+  // dave's leg ran the victim's 1.1.0, carol's the survivor's 1.0.0.
+  expect(lost.versions).toEqual(['1.1.0', '1.0.0']);
   await steady.check();
   expect(n1.rt.whereis('user:bob')).toBeUndefined();
   expect(n1.cluster?.directory.entries().filter((e) => e.node === 'victim')).toEqual([]);
@@ -96,13 +132,19 @@ it('kill -9 of a node: its calls end on the survivor with node_lost in time, the
   again = await victimNode(dataDir);
   expect(again.recovered).toBe(0);
   expect(await fetchCdrs(n1, { callId: 'c-in' })).toHaveLength(1);
+  // It booted its permanent 1.1.0, and rejoined on it.
+  expect(await runningReleases(again)).toEqual({ ...on110, sessions: [] });
   await waitFor('the survivor sees the victim again', () => n1.cluster?.membership.isUp('victim'), 10_000);
+  expect(n1.cluster?.membership.member('victim')).toMatchObject({ release: '1.1.0', alsoRuns: [] });
   const erin = await Phone.connect(again.callsUrl);
   await erin.register('erin');
   await waitFor('erin in the directory', () => n1.rt.whereis('user:erin'));
+  expect(await runningReleases(again)).toEqual(on110);
   await answeredCall(alice, erin, 'c-again', 'erin');
   alice.send({ type: 'bye', callId: 'c-again' });
   expect(await erin.next('ended')).toMatchObject({ callId: 'c-again', cause: 'normal' });
+  // alice's leg on the survivor's 1.0.0, erin's on the victim's 1.1.0.
+  expect(await cdrOf(n1, 'c-again')).toMatchObject({ cause: 'normal', versions: ['1.0.0', '1.1.0'] });
   await steady.finish();
   erin.ws.terminate();
   for (const p of [bob, dave]) p.ws.terminate();

@@ -7,7 +7,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, expect } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
-import type { ReleaseList } from '../../server/release/handler.ts';
 import {
   answeredCall,
   MediaFlow,
@@ -16,7 +15,7 @@ import {
   type TestNode,
   waitFor,
 } from '../calls/helpers.ts';
-import { buildArtifact, newSigner, type Signer, sessionsByRelease } from '../calls/releases.ts';
+import { buildArtifact, newSigner, runningReleases, type Signer } from '../calls/releases.ts';
 import { useNatsServer } from './nats.ts';
 
 export interface RolloutCluster {
@@ -142,17 +141,8 @@ export async function startTraffic(
 }
 
 /** Each node's current and permanent release, and the releases its sessions run. */
-export async function releasesOf(
+export function releasesOf(
   nodes: TestNode[],
 ): Promise<{ current: string; permanent: string; sessions: string[] }[]> {
-  return Promise.all(
-    nodes.map(async (n) => {
-      const { body } = await n.admin<ReleaseList>('/admin/releases');
-      return {
-        current: body.current,
-        permanent: body.permanent,
-        sessions: Object.keys(await sessionsByRelease(n)),
-      };
-    }),
-  );
+  return Promise.all(nodes.map(runningReleases));
 }

@@ -2,13 +2,17 @@
  * Two runtimes joined over a real NATS server: remote send, call and monitor; a node that
  * stops beating is declared down within the bound and its monitors fire with noconnection;
  * a node name can be held by one live node only; the user directory refuses a name held on
- * another node and forgets the names of a node gone.
+ * another node and forgets the names of a node gone, a starting node deletes its own
+ * leftovers before it serves, and entries of a node nobody saw die are swept.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type KV } from 'nats';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type Cluster, joinCluster } from '../../server/cluster/cluster.ts';
+import { keyOf } from '../../server/cluster/directory.ts';
+import { encode } from '../../server/cluster/wire.ts';
 import { HotlineError } from '../../server/errors/catalogue.ts';
 import { type Pid, Runtime } from '../../server/runtime/index.ts';
-import { waitFor } from '../calls/helpers.ts';
+import { sleep, waitFor } from '../calls/helpers.ts';
 import { type RecorderCall, recorder, settle } from '../runtime/helpers.ts';
 import { useNatsServer } from './nats.ts';
 
@@ -21,8 +25,12 @@ afterEach(async () => {
 });
 
 let bucketNo = 0;
-async function nodes(...names: string[]): Promise<{ rt: Runtime; cluster: Cluster }[]> {
-  const bucket = `test_users_${process.pid}_${++bucketNo}`;
+const freshBucket = () => `test_users_${process.pid}_${++bucketNo}`;
+
+/** Nodes on a directory of their own. */
+const nodes = (...names: string[]) => nodesOn(freshBucket(), names);
+
+async function nodesOn(bucket: string, names: string[]): Promise<{ rt: Runtime; cluster: Cluster }[]> {
   const out = [];
   for (const name of names) {
     const rt = new Runtime({ node: name, checkState: true });
@@ -40,6 +48,18 @@ async function nodes(...names: string[]): Promise<{ rt: Runtime; cluster: Cluste
   }
   return out;
 }
+
+/** The directory's bucket as any NATS client sees it, closed after the test. */
+async function rawBucket(bucket: string): Promise<KV> {
+  const nc = await connect({ servers: nats().url });
+  onTestFinished(() => nc.close());
+  return nc.jetstream().views.kv(bucket, { history: 1 });
+}
+
+/** An entry as a node writes it: the name and the pid that holds it (the pid names the node). */
+const putEntry = (kv: KV, name: string, pid: string) => kv.put(keyOf(name), encode({ name, pid }));
+const held = async (kv: KV, name: string): Promise<boolean> =>
+  (await kv.get(keyOf(name)))?.operation === 'PUT';
 
 describe('runtimes over NATS', () => {
   it('send, call and monitor a process on the other node', async () => {
@@ -120,6 +140,48 @@ describe('runtimes over NATS', () => {
     b.cluster.membership.stop(false);
     await waitFor('bob cleaned up after kb is down', () => a.rt.whereis('user:bob') === undefined, 5000);
     expect(a.cluster.directory.entries().filter((e) => e.node === 'kb')).toEqual([]);
+  });
+
+  it('the directory: a starting node deletes its own leftovers (a crash) before it serves', async () => {
+    const bucket = freshBucket();
+    const kv = await rawBucket(bucket);
+    await putEntry(kv, 'user:ghost', '<7@la>');
+    const [a] = await nodesOn(bucket, ['la']);
+    if (a === undefined) throw new Error('one node');
+    // Gone as soon as the node has joined, from its copy and the bucket: the name is free again.
+    expect(a.rt.whereis('user:ghost')).toBeUndefined();
+    expect(await held(kv, 'user:ghost')).toBe(false);
+    const ghost = a.rt.spawn('recorder', undefined);
+    a.rt.register('user:ghost', ghost);
+    await waitFor('ghost held again', () => held(kv, 'user:ghost'));
+  });
+
+  it('the directory: entries of a node nobody saw die are swept once a starting node has heard every live node', async () => {
+    const bucket = freshBucket();
+    const kv = await rawBucket(bucket);
+    const [a] = await nodesOn(bucket, ['sa']);
+    if (a === undefined) throw new Error('one node');
+    const alice = a.rt.spawn('recorder', undefined);
+    a.rt.register('user:alice', alice);
+    await waitFor('alice in the bucket', () => held(kv, 'user:alice'));
+    // sa's own sweep, one detection bound after its start, is behind it: what follows is sb's.
+    const boundMs = a.cluster.membership.detectionBoundMs;
+    await sleep(boundMs + 250);
+    await putEntry(kv, 'user:zed', '<9@gone>');
+    await waitFor('sa sees zed', () => a.rt.whereis('user:zed') === '<9@gone>');
+
+    const startedAt = Date.now();
+    const [b] = await nodesOn(bucket, ['sb']);
+    if (b === undefined) throw new Error('another node');
+    await waitFor('zed swept from the bucket', async () => !(await held(kv, 'user:zed')), 2 * boundMs + 1000);
+    expect(Date.now() - startedAt, 'not before sb could hear every live node').toBeGreaterThanOrEqual(
+      boundMs,
+    );
+    await waitFor('zed gone everywhere', () => [a, b].every((n) => n.rt.whereis('user:zed') === undefined));
+    // A live node's entries stay.
+    await sleep(100);
+    expect(await held(kv, 'user:alice')).toBe(true);
+    expect(b.rt.whereis('user:alice')).toBe(alice);
   });
 
   it('a lost race for a name ends the local loser', async () => {
