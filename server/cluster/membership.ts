@@ -37,6 +37,7 @@ export class Membership {
   readonly #members = new Map<string, Member>();
   readonly #subs: Subscription[] = [];
   #beat: NodeJS.Timeout | undefined;
+  #stopped = false;
   #check: NodeJS.Timeout | undefined;
 
   constructor(
@@ -57,7 +58,8 @@ export class Membership {
 
   /** Beat now, out of turn: what the others know of this node has changed (it listens now). */
   announce(): void {
-    this.#publish();
+    // After stop() the connection may be draining or closed, where publish throws.
+    if (!this.#stopped) this.#publish();
   }
 
   start(): void {
@@ -98,6 +100,7 @@ export class Membership {
 
   /** Stop beating; with `announce`, tell the others this node is leaving. */
   stop(announce: boolean): void {
+    this.#stopped = true;
     clearInterval(this.#beat);
     clearInterval(this.#check);
     for (const s of this.#subs) s.unsubscribe();

@@ -330,7 +330,8 @@ class Rollout {
     const { maxCrashes, maxErrors } = this.#o.gate;
     const started = await admin.post<{ install: InstallProgress }>(
       `/admin/releases/${encodeURIComponent(version)}/install`,
-      { mode: 'full', watchMs, maxCrashes, maxErrors },
+      // maxErrors only when set: a node of the previous build refuses fields it does not know.
+      { mode: 'full', watchMs, maxCrashes, ...(maxErrors > 0 ? { maxErrors } : {}) },
     );
     const p = await this.#settle(n, started.install.id);
     if (p.outcome !== 'installed') return `its install ended ${p.outcome}: ${p.reason}`;

@@ -159,7 +159,7 @@ const catalogue = {
   HOT_ERR_HISTORY_WRITE: {
     status: 500,
     message: (why: string) =>
-      `the release history could not be written to disk (${why}): the change holds on this node until it restarts`,
+      `the release history could not be written to disk (${why}): the change is made, but history.json shows it only once a later write succeeds`,
   },
   ...phoneProtocol,
   // HTTP and admin surface

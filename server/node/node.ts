@@ -19,7 +19,8 @@ import type { WebSocket } from 'ws';
 import { countPhases, createJournal, type JournalState } from '../calls/cdr/journal.ts';
 import { type ClaimCdr, claimAlone, queryCdrs, recoverLog } from '../calls/cdr/log.ts';
 import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/contract.ts';
-import { additionsProblem, ClientProtocol } from '../calls/protocol/codec.ts';
+import { ClientProtocol } from '../calls/protocol/codec.ts';
+import { additionsOf } from '../calls/protocol/shipped.ts';
 import { release as baseline } from '../calls/releases/1.0.0/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
@@ -87,9 +88,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     hooks: metrics.release,
     // The other nodes, once joined below: an install must interoperate with what each runs.
     others: () => cluster?.nodes() ?? [],
-    check: (r) => additionsProblem(r.protocol),
+    check: (r) => protocol.problem(additionsOf(r)),
     // The front door accepts a release's new messages once the node has loaded it.
-    loaded: (r) => protocol.learn(r.version, r.protocol),
+    loaded: (r) => protocol.learn(additionsOf(r)),
     // Called on a later turn of the event loop than this one, when publicApp exists.
     historyWriteFailed: (err, event) => publicApp.log.error({ err, event }, err.message),
     // Told at once, not at the next beat: an install on another node is checked against it.

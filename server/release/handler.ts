@@ -99,10 +99,11 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     this.#current = o.baseline;
     this.#declared = { ...this.#declaration(o.baseline), alsoRuns: [] };
     // A process on an old release ending (outside an install): it may have been that release's last.
+    const modules = new Set(o.baseline.behaviours.map((b) => b.name));
     o.rt.events.on('exit', (e) => {
       const { alsoRuns } = this.#declared;
-      if (alsoRuns.length > 0 && this.#install === null && alsoRuns.some((d) => d.release === e.version))
-        this.#redeclare();
+      if (alsoRuns.length === 0 || this.#install !== null || !modules.has(e.module)) return;
+      if (alsoRuns.some((d) => d.release === e.version)) this.#redeclare();
     });
   }
 
@@ -113,6 +114,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   boot(version?: string): R {
     const chosen = version ?? this.store.history.permanent;
     this.#current = this.load(chosen ?? this.#o.baseline.version);
+    this.#o.loaded?.(this.#current);
     // Not waited for: nothing answers a boot, and a failed write is reported by the store.
     if (this.store.history.current !== this.#current.version)
       void this.store.record(
@@ -191,6 +193,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     this.#accepted(evaluateRelease<R>(artifact.code, version));
     this.store.save(artifact);
     this.#described.delete(version);
+    this.#declarations.delete(version);
     await this.store.record({}, { type: 'unpacked', version });
     return artifact.manifest;
   }
@@ -204,7 +207,6 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
         : version === this.#current.version
           ? this.#current
           : this.#accepted(this.#evaluate(version));
-    this.#o.loaded?.(r);
     return r;
   }
 
@@ -244,6 +246,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     const from = this.#current;
     const to = this.load(version);
     this.#checkOthers(to);
+    this.#o.loaded?.(to);
     const id = `install-${Date.now().toString(36)}-${++installs}`;
     const dryRun = { from: this.#copy(from), to: this.#copy(to) };
     return { install: new Install(this.#o.rt, id, from, to, options, hooks, dryRun), from, to };
@@ -286,7 +289,6 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
       this.#install = null;
       this.#last = p;
       if (p.outcome === 'installed') this.#current = to;
-      this.#redeclare();
       // Nobody waits for an outcome's record (the install's request was answered long ago):
       // a failed write is reported by the store.
       void this.store.record(p.outcome === 'installed' ? { current: to.version } : {}, {
@@ -295,6 +297,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
         from: from.version,
         ...(p.reason ? { reason: p.reason } : {}),
       });
+      this.#redeclare();
       this.#o.hooks?.outcome?.(p);
     });
     return install;

@@ -3,7 +3,9 @@
  * style script compiled with `vm.compileFunction` in this context: unlike an ES module,
  * whose cache Node never empties, its code is garbage-collected once nothing refers to
  * it — so a version no process runs any more costs nothing. The runtime API is passed in
- * through `require`; release code can reach nothing else.
+ * through `require`, which answers no other module. Release code is trusted (it is signed)
+ * and runs in the node's own context: this keeps releases on one shared runtime, it is not
+ * a sandbox.
  */
 import * as crypto from 'node:crypto';
 import { compileFunction } from 'node:vm';
@@ -11,15 +13,16 @@ import * as typebox from 'typebox';
 import * as errors from '../errors/catalogue.ts';
 import { hotlineErrorWithCause } from '../errors/catalogue.ts';
 import * as runtime from '../runtime/index.ts';
-import { RELEASE_API_VERSION, type ReleaseModule } from './module.ts';
+import { RELEASE_API_VERSION, type ReleaseModule, SUPPORTED_API_VERSIONS } from './module.ts';
 
 /** Module ids a bundle may require, and what it gets. The build maps imports onto these ids. */
 export const HOST_MODULES: Readonly<Record<string, unknown>> = {
   'hotline:runtime': runtime,
   'hotline:errors': errors,
   'node:crypto': crypto,
-  // Schemas of the phone messages a release adds: the node compiles them with its own TypeBox.
-  typebox,
+  // Schemas of the phone messages a release adds, built with the node's TypeBox: a frozen
+  // copy, so that one release cannot change the schema builders of the node or of another.
+  typebox: Object.freeze({ ...typebox, default: Object.freeze({ ...typebox.default }) }),
 };
 
 const CALLBACKS = ['init', 'handleCall', 'handleCast', 'handleInfo', 'terminate', 'codeChange'] as const;
@@ -75,7 +78,7 @@ export function evaluateRelease<R extends ReleaseModule = ReleaseModule>(code: s
   const r = release as R;
   if (r.version !== version)
     throw errors.hotlineError('HOT_ERR_RELEASE_LOAD_FAILED', version, `its code says it is ${r.version}`);
-  if (r.apiVersion !== RELEASE_API_VERSION)
+  if (!SUPPORTED_API_VERSIONS.includes(r.apiVersion))
     throw errors.hotlineError('HOT_ERR_RELEASE_API', version, r.apiVersion, RELEASE_API_VERSION);
   return r;
 }

@@ -6,8 +6,12 @@
  */
 import type { AnyBehaviour } from '../runtime/index.ts';
 
-/** The runtime API a release is built against. A release asking for another one is refused. */
-export const RELEASE_API_VERSION = 1;
+/**
+ * The runtime API a release is built against. 2 added `ctx.reportError` and TypeBox as a
+ * host module. A node loads releases built for any API it still supports; others are refused.
+ */
+export const RELEASE_API_VERSION = 2;
+export const SUPPORTED_API_VERSIONS: readonly number[] = [1, 2];
 
 /** One appup entry: a version this release moves from (or back to), and codeChange's `extra`. */
 export interface AppupEntry {

@@ -262,7 +262,7 @@ describe.each(shippedReleases)('release %s', (version) => {
         a.send({ type: 'call_info', callId: 'q1' });
         expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_TYPE', ref: 'call_info' });
         // As loading 1.1.0 (to preflight or install it) teaches the node.
-        n.protocol.learn('1.1.0', v110);
+        n.protocol.learn(v110);
         a.send({ type: 'call_info', callId: 'q1' });
         expect(await nextError(a)).toStrictEqual({
           type: 'error',

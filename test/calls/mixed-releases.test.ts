@@ -21,7 +21,7 @@ const shipped = () =>
 
 /** New sessions (and service legs) start on `release` from now on; its phone messages are known. */
 function makeCurrent(n: TestNode, release: Release): void {
-  n.protocol.learn(release.version, release.protocol);
+  n.protocol.learn(release.protocol);
   for (const b of release.behaviours) n.rt.modules.load(b);
 }
 

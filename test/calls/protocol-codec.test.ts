@@ -1,11 +1,13 @@
 /**
  * The front door's protocol: the base messages, what releases add (checked before a node
- * takes a release), and a type two releases declare differently.
+ * takes a release), and one schema per type for good.
  */
 import Type from 'typebox';
 import { describe, expect, it } from 'vitest';
-import { additionsProblem, ClientProtocol } from '../../server/calls/protocol/codec.ts';
+import type { Release } from '../../server/calls/contract.ts';
+import { ClientProtocol } from '../../server/calls/protocol/codec.ts';
 import { strict } from '../../server/calls/protocol/messages.ts';
+import { additionsOf } from '../../server/calls/protocol/shipped.ts';
 import { protocol as v110 } from '../../server/calls/releases/1.1.0/protocol.ts';
 
 const note = Type.Object({ type: Type.Literal('note'), text: Type.String({ maxLength: 4 }) }, strict);
@@ -16,58 +18,65 @@ const decoded = (p: ClientProtocol, m: object) => {
   return d.ok ? 'ok' : d.error.code;
 };
 
-describe('additionsProblem', () => {
-  it('takes the shipped additions and messages of a new type', () => {
-    expect(additionsProblem(undefined)).toBeUndefined();
-    expect(additionsProblem(v110)).toBeUndefined();
-    expect(additionsProblem({ client: { note: note } })).toBeUndefined();
+describe('what a release may add', () => {
+  it('the shipped additions and messages of a new type', () => {
+    const p = new ClientProtocol();
+    expect(p.problem(undefined)).toBeUndefined();
+    expect(p.problem(v110)).toBeUndefined();
+    expect(p.problem({ client: { note } })).toBeUndefined();
   });
 
-  it('refuses a base message redefined, a schema whose "type" is not its name, and a broken schema', () => {
+  it('never a base message redefined, a schema whose "type" is not its name, or a broken schema', () => {
+    const p = new ClientProtocol();
     const register = Type.Object({ type: Type.Literal('register') });
-    expect(additionsProblem({ client: { register } })).toBe('it redefines the base client message register');
-    expect(additionsProblem({ server: { error: register } })).toBe(
-      'it redefines the base server message error',
-    );
-    expect(additionsProblem({ client: { memo: note } })).toBe(
+    expect(p.problem({ client: { register } })).toBe('it redefines the base client message register');
+    expect(p.problem({ server: { error: register } })).toBe('it redefines the base server message error');
+    expect(p.problem({ client: { memo: note } })).toBe(
       'its client message memo does not fix "type" to "memo"',
     );
-    expect(additionsProblem({ client: { memo: Type.Object({ type: Type.String() }) } })).toMatch(
-      /does not fix/,
-    );
+    expect(p.problem({ client: { memo: Type.Object({ type: Type.String() }) } })).toMatch(/does not fix/);
     const broken = { type: 'object', properties: { type: { const: 'odd' } }, patternProperties: { '(': {} } };
-    expect(additionsProblem({ client: { odd: broken as never } })).toMatch(
+    expect(p.problem({ client: { odd: broken as never } })).toMatch(
       /^its client message odd is not a valid schema: .*regular expression/,
     );
-    expect(additionsProblem({ client: { odd: null as never } })).toBe(
-      'its client message odd is not a schema',
+    expect(p.problem({ client: { odd: null as never } })).toBe('its client message odd is not a schema');
+    expect(p.problem({ client: 'odd' as never })).toBe('its client messages are not an object');
+    expect(() => p.learn({ client: { register } })).toThrow(/redefines the base client message register/);
+  });
+
+  it('never another schema for a type a loaded release declared: a session only gets frames its release accepts', () => {
+    const p = new ClientProtocol();
+    p.learn({ client: { note } });
+    expect(p.problem({ client: { note: noteV2 } })).toBe(
+      'its client message note differs from the one a release loaded here declared (add a new type instead)',
     );
-    expect(additionsProblem({ client: 'odd' as never })).toBe('its client messages are not an object');
+    expect(() => p.learn({ client: { note: noteV2 } })).toThrow(/differs/);
+    // The same schema again (another release speaking it too) is fine.
+    expect(p.problem({ client: { note: JSON.parse(JSON.stringify(note)) } })).toBeUndefined();
+    expect(decoded(p, { type: 'note', text: 'a long one', lang: 'en' })).toBe('HOT_ERR_SCHEMA');
   });
 });
 
 describe('ClientProtocol', () => {
-  it('knows the base alone until it learns a release; learning twice changes nothing', () => {
+  it('knows the base alone until it learns a release; learning again changes nothing', () => {
     const p = new ClientProtocol();
     expect(decoded(p, { type: 'call_info', callId: 'c' })).toBe('HOT_ERR_UNKNOWN_TYPE');
     expect(decoded(p, { type: 'bye', callId: 'c' })).toBe('ok');
-    p.learn('1.1.0', v110);
-    p.learn('1.1.0', v110);
+    p.learn(v110);
+    p.learn(v110);
     expect(decoded(p, { type: 'call_info', callId: 'c' })).toBe('ok');
     expect(decoded(p, { type: 'call_info', callId: 'c', extra: 1 })).toBe('HOT_ERR_SCHEMA');
     const schema = p.jsonSchema() as { definitions: Record<string, unknown> };
     expect(schema.definitions['client.call_info']).toEqual(v110.client.call_info);
+    expect(schema.definitions['server.call_info']).toEqual(v110.server.call_info);
   });
 
-  it('accepts a type two releases declare differently by either schema, and neither is refused typed', () => {
-    const p = new ClientProtocol();
-    p.learn('3.0.0', { client: { note: note } });
-    p.learn('3.1.0', { client: { note: noteV2 } });
-    expect(decoded(p, { type: 'note', text: 'hi' })).toBe('ok');
-    expect(decoded(p, { type: 'note', text: 'a long one', lang: 'en' })).toBe('ok');
-    const bad = p.decode(JSON.stringify({ type: 'note', text: 'a long one' }));
-    expect(bad).toMatchObject({ ok: false, ref: 'note', error: { code: 'HOT_ERR_SCHEMA' } });
-    const schema = p.jsonSchema() as { definitions: Record<string, { anyOf?: unknown[] }> };
-    expect(schema.definitions['client.note']?.anyOf).toHaveLength(2);
+  it('a release built for runtime API 1 (before releases declared messages) speaks call_info as the node then did', () => {
+    const of = (apiVersion: number, protocol?: Release['protocol']) =>
+      additionsOf({ apiVersion, ...(protocol ? { protocol } : {}) } as Release);
+    expect(of(1)).toBe(v110);
+    expect(of(2)).toBeUndefined();
+    const own = { client: { note } };
+    expect(of(1, own)).toBe(own);
   });
 });

@@ -100,7 +100,7 @@ describe('refusals', () => {
     expect(verdict(appup)).toBe('HOT_ERR_RELEASE_UNTRUSTED');
 
     const api = copy(artifact);
-    api.manifest.apiVersion = 2;
+    api.manifest.apiVersion = RELEASE_API_VERSION + 1;
     expect(verdict(api)).toBe('HOT_ERR_RELEASE_UNTRUSTED');
 
     const swapped = copy(artifact);

@@ -3,9 +3,14 @@
  * `require('hotline:runtime')`, nothing else reachable, and what it exports checked against
  * the release contract and the runtime API version.
  */
+import Type from 'typebox';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateRelease, HOST_MODULES } from '../../server/release/loader.ts';
-import { RELEASE_API_VERSION, type ReleaseModule } from '../../server/release/module.ts';
+import {
+  RELEASE_API_VERSION,
+  type ReleaseModule,
+  SUPPORTED_API_VERSIONS,
+} from '../../server/release/module.ts';
 import * as runtime from '../../server/runtime/index.ts';
 import { bundledFixture, caught } from './helpers.ts';
 
@@ -71,11 +76,26 @@ describe('refusals', () => {
     expect((await loadError('throw 42')).code).toBe('HOT_ERR_RELEASE_LOAD_FAILED');
   });
 
-  it('another runtime API version is HOT_ERR_RELEASE_API', async () => {
+  it('a runtime API version the node no longer or not yet supports is HOT_ERR_RELEASE_API', async () => {
     for (const api of [RELEASE_API_VERSION + 1, 0]) {
       const e = await loadError(releaseCode(`apiVersion: ${api}`));
       expect(e.code).toBe('HOT_ERR_RELEASE_API');
     }
+  });
+
+  it('a release built for API 1 (before ctx.reportError and TypeBox) still loads', () => {
+    expect(SUPPORTED_API_VERSIONS).toEqual([1, RELEASE_API_VERSION]);
+    expect(evaluateRelease(releaseCode('apiVersion: 1'), '1.0.0').apiVersion).toBe(1);
+  });
+
+  it("TypeBox reaches release code as a frozen copy: a release cannot change the node's schema builders", () => {
+    const code = releaseCode(
+      '',
+      `const t = require('typebox'); try { t.default.Object = null; } catch {} try { t.Object = null; } catch {}`,
+    );
+    evaluateRelease(code, '1.0.0');
+    expect(typeof Type.Object).toBe('function');
+    expect(Object.isFrozen(HOST_MODULES.typebox)).toBe(true);
   });
 
   it('requiring anything but the host modules fails the load', async () => {

@@ -5,7 +5,9 @@
  * A node knows the base protocol and, once it loads a release, the messages that release
  * adds (`learn`): a new message reaches a running node with the release that handles it.
  * The door accepts a frame some loaded release declares; a session on a release that does
- * not handle it answers HOT_ERR_UNSUPPORTED_TYPE, as for any type its release lacks.
+ * not handle it answers HOT_ERR_UNSUPPORTED_TYPE, as for any type its release lacks. A type
+ * has one schema for good: a release may add types, never redefine one the node knows, so
+ * no session gets a frame its own release would not accept.
  */
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -16,63 +18,64 @@ import type { ClientMessage } from './shipped.ts';
 
 export type Decoded = { ok: true; message: ClientMessage } | { ok: false; error: HotlineError; ref?: string };
 
-type Validator = ReturnType<typeof Compile>;
-/** A compiled schema, with its JSON text to tell two releases' declarations apart. */
-type Known = { json: string; validator: Validator };
-const known = (schema: TSchema): Known => ({ json: JSON.stringify(schema), validator: Compile(schema) });
-
-/** Why a release's protocol additions cannot be learnt, or undefined if they can. */
-export function additionsProblem(additions: ProtocolAdditions | undefined): string | undefined {
-  if (additions === undefined) return undefined;
-  if (!isObject(additions)) return 'its protocol is not an object';
-  for (const [side, base] of [
-    ['client', baseClientMessages],
-    ['server', baseServerMessages],
-  ] as const) {
-    const messages: unknown = additions[side] ?? {};
-    if (!isObject(messages)) return `its ${side} messages are not an object`;
-    for (const [type, schema] of Object.entries(messages)) {
-      if (Object.hasOwn(base, type)) return `it redefines the base ${side} message ${type}`;
-      if (!isObject(schema)) return `its ${side} message ${type} is not a schema`;
-      const literal = (schema as { properties?: { type?: { const?: unknown } } }).properties?.type?.const;
-      if (literal !== type)
-        return `its ${side} message ${type} does not fix "type" to ${JSON.stringify(type)}`;
-      try {
-        Compile(schema as TSchema);
-      } catch (err) {
-        return `its ${side} message ${type} is not a valid schema: ${String(err)}`;
-      }
-    }
-  }
-  return undefined;
-}
-
+type Side = 'client' | 'server';
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v);
+const same = (a: TSchema, b: TSchema): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
 
 export class ClientProtocol {
-  /** Per type, each distinct schema a loaded release declared. */
-  readonly #validators = new Map<string, Known[]>();
-  readonly #additions = new Map<string, ProtocolAdditions>();
+  /** Every type's one schema, per side: the base, then what loaded releases added. */
+  readonly #schemas: Record<Side, Map<string, TSchema>> = {
+    client: new Map(Object.entries(baseClientMessages)),
+    server: new Map(Object.entries(baseServerMessages)),
+  };
+  readonly #validators = new Map(Object.entries(baseClientMessages).map(([t, s]) => [t, Compile(s)]));
 
-  constructor() {
-    for (const [type, schema] of Object.entries(baseClientMessages))
-      this.#validators.set(type, [known(schema)]);
+  /** Why a release's additions cannot be learnt here, or undefined if they can. */
+  problem(additions: ProtocolAdditions | undefined): string | undefined {
+    if (additions === undefined) return undefined;
+    if (!isObject(additions)) return 'its protocol is not an object';
+    for (const side of ['client', 'server'] as const) {
+      const messages: unknown = additions[side] ?? {};
+      if (!isObject(messages)) return `its ${side} messages are not an object`;
+      for (const [type, schema] of Object.entries(messages)) {
+        if (Object.hasOwn(side === 'client' ? baseClientMessages : baseServerMessages, type))
+          return `it redefines the base ${side} message ${type}`;
+        if (!isObject(schema)) return `its ${side} message ${type} is not a schema`;
+        const literal = (schema as { properties?: { type?: { const?: unknown } } }).properties?.type?.const;
+        if (literal !== type)
+          return `its ${side} message ${type} does not fix "type" to ${JSON.stringify(type)}`;
+        const known = this.#schemas[side].get(type);
+        if (known !== undefined && !same(known, schema as TSchema))
+          return `its ${side} message ${type} differs from the one a release loaded here declared (add a new type instead)`;
+        try {
+          Compile(schema as TSchema);
+        } catch (err) {
+          return `its ${side} message ${type} is not a valid schema: ${String(err)}`;
+        }
+      }
+    }
+    return undefined;
   }
 
-  /** Learn the messages release `version` adds (checked first with additionsProblem). */
-  learn(version: string, additions: ProtocolAdditions | undefined): void {
-    if (additions === undefined || this.#additions.has(version)) return;
-    this.#additions.set(version, additions);
-    for (const [type, schema] of Object.entries(additions.client ?? {})) {
-      const declared = known(schema);
-      const before = this.#validators.get(type) ?? [];
-      if (!before.some((k) => k.json === declared.json)) this.#validators.set(type, [...before, declared]);
-    }
+  /** Learn the messages a release adds; refused (HOT_ERR_RELEASE_LOAD_FAILED's cause) as `problem` says. */
+  learn(additions: ProtocolAdditions | undefined): void {
+    const problem = this.problem(additions);
+    if (problem !== undefined) throw new Error(problem);
+    for (const side of ['client', 'server'] as const)
+      for (const [type, schema] of Object.entries(additions?.[side] ?? {})) {
+        if (this.#schemas[side].has(type)) continue;
+        this.#schemas[side].set(type, schema);
+        if (side === 'client') this.#validators.set(type, Compile(schema));
+      }
   }
 
   /** What this node accepts and sends now: the base protocol and what its releases added. */
   jsonSchema(): Record<string, unknown> {
-    return protocolJsonSchema([...this.#additions.values()]);
+    const added = (side: Side, base: object) =>
+      Object.fromEntries([...this.#schemas[side]].filter(([type]) => !Object.hasOwn(base, type)));
+    return protocolJsonSchema([
+      { client: added('client', baseClientMessages), server: added('server', baseServerMessages) },
+    ]);
   }
 
   decode(text: string): Decoded {
@@ -89,16 +92,15 @@ export class ClientProtocol {
         error: hotlineError('HOT_ERR_SCHEMA', '', 'a frame must be an object with a string "type"'),
       };
     }
-    const validators = this.#validators.get(type);
-    if (validators === undefined)
+    const validator = this.#validators.get(type);
+    if (validator === undefined)
       return {
         ok: false,
         error: hotlineError('HOT_ERR_UNKNOWN_TYPE', type.slice(0, 64)),
         ref: type.slice(0, 64),
       };
-    if (validators.some((k) => k.validator.Check(value)))
-      return { ok: true, message: value as ClientMessage };
-    const errors = [...(validators[0] as Known).validator.Errors(value)];
+    if (validator.Check(value)) return { ok: true, message: value as ClientMessage };
+    const errors = [...validator.Errors(value)];
     const first = errors.find((e) => e.keyword !== 'boolean') ?? errors[0];
     return {
       ok: false,

@@ -1,35 +1,20 @@
 /**
  * The protocol as one JSON Schema document, for generating clients in other languages: the
- * base protocol plus the messages releases add. A type two releases declare differently is
- * either of their schemas.
+ * base protocol plus the messages releases add (a type has one schema: see codec.ts).
  */
 import type { TSchema } from 'typebox';
 import { baseClientMessages, baseServerMessages, type ProtocolAdditions } from './messages.ts';
 
-function merged(base: Record<string, TSchema>, added: Record<string, TSchema>[]): Record<string, unknown> {
-  const variants = new Map<string, TSchema[]>(Object.entries(base).map(([type, s]) => [type, [s]]));
-  for (const messages of added)
-    for (const [type, schema] of Object.entries(messages)) {
-      const known = variants.get(type) ?? [];
-      if (!known.some((s) => JSON.stringify(s) === JSON.stringify(schema)))
-        variants.set(type, [...known, schema]);
-    }
-  return Object.fromEntries(
-    [...variants].map(([type, [one, ...more]]) => [
-      type,
-      more.length === 0 ? one : { anyOf: [one, ...more] },
-    ]),
-  );
-}
-
 export function protocolJsonSchema(additions: ProtocolAdditions[]): Record<string, unknown> {
-  const client = merged(
+  const client: Record<string, TSchema> = Object.assign(
+    {},
     baseClientMessages,
-    additions.map((a) => a.client ?? {}),
+    ...additions.map((a) => a.client),
   );
-  const server = merged(
+  const server: Record<string, TSchema> = Object.assign(
+    {},
     baseServerMessages,
-    additions.map((a) => a.server ?? {}),
+    ...additions.map((a) => a.server),
   );
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',

@@ -5,8 +5,9 @@
  * loaded a release that declares it.
  */
 import type { Static } from 'typebox';
+import type { Release } from '../contract.ts';
 import { protocol as v110 } from '../releases/1.1.0/protocol.ts';
-import { baseClientMessages, baseServerMessages } from './messages.ts';
+import { baseClientMessages, baseServerMessages, type ProtocolAdditions } from './messages.ts';
 
 export const shippedAdditions = [v110];
 
@@ -23,3 +24,11 @@ export type ServerMessageType = keyof typeof serverMessages;
 export type ServerMessage = {
   [K in ServerMessageType]: Static<(typeof serverMessages)[K]>;
 }[ServerMessageType];
+
+/**
+ * The messages a release speaks beyond the base. Releases built for runtime API 1 declare
+ * none: the node's own protocol then held call_info, so a node booting a stored 1.1.0 or
+ * 2.0.0 of that build learns it for them.
+ */
+export const additionsOf = (r: Release): ProtocolAdditions | undefined =>
+  r.protocol ?? (r.apiVersion === 1 ? v110 : undefined);
