@@ -1,6 +1,6 @@
 /**
  * What the upgrade bench's measuring code (upgrade.ts) and its workloads (upgrade-synthetic.ts,
- * later ones) share: the clock, the checks on sequence numbers and waits, the artifacts,
+ * upgrade-calls.ts) share: the clock, the checks on sequence numbers and waits, the artifacts,
  * and what a workload hands the measuring code (a `Fleet`: a runtime full of sessions).
  */
 import { generateKeyPairSync } from 'node:crypto';
@@ -178,6 +178,11 @@ export interface Fleet {
   readonly traffic: Traffic;
   /** Streams the driver sends to: stream i is a session's, `sessions[i]`. */
   readonly streams: number;
+  /**
+   * How the driver picks the stream of each message: `steady` goes round them all in turn, as
+   * phones send media at a steady pace; `random` picks at random (some wait long between two).
+   */
+  readonly pace: 'steady' | 'random';
   /** Deliver message `seq` of stream i, stamped `sentAt` (runtime clock). */
   send(i: number, seq: number, sentAt: number): void;
   /** Once the traffic has drained. */

@@ -65,6 +65,7 @@ export async function syntheticWorkload(): Promise<Workload> {
         moving: n,
         traffic,
         streams: n,
+        pace: 'random',
         send(i, seq, sentAt) {
           const message: Message = { seq, sentAt };
           rt.cast(sessions[i] as Pid, message);

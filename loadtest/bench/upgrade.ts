@@ -1,12 +1,19 @@
 /**
  * `npm run bench -- upgrade`: a hot upgrade of N live sessions under traffic, in one process.
  *
- * The measuring code is here; what is installed over which sessions is a workload's
- * (upgrade-fleet.ts says what a workload provides): for now the bench's own tiny release
- * (upgrade-synthetic.ts), built, signed, verified and evaluated as a node loads a release.
+ * Two workloads (`--workload`), measured by the same code (this file):
  *
- * A driver sends to every stream (a session) once, then to random ones, every
- * millisecond (the measurements start once every stream has had a message), each message
+ * - `calls` (the default): the node's own call sessions on release 1.0.0, in answered calls
+ *   with media flowing, each with a sink process as its port (no sockets), moved to the
+ *   shipped 2.0.0 (or `--to 1.1.0`) built, signed, verified and evaluated as a node loads it.
+ *   This is what the issue's targets are about: upgrade-calls.ts says how it is set up.
+ * - `synthetic`: the bench's own tiny release (upgrade-release/), a flat state regrouped,
+ *   acked to one collector (upgrade-synthetic.ts). It isolates the installer's own cost, and
+ *   is the baseline the calls figures can be read against.
+ *
+ * A driver sends to every stream (a session in a call) once, then on at the fleet's pace
+ * (each in turn for calls, as phones send media; at random for the synthetic sessions),
+ * every millisecond (the measurements start once every stream has had a message), each message
  * carrying a per-stream sequence number and its send time; the workload checks every
  * sequence for loss, duplication and reordering. Then a full install moves every session
  * (and any other process on release code) to the new release while traffic flows.
@@ -31,10 +38,18 @@ import { Install, type InstallProgress } from '../../server/release/installer.ts
 import type { ReleaseModule } from '../../server/release/module.ts';
 import { kill, type Runtime } from '../../server/runtime/index.ts';
 import { type Figure, median } from './report.ts';
+import { CALL_TARGETS, callsWorkload, minCallsRate } from './upgrade-calls.ts';
 import { clock, type Fleet, type Traffic, type Workload } from './upgrade-fleet.ts';
 import { syntheticWorkload } from './upgrade-synthetic.ts';
 
+export const WORKLOADS = ['calls', 'synthetic'] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+export { CALL_TARGETS };
+
 export interface UpgradeOptions {
+  workload: WorkloadName;
+  /** The calls workload's target release. */
+  to: string;
   sessions: number;
   runs: number;
   cycles: number;
@@ -67,7 +82,7 @@ function gc(): void {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Sends to random streams at `rate` messages per second: on a 1 ms timer
+ * Sends to the fleet's streams (at its pace) at `rate` messages per second: on a 1 ms timer
  * (as traffic arrives from sockets, letting the loop idle in between) it sends what the time
  * since its last turn is owed, as long as fewer than WINDOW are in flight.
  */
@@ -77,6 +92,7 @@ class Driver {
   #last = 0;
   #owed = 0;
   #primed = 0;
+  #next = 0;
 
   /** Every stream has had a message. */
   get primed(): boolean {
@@ -120,7 +136,12 @@ class Driver {
     for (let k = 0; k < n; k++) {
       // The first pass reaches every stream once, so the warmup ends with every session's
       // mailbox allocated, as in a node whose sessions are all in calls.
-      const i = this.#primed < streams ? this.#primed++ : this.#random() % streams;
+      const i =
+        this.#primed < streams
+          ? this.#primed++
+          : this.fleet.pace === 'steady'
+            ? this.#next++ % streams
+            : this.#random() % streams;
       const seq = (t.sent[i] as number) + 1;
       t.sent[i] = seq;
       t.sentTotal++;
@@ -244,6 +265,9 @@ type LiveRun = Record<string, number>;
 async function liveUpgrade(workload: Workload, o: UpgradeOptions): Promise<LiveRun> {
   const fleet = await workload.setUp(o.sessions, false);
   const { rt, traffic } = fleet;
+  // The setup's garbage collected now, not in the baseline or the install: the sessions of a
+  // node that has been up a while are long settled in the heap.
+  gc();
   const to = fleet.loadTo();
   const driver = new Driver(fleet, o.rate);
   driver.start();
@@ -385,8 +409,21 @@ async function heapCycles(
   return { before, after, cycleMs };
 }
 
+/** Why these options make no run, or undefined. */
+export function upgradeProblem(o: UpgradeOptions): string | undefined {
+  if (o.workload === 'synthetic')
+    return o.to === '2.0.0' ? undefined : 'the synthetic workload installs its own 2.0.0 (--to is for calls)';
+  if (!CALL_TARGETS.includes(o.to)) return `the calls workload installs ${CALL_TARGETS.join(' or ')}`;
+  const least = minCallsRate(o.sessions);
+  return o.rate >= least
+    ? undefined
+    : `--rate ${o.rate} leaves phones silent past the media timeout: ${o.sessions} sessions need ${least} or more`;
+}
+
 export async function upgradeBench(o: UpgradeOptions): Promise<Figure[]> {
-  const workload = await syntheticWorkload();
+  const problem = upgradeProblem(o);
+  if (problem !== undefined) throw new Error(problem);
+  const workload = o.workload === 'calls' ? await callsWorkload(o.to) : await syntheticWorkload();
   // Runtime timers are unref'd (they must not keep a node up): an install waiting out its
   // watch window with nothing else pending would let the process exit under us.
   const keepAlive = setInterval(() => undefined, 1000);
