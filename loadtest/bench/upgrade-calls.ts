@@ -1,6 +1,6 @@
 /**
- * The upgrade bench's `calls` workload: the node's own call sessions, installed over from
- * 1.0.0 to a shipped release (2.0.0 by default, or 1.1.0).
+ * The upgrade bench's `calls` workload: the node's own call sessions, moved by the install
+ * from 1.0.0 to a shipped release (2.0.0 by default, or 1.1.0).
  *
  * The runtime is set up as server/node/node.ts sets it up, less the sockets: release 1.0.0
  * imported and loaded as the node boots it (its baseline), `ports` and `sessions` dynamic
