@@ -1,11 +1,18 @@
 /** `npm run bench -- <name> [options]`: benchmarks, separate from the tests. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { type NodeLossOptions, nodeLossBench } from './node-loss.ts';
 import { type Figure, report } from './report.ts';
 import { type RolloutBenchOptions, rolloutBench } from './rollout.ts';
 import { runtimeBench } from './runtime.ts';
 import { type SessionsOptions, sessionsBench } from './sessions.ts';
-import { OTP_ANCHORS, type UpgradeOptions, upgradeBench } from './upgrade.ts';
+import {
+  CALL_TARGETS,
+  OTP_ANCHORS,
+  type UpgradeOptions,
+  upgradeBench,
+  upgradeProblem,
+  WORKLOADS,
+} from './upgrade.ts';
 
 const positiveInt = (value: string): number => {
   const n = Number(value);
@@ -74,6 +81,19 @@ program
   .description(
     'a hot upgrade of N live sessions under traffic: session waits, loop stalls, lost messages, heap over cycles',
   )
+  .addOption(
+    new Option(
+      '--workload <name>',
+      "whose sessions: the node's call sessions, or the bench's own tiny release",
+    )
+      .choices(WORKLOADS)
+      .default('calls'),
+  )
+  .addOption(
+    new Option('--to <version>', 'calls workload: the shipped release installed over 1.0.0')
+      .choices(CALL_TARGETS)
+      .default('2.0.0'),
+  )
   .option('--sessions <n>', 'live sessions moved by the install', positiveInt, 100_000)
   .option('--runs <n>', 'runs to take the median of', positiveInt, 3)
   .option('--cycles <n>', 'upgrade+downgrade cycles for the heap figure', positiveInt, 1000)
@@ -82,11 +102,17 @@ program
   .option('--slice-ms <n>', "the install's time slice, ms (default: the installer's)", positiveInt)
   .option('--trace', 'probe stalls against the CPU wait, print the install timeline on stderr')
   .option('--json', 'print one JSON object on stdout')
+  .hook('preAction', (command) => {
+    const problem = upgradeProblem(command.opts<UpgradeOptions>());
+    if (problem !== undefined) command.error(`error: ${problem}`);
+  })
   .action(
     runs(
       'upgrade',
       (o: UpgradeOptions & { json?: boolean }) => upgradeBench(o),
       (o) => ({
+        workload: o.workload,
+        release: `1.0.0 -> ${o.to}`,
         sessions: o.sessions,
         runs: o.runs,
         cycles: o.cycles,

@@ -1,13 +1,22 @@
 /**
  * `npm run bench -- upgrade`: a hot upgrade of N live sessions under traffic, in one process.
  *
- * The release (loadtest/bench/upgrade-release/<version>) goes the real way: bundled with
- * esbuild, signed, written, read back, verified, evaluated with `vm.compileFunction`. N
- * sessions run 1.0.0; a driver casts to every session once, then to random sessions, every
- * millisecond (the measurements start once every session has had a message), each message
- * carrying a per-session sequence number and its send time; each session acks to a collector
- * process, which checks every sequence for loss, duplication and reordering. Then a full
- * install moves every session to 2.0.0 (state reshaped by codeChange) while traffic flows.
+ * Two workloads (`--workload`), measured by the same code (this file):
+ *
+ * - `calls` (the default): the node's own call sessions on release 1.0.0, in answered calls
+ *   with media flowing, each with a sink process as its port (no sockets), moved to the
+ *   shipped 2.0.0 (or `--to 1.1.0`) built, signed, verified and evaluated as a node loads it.
+ *   This is what the issue's targets are about: upgrade-calls.ts says how it is set up.
+ * - `synthetic`: the bench's own tiny release (upgrade-release/), a flat state regrouped,
+ *   acked to one collector (upgrade-synthetic.ts). It isolates the installer's own cost, and
+ *   is the baseline the calls figures can be read against.
+ *
+ * A driver sends to every stream (a session in a call) once, then on at the fleet's pace
+ * (each in turn for calls, as phones send media; at random for the synthetic sessions),
+ * every millisecond (the measurements start once every stream has had a message), each message
+ * carrying a per-stream sequence number and its send time; the workload checks every
+ * sequence for loss, duplication and reordering. Then a full install moves every session
+ * (and any other process on release code) to the new release while traffic flows.
  *
  * - max_session_wait_ms: the longest any message handled between the install's start and the
  *   end of its commit waited in a session's mailbox (handled-at minus sent-at). That is what
@@ -16,37 +25,31 @@
  * - max_loop_stall_ms: monitorEventLoopDelay (1 ms resolution) over the same stretch.
  * - max_gc_pause_ms / max_commit_gc_pause_ms: the longest V8 pause then, to tell the
  *   collector's share of a stall from the installer's own (longest_slice_ms).
- * - heap_growth_pct: install up, downgrade back, --cycles times, each cycle evaluating 2.0.0
- *   afresh so that every copy of its code becomes garbage; heap after GC before against after.
- *   The cycles run on their own runtime of --cycle-sessions sessions (the N-session runtime
- *   is gone by then): a small base heap makes any leak per cycle stand out, and 2,000
- *   installs of 100,000 sessions would take the better part of an hour.
+ * - heap_growth_pct: install up, downgrade back, --cycles times, each cycle evaluating the new
+ *   release afresh so that every copy of its code becomes garbage; heap after GC before
+ *   against after. The cycles run on their own fleet of --cycle-sessions sessions, with no
+ *   traffic (the N-session one is gone by then): a small base heap makes any leak per cycle
+ *   stand out, and 2,000 installs of 100,000 sessions would take the better part of an hour.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { verifyArtifact } from '../../server/release/artifact.ts';
-import { buildRelease } from '../../server/release/build.ts';
 import { Install, type InstallProgress } from '../../server/release/installer.ts';
-import { evaluateRelease } from '../../server/release/loader.ts';
 import type { ReleaseModule } from '../../server/release/module.ts';
-import {
-  type AnyBehaviour,
-  type Behaviour,
-  type Clock,
-  kill,
-  noreply,
-  type Pid,
-  Runtime,
-  systemClock,
-} from '../../server/runtime/index.ts';
+import { kill, type Runtime } from '../../server/runtime/index.ts';
 import { type Figure, median } from './report.ts';
-import type { Ack, SessionArgs, Traffic } from './upgrade-release/1.0.0/index.ts';
+import { CALL_TARGETS, callsWorkload, minCallsRate } from './upgrade-calls.ts';
+import { clock, type Fleet, type Traffic, type Workload } from './upgrade-fleet.ts';
+import { syntheticWorkload } from './upgrade-synthetic.ts';
+
+export const WORKLOADS = ['calls', 'synthetic'] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+export { CALL_TARGETS };
 
 export interface UpgradeOptions {
+  workload: WorkloadName;
+  /** The calls workload's target release. */
+  to: string;
   sessions: number;
   runs: number;
   cycles: number;
@@ -69,13 +72,6 @@ const BASELINE_MS = 1000;
 /** Cycles before the heap baseline: first-time compilation and inline caches are not growth. */
 const WARMUP_CYCLES = 5;
 
-/** The runtime clock, with sub-millisecond resolution: waits of a few ms are what we measure. */
-const clock: Clock = {
-  now: () => performance.timeOrigin + performance.now(),
-  setTimeout: systemClock.setTimeout,
-  clearTimeout: systemClock.clearTimeout,
-};
-
 function gc(): void {
   const collect = (globalThis as { gc?: () => void }).gc;
   if (!collect) throw new Error('run with node --expose-gc (npm run bench does)');
@@ -85,99 +81,10 @@ function gc(): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Build, sign, write, read back and verify both versions, once: the code a node would load. */
-async function buildCodes(): Promise<Map<string, string>> {
-  const keys = generateKeyPairSync('ed25519');
-  const outDir = mkdtempSync(join(tmpdir(), 'hotline-bench-upgrade-'));
-  const codes = new Map<string, string>();
-  try {
-    for (const version of ['1.0.0', '2.0.0']) {
-      const entry = fileURLToPath(new URL(`./upgrade-release/${version}/index.ts`, import.meta.url));
-      const { path } = await buildRelease({ entry, version, name: 'bench-upgrade', keys, outDir });
-      codes.set(version, verifyArtifact(readFileSync(path), [keys.publicKey]).code);
-    }
-  } finally {
-    rmSync(outDir, { recursive: true, force: true });
-  }
-  return codes;
-}
-
-/** Checks every ack: per session, sequence numbers must arrive exactly once and in order. */
-class Tracker {
-  readonly sent: Uint32Array;
-  readonly last: Uint32Array;
-  sentTotal = 0;
-  received = 0;
-  duplicated = 0;
-  reordered = 0;
-  /** Sequence numbers skipped over, by session: reordered if they come later, lost if not. */
-  readonly gaps = new Map<number, Set<number>>();
-  /** Longest wait among messages handled within [from, to] (runtime clock). */
-  from = Number.POSITIVE_INFINITY;
-  to = Number.POSITIVE_INFINITY;
-  maxWait = 0;
-  inWindow = 0;
-
-  constructor(n: number) {
-    this.sent = new Uint32Array(n);
-    this.last = new Uint32Array(n);
-  }
-
-  window(from: number, to = Number.POSITIVE_INFINITY): void {
-    this.from = from;
-    this.to = to;
-    this.maxWait = 0;
-    this.inWindow = 0;
-  }
-
-  ack([i, seq, waited, at]: Ack): void {
-    this.received++;
-    if (at >= this.from && at <= this.to) {
-      this.inWindow++;
-      if (waited > this.maxWait) this.maxWait = waited;
-    }
-    const last = this.last[i] as number;
-    if (seq === last + 1) this.last[i] = seq;
-    else if (seq > last + 1) {
-      const gap = this.gaps.get(i) ?? new Set<number>();
-      this.gaps.set(i, gap);
-      for (let s = last + 1; s < seq; s++) gap.add(s);
-      this.last[i] = seq;
-    } else if (this.gaps.get(i)?.delete(seq)) this.reordered++;
-    else this.duplicated++;
-  }
-
-  get inFlight(): number {
-    return this.sentTotal - this.received;
-  }
-
-  lost(): number {
-    let lost = 0;
-    for (let i = 0; i < this.sent.length; i++) lost += (this.sent[i] as number) - (this.last[i] as number);
-    for (const gap of this.gaps.values()) lost += gap.size;
-    return lost;
-  }
-}
-
-function collectorFor(
-  tracker: Tracker,
-): Behaviour<null, null, { call: never; reply: never; cast: Ack; info: never }> {
-  const result = noreply(null);
-  return {
-    name: 'bench_collector',
-    version: '1.0.0',
-    init: () => null,
-    handleCast(ack) {
-      tracker.ack(ack);
-      return result;
-    },
-  };
-}
-
 /**
- * Casts to random sessions at `rate` messages per second: on a 1 ms timer (as traffic arrives
- * from sockets, letting the loop idle in between) it sends what the time since its last turn
- * is owed, as long as fewer than WINDOW are unacked.
+ * Sends to the fleet's streams (at its pace) at `rate` messages per second: on a 1 ms timer
+ * (as traffic arrives from sockets, letting the loop idle in between) it sends what the time
+ * since its last turn is owed, as long as fewer than WINDOW are in flight.
  */
 class Driver {
   #running = false;
@@ -185,16 +92,15 @@ class Driver {
   #last = 0;
   #owed = 0;
   #primed = 0;
+  #next = 0;
 
-  /** Every session has had a message. */
+  /** Every stream has had a message. */
   get primed(): boolean {
-    return this.#primed === this.pids.length;
+    return this.#primed === this.fleet.streams;
   }
 
   constructor(
-    private readonly rt: Runtime,
-    private readonly pids: Pid[],
-    private readonly tracker: Tracker,
+    private readonly fleet: Fleet,
     private readonly rate: number,
   ) {}
 
@@ -220,7 +126,7 @@ class Driver {
 
   #turn = (): void => {
     if (!this.#running) return;
-    const t = this.tracker;
+    const { traffic: t, streams } = this.fleet;
     const now = performance.now();
     this.#owed += ((now - this.#last) * this.rate) / 1000;
     this.#last = now;
@@ -228,14 +134,18 @@ class Driver {
     this.#owed = Math.min(this.#owed - n, WINDOW);
     const sentAt = clock.now();
     for (let k = 0; k < n; k++) {
-      // The first pass reaches every session once, so the warmup ends with every session's
+      // The first pass reaches every stream once, so the warmup ends with every session's
       // mailbox allocated, as in a node whose sessions are all in calls.
-      const i = this.#primed < this.pids.length ? this.#primed++ : this.#random() % this.pids.length;
+      const i =
+        this.#primed < streams
+          ? this.#primed++
+          : this.fleet.pace === 'steady'
+            ? this.#next++ % streams
+            : this.#random() % streams;
       const seq = (t.sent[i] as number) + 1;
       t.sent[i] = seq;
       t.sentTotal++;
-      const message: Traffic = { seq, sentAt };
-      this.rt.cast(this.pids[i] as Pid, message);
+      this.fleet.send(i, seq, sentAt);
     }
     setTimeout(this.#turn, 1);
   };
@@ -324,9 +234,9 @@ function printTimeline(
   );
 }
 
-async function drained(tracker: Tracker, rt: Runtime): Promise<void> {
+async function drained(traffic: Traffic, rt: Runtime): Promise<void> {
   const deadline = performance.now() + 30_000;
-  while (tracker.inFlight > 0 && performance.now() < deadline) {
+  while (traffic.inFlight > 0 && performance.now() < deadline) {
     await rt.idle();
     await sleep(5);
   }
@@ -338,65 +248,57 @@ function stopAll(rt: Runtime): void {
   for (const pid of pids) rt.exit(pid, kill);
 }
 
-interface LiveRun {
-  installMs: number;
-  preflightMs: number;
-  commitMs: number;
-  waitMs: number;
-  baselineWaitMs: number;
-  baselineCpu: number;
-  stallMs: number;
-  sliceMs: number;
-  gcPauseMs: number;
-  commitGcPauseMs: number;
-  /** With --trace: the main thread's wait for a CPU during the install, and the longest stall less it. */
-  cpuWaitMs: number;
-  ownStallMs: number;
-  cleanStallMs: number;
-  lost: number;
-  duplicated: number;
-  reordered: number;
-  messages: number;
-  inWindow: number;
-  msgsPerS: number;
+/** The fleet's sessions that run `to`'s code. */
+function sessionsOn(fleet: Fleet, to: ReleaseModule): number {
+  const code = new Set(to.behaviours);
+  let n = 0;
+  for (const pid of fleet.sessions) {
+    const b = fleet.rt.lookup(pid)?.behaviour;
+    if (b !== undefined && code.has(b)) n++;
+  }
+  return n;
 }
 
-async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promise<LiveRun> {
-  const v1 = evaluateRelease(codes.get('1.0.0') as string, '1.0.0');
-  const v2 = evaluateRelease(codes.get('2.0.0') as string, '2.0.0');
-  const rt = new Runtime({ node: 'bench', clock });
-  rt.modules.load(v1.behaviours[0] as AnyBehaviour);
-  const tracker = new Tracker(o.sessions);
-  const collector = rt.spawn(collectorFor(tracker), null);
-  const pids: Pid[] = [];
-  for (let index = 0; index < o.sessions; index++) {
-    const args: SessionArgs = { index, collector };
-    pids.push(rt.spawn('bench_session', args));
-    if (index % 10_000 === 9_999) await new Promise((r) => setImmediate(r));
-  }
-  const driver = new Driver(rt, pids, tracker, o.rate);
+/** Numbers of one live run, keyed as `measure` reads them (a workload's extras too). */
+type LiveRun = Record<string, number>;
+
+async function liveUpgrade(workload: Workload, o: UpgradeOptions): Promise<LiveRun> {
+  const fleet = await workload.setUp(o.sessions, false);
+  const { rt, traffic } = fleet;
+  // The setup's garbage collected now, not in the baseline or the install: the sessions of a
+  // node that has been up a while are long settled in the heap.
+  gc();
+  const to = fleet.loadTo();
+  const driver = new Driver(fleet, o.rate);
   driver.start();
   await sleep(WARMUP_MS);
-  while (!driver.primed) await sleep(100);
+  // A node too slow for the traffic would never prime: fail rather than wait for ever.
+  const primeBy = performance.now() + 60_000 + (fleet.streams / o.rate) * 2000;
+  while (!driver.primed) {
+    if (performance.now() > primeBy)
+      throw new Error(`the driver reached ${fleet.streams} streams too slowly`);
+    await sleep(100);
+  }
 
-  tracker.window(clock.now());
-  const received0 = tracker.received;
+  traffic.window(clock.now());
+  const handled0 = traffic.handled;
   const cpu0 = process.cpuUsage();
   await sleep(BASELINE_MS);
   const cpu = process.cpuUsage(cpu0);
   const baselineCpu = ((cpu.user + cpu.system) / 1000 / BASELINE_MS) * 100;
-  const baselineWaitMs = tracker.maxWait;
-  const msgsPerS = ((tracker.received - received0) * 1000) / BASELINE_MS;
+  const baselineWaitMs = traffic.wait.max;
+  const msgsPerS = ((traffic.handled - handled0) * 1000) / BASELINE_MS;
 
   const eld = monitorEventLoopDelay({ resolution: 1 });
   const probe = o.trace === true ? new StallProbe() : undefined;
   let preflightAt = 0;
   let preflightMs = 0;
+  const timers = rt.activeTimers;
   const install = new Install(
     rt,
     'bench',
-    v1,
-    v2,
+    fleet.from,
+    to,
     { mode: 'full', watchMs: 200, ...(o.sliceMs === undefined ? {} : { sliceMs: o.sliceMs }) },
     {
       phaseDone: (phase, ms) => {
@@ -407,11 +309,8 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
     },
     // As the release handler does: the dry runs use their own copy of the code.
     process.env.HOTLINE_BENCH_SAME_CODE
-      ? { from: v1, to: v2 }
-      : {
-          from: evaluateRelease(codes.get('1.0.0') as string, '1.0.0'),
-          to: evaluateRelease(codes.get('2.0.0') as string, '2.0.0'),
-        },
+      ? { from: fleet.from, to }
+      : { from: fleet.dryFrom, to: fleet.loadTo() },
   );
   // GC pauses during the install, to tell the collector's share of any stall from the installer's.
   const pauses: { at: number; ms: number; kind: number }[] = [];
@@ -424,7 +323,7 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
       });
   });
   gcs.observe({ entryTypes: ['gc'] });
-  tracker.window(clock.now());
+  traffic.window(clock.now());
   eld.enable();
   probe?.start();
   const t0 = performance.now();
@@ -432,24 +331,23 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
   const t1 = performance.now();
   probe?.stop();
   eld.disable();
-  tracker.to = clock.now();
+  traffic.closeWindow(clock.now());
   await new Promise((r) => setImmediate(r)); // gc entries arrive a turn late
   gcs.disconnect();
   const inInstall = pauses.filter((g) => g.at >= t0 && g.at <= t1);
   if (probe !== undefined) printTimeline(probe, inInstall, t0, preflightAt, t1);
   const done: InstallProgress = await install.done;
-  if (done.outcome !== 'installed' || done.moved !== o.sessions)
-    throw new Error(`install ended ${done.outcome} (${done.reason}), ${done.moved}/${o.sessions} moved`);
+  if (done.outcome !== 'installed' || done.moved !== fleet.moving)
+    throw new Error(`install ended ${done.outcome} (${done.reason}), ${done.moved}/${fleet.moving} moved`);
 
   driver.stop();
-  await drained(tracker, rt);
-  for (const pid of pids)
-    if (rt.lookup(pid)?.behaviour !== v2.behaviours[0]) throw new Error(`${pid} is not on 2.0.0`);
+  await drained(traffic, rt);
+  const tally = fleet.tally();
   const run: LiveRun = {
     installMs: t1 - t0,
     preflightMs,
     commitMs: t1 - preflightAt,
-    waitMs: tracker.maxWait,
+    waitMs: traffic.wait.max,
     baselineWaitMs,
     baselineCpu,
     stallMs: eld.max / 1e6,
@@ -459,12 +357,17 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
     cpuWaitMs: probe?.cpuWaitMs ?? Number.NaN,
     ownStallMs: probe?.ownStallMs ?? Number.NaN,
     cleanStallMs: probe?.cleanStallMs ?? Number.NaN,
-    lost: tracker.lost(),
-    duplicated: tracker.duplicated,
-    reordered: tracker.reordered,
-    messages: tracker.sentTotal,
-    inWindow: tracker.inWindow,
+    lost: tally.lost,
+    duplicated: tally.duplicated,
+    reordered: tally.reordered,
+    failures: tally.failures,
+    messages: traffic.sentTotal,
+    inWindow: traffic.wait.inWindow,
     msgsPerS,
+    moved: done.moved,
+    onNew: sessionsOn(fleet, to),
+    timers,
+    ...tally.extra,
   };
   stopAll(rt);
   return run;
@@ -472,25 +375,19 @@ async function liveUpgrade(codes: Map<string, string>, o: UpgradeOptions): Promi
 
 /** Heap after GC before and after `cycles` install-up, downgrade-back cycles. */
 async function heapCycles(
-  codes: Map<string, string>,
+  workload: Workload,
   o: UpgradeOptions,
 ): Promise<{ before: number; after: number; cycleMs: number }> {
-  const code2 = codes.get('2.0.0') as string;
-  const v1 = evaluateRelease(codes.get('1.0.0') as string, '1.0.0');
-  const rt = new Runtime({ node: 'cycles', clock });
-  rt.modules.load(v1.behaviours[0] as AnyBehaviour);
-  const tracker = new Tracker(o.cycleSessions);
-  const collector = rt.spawn(collectorFor(tracker), null);
-  for (let index = 0; index < o.cycleSessions; index++) rt.spawn('bench_session', { index, collector });
-
+  const fleet = await workload.setUp(o.cycleSessions, true);
+  const { rt, from } = fleet;
   const cycle = async (c: number) => {
     // Fresh code each time: this copy is garbage once the downgrade is done.
-    const v2: ReleaseModule = evaluateRelease(code2, '2.0.0');
-    for (const [id, from, to] of [
-      [`up-${c}`, v1, v2],
-      [`down-${c}`, v2, v1],
+    const to = fleet.loadTo();
+    for (const [id, a, b] of [
+      [`up-${c}`, from, to],
+      [`down-${c}`, to, from],
     ] as const) {
-      const install = new Install(rt, id, from, to, { watchMs: 0 });
+      const install = new Install(rt, id, a, b, { watchMs: 0 });
       await install.start();
       const p = await install.done;
       if (p.outcome !== 'installed') throw new Error(`cycle ${c}: ${id} ended ${p.outcome} (${p.reason})`);
@@ -504,23 +401,40 @@ async function heapCycles(
   const cycleMs = (performance.now() - t0) / o.cycles;
   gc();
   const after = process.memoryUsage().heapUsed;
+  const { failures } = fleet.tally();
+  if (failures > 0) throw new Error(`${failures} session failure(s) during the cycles`);
+  if (sessionsOn(fleet, from) !== o.cycleSessions)
+    throw new Error('the cycles left sessions off their release');
   stopAll(rt);
   return { before, after, cycleMs };
 }
 
+/** Why these options make no run, or undefined. */
+export function upgradeProblem(o: UpgradeOptions): string | undefined {
+  if (o.workload === 'synthetic')
+    return o.to === '2.0.0' ? undefined : 'the synthetic workload installs its own 2.0.0 (--to is for calls)';
+  if (!CALL_TARGETS.includes(o.to)) return `the calls workload installs ${CALL_TARGETS.join(' or ')}`;
+  const least = minCallsRate(o.sessions);
+  return o.rate >= least
+    ? undefined
+    : `--rate ${o.rate} leaves phones silent past the media timeout: ${o.sessions} sessions need ${least} or more`;
+}
+
 export async function upgradeBench(o: UpgradeOptions): Promise<Figure[]> {
-  const codes = await buildCodes();
+  const problem = upgradeProblem(o);
+  if (problem !== undefined) throw new Error(problem);
+  const workload = o.workload === 'calls' ? await callsWorkload(o.to) : await syntheticWorkload();
   // Runtime timers are unref'd (they must not keep a node up): an install waiting out its
   // watch window with nothing else pending would let the process exit under us.
   const keepAlive = setInterval(() => undefined, 1000);
   try {
-    return await measure(codes, o);
+    return await measure(workload, o);
   } finally {
     clearInterval(keepAlive);
   }
 }
 
-async function measure(codes: Map<string, string>, o: UpgradeOptions): Promise<Figure[]> {
+async function measure(workload: Workload, o: UpgradeOptions): Promise<Figure[]> {
   const runs: Record<string, number[]> = {};
   const add = (k: string, v: number) => {
     runs[k] ??= [];
@@ -528,10 +442,10 @@ async function measure(codes: Map<string, string>, o: UpgradeOptions): Promise<F
   };
   for (let r = 0; r < o.runs; r++) {
     gc();
-    const live = await liveUpgrade(codes, o);
+    const live = await liveUpgrade(workload, o);
     for (const [k, v] of Object.entries(live)) add(k, v);
     gc();
-    const heap = await heapCycles(codes, o);
+    const heap = await heapCycles(workload, o);
     add('heapGrowth', ((heap.after - heap.before) / heap.before) * 100);
     add('heapBefore', heap.before / 2 ** 20);
     add('heapAfter', heap.after / 2 ** 20);
@@ -563,6 +477,25 @@ async function measure(codes: Map<string, string>, o: UpgradeOptions): Promise<F
     { key: 'messages_lost', value: m('lost'), target: { max: 0 }, label: 'messages lost' },
     { key: 'messages_duplicated', value: m('duplicated'), target: { max: 0 }, label: 'messages duplicated' },
     { key: 'messages_reordered', value: m('reordered'), target: { max: 0 }, label: 'messages reordered' },
+    {
+      key: 'session_failures',
+      value: m('failures'),
+      target: { max: 0 },
+      label: 'sessions that went wrong (an error frame, a call ended)',
+    },
+    {
+      key: 'sessions_on_new_release',
+      value: m('onNew'),
+      target: { min: o.sessions },
+      label: `sessions on ${workload.to} after the install`,
+    },
+    {
+      key: 'processes_moved',
+      value: m('moved'),
+      label: 'processes the install moved (sessions and service legs)',
+    },
+    { key: 'timers_at_install', value: m('timers'), label: 'timers set when the install started' },
+    ...workload.figures(m),
     { key: 'messages_total', value: m('messages'), label: 'messages sent in the run' },
     { key: 'messages_during_install', value: m('inWindow'), label: 'messages handled during the install' },
     {

@@ -1,0 +1,101 @@
+/**
+ * `npm run bench -- upgrade` as a user runs it, small, in both workloads: it prints one JSON
+ * object with the issue's figures; no message is lost, duplicated or reordered, no session
+ * goes wrong, every session ends on the new release, and the heap figure is a number. Speed
+ * is the bench's business, not the test's: no figure of time is checked.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const SESSIONS = 2000;
+
+/** The bench's JSON line, as `npm run bench -- upgrade … --json` prints it. */
+async function bench(...args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--import',
+      'tsx',
+      'loadtest/bench/main.ts',
+      'upgrade',
+      ...args,
+      ...[
+        '--sessions',
+        String(SESSIONS),
+        '--runs',
+        '1',
+        '--cycles',
+        '20',
+        '--cycle-sessions',
+        '200',
+        '--json',
+      ],
+    ],
+    { cwd: root },
+  );
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines.at(-1) as string) as Record<string, unknown>;
+}
+
+/** What every workload reports, and what must hold of it. */
+function expectSound(out: Record<string, unknown>): void {
+  for (const key of [
+    'install_ms',
+    'preflight_ms',
+    'commit_ms',
+    'max_session_wait_ms',
+    'max_loop_stall_ms',
+    'messages_total',
+    'heap_growth_pct',
+  ])
+    expect(typeof out[key], key).toBe('number');
+  expect(out).toMatchObject({
+    messages_lost: 0,
+    messages_duplicated: 0,
+    messages_reordered: 0,
+    session_failures: 0,
+    sessions_on_new_release: SESSIONS,
+  });
+  expect(out.messages_total).toBeGreaterThan(0);
+  expect(Number.isFinite(out.heap_growth_pct)).toBe(true);
+}
+
+describe('npm run bench -- upgrade', () => {
+  it("--workload calls: the node's call sessions, in calls with media, all moved to 2.0.0", async () => {
+    const out = await bench('--workload', 'calls');
+    expect(out).toMatchObject({ bench: 'upgrade', workload: 'calls', release: '1.0.0 -> 2.0.0' });
+    expectSound(out);
+    const calls = out.calls_two_party as number;
+    const echo = out.calls_echo as number;
+    expect(calls).toBeGreaterThan(0);
+    expect(echo).toBeGreaterThan(0);
+    // Every session, and every echo call's service leg.
+    expect(out.processes_moved).toBe(SESSIONS + echo);
+    // Each leg in a call had its media check set.
+    expect(out.timers_at_install).toBeGreaterThan(0);
+    // Every phone's frame was acked to it, and relayed to the other phone (or echoed back).
+    expect(out.media_acks).toBe(out.messages_total);
+    expect(out.media_relayed).toBe(out.messages_total);
+    expect(typeof out.max_ack_at_port_ms).toBe('number');
+  }, 120_000);
+
+  it('--workload synthetic: the bench release, all moved to its 2.0.0', async () => {
+    const out = await bench('--workload', 'synthetic');
+    expect(out).toMatchObject({ bench: 'upgrade', workload: 'synthetic', release: '1.0.0 -> 2.0.0' });
+    expectSound(out);
+    expect(out.processes_moved).toBe(SESSIONS);
+  }, 120_000);
+
+  it('refuses traffic too thin to keep the calls up', async () => {
+    const refused = await bench('--rate', '10').then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/--rate 10 leaves phones silent past the media timeout/);
+  });
+});
