@@ -123,6 +123,9 @@ const REPORTED_FAILURES = 100;
 
 const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Turns an install slice waits at most for a scheduler that is behind (see #yield). */
+const TRAFFIC_FIRST_TURNS = 8;
+
 /** Quick retries for a process inside an async callback, before waiting on its boundary. */
 const QUICK_RETRIES = 3;
 /** Preflight copies migrated by the commit's code and kept until the commit (see #preflight). */
@@ -254,8 +257,18 @@ export class Install {
         if ((++n & 255) === 0 && performance.now() - t0 >= this.#options.sliceMs) break;
       }
       this.#sliceTook(t0);
-      await yieldToIo();
+      await this.#yield();
     }
+  }
+
+  /**
+   * Yield to I/O and the scheduler, and go on yielding while the scheduler is behind:
+   * messages to sessions come first. A few turns at most, so that an install still moves
+   * on a node whose traffic alone keeps the scheduler busy.
+   */
+  async #yield(): Promise<void> {
+    await yieldToIo();
+    for (let i = 0; i < TRAFFIC_FIRST_TURNS && this.#rt.scheduler.behind; i++) await yieldToIo();
   }
 
   #sliceTook(t0: number): void {
@@ -303,7 +316,7 @@ export class Install {
       this.#sliceTook(t0);
       if (i < items.length) {
         this.#report();
-        await yieldToIo();
+        await this.#yield();
       }
     }
   }
@@ -388,7 +401,7 @@ export class Install {
     await this.#sliced(pids, one);
     for (let round = 0; retry.length > 0 && round < QUICK_RETRIES && !stopped(); round++) {
       const again = retry.splice(0);
-      await yieldToIo();
+      await this.#yield();
       await this.#sliced(again, one);
     }
     // Still busy: a process kept busy by a stream of async callbacks may never be seen at a

@@ -43,6 +43,9 @@ export class Scheduler<P extends Schedulable> {
     return this.#queue.length;
   }
 
+  /** Whether the last slice ran out of time with processes still runnable: messages are waiting. */
+  behind = false;
+
   /** Resolves once the run queue is empty (async callbacks may still be in flight). */
   idle(): Promise<void> {
     if (this.#queue.length === 0 && !this.#scheduled) return Promise.resolve();
@@ -63,6 +66,7 @@ export class Scheduler<P extends Schedulable> {
         if (performance.now() >= deadline) break;
       }
     }
+    this.behind = this.#queue.length > 0;
     const took = performance.now() - start;
     if (took > this.maxSliceMs) this.maxSliceMs = took;
     this.slices++;

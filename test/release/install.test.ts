@@ -780,3 +780,33 @@ describe('memory', () => {
     expect(rt.modules.versions().some((v) => v.version === '2.0.0' && v.processes === 20)).toBe(true);
   });
 });
+
+describe('traffic first', () => {
+  /** Event-loop turns a full install of 2,000 processes takes while the scheduler says it is `behind` or not. */
+  async function turnsOfInstall(behind: boolean): Promise<number> {
+    const r1 = release1();
+    const { rt, clock, pids } = running(r1, 2000);
+    Object.defineProperty(rt.scheduler, 'behind', { get: () => behind });
+    let turns = 0;
+    let counting = true;
+    const tick = () => {
+      turns++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const inst = install(rt, r1, release2(), { sliceMs: 0 });
+    await inst.start();
+    counting = false;
+    clock.advance(1000);
+    expect((await inst.done).outcome).toBe('installed');
+    for (const pid of pids) expect(codeOf(rt, pid)?.version).toBe('2.0.0');
+    return turns;
+  }
+
+  it('waits a few turns between its slices while the scheduler is behind, and still finishes', async () => {
+    const free = await turnsOfInstall(false);
+    const yielding = await turnsOfInstall(true);
+    // Every slice waits up to eight more turns for the scheduler.
+    expect(yielding).toBeGreaterThan(5 * free);
+  });
+});

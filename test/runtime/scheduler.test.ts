@@ -319,3 +319,19 @@ describe('rt.idle()', () => {
     expect(listProcesses(rt)[0]?.status).toBe('waiting');
   });
 });
+
+describe('behind', () => {
+  it('is true after a slice that ran out of time with processes still runnable, false once it drains', async () => {
+    const rt = newRuntime();
+    const counts = new Map<Pid, number>();
+    const pids = Array.from({ length: 50 }, () => rt.spawn(counter(counts)));
+    expect(rt.scheduler.behind).toBe(false);
+    for (const pid of pids) flood(rt, pid, 20_000);
+    // One turn of the event loop: the first slice runs out of its time long before a million messages.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(rt.scheduler.behind).toBe(true);
+    await settle(rt);
+    expect(rt.scheduler.behind).toBe(false);
+    expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(1_000_000);
+  });
+});
