@@ -20,7 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AdminClient, AdminRequestError } from '../cli/admin-client.ts';
-import { hotlineError } from '../errors/catalogue.ts';
+import { errorText, hotlineError } from '../errors/catalogue.ts';
 import type { PreflightReport, ReleaseList } from '../release/handler.ts';
 import type { InstallPhase, InstallProgress, ProcessFailure } from '../release/installer.ts';
 import { checkVersion } from '../release/version.ts';
@@ -126,8 +126,6 @@ export async function discover(adminUrl: string, token: string): Promise<Cluster
 export function rollOut(options: RolloutOptions): Promise<RolloutReport> {
   return new Rollout(options).run();
 }
-
-const errorText = (err: unknown): string => String((err as Error)?.message ?? err);
 
 class Rollout {
   readonly #o: RolloutOptions;

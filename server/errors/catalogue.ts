@@ -249,4 +249,7 @@ export function errorFromNode(code: string | undefined, message: string): Error 
 }
 
 export const errorCodes = Object.keys(catalogue) as ErrorCode[];
+
+/** What to print of anything thrown: its message, or the value itself. */
+export const errorText = (err: unknown): string => String((err as Error)?.message ?? err);
 export const phoneProtocolErrorCodes = Object.keys(phoneProtocol) as (keyof typeof phoneProtocol)[];

@@ -15,7 +15,7 @@
  *
  * New processes start on the new code from the commit on. It knows nothing of calls.
  */
-import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
+import { errorText, type HotlineError, hotlineError } from '../errors/catalogue.ts';
 import {
   type AnyBehaviour,
   type ChangeCodeOptions,
@@ -144,8 +144,6 @@ export function pathBetween(
   if (down) return { direction: 'down', extra: down.extra };
   return hotlineError('HOT_ERR_NO_UPGRADE_PATH', from.version, to.version);
 }
-
-const messageOf = (error: unknown): string => String((error as Error)?.message ?? error);
 
 const byName = (r: ReleaseModule) => new Map(r.behaviours.map((b) => [b.name, b]));
 
@@ -297,9 +295,9 @@ export class Install {
   }
 
   #fail(pid: Pid, module: string, err: unknown): void {
-    const failure = { pid, module, error: messageOf(err) };
+    const failure = { pid, module, error: errorText(err) };
     const cause = (err as { cause?: unknown }).cause;
-    if (cause !== undefined) failure.error += `: ${messageOf(cause)}`;
+    if (cause !== undefined) failure.error += `: ${errorText(cause)}`;
     if (this.progress.failures.length < REPORTED_FAILURES) this.progress.failures.push(failure);
     this.#hooks.codeChangeFailed?.(failure);
   }
@@ -541,7 +539,7 @@ export class Install {
         // Over the threshold: the process waits, suspended, for the rollback to move it back.
         this.#held.add(pid);
         void this.#rollback(
-          `${this.progress.crashes} crash(es) on ${this.#to.version}; last: ${messageOf(error)}`,
+          `${this.progress.crashes} crash(es) on ${this.#to.version}; last: ${errorText(error)}`,
         );
         return true;
       },
@@ -569,7 +567,7 @@ export class Install {
       if (errors > tolerated)
         void this.#rollback(
           `${errors} error(s) reported on ${this.#to.version} by ${exposed} process(es) on it, ` +
-            `over the ${Math.floor(tolerated)} tolerated; last: ${messageOf(e.error)}`,
+            `over the ${Math.floor(tolerated)} tolerated; last: ${errorText(e.error)}`,
         );
     });
     this.#unwatch = () => {

@@ -28,6 +28,7 @@ import {
   appendLinesSync,
   type Candidate,
   type ClaimCdr,
+  cdrOf,
   claimAlone,
   claimingLine,
   closeLog,
@@ -89,24 +90,6 @@ function watch(ctx: Ctx, s: JournalState, call: Open): void {
   s.byMonitor.set(call.monitor, call.id);
 }
 
-function cdrOf(
-  ctx: Ctx,
-  call: Pick<OpenCall, 'id' | 'callId' | 'caller' | 'callee' | 'setupAt' | 'versions'>,
-  end: CallEnd,
-): Cdr {
-  return {
-    id: call.id,
-    callId: call.callId,
-    caller: call.caller,
-    callee: call.callee,
-    node: ctx.node,
-    setupAt: call.setupAt,
-    ...end,
-    durationMs: end.answeredAt === null ? 0 : end.endedAt - end.answeredAt,
-    versions: [...new Set([...call.versions, ...end.versions])],
-  };
-}
-
 function write(ctx: Ctx, s: JournalState, cdr: Cdr, hooks: JournalHooks): void {
   enqueue(ctx, s, line({ t: 'cdr', ...cdr }));
   hooks.ended?.(cdr);
@@ -133,7 +116,7 @@ function close(ctx: Ctx, s: JournalState, call: Open, end: CallEnd, hooks: Journ
   s.open.delete(call.id);
   s.byMonitor.delete(call.monitor);
   ctx.demonitor(call.monitor);
-  const cdr = cdrOf(ctx, call, end);
+  const cdr = cdrOf(ctx.node, call, end);
   if (acrossNodes(ctx, call) || end.cause === 'node_lost') candidate(ctx, s, cdr);
   else write(ctx, s, cdr, hooks);
 }
@@ -207,7 +190,7 @@ export function createJournal(
         }
         case 'lost': {
           const { type: _t, id, callId, caller, callee, setupAt, ...end } = m;
-          candidate(ctx, s, cdrOf(ctx, { id, callId, caller, callee, setupAt, versions: [] }, end));
+          candidate(ctx, s, cdrOf(ctx.node, { id, callId, caller, callee, setupAt, versions: [] }, end));
           break;
         }
       }

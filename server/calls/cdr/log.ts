@@ -20,6 +20,7 @@ import {
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import type { CallEnd } from '../contract.ts';
 import type { Cdr, LogLine, OpenCall } from './records.ts';
 
 const writeAsync = promisify(write);
@@ -130,9 +131,12 @@ export async function scanLog(path: string): Promise<LogScan> {
   return { open, claiming, lastAlive };
 }
 
-/** The CDR of a call that was up when its node died: ended when the node was last seen. */
-export function lostCdr(call: OpenCall, node: string, lastAlive: number): Cdr {
-  const endedAt = Math.max(lastAlive, call.answeredAt ?? call.setupAt);
+/** A call's CDR on `node`, from what the call opened with and how it ended. */
+export function cdrOf(
+  node: string,
+  call: Pick<OpenCall, 'id' | 'callId' | 'caller' | 'callee' | 'setupAt' | 'versions'>,
+  end: CallEnd,
+): Cdr {
   return {
     id: call.id,
     callId: call.callId,
@@ -140,15 +144,25 @@ export function lostCdr(call: OpenCall, node: string, lastAlive: number): Cdr {
     callee: call.callee,
     node,
     setupAt: call.setupAt,
-    answeredAt: call.answeredAt,
-    endedAt,
-    durationMs: call.answeredAt === null ? 0 : endedAt - call.answeredAt,
+    ...end,
+    durationMs: end.answeredAt === null ? 0 : end.endedAt - end.answeredAt,
+    versions: [...new Set([...call.versions, ...end.versions])],
+  };
+}
+
+/** The CDR of a call that was up when its node died: ended when the node was last seen. */
+export function lostCdr(call: OpenCall, node: string, lastAlive: number): Cdr {
+  const endedAt = Math.max(lastAlive, call.answeredAt ?? call.setupAt);
+  const { answeredAt } = call;
+  return cdrOf(node, call, {
     cause: 'node_lost',
     endedBy: 'system',
+    endedAt,
+    answeredAt,
     mediaAtoB: 0,
     mediaBtoA: 0,
-    versions: call.versions,
-  };
+    versions: [],
+  });
 }
 
 /**
