@@ -19,6 +19,7 @@ import type { ClientMessage } from './shipped.ts';
 export type Decoded = { ok: true; message: ClientMessage } | { ok: false; error: HotlineError; ref?: string };
 
 type Side = 'client' | 'server';
+type Validator = ReturnType<typeof Compile>;
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v);
 const same = (a: TSchema, b: TSchema): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
 
@@ -29,6 +30,8 @@ export class ClientProtocol {
     server: new Map(Object.entries(baseServerMessages)),
   };
   readonly #validators = new Map(Object.entries(baseClientMessages).map(([t, s]) => [t, Compile(s)]));
+  /** Validators `problem` compiled to prove a schema, kept for `learn`. */
+  readonly #compiled = new WeakMap<TSchema, Validator>();
 
   /** Why a release's additions cannot be learnt here, or undefined if they can. */
   problem(additions: ProtocolAdditions | undefined): string | undefined {
@@ -47,11 +50,12 @@ export class ClientProtocol {
         const known = this.#schemas[side].get(type);
         if (known !== undefined && !same(known, schema as TSchema))
           return `its ${side} message ${type} differs from the one a release loaded here declared (add a new type instead)`;
-        try {
-          Compile(schema as TSchema);
-        } catch (err) {
-          return `its ${side} message ${type} is not a valid schema: ${String(err)}`;
-        }
+        if (known === undefined && !this.#compiled.has(schema as TSchema))
+          try {
+            this.#compiled.set(schema as TSchema, Compile(schema as TSchema));
+          } catch (err) {
+            return `its ${side} message ${type} is not a valid schema: ${String(err)}`;
+          }
       }
     }
     return undefined;
@@ -65,16 +69,14 @@ export class ClientProtocol {
       for (const [type, schema] of Object.entries(additions?.[side] ?? {})) {
         if (this.#schemas[side].has(type)) continue;
         this.#schemas[side].set(type, schema);
-        if (side === 'client') this.#validators.set(type, Compile(schema));
+        if (side === 'client') this.#validators.set(type, this.#compiled.get(schema) ?? Compile(schema));
       }
   }
 
   /** What this node accepts and sends now: the base protocol and what its releases added. */
   jsonSchema(): Record<string, unknown> {
-    const added = (side: Side, base: object) =>
-      Object.fromEntries([...this.#schemas[side]].filter(([type]) => !Object.hasOwn(base, type)));
     return protocolJsonSchema([
-      { client: added('client', baseClientMessages), server: added('server', baseServerMessages) },
+      { client: Object.fromEntries(this.#schemas.client), server: Object.fromEntries(this.#schemas.server) },
     ]);
   }
 
