@@ -181,7 +181,13 @@ function stamper(declared: () => NodeReleases): () => Pick<Envelope, 'release' |
 class Interop {
   readonly #verdicts = new Map<
     string,
-    { sender: Member; ours: NodeReleases; named: string; refused: Refused | undefined }
+    {
+      sender: Member;
+      ours: NodeReleases;
+      release: string;
+      alsoRuns: readonly string[] | undefined;
+      refused: Refused | undefined;
+    }
   >();
 
   constructor(readonly declared: () => NodeReleases) {}
@@ -189,9 +195,14 @@ class Interop {
   /** Undefined: deliver. Otherwise the releases that clash, for the refusal. */
   check(sender: Member, e: Envelope): Refused | undefined {
     const ours = this.declared();
-    const named = e.alsoRuns === undefined ? e.release : `${e.release},${e.alsoRuns.join(',')}`;
     const known = this.#verdicts.get(sender.node);
-    if (known?.sender === sender && known.ours === ours && known.named === named) return known.refused;
+    if (
+      known?.sender === sender &&
+      known.ours === ours &&
+      known.release === e.release &&
+      sameNames(known.alsoRuns, e.alsoRuns)
+    )
+      return known.refused;
     const theirs = runsOf(sender).filter((d) => d.release === e.release || e.alsoRuns?.includes(d.release));
     const clash = clashes(theirs, runsOf(ours));
     const refused =
@@ -201,13 +212,21 @@ class Interop {
             theirs: [...new Set(clash.map(([t]) => t.release))].join(', '),
             ours: [...new Set(clash.map(([, o]) => o.release))].join(', '),
           };
-    this.#verdicts.set(sender.node, { sender, ours, named, refused });
+    this.#verdicts.set(sender.node, { sender, ours, release: e.release, alsoRuns: e.alsoRuns, refused });
     return refused;
   }
 
   forget(node: string): void {
     this.#verdicts.delete(node);
   }
+}
+
+/** Two envelopes' alsoRuns name the same releases (compared in place: this runs per message). */
+function sameNames(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 interface Refused {
