@@ -469,6 +469,15 @@ export function useTestNode(): (...args: Parameters<typeof startTestNode>) => Pr
   };
 }
 
+/** The value of one series on the node's /metrics (0 when absent). */
+export async function metric(
+  n: TestNode,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  return sample(await (await fetch(`${n.httpUrl}/metrics`)).text(), name, labels) ?? 0;
+}
+
 /** The value of the first sample of `name` whose labels include `labels`. */
 export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {

@@ -10,7 +10,6 @@ import type { Artifact } from '../../server/release/artifact.ts';
 import type { TestNode } from './helpers.ts';
 import {
   adminPost,
-  buildArtifact,
   install,
   sessionsByRelease,
   settled,
@@ -24,7 +23,7 @@ const trusting = useTrustingNodes();
 let artifact: Artifact;
 
 beforeAll(async () => {
-  artifact = await buildArtifact(trusting.signer(), PING);
+  artifact = await trusting.artifact(PING);
 }, 60_000);
 
 /** Send a ping and return what answers it: a pong's release, or an error's code. */

@@ -8,32 +8,19 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Artifact } from '../../server/release/artifact.ts';
 import type { ReleaseList } from '../../server/release/handler.ts';
 import type { History } from '../../server/release/store.ts';
 import { assertServes, type TestNode, tempDataDir } from './helpers.ts';
-import {
-  adminDelete,
-  adminPost,
-  buildArtifact,
-  install,
-  sessionsByRelease,
-  settled,
-  upload,
-  useTrustingNodes,
-} from './releases.ts';
+import { adminDelete, adminPost, install, sessionsByRelease, settled, useTrustingNodes } from './releases.ts';
 
 const trusting = useTrustingNodes();
 const node = trusting.node;
-const artifacts = new Map<string, Artifact>();
 
 beforeAll(async () => {
-  for (const v of ['1.1.0', '2.0.0']) artifacts.set(v, await buildArtifact(trusting.signer(), v));
+  for (const v of ['1.1.0', '2.0.0']) await trusting.artifact(v);
 }, 60_000);
 
-async function uploadAll(n: TestNode, versions: string[]): Promise<void> {
-  for (const v of versions) await upload(n, artifacts.get(v) as Artifact);
-}
+const uploadAll = (n: TestNode, versions: string[]) => trusting.uploadTo(n, versions);
 
 const historyPath = (dataDir: string) => join(dataDir, 'releases', 'history.json');
 /** history.json as it is on disk now (nothing waited for). */

@@ -172,8 +172,13 @@ export function useTrustingNodes(): {
   node(overrides?: Parameters<typeof startTestNode>[0]): Promise<TestNode>;
   /** The node was shut down by the test itself. */
   forget(n: TestNode): void;
+  /** The artifact of `version`, signed by this file's signer: built once, on first use. */
+  artifact(version: string): Promise<Artifact>;
+  /** Upload `versions`' artifacts to each of `nodes`. */
+  uploadTo(nodes: AdminTarget | AdminTarget[], versions: string[]): Promise<void>;
 } {
   const nodes: TestNode[] = [];
+  const artifacts = new Map<string, Promise<Artifact>>();
   let signer: Signer | undefined;
   beforeAll(() => {
     signer = newSigner();
@@ -194,6 +199,20 @@ export function useTrustingNodes(): {
     },
     forget(n) {
       nodes.splice(nodes.indexOf(n), 1);
+    },
+    artifact(version) {
+      let built = artifacts.get(version);
+      if (built === undefined) {
+        built = buildArtifact(current(), version);
+        artifacts.set(version, built);
+      }
+      return built;
+    },
+    async uploadTo(targets, versions) {
+      for (const v of versions) {
+        const artifact = await this.artifact(v);
+        for (const n of [targets].flat()) await upload(n, artifact);
+      }
     },
   };
 }

@@ -7,14 +7,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
-import type { Artifact } from '../../server/release/artifact.ts';
 import type { PreflightReport } from '../../server/release/handler.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import {
   answeredCall,
   cdrOf,
   MediaFlow,
-  sample,
+  metric,
   serviceCall,
   type TestNode,
   tempDataDir,
@@ -22,7 +21,6 @@ import {
 } from './helpers.ts';
 import {
   adminPost,
-  buildArtifact,
   install,
   newSigner,
   sessionsByRelease,
@@ -40,21 +38,12 @@ const FAULTY_ERROR = '1.2.0-faulty-error';
 
 const trusting = useTrustingNodes();
 const node = trusting.node;
-const artifacts = new Map<string, Artifact>();
 
 beforeAll(async () => {
-  for (const v of ['1.1.0', '2.0.0', FAULTY_MIGRATE, FAULTY_CRASH, FAULTY_ERROR])
-    artifacts.set(v, await buildArtifact(trusting.signer(), v));
+  for (const v of ['1.1.0', '2.0.0', FAULTY_MIGRATE, FAULTY_CRASH, FAULTY_ERROR]) await trusting.artifact(v);
 }, 60_000);
 
-async function uploadAll(n: TestNode, versions: string[]): Promise<void> {
-  for (const v of versions) await upload(n, artifacts.get(v) as Artifact);
-}
-
-/** The value of one series on the node's /metrics (0 when absent). */
-async function metric(n: TestNode, name: string, labels: Record<string, string> = {}): Promise<number> {
-  return sample(await (await fetch(`${n.httpUrl}/metrics`)).text(), name, labels) ?? 0;
-}
+const uploadAll = (n: TestNode, versions: string[]) => trusting.uploadTo(n, versions);
 
 async function registered(n: TestNode, user: string): Promise<Phone> {
   return n.phone(user);
@@ -379,7 +368,7 @@ describe('release handler', () => {
 
   it('refuses tampered, untrusted, broken and unknown releases, and a second install', async () => {
     const n = await node();
-    const good = artifacts.get('1.1.0') as Artifact;
+    const good = await trusting.artifact('1.1.0');
     const refused = async (artifact: unknown, status: number, code: string) => {
       const res = await adminPost<{ code: string }>(n, '/admin/releases', artifact);
       expect(res.status, JSON.stringify(res.body)).toBe(status);

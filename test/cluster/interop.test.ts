@@ -11,20 +11,11 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { Claims } from '../../server/cluster/claims.ts';
 import { USERS_BUCKET } from '../../server/cluster/cluster.ts';
 import { decode, type Envelope, encode, type Heartbeat, subjects } from '../../server/cluster/wire.ts';
-import type { Artifact } from '../../server/release/artifact.ts';
 import { type Declared, declarationOf } from '../../server/release/compat.ts';
 import { type DistMessage, kill, type Pid } from '../../server/runtime/index.ts';
 import { relay } from '../calls/flow-checks.ts';
-import { answeredCall, type TestNode, waitFor } from '../calls/helpers.ts';
-import {
-  adminPost,
-  buildArtifact,
-  install,
-  loadRelease,
-  sessionsByRelease,
-  upload,
-  useTrustingNodes,
-} from '../calls/releases.ts';
+import { answeredCall, metric, type TestNode, waitFor } from '../calls/helpers.ts';
+import { adminPost, install, loadRelease, sessionsByRelease, useTrustingNodes } from '../calls/releases.ts';
 import { recorder } from '../runtime/helpers.ts';
 import { useNatsServer } from './nats.ts';
 
@@ -92,26 +83,8 @@ async function callFromGhost(n: TestNode, declared: Declared): Promise<DistMessa
   return reply as DistMessage;
 }
 
-const refused = async (n: TestNode, reason: string): Promise<number> => {
-  const text = await (await fetch(`${n.httpUrl}/metrics`)).text();
-  const m = text.match(
-    new RegExp(`^hotline_cluster_messages_refused_total\\{reason="${reason}"[^}]*\\} (\\d+)`, 'm'),
-  );
-  return Number(m?.[1]);
-};
-
-/** The artifacts of this file, built once each. */
-const artifacts = new Map<string, Promise<Artifact>>();
-async function uploadTo(nodes: TestNode[], versions: string[]): Promise<void> {
-  for (const v of versions) {
-    let artifact = artifacts.get(v);
-    if (artifact === undefined) {
-      artifact = buildArtifact(trusting.signer(), v);
-      artifacts.set(v, artifact);
-    }
-    for (const n of nodes) await upload(n, await artifact);
-  }
-}
+const refused = (n: TestNode, reason: string): Promise<number> =>
+  metric(n, 'hotline_cluster_messages_refused_total', { reason });
 
 /** Its preflight and its install of `version` refused with HOT_ERR_RELEASE_INCOMPATIBLE naming `clash`; nothing changed. */
 async function refusedBeside(n: TestNode, version: string, clash: string): Promise<void> {
@@ -175,7 +148,7 @@ const declarationOfRelease = async (version: string): Promise<Declared> =>
 
 it('an install that would not interoperate with another node’s release is refused there, changing nothing', async () => {
   const [n1, n2] = await twoNodes();
-  await uploadTo([n1, n2], ['2.0.0', '1.1.0', '1.2.0-faulty-crash']);
+  await trusting.uploadTo([n1, n2], ['2.0.0', '1.1.0', '1.2.0-faulty-crash']);
   expect(await install(n1, '2.0.0')).toMatchObject({ outcome: 'installed' });
   await waitFor('n2 hears n1 on 2.0.0', () => n2.cluster?.membership.member('i1')?.release === '2.0.0');
 
@@ -187,7 +160,7 @@ it('an install that would not interoperate with another node’s release is refu
 
 it('mid-install a node declares the release it installs as well: in its heartbeats and envelopes, to other nodes’ installs and to senders', async () => {
   const [n1, n2] = await twoNodes();
-  await uploadTo([n1, n2], ['2.0.0', '1.2.0-faulty-crash']);
+  await trusting.uploadTo([n1, n2], ['2.0.0', '1.2.0-faulty-crash']);
   const tap = wiretap('i1');
   const res = await adminPost(n1, '/admin/releases/2.0.0/install', { watchMs: 120_000 });
   expect(res.status).toBe(202);
@@ -223,7 +196,7 @@ it('mid-install a node declares the release it installs as well: in its heartbea
 
 it('after an install a node declares its new release alone, and an old one again only while processes run it', async () => {
   const [n1, n2] = await twoNodes();
-  await uploadTo([n1], ['1.1.0']);
+  await trusting.uploadTo([n1], ['1.1.0']);
   const tap = wiretap('i1');
   // A session the install does not move (a copy of 1.0.0's code, not the code it replaces)
   // stands for one whose move failed: it stays on 1.0.0 after the install.
