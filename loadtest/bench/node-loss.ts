@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import { startNatsServer } from '../../server/cluster/nats-server.ts';
 import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';
@@ -45,7 +46,7 @@ async function answered(caller: Phone, callee: Phone, callId: string, to: string
     const m = await caller.next((x) => x.type === 'trying' || x.type === 'error', 10_000);
     if (m.type === 'trying') break;
     if (tries === 50) throw new Error(`${to} never found: ${JSON.stringify(m)}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   await callee.next('incoming', 10_000);
   callee.send({ type: 'answer', callId });
@@ -104,7 +105,7 @@ async function oneRun(natsUrl: string, run: number, calls: number): Promise<Run>
     // The survivor's journal writes each once its claim is answered: give it a moment.
     let onSurvivor: Cdr[] = [];
     for (let tries = 0; tries < 50 && onSurvivor.length < ids.size; tries++) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       onSurvivor = await cdrsOf(survivor.adminUrl);
     }
     await victim.exited;

@@ -28,6 +28,8 @@
  * - the ack at the port: when the media_ack reaches the sink port, which adds the port's
  *   own time in the run queue; what a phone's ack round trip would show, less its socket.
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
   JOURNAL,
@@ -230,7 +232,6 @@ async function settled(rt: Runtime): Promise<void> {
   await rt.idle();
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 /** Steps the answers are spread over (see startCalls). */
 const ANSWER_STEPS = 50;
 
@@ -279,7 +280,7 @@ async function startCalls(
     const from = Math.floor((answers.length * step) / steps);
     for (const answer of answers.slice(from, Math.floor((answers.length * (step + 1)) / steps))) answer();
     await settled(rt);
-    if (spread) await sleep(config.mediaTimeoutMs / 4 / steps - (performance.now() - started));
+    if (spread) await sleep(Math.max(0, config.mediaTimeoutMs / 4 / steps - (performance.now() - started)));
   }
   return sessions;
 }
@@ -296,7 +297,6 @@ export async function callsWorkload(to: string): Promise<Workload> {
   const entry = fileURLToPath(new URL(`../../server/calls/releases/${to}/index.ts`, import.meta.url));
   const code = (await buildCodes('hotline-calls', { [to]: entry })).get(to) as string;
   return {
-    name: 'calls',
     from: baseline.version,
     to,
     async setUp(n, forCycles): Promise<Fleet> {

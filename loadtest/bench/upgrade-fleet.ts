@@ -190,7 +190,6 @@ export interface Fleet {
 }
 
 export interface Workload {
-  readonly name: string;
   readonly from: string;
   readonly to: string;
   /**

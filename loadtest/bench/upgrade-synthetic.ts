@@ -38,7 +38,6 @@ export async function syntheticWorkload(): Promise<Workload> {
   const codes = await buildCodes('bench-upgrade', { '1.0.0': entry('1.0.0'), '2.0.0': entry('2.0.0') });
   const load = (v: string) => evaluateRelease(codes.get(v) as string, v);
   return {
-    name: 'synthetic',
     from: '1.0.0',
     to: '2.0.0',
     async setUp(n): Promise<Fleet> {

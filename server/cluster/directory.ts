@@ -12,7 +12,7 @@ import type { JetStreamClient, KV, KvEntry, QueuedIterator } from 'nats';
 import Type from 'typebox';
 import { hotlineError } from '../errors/catalogue.ts';
 import { kill, type NameDirectory, type Pid, pidNode, type Runtime } from '../runtime/index.ts';
-import { encode, reader } from './wire.ts';
+import { encode, Pid as PidSchema, reader } from './wire.ts';
 
 interface Entry {
   pid: Pid;
@@ -25,9 +25,7 @@ interface StoredEntry {
   name: string;
   pid: Pid;
 }
-const readEntry = reader<StoredEntry>(
-  Type.Object({ name: Type.String(), pid: Type.String({ maxLength: 200 }) }),
-);
+const readEntry = reader<StoredEntry>(Type.Object({ name: Type.String(), pid: PidSchema }));
 
 // Keys may hold only [-/_=.A-Za-z0-9]: base64url of the name fits any name.
 export const keyOf = (name: string): string => Buffer.from(name).toString('base64url');

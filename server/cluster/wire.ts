@@ -63,7 +63,7 @@ export interface Envelope {
   msg: DistMessage;
 }
 
-const Pid = Type.String({ maxLength: 200 });
+export const Pid = Type.String({ maxLength: 200 });
 const Ref = Type.Integer();
 const Reason = Type.Object({ type: Type.String() });
 const Payload = Type.Optional(Type.Unknown());

@@ -12,7 +12,7 @@ import { declarationOf, interoperate } from '../../server/release/compat.ts';
 import { relay } from '../calls/flow-checks.ts';
 import { answeredCall, cdrOf, startTestNode, type TestNode, waitFor } from '../calls/helpers.ts';
 import { atLeast, loadRelease } from '../calls/releases.ts';
-import { useNatsServer } from './nats.ts';
+import { seeEachOther, useNatsServer } from './nats.ts';
 
 const nats = useNatsServer();
 const started: TestNode[] = [];
@@ -30,10 +30,6 @@ async function clusterNode(release?: string, into = started): Promise<TestNode> 
 }
 
 /** Until every one of `nodes` sees all the others. */
-const seeEachOther = (nodes: TestNode[]): Promise<unknown> =>
-  waitFor('the nodes see each other', () =>
-    nodes.every((n) => nodes.every((m) => m === n || n.cluster?.membership.isUp(m.settings.node))),
-  );
 
 /** Two nodes that see each other, a phone on each. */
 async function twoNodes(): Promise<{ n1: TestNode; n2: TestNode }> {

@@ -17,7 +17,7 @@ import { relay } from '../calls/flow-checks.ts';
 import { answeredCall, metric, type TestNode, waitFor } from '../calls/helpers.ts';
 import { adminPost, install, loadRelease, sessionsByRelease, useTrustingNodes } from '../calls/releases.ts';
 import { recorder } from '../runtime/helpers.ts';
-import { useNatsServer } from './nats.ts';
+import { seeEachOther, useNatsServer } from './nats.ts';
 
 const nats = useNatsServer();
 const trusting = useTrustingNodes();
@@ -44,10 +44,7 @@ async function twoNodes(): Promise<[TestNode, TestNode]> {
     nodes.push(n);
   }
   const [n1, n2] = nodes as [TestNode, TestNode];
-  await waitFor(
-    'the nodes see each other',
-    () => n1.cluster?.membership.isUp('i2') && n2.cluster?.membership.isUp('i1'),
-  );
+  await seeEachOther([n1, n2]);
   return [n1, n2];
 }
 

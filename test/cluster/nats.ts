@@ -1,6 +1,7 @@
 /** A NATS server (JetStream, loopback, free port) for the cluster tests: started once per file. */
 import { afterAll, beforeAll } from 'vitest';
 import { type NatsServer, startNatsServer } from '../../server/cluster/nats-server.ts';
+import { type TestNode, waitFor } from '../calls/helpers.ts';
 
 /** The server of this test file; fails the file (never skips it) when nats-server is missing. */
 export function useNatsServer(): () => NatsServer {
@@ -22,3 +23,9 @@ export function useNatsServer(): () => NatsServer {
     return server;
   };
 }
+
+/** Wait until every one of `nodes` sees every other as up. */
+export const seeEachOther = (nodes: TestNode[]): Promise<unknown> =>
+  waitFor('the nodes see each other', () =>
+    nodes.every((n) => nodes.every((m) => m === n || n.cluster?.membership.isUp(m.settings.node))),
+  );

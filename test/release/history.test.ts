@@ -4,13 +4,13 @@
  * caller that waits for it, leaves no unhandled rejection for one that does not, and does not
  * stop later writes.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HotlineError } from '../../server/errors/catalogue.ts';
 import { ReleaseHandler } from '../../server/release/handler.ts';
 import type { History, HistoryEvent } from '../../server/release/store.ts';
+import { tempDataDir } from '../calls/helpers.ts';
 import { caught, newKeys, newRuntime } from './helpers.ts';
 import { release1 } from './workers.ts';
 
@@ -21,7 +21,7 @@ afterEach(() => {
 
 /** A handler on baseline 1.0.0 in a fresh data directory; failed writes land in `failed`. */
 function handler() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'hotline-history-'));
+  const dataDir = tempDataDir();
   dirs.push(dataDir);
   const failed: { err: HotlineError; event: HistoryEvent }[] = [];
   const h = new ReleaseHandler({
