@@ -5,15 +5,10 @@
  * that object (with codeChange migrating the state) is all a code upgrade needs.
  */
 import type { ExitReason } from './exit-reason.ts';
+import type { MessageMap } from './message-map.ts';
 import type { Pid } from './pid.ts';
 
-/** The message types a behaviour accepts; used as `Behaviour<S, A, M>` and `Pid<M>`. */
-export interface MessageMap {
-  call: unknown;
-  reply: unknown;
-  cast: unknown;
-  info: unknown;
-}
+export type { MessageMap } from './message-map.ts';
 
 /** Where a call's reply goes. Plain data, so it can be kept in state and replied to later. */
 export interface From {

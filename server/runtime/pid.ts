@@ -3,7 +3,7 @@
  * process on another node once nodes are connected. It is a plain string on purpose:
  * pids live inside process state, which must survive structuredClone and JSON.
  */
-import type { MessageMap } from './behaviour.ts';
+import type { MessageMap } from './message-map.ts';
 
 declare const protocolBrand: unique symbol;
 
