@@ -3,7 +3,7 @@ import { application } from './application.ts';
 import type { ProcessStatus } from './behaviour.ts';
 import { dynamicSupervisor } from './dynamic-supervisor.ts';
 import type { Pid } from './pid.ts';
-import type { Process } from './process.ts';
+import type { ProcessView } from './process.ts';
 import type { Runtime } from './runtime.ts';
 import { supervisor } from './supervisor.ts';
 
@@ -22,7 +22,7 @@ export interface ProcessInfo {
   trapExit: boolean;
 }
 
-export function processInfo(p: Process): ProcessInfo {
+export function processInfo(p: ProcessView): ProcessInfo {
   return {
     pid: p.self,
     name: p.name,
@@ -50,7 +50,7 @@ export function listProcesses(rt: Runtime, filter?: (info: ProcessInfo) => boole
 
 /** The processes with the longest mailboxes: where a node is falling behind. */
 export function longestMailboxes(rt: Runtime, limit: number): ProcessInfo[] {
-  const top: Process[] = [];
+  const top: ProcessView[] = [];
   for (const p of rt.processes()) {
     if (p.mailboxLength === 0) continue;
     top.push(p);
@@ -83,7 +83,7 @@ export interface TreeNode {
 export function supervisionTree(rt: Runtime, options: { maxChildren?: number } = {}): TreeNode[] {
   const maxChildren = options.maxChildren ?? 50;
   const byParent = childrenByParent(rt);
-  const build = (p: Process): TreeNode => {
+  const build = (p: ProcessView): TreeNode => {
     const kids = byParent.get(p.self) ?? [];
     const node: TreeNode = {
       pid: p.self,
@@ -107,8 +107,8 @@ export function supervisionTree(rt: Runtime, options: { maxChildren?: number } =
 }
 
 /** Processes by their live parent; the roots (no parent, or a dead one) under undefined. */
-function childrenByParent(rt: Runtime): Map<Pid | undefined, Process[]> {
-  const byParent = new Map<Pid | undefined, Process[]>();
+function childrenByParent(rt: Runtime): Map<Pid | undefined, ProcessView[]> {
+  const byParent = new Map<Pid | undefined, ProcessView[]>();
   for (const p of rt.processes()) {
     const parent = p.parent !== undefined && rt.isAlive(p.parent) ? p.parent : undefined;
     let list = byParent.get(parent);
@@ -148,15 +148,15 @@ export function supervisionSummary(rt: Runtime): Supervised {
   // observer page is open, on the event loop that carries the calls.
   const root: Supervised = { supervisors: [], workers: {} };
   const summaries = new Map<Pid, SupervisorSummary>();
-  const counts = new Map<Supervised, Map<Process['behaviour'], number>>();
+  const counts = new Map<Supervised, Map<ProcessView['behaviour'], number>>();
   /** The summary a process is counted under: its nearest live supervising ancestor's. */
-  const home = (p: Process): Supervised => {
+  const home = (p: ProcessView): Supervised => {
     let parent = p.parent === undefined ? undefined : rt.lookup(p.parent);
     while (parent !== undefined && !SUPERVISING.has(parent.behaviour.name))
       parent = parent.parent === undefined ? undefined : rt.lookup(parent.parent);
     return parent === undefined ? root : summaryOf(parent);
   };
-  const summaryOf = (p: Process): SupervisorSummary => {
+  const summaryOf = (p: ProcessView): SupervisorSummary => {
     let summary = summaries.get(p.self);
     if (summary === undefined) {
       const { self, name, behaviour, status } = p;

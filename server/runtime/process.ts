@@ -1,10 +1,8 @@
 /**
- * One lightweight process: its mailbox, state, behaviour and bookkeeping. It is also the
- * ProcessContext handed to its callbacks, so a process costs no extra object for that.
- * Optional bookkeeping (links, monitors, timers) is allocated only when used: an idle
- * process with a small state stays a few hundred bytes.
+ * One lightweight process. Its record (process-record.ts) is what the kernel keeps about
+ * it; the process is also the ProcessContext handed to its callbacks, so a process costs
+ * no extra object for that. Every request a callback makes goes to the runtime.
  */
-
 import { hotlineError } from '../errors/catalogue.ts';
 import type {
   AnyBehaviour,
@@ -12,75 +10,25 @@ import type {
   MessageMap,
   MonitorRef,
   ProcessContext,
-  ProcessStatus,
   SpawnOptions,
   TimerRef,
 } from './behaviour.ts';
 import type { ExitReason } from './exit-reason.ts';
-import { type Kind, Mailbox } from './mailbox.ts';
 import type { Pid } from './pid.ts';
+import { ProcessRecord } from './process-record.ts';
 import type { Runtime } from './runtime.ts';
 
-export interface SuspendWaiter {
-  resolve(): void;
-  reject(err: unknown): void;
-}
+export type { ProcessView } from './process-view.ts';
 
-export class Process implements ProcessContext {
-  state: unknown = undefined;
-  mailbox: Mailbox | null = null;
-  /** In the run queue now. */
-  queued = false;
-  /** Inside an async callback (or async init): no other message may start. */
-  busy = false;
-  initializing = true;
-  suspended = false;
-  exiting = false;
-  dead = false;
-  trapExits = false;
-  handled = 0;
-  name: string | undefined = undefined;
-  links: Set<Pid> | null = null;
-  /** Monitors other processes hold on this one. */
-  watchers: Set<MonitorRef> | null = null;
-  /** Monitors this process holds. */
-  watching: Set<MonitorRef> | null = null;
-  timers: Set<TimerRef> | null = null;
-  /** Calls sent to this process and not yet answered; failed if it ends first. */
-  callsIn: Set<number> | null = null;
-  suspendWaiters: SuspendWaiter[] | null = null;
-  exitWaiters: ((reason: ExitReason) => void)[] | null = null;
-
+export class Process extends ProcessRecord implements ProcessContext {
   constructor(
     readonly rt: Runtime,
-    readonly self: Pid,
-    public behaviour: AnyBehaviour,
-    readonly parent: Pid | undefined,
-  ) {}
-
-  /** Free to take its next message. */
-  get runnable(): boolean {
-    return !this.busy && !this.suspended && !this.exiting && !this.dead;
+    self: Pid,
+    behaviour: AnyBehaviour,
+    parent: Pid | undefined,
+  ) {
+    super(self, behaviour, parent);
   }
-
-  get mailboxLength(): number {
-    return this.mailbox === null ? 0 : this.mailbox.length;
-  }
-
-  get status(): ProcessStatus {
-    if (this.exiting) return 'exiting';
-    if (this.initializing) return 'initializing';
-    if (this.suspended) return 'suspended';
-    if (this.busy) return 'running';
-    return this.mailboxLength > 0 ? 'runnable' : 'waiting';
-  }
-
-  deliver(kind: Kind, message: unknown, from: From | null): void {
-    if (this.mailbox === null) this.mailbox = new Mailbox();
-    this.mailbox.push(kind, message, from);
-  }
-
-  // ---- ProcessContext: what callbacks see ----
 
   get node(): string {
     return this.rt.node;
@@ -123,7 +71,8 @@ export class Process implements ProcessContext {
   }
 
   spawn(module: string, args: unknown, options: SpawnOptions = {}): Pid {
-    return this.rt.spawnFrom(this, module, args, options);
+    // Its children name it as their parent.
+    return this.rt.spawn(module, args, { ...options, parent: this.self });
   }
 
   link(pid: Pid): void {
@@ -140,10 +89,6 @@ export class Process implements ProcessContext {
 
   demonitor(ref: MonitorRef): void {
     this.rt.demonitor(ref);
-  }
-
-  trapExit(on: boolean): void {
-    this.trapExits = on;
   }
 
   exit(pid: Pid, reason: ExitReason): void {

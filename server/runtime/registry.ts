@@ -1,9 +1,20 @@
-/** Named processes (OTP's register/whereis). A name is released when its process ends. */
+/**
+ * Named processes (OTP's register/whereis). A name is released when its process ends.
+ * In a cluster, names a `NameDirectory` covers (users) are registered there as well and
+ * looked up there after the local names.
+ */
 import { hotlineError } from '../errors/catalogue.ts';
+import type { NameDirectory } from './distribution.ts';
 import type { Pid } from './pid.ts';
 
 export class Registry {
   #byName = new Map<string, Pid>();
+  #directory: NameDirectory | undefined = undefined;
+
+  /** Consult `directory` for the names it covers from now on. */
+  join(directory: NameDirectory | undefined): void {
+    this.#directory = directory;
+  }
 
   /** Throw unless `name` could be registered now. */
   check(name: string): void {
@@ -14,18 +25,35 @@ export class Registry {
   }
 
   register(name: string, pid: Pid): void {
+    if (this.#directory?.covers(name)) {
+      this.check(name);
+      this.#directory.register(name, pid);
+    }
     this.check(name);
     this.#byName.set(name, pid);
   }
 
   unregister(name: string, pid: Pid): void {
     if (this.#byName.get(name) === pid) this.#byName.delete(name);
+    if (this.#directory?.covers(name)) this.#directory.unregister(name, pid);
   }
 
+  /** A local name first; then, for the names it covers, the cluster's directory. */
   whereis(name: string): Pid | undefined {
-    return this.#byName.get(name);
+    const pid = this.#byName.get(name);
+    if (pid !== undefined || this.#directory === undefined || !this.#directory.covers(name)) return pid;
+    return this.#directory.whereis(name);
   }
 
+  /** A pid, or the pid a registered name stands for: an unknown name is an error. */
+  resolve(to: Pid | string): Pid {
+    if (to.charCodeAt(0) === 60 /* < */) return to as Pid;
+    const pid = this.whereis(to);
+    if (pid === undefined) throw hotlineError('HOT_ERR_NOPROC', to);
+    return pid;
+  }
+
+  /** The local names. */
   names(): [string, Pid][] {
     return [...this.#byName];
   }

@@ -7,9 +7,9 @@
  */
 import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
 import type { AnyBehaviour } from './behaviour.ts';
+import type { Kernel } from './kernel.ts';
 import type { Pid } from './pid.ts';
 import type { Process } from './process.ts';
-import type { Runtime } from './runtime.ts';
 
 export interface ChangeCodeOptions {
   /** The behaviour the process runs afterwards. */
@@ -23,20 +23,21 @@ export interface ChangeCodeOptions {
 }
 
 export class Sys {
-  constructor(private readonly rt: Runtime) {}
+  readonly #k: Kernel;
+
+  constructor(kernel: Kernel) {
+    this.#k = kernel;
+  }
 
   #get(pid: Pid): Process {
-    const p = this.rt.lookup(pid);
+    const p = this.#k.table.get(pid);
     if (p === undefined) throw hotlineError('HOT_ERR_NOPROC', pid);
     return p;
   }
 
   /** Suspend now if the process is at a message boundary; false if it is inside a callback. */
   trySuspend(pid: Pid): boolean {
-    const p = this.#get(pid);
-    if (p.busy || p.exiting) return false;
-    p.suspended = true;
-    return true;
+    return this.#get(pid).trySuspend();
   }
 
   /** Suspend at the next message boundary, waiting at most `timeoutMs` for one. */
@@ -48,41 +49,33 @@ export class Sys {
     } catch (err) {
       return Promise.reject(err);
     }
+    const clock = this.#k.clock;
     return new Promise((resolve, reject) => {
       const waiter = {
         resolve: () => {
-          this.rt.clock.clearTimeout(timer);
+          clock.clearTimeout(timer);
           resolve();
         },
         reject: (err: unknown) => {
-          this.rt.clock.clearTimeout(timer);
+          clock.clearTimeout(timer);
           reject(err);
         },
       };
-      const timer = this.rt.clock.setTimeout(() => {
-        const list = p.suspendWaiters;
-        const i = list?.indexOf(waiter) ?? -1;
-        if (i >= 0) list?.splice(i, 1);
-        if (list?.length === 0) p.suspendWaiters = null;
+      const timer = clock.setTimeout(() => {
+        p.removeSuspendWaiter(waiter);
         reject(hotlineError('HOT_ERR_SUSPEND_TIMEOUT', pid, timeoutMs));
       }, timeoutMs);
-      if (p.suspendWaiters === null) p.suspendWaiters = [];
-      p.suspendWaiters.push(waiter);
+      p.addSuspendWaiter(waiter);
     });
   }
 
   resume(pid: Pid): void {
     const p = this.#get(pid);
-    if (p.suspendWaiters !== null) {
-      // Suspends still waiting for a boundary: as in OTP, suspend then resume apply in order, so
-      // they complete and the process runs on instead of being suspended with nobody to resume it.
-      const waiters = p.suspendWaiters;
-      p.suspendWaiters = null;
-      for (const w of waiters) w.resolve();
-    }
-    if (!p.suspended) return;
-    p.suspended = false;
-    this.rt.wake(p);
+    // Suspends still waiting for a boundary: as in OTP, suspend then resume apply in order, so
+    // they complete and the process runs on instead of being suspended with nobody to resume it.
+    const waiters = p.takeSuspendWaiters();
+    if (waiters !== null) for (const w of waiters) w.resolve();
+    if (p.resume()) this.#k.dispatch.wake(p);
   }
 
   getState(pid: Pid): unknown {
@@ -95,7 +88,7 @@ export class Sys {
     let next: S;
     try {
       next = fn(p.state as S);
-      if (this.rt.checkState) structuredClone(next);
+      if (this.#k.checkState) structuredClone(next);
     } catch (err) {
       throw hotlineErrorWithCause(err, 'HOT_ERR_REPLACE_STATE_FAILED', pid);
     }
@@ -117,18 +110,17 @@ export class Sys {
     let next: unknown;
     try {
       next = migrate(from, to, direction, p.state, extra);
-      if (this.rt.checkState) structuredClone(next);
+      if (this.#k.checkState) structuredClone(next);
     } catch (err) {
       throw hotlineErrorWithCause(err, 'HOT_ERR_CODE_CHANGE_FAILED', pid, from.version, to.version);
     }
-    this.rt.modules.release(from);
-    this.rt.modules.retain(to);
-    p.behaviour = to;
-    p.state = next;
+    this.#k.modules.release(from);
+    this.#k.modules.retain(to);
+    p.swapCode(to, next);
     // An install changes 100,000 processes in a row: an event per process nobody listens to
     // is young garbage that brings the next GC pause sooner.
-    if (this.rt.events.listened('code_change'))
-      this.rt.events.emit('code_change', { pid, module: to.name, from: from.version, to: to.version });
+    if (this.#k.events.listened('code_change'))
+      this.#k.events.emit('code_change', { pid, module: to.name, from: from.version, to: to.version });
   }
 
   #atBoundary(pid: Pid): Process {

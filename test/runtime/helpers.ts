@@ -14,6 +14,7 @@ import {
   shutdown,
   stop,
 } from '../../server/runtime/index.ts';
+import type { Process } from '../../server/runtime/process.ts';
 
 /** A runtime as tests want it: state checked for structuredClone after every callback. */
 export function newRuntime(options: RuntimeOptions = {}): Runtime {
@@ -197,6 +198,14 @@ export function live(rt: Runtime, pid: Pid): NonNullable<ReturnType<Runtime['loo
   const p = rt.lookup(pid);
   if (p === undefined) throw new Error(`${pid} is not alive`);
   return p;
+}
+
+/**
+ * The kernel's own record of `pid`, for tests of its bookkeeping (waiter lists): code
+ * outside the runtime gets only the read-only view `lookup` returns.
+ */
+export function kernelProcess(rt: Runtime, pid: Pid): Process | undefined {
+  return rt.lookup(pid) as Process | undefined;
 }
 
 /** The error inside an `error` exit reason; undefined for any other reason. */

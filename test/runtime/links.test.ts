@@ -16,7 +16,7 @@ import {
   shutdown,
   stop,
 } from '../../server/runtime/index.ts';
-import { exitLog, live, newRuntime, settle, simulatedRuntime } from './helpers.ts';
+import { exitLog, kernelProcess, live, newRuntime, settle, simulatedRuntime } from './helpers.ts';
 
 type AgentCall =
   | { type: 'link'; pid: Pid }
@@ -517,7 +517,7 @@ describe('awaitExit', () => {
     expect(result).toBeUndefined();
     expect(rt.isAlive(a)).toBe(true);
     // The timed-out waiter is gone: ending the process later must not touch it.
-    expect(rt.lookup(a)?.exitWaiters ?? []).toHaveLength(0);
+    expect(kernelProcess(rt, a)?.exitWaiters ?? []).toHaveLength(0);
     rt.exit(a, kill);
     expect(result).toBeUndefined();
   });

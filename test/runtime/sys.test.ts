@@ -20,6 +20,7 @@ import {
   type Deferred,
   deferred,
   exitLog,
+  kernelProcess,
   live,
   newRuntime,
   settle,
@@ -310,7 +311,7 @@ describe('suspend and resume', () => {
     clock.advance(1);
     await settle(rt);
     expect(suspended.outcome).toBe('HOT_ERR_SUSPEND_TIMEOUT');
-    expect(rt.lookup(pid)?.suspendWaiters ?? null).toBeNull();
+    expect(kernelProcess(rt, pid)?.suspendWaiters ?? null).toBeNull();
     expect(statusOf(rt, pid)).toBe('running');
     expect(clock.pending).toBe(0);
     // When the callback does settle, the process carries on: nobody suspended it.
@@ -429,8 +430,14 @@ describe('ending a suspended process', () => {
     const rt = newRuntime();
     const exits = exitLog(rt);
     const plain = spawnCounter(rt, counterV1(fixture()));
-    const trapping = spawnCounter(rt, counterV1(fixture()));
-    live(rt, trapping).trapExit(true);
+    const v1 = counterV1(fixture());
+    const trapping = spawnCounter(rt, {
+      ...v1,
+      init: (start, ctx) => {
+        ctx.trapExit(true);
+        return v1.init(start, ctx);
+      },
+    });
     await rt.sys.suspend(plain);
     await rt.sys.suspend(trapping);
     rt.exit(plain, shutdown);

@@ -1,0 +1,70 @@
+/**
+ * The kernel's parts, put together. Each part owns one concern and reaches the others
+ * through this object; `Runtime` is the facade over it. Nothing here loads a behaviour:
+ * the supervisors come in by the boot step (boot.ts).
+ */
+import { type Clock, systemClock } from './clock.ts';
+import { Dispatch } from './dispatch.ts';
+import { RuntimeEvents } from './events.ts';
+import { Links } from './links.ts';
+import { ModuleTable } from './module-table.ts';
+import { PendingCalls } from './pending-calls.ts';
+import { ProcessTable } from './process-table.ts';
+import { Registry } from './registry.ts';
+import { Remote } from './remote.ts';
+import type { Runtime } from './runtime.ts';
+import { Timers } from './timers.ts';
+
+export interface RuntimeOptions {
+  /** Node name, part of every pid. */
+  node?: string;
+  clock?: Clock;
+  /** Time budget of one scheduler slice before yielding to I/O. */
+  sliceMs?: number;
+  /** Check that state survives structuredClone after init and every callback (tests turn it on). */
+  checkState?: boolean;
+  /** Default call timeout, as gen_server's 5 s. */
+  callTimeoutMs?: number;
+  /** Told how long each message of one module took to handle (its synchronous part), for metrics. */
+  turnObserver?: { module: string; observe(ms: number, version: string): void };
+}
+
+export class Kernel {
+  readonly node: string;
+  readonly clock: Clock;
+  readonly checkState: boolean;
+  readonly callTimeoutMs: number;
+  readonly events = new RuntimeEvents();
+  readonly modules = new ModuleTable();
+  readonly registry = new Registry();
+  readonly timers: Timers;
+  readonly table: ProcessTable;
+  readonly dispatch: Dispatch;
+  readonly links: Links;
+  readonly calls: PendingCalls;
+  readonly remote: Remote;
+  #nextRef = 0;
+
+  constructor(
+    /** The facade: every process's context hands its callbacks' requests to it. */
+    readonly rt: Runtime,
+    options: RuntimeOptions,
+  ) {
+    this.node = options.node ?? 'nonode';
+    this.clock = options.clock ?? systemClock;
+    this.checkState = options.checkState ?? false;
+    this.callTimeoutMs = options.callTimeoutMs ?? 5000;
+    this.timers = new Timers(this.clock);
+    // The parts only keep this object now; they reach each other once all exist.
+    this.table = new ProcessTable(this);
+    this.dispatch = new Dispatch(this, options.sliceMs ?? 4, options.turnObserver);
+    this.links = new Links(this);
+    this.calls = new PendingCalls(this);
+    this.remote = new Remote(this);
+  }
+
+  /** Refs of calls and monitors, from one sequence. */
+  nextRef(): number {
+    return ++this.#nextRef;
+  }
+}
