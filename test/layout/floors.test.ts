@@ -1,0 +1,45 @@
+/**
+ * Which folder may import which: each file sits on its floor, and imports only from its own
+ * floor or the ones below. Read from the sources, so a new import that breaks a rule fails here.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+function sourcesUnder(dir: string): string[] {
+  return readdirSync(join(root, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => relative(root, join(e.parentPath, e.name)));
+}
+
+/** Every relative module a file imports (static, dynamic and type-only), as a path from the repo root. */
+function importsOf(file: string): string[] {
+  const source = readFileSync(join(root, file), 'utf8');
+  const specifiers = [...source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map(
+    (m) => m[1] as string,
+  );
+  return specifiers.map((s) => relative(root, resolve(dirname(join(root, file)), s)));
+}
+
+/** `file imports target` for every import of a file under `from` that lands under `to`. */
+function importsFromInto(from: string, to: string): string[] {
+  return sourcesUnder(from).flatMap((file) =>
+    importsOf(file)
+      .filter((target) => target === to || target.startsWith(`${to}/`))
+      .map((target) => `${file} imports ${target}`),
+  );
+}
+
+describe('every file on its floor', () => {
+  it('reads the imports it checks', () => {
+    // The rules below pass vacuously if the reader misses imports: it must see the root's own.
+    expect(importsOf('server/main.ts')).toContain('server/node/node.ts');
+  });
+
+  it('the entry point is above the composition root: nothing in server/ imports it', () => {
+    expect(importsFromInto('server', 'server/main.ts')).toStrictEqual([]);
+  });
+});
