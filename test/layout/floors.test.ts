@@ -42,4 +42,15 @@ describe('every file on its floor', () => {
   it('the entry point is above the composition root: nothing in server/ imports it', () => {
     expect(importsFromInto('server', 'server/main.ts')).toStrictEqual([]);
   });
+
+  it('operator tools import nothing from the CLI: the CLI imports them', () => {
+    expect(importsFromInto('server/ops', 'server/cli')).toStrictEqual([]);
+  });
+
+  it('in-node clustering imports neither the operator tools nor the CLI', () => {
+    expect([
+      ...importsFromInto('server/cluster', 'server/ops'),
+      ...importsFromInto('server/cluster', 'server/cli'),
+    ]).toStrictEqual([]);
+  });
 });
