@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { progressLine } from '../../server/cli/cluster-commands.ts';
-import { startNatsServer } from '../../server/cluster/nats-server.ts';
+import { startNatsServer } from '../../server/dev/nats-server.ts';
 import { defaultThresholds } from '../../server/ops/health-gate.ts';
 import { discover, type RolloutEvent, type RolloutReport, rollOut } from '../../server/ops/rollout.ts';
 import { buildRelease } from '../../server/release/build.ts';

@@ -24,14 +24,16 @@ function importsOf(file: string): string[] {
   return specifiers.map((s) => relative(root, resolve(dirname(join(root, file)), s)));
 }
 
-/** `file imports target` for every import of a file under `from` that lands under `to`. */
-function importsFromInto(from: string, to: string): string[] {
-  return sourcesUnder(from).flatMap((file) =>
+/** `file imports target` for every import of one of `files` that lands in `to` (a file or a folder). */
+function importsInto(files: string[], to: string): string[] {
+  return files.flatMap((file) =>
     importsOf(file)
       .filter((target) => target === to || target.startsWith(`${to}/`))
       .map((target) => `${file} imports ${target}`),
   );
 }
+
+const importsFromInto = (from: string, to: string): string[] => importsInto(sourcesUnder(from), to);
 
 describe('every file on its floor', () => {
   it('reads the imports it checks', () => {
@@ -52,5 +54,10 @@ describe('every file on its floor', () => {
       ...importsFromInto('server/cluster', 'server/ops'),
       ...importsFromInto('server/cluster', 'server/cli'),
     ]).toStrictEqual([]);
+  });
+
+  it('dev tooling is apart: nothing else in server/ imports it', () => {
+    const outsideDev = sourcesUnder('server').filter((file) => !file.startsWith('server/dev/'));
+    expect(importsInto(outsideDev, 'server/dev')).toStrictEqual([]);
   });
 });
