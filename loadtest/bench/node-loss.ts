@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
-import { startNatsServer } from '../../server/cluster/nats-server.ts';
+import { startNatsServer } from '../../server/dev/nats-server.ts';
 import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';
 import { Phone } from '../client/phone.ts';
 import { NodeAdmin } from '../harness/node-admin.ts';

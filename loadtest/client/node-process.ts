@@ -17,14 +17,14 @@ export interface NodeProcess {
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Start `server/http/main.ts` with these flags; resolves once it logs that it is up. */
+/** Start `server/main.ts` with these flags; resolves once it logs that it is up. */
 export function startNodeProcess(
   args: string[],
   env: Record<string, string> = {},
   nodeFlags: string[] = [],
 ): Promise<NodeProcess> {
   return startProcess(
-    ['server/http/main.ts', '--port', '0', '--admin-port', '0', '--log-level', 'info', ...args],
+    ['server/main.ts', '--port', '0', '--admin-port', '0', '--log-level', 'info', ...args],
     env,
     nodeFlags,
   );

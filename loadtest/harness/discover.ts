@@ -3,8 +3,8 @@
  * (as the rollout orchestrator finds them), or from a node per --url and --admin-url given
  * in the same order (then each names itself there).
  */
-import { AdminClient } from '../../server/cli/admin-client.ts';
-import { discover } from '../../server/cluster/rollout.ts';
+import { AdminClient } from '../../server/ops/admin-client.ts';
+import { discover } from '../../server/ops/rollout.ts';
 import type { ClusterNode } from './run.ts';
 
 /** Every live node, by name; phones reach a node at /calls on its public (http) surface. */

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import ms from 'ms';
-import { AdminClient } from '../../server/cli/admin-client.ts';
+import { AdminClient } from '../../server/ops/admin-client.ts';
 import { discoverCluster, namedNodes } from './discover.ts';
 import { type ManagedCluster, startManagedCluster } from './managed-cluster.ts';
 import { ManagedNode } from './managed-node.ts';

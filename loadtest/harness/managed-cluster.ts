@@ -1,9 +1,9 @@
 /**
  * A cluster the harness (or the demo) starts itself: NATS and N nodes on loopback
- * (server/cluster/local-cluster.ts), with the releases it is told to install built, signed
+ * (server/dev/local-cluster.ts), with the releases it is told to install built, signed
  * with each node's development key and uploaded to every node.
  */
-import { type LocalCluster, startLocalCluster } from '../../server/cluster/local-cluster.ts';
+import { type LocalCluster, startLocalCluster } from '../../server/dev/local-cluster.ts';
 import { uploadRelease } from './managed-node.ts';
 import type { ClusterNode } from './run.ts';
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdminClient } from '../../server/cli/admin-client.ts';
+import { AdminClient } from '../../server/ops/admin-client.ts';
 import { buildRelease } from '../../server/release/build.ts';
 import { devKeyPair } from '../../server/release/keys.ts';
 import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';

@@ -1,6 +1,6 @@
 /** A node's admin API, with what the harness reads from it once a second and at the end. */
 import type { Cdr } from '../../server/calls/cdr/records.ts';
-import { AdminClient } from '../../server/cli/admin-client.ts';
+import { AdminClient } from '../../server/ops/admin-client.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
 
 export class NodeAdmin extends AdminClient {

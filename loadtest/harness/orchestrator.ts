@@ -1,10 +1,10 @@
 /**
  * The harness's RollOut over a cluster: the rolling-upgrade orchestrator
- * (server/cluster/rollout.ts) with the default health gate, its events turned into the
+ * (server/ops/rollout.ts) with the default health gate, its events turned into the
  * steps the run records (each node's install phase, and marks on the timeline).
  */
-import { defaultThresholds } from '../../server/cluster/health-gate.ts';
-import { type RolloutEvent, rollOut } from '../../server/cluster/rollout.ts';
+import { defaultThresholds } from '../../server/ops/health-gate.ts';
+import { type RolloutEvent, rollOut } from '../../server/ops/rollout.ts';
 import type { RollOut, RolloutStep } from './run.ts';
 
 /** The steps one orchestrator event makes; `installPhase` for an installer phase's own name. */

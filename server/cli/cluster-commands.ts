@@ -1,17 +1,17 @@
 /**
  * `hotline cluster upgrade <version>` and `hotline cluster status`: the rolling upgrade of
- * server/cluster/rollout.ts, with a progress line per node and phase (or JSON lines).
+ * server/ops/rollout.ts, with a progress line per node and phase (or JSON lines).
  * Exit codes: 0 upgraded, 1 rolled back or failed, 2 bad usage (including a state file
  * that records another unfinished rollout).
  */
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { defaultThresholds, type GateVerdict } from '../cluster/health-gate.ts';
-import { discover, type RolloutEvent, rollOut } from '../cluster/rollout.ts';
-import { readState } from '../cluster/rollout-state.ts';
 import { HotlineError } from '../errors/catalogue.ts';
+import { AdminClient } from '../ops/admin-client.ts';
+import { defaultThresholds, type GateVerdict } from '../ops/health-gate.ts';
+import { discover, type RolloutEvent, rollOut } from '../ops/rollout.ts';
+import { readState } from '../ops/rollout-state.ts';
 import type { ReleaseList } from '../release/handler.ts';
-import { AdminClient } from './admin-client.ts';
 import { wholeNumber as count, duration } from './arguments.ts';
 
 export interface AdminAccess {

@@ -14,11 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { defaultSettings } from '../node/settings.ts';
+import { AdminClient } from '../ops/admin-client.ts';
 import { buildRelease } from '../release/build.ts';
 import type { InstallProgress } from '../release/installer.ts';
 import { devKeyPair } from '../release/keys.ts';
 import { checkVersion } from '../release/version.ts';
-import { AdminClient } from './admin-client.ts';
 import { duration, fraction, wholeNumber } from './arguments.ts';
 import { addClusterCommands, isUsageError } from './cluster-commands.ts';
 

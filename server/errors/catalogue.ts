@@ -6,196 +6,209 @@
  * release code is loaded more than once (each version is its own bundle), and an error
  * thrown by one copy must still satisfy `instanceof` checks written against another
  * (the brand trick undici uses).
+ *
+ * The catalogue knows no protocol: each code says whose fault it is, and each surface maps
+ * codes to its own answers (server/http/errors.ts to HTTP statuses). Every code is
+ * documented in server/errors/README.md; test/errors/catalogue.test.ts keeps the two equal.
  */
 const BRAND = Symbol.for('hotline.error');
 
-type Entry = { status: number; message: (...args: never[]) => string };
+/**
+ * Whose fault an error is: the caller's (a bad request, a wrong state, a name taken: asking
+ * again differently can succeed) or the node's (it failed, timed out or is out of room).
+ */
+export type Fault = 'caller' | 'node';
+
+type Entry = { fault: Fault; message: (...args: never[]) => string };
 
 /** The errors a phone gets as error frames on its WebSocket. */
 const phoneProtocol = {
-  HOT_ERR_INVALID_JSON: { status: 400, message: () => 'the frame is not valid JSON' },
+  HOT_ERR_INVALID_JSON: { fault: 'caller', message: () => 'the frame is not valid JSON' },
   HOT_ERR_BINARY_FRAME: {
-    status: 400,
+    fault: 'caller',
     message: () => 'binary frames are not part of the protocol; send JSON text',
   },
   HOT_ERR_UNKNOWN_TYPE: {
-    status: 400,
+    fault: 'caller',
     message: (type: string) => `unknown message type ${JSON.stringify(type)}`,
   },
   HOT_ERR_SCHEMA: {
-    status: 400,
+    fault: 'caller',
     message: (path: string, why: string) =>
       `the message does not match its schema${path ? ` at ${path}` : ''}: ${why}`,
   },
   HOT_ERR_UNSUPPORTED_TYPE: {
-    status: 400,
+    fault: 'caller',
     message: (type: string, release: string) =>
       `${type} is not supported by this session's release ${release}`,
   },
   HOT_ERR_WRONG_STATE: {
-    status: 409,
+    fault: 'caller',
     message: (type: string, state: string) => `${type} is not allowed while ${state}`,
   },
-  HOT_ERR_NOT_REGISTERED: { status: 409, message: (type: string) => `register before sending ${type}` },
-  HOT_ERR_USER_TAKEN: { status: 409, message: (user: string) => `user ${user} is registered already` },
-  HOT_ERR_UNKNOWN_CALLEE: { status: 404, message: (user: string) => `nobody is registered as ${user}` },
-  HOT_ERR_UNKNOWN_CALL: { status: 404, message: (callId: string) => `no call ${callId} on this session` },
+  HOT_ERR_NOT_REGISTERED: { fault: 'caller', message: (type: string) => `register before sending ${type}` },
+  HOT_ERR_USER_TAKEN: { fault: 'caller', message: (user: string) => `user ${user} is registered already` },
+  HOT_ERR_UNKNOWN_CALLEE: { fault: 'caller', message: (user: string) => `nobody is registered as ${user}` },
+  HOT_ERR_UNKNOWN_CALL: { fault: 'caller', message: (callId: string) => `no call ${callId} on this session` },
   HOT_ERR_RATE_LIMITED: {
-    status: 429,
+    fault: 'caller',
     message: (limit: number) => `more than ${limit} messages per second; closing the connection`,
   },
 } as const satisfies Record<string, Entry>;
 
 const catalogue = {
   // runtime: processes and messaging
-  HOT_ERR_NOPROC: { status: 404, message: (target: string) => `no process ${target}` },
+  HOT_ERR_NOPROC: { fault: 'caller', message: (target: string) => `no process ${target}` },
   HOT_ERR_CALL_TIMEOUT: {
-    status: 504,
+    fault: 'node',
     message: (target: string, ms: number) => `call to ${target} timed out after ${ms} ms`,
   },
   HOT_ERR_CALL_TARGET_EXITED: {
-    status: 502,
+    fault: 'node',
     message: (target: string, reason: string) => `${target} exited (${reason}) before replying`,
   },
   HOT_ERR_NODE_UNREACHABLE: {
-    status: 503,
+    fault: 'node',
     message: (node: string) => `node ${node} is not reachable from this node`,
   },
-  HOT_ERR_UNKNOWN_MODULE: { status: 404, message: (name: string) => `no behaviour module named ${name}` },
-  HOT_ERR_INIT_FAILED: { status: 500, message: (module: string) => `init of ${module} failed` },
+  HOT_ERR_UNKNOWN_MODULE: { fault: 'caller', message: (name: string) => `no behaviour module named ${name}` },
+  HOT_ERR_INIT_FAILED: { fault: 'node', message: (module: string) => `init of ${module} failed` },
   HOT_ERR_BAD_RETURN: {
-    status: 500,
+    fault: 'node',
     message: (callback: string, got: string) => `${callback} returned ${got}, not a result`,
   },
   HOT_ERR_UNHANDLED_CALL: {
-    status: 501,
+    fault: 'node',
     message: (module: string) => `${module} has no handleCall`,
   },
   HOT_ERR_STATE_NOT_CLONEABLE: {
-    status: 500,
+    fault: 'node',
     message: (where: string) => `state after ${where} does not survive structuredClone`,
   },
   HOT_ERR_INVALID_NAME: {
-    status: 400,
+    fault: 'caller',
     message: (name: string) => `${JSON.stringify(name)} cannot be a process name (empty, or starts with '<')`,
   },
   HOT_ERR_CALLING_SELF: {
-    status: 400,
+    fault: 'caller',
     message: (pid: string) => `${pid} called itself: it would wait forever`,
   },
-  HOT_ERR_UNKNOWN_REQUEST: { status: 400, message: (type: string) => `unknown request type ${type}` },
-  HOT_ERR_NAME_TAKEN: { status: 409, message: (name: string) => `name ${name} is already registered` },
+  HOT_ERR_UNKNOWN_REQUEST: { fault: 'caller', message: (type: string) => `unknown request type ${type}` },
+  HOT_ERR_NAME_TAKEN: { fault: 'caller', message: (name: string) => `name ${name} is already registered` },
   HOT_ERR_ALREADY_REGISTERED: {
-    status: 409,
+    fault: 'caller',
     message: (pid: string, name: string) => `${pid} is already registered as ${name}`,
   },
   // runtime: system messages (sys)
   HOT_ERR_SUSPEND_TIMEOUT: {
-    status: 504,
+    fault: 'node',
     message: (pid: string, ms: number) => `${pid} did not reach a message boundary within ${ms} ms`,
   },
-  HOT_ERR_NOT_SUSPENDED: { status: 409, message: (pid: string) => `${pid} must be suspended first` },
+  HOT_ERR_NOT_SUSPENDED: { fault: 'caller', message: (pid: string) => `${pid} must be suspended first` },
   HOT_ERR_PROCESS_BUSY: {
-    status: 409,
+    fault: 'caller',
     message: (pid: string) => `${pid} is inside a callback; suspend it first`,
   },
   HOT_ERR_CODE_CHANGE_FAILED: {
-    status: 500,
+    fault: 'node',
     message: (pid: string, from: string, to: string) => `codeChange of ${pid} from ${from} to ${to} failed`,
   },
-  HOT_ERR_REPLACE_STATE_FAILED: { status: 500, message: (pid: string) => `replaceState of ${pid} failed` },
+  HOT_ERR_REPLACE_STATE_FAILED: { fault: 'node', message: (pid: string) => `replaceState of ${pid} failed` },
   // runtime: supervisors
-  HOT_ERR_INVALID_CHILD_SPEC: { status: 400, message: (why: string) => `invalid child spec: ${why}` },
-  HOT_ERR_CHILD_EXISTS: { status: 409, message: (id: string) => `child ${id} already exists` },
-  HOT_ERR_NO_CHILD: { status: 404, message: (id: string) => `no child ${id}` },
-  HOT_ERR_MAX_CHILDREN: { status: 503, message: (max: number) => `supervisor is full (${max} children)` },
+  HOT_ERR_INVALID_CHILD_SPEC: { fault: 'caller', message: (why: string) => `invalid child spec: ${why}` },
+  HOT_ERR_CHILD_EXISTS: { fault: 'caller', message: (id: string) => `child ${id} already exists` },
+  HOT_ERR_NO_CHILD: { fault: 'caller', message: (id: string) => `no child ${id}` },
+  HOT_ERR_MAX_CHILDREN: { fault: 'node', message: (max: number) => `supervisor is full (${max} children)` },
   // releases: artifacts, loading, installs
   HOT_ERR_BAD_VERSION: {
-    status: 400,
+    fault: 'caller',
     message: (version: string) => `${JSON.stringify(version)} is not a release version (x.y.z[-tag])`,
   },
-  HOT_ERR_RELEASE_MALFORMED: { status: 400, message: (why: string) => `malformed release artifact: ${why}` },
+  HOT_ERR_RELEASE_MALFORMED: {
+    fault: 'caller',
+    message: (why: string) => `malformed release artifact: ${why}`,
+  },
   HOT_ERR_RELEASE_TAMPERED: {
-    status: 422,
+    fault: 'caller',
     message: (version: string) => `release ${version}: its code does not match the signed sha256`,
   },
   HOT_ERR_RELEASE_UNTRUSTED: {
-    status: 422,
+    fault: 'caller',
     message: (version: string) => `release ${version}: no trusted key verifies its signature`,
   },
   HOT_ERR_RELEASE_LOAD_FAILED: {
-    status: 422,
+    fault: 'caller',
     message: (version: string, why: string) => `release ${version} failed to load: ${why}`,
   },
   HOT_ERR_RELEASE_API: {
-    status: 422,
+    fault: 'caller',
     message: (version: string, wanted: number, have: number) =>
       `release ${version} needs runtime API ${wanted}; this node has ${have}`,
   },
-  HOT_ERR_UNKNOWN_RELEASE: { status: 404, message: (version: string) => `no release ${version} here` },
+  HOT_ERR_UNKNOWN_RELEASE: { fault: 'caller', message: (version: string) => `no release ${version} here` },
   HOT_ERR_NO_UPGRADE_PATH: {
-    status: 422,
+    fault: 'caller',
     message: (from: string, to: string) => `release ${to} declares no way from ${from}`,
   },
   HOT_ERR_INSTALL_RUNNING: {
-    status: 409,
+    fault: 'caller',
     message: (id: string) => `install ${id} is running; wait for it or roll it back`,
   },
-  HOT_ERR_NO_INSTALL: { status: 409, message: (what: string) => `no install to ${what}` },
+  HOT_ERR_NO_INSTALL: { fault: 'caller', message: (what: string) => `no install to ${what}` },
   HOT_ERR_PREFLIGHT_FAILED: {
-    status: 422,
+    fault: 'caller',
     message: (version: string, failures: number) =>
       `preflight of ${version} failed for ${failures} process(es); nothing was changed`,
   },
   HOT_ERR_RELEASE_INCOMPATIBLE: {
-    status: 409,
+    fault: 'caller',
     message: (version: string, others: string) =>
       `release ${version} does not interoperate with ${others}: neither declares the other in its appup`,
   },
   HOT_ERR_RELEASE_IN_USE: {
-    status: 409,
+    fault: 'caller',
     message: (version: string, why: string) => `release ${version} cannot be removed: ${why}`,
   },
   HOT_ERR_HISTORY_WRITE: {
-    status: 500,
+    fault: 'node',
     message: (why: string) =>
       `the release history could not be written to disk (${why}): the change is made, but history.json shows it only once a later write succeeds`,
   },
   ...phoneProtocol,
   // HTTP and admin surface
-  HOT_ERR_BAD_REQUEST: { status: 400, message: (why: string) => why },
-  HOT_ERR_INTERNAL: { status: 500, message: (why: string) => why },
-  HOT_ERR_UNAUTHORIZED: { status: 401, message: () => 'a valid bearer token is required' },
-  HOT_ERR_WRONG_ADMIN_TOKEN: { status: 401, message: () => 'that is not the admin token' },
+  HOT_ERR_BAD_REQUEST: { fault: 'caller', message: (why: string) => why },
+  HOT_ERR_INTERNAL: { fault: 'node', message: (why: string) => why },
+  HOT_ERR_UNAUTHORIZED: { fault: 'caller', message: () => 'a valid bearer token is required' },
+  HOT_ERR_WRONG_ADMIN_TOKEN: { fault: 'caller', message: () => 'that is not the admin token' },
   HOT_ERR_OBSERVER_HEADER: {
-    status: 403,
+    fault: 'caller',
     message: (header: string) => `a change made with the observer's session cookie must send ${header}: 1`,
   },
-  HOT_ERR_NOT_FOUND: { status: 404, message: (what: string) => `${what} not found` },
-  HOT_ERR_UPGRADE_REQUIRED: { status: 426, message: (path: string) => `${path} is a WebSocket endpoint` },
+  HOT_ERR_NOT_FOUND: { fault: 'caller', message: (what: string) => `${what} not found` },
+  HOT_ERR_UPGRADE_REQUIRED: { fault: 'caller', message: (path: string) => `${path} is a WebSocket endpoint` },
   HOT_ERR_NODE_FULL: {
-    status: 503,
+    fault: 'node',
     message: (max: number) => `the node holds its maximum of ${max} sessions`,
   },
-  HOT_ERR_SHUTTING_DOWN: { status: 503, message: () => 'the node is shutting down' },
-  HOT_ERR_BAD_CONFIG: { status: 500, message: (why: string) => `bad configuration: ${why}` },
+  HOT_ERR_SHUTTING_DOWN: { fault: 'node', message: () => 'the node is shutting down' },
+  HOT_ERR_BAD_CONFIG: { fault: 'node', message: (why: string) => `bad configuration: ${why}` },
   // cluster
-  HOT_ERR_NATS_UNAVAILABLE: { status: 503, message: (why: string) => `NATS is not available: ${why}` },
+  HOT_ERR_NATS_UNAVAILABLE: { fault: 'node', message: (why: string) => `NATS is not available: ${why}` },
   HOT_ERR_NODE_NAME_TAKEN: {
-    status: 409,
+    fault: 'caller',
     message: (node: string) => `a live node of the cluster is named ${node} already`,
   },
   // cluster: rolling upgrades
   HOT_ERR_ROLLOUT_PREFLIGHT_FAILED: {
-    status: 422,
+    fault: 'caller',
     message: (version: string, nodes: string) =>
       `preflight of ${version} failed on ${nodes}; no node was changed`,
   },
   HOT_ERR_ROLLOUT_GATE_FAILED: {
-    status: 422,
+    fault: 'caller',
     message: (node: string, why: string) => `the health gate failed on ${node}: ${why}`,
   },
-  HOT_ERR_ROLLOUT_STATE: { status: 409, message: (why: string) => `rollout state: ${why}` },
+  HOT_ERR_ROLLOUT_STATE: { fault: 'caller', message: (why: string) => `rollout state: ${why}` },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;
@@ -204,8 +217,7 @@ type ArgsOf<C extends ErrorCode> = Parameters<(typeof catalogue)[C]['message']>;
 export class HotlineError<C extends ErrorCode = ErrorCode> extends Error {
   declare readonly [BRAND]: true;
   readonly code: C;
-  /** HTTP status that an API surface answers with when this error reaches it. */
-  readonly statusCode: number;
+  readonly fault: Fault;
 
   constructor(code: C, args: ArgsOf<C>, options?: { cause?: unknown }) {
     const entry = catalogue[code];
@@ -213,7 +225,17 @@ export class HotlineError<C extends ErrorCode = ErrorCode> extends Error {
     Object.defineProperty(this, BRAND, { value: true });
     this.name = 'HotlineError';
     this.code = code;
-    this.statusCode = entry.status;
+    this.fault = entry.fault;
+  }
+
+  /**
+   * @deprecated Read `fault`. Kept for release code built when the catalogue gave HTTP
+   * statuses, which reads `statusCode >= 500` as "the node's fault": a release's bundle
+   * never changes once shipped, and this module is the host's, shared by every release.
+   * The status a surface answers with is its own (server/http/errors.ts).
+   */
+  get statusCode(): number {
+    return this.fault === 'node' ? 500 : 400;
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {

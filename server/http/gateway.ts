@@ -11,6 +11,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
 import { type Pid, type Runtime, startChild } from '../runtime/index.ts';
+import { httpStatus } from './errors.ts';
 import { clientGone } from './port.ts';
 import { TokenBucket } from './rate-limit.ts';
 
@@ -54,8 +55,9 @@ export interface Gateway {
 
 function rejectUpgrade(socket: Duplex, error: HotlineError): void {
   const body = JSON.stringify({ code: error.code, message: error.message });
+  const status = httpStatus[error.code];
   socket.end(
-    `HTTP/1.1 ${error.statusCode} ${error.statusCode === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
+    `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

@@ -34,7 +34,7 @@ import { releaseRoutes } from '../http/release-routes.ts';
 import { ReleaseHandler } from '../release/handler.ts';
 import { devKeyPair, readPublicKeys } from '../release/keys.ts';
 import { type Clock, type Pid, Runtime } from '../runtime/index.ts';
-import { createMetrics, type NodeMetrics } from './metrics.ts';
+import { createMetrics, type NodeMetrics } from './metrics/index.ts';
 import type { NodeSettings } from './settings.ts';
 
 export interface HotlineNode {

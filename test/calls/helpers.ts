@@ -374,7 +374,7 @@ export interface NodeProcess extends AdminTarget {
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const nodeProcesses = new Set<NodeProcess>();
 
-/** `node --import tsx server/http/main.ts` on ephemeral ports, as `npm start` runs it; `args` adds flags. */
+/** `node --import tsx server/main.ts` on ephemeral ports, as `npm start` runs it; `args` adds flags. */
 export function spawnNodeProcess(
   dataDir: string,
   args: string[] = [],
@@ -382,18 +382,7 @@ export function spawnNodeProcess(
 ): Promise<NodeProcess> {
   const proc = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      'server/http/main.ts',
-      '--port',
-      '0',
-      '--admin-port',
-      '0',
-      '--data-dir',
-      dataDir,
-      ...args,
-    ],
+    ['--import', 'tsx', 'server/main.ts', '--port', '0', '--admin-port', '0', '--data-dir', dataDir, ...args],
     {
       cwd: repoRoot,
       env: { ...process.env, HOTLINE_ADMIN_TOKEN: 'test-token', HOTLINE_LOG_LEVEL: 'info' },

@@ -3,7 +3,7 @@
  * the WebSocket front door on the public one; CDRs and the runtime views behind the bearer
  * token on the admin one. Plus the admin token's own logic.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -69,9 +69,12 @@ function upgradeStatus(url: string): Promise<number> {
 
 const scrape = async (n: TestNode): Promise<string> => (await get(`${n.httpUrl}/metrics`)).text;
 
-/** Every hotline_* metric the node defines, read from its source so a new one is covered. */
+/** Every hotline_* metric the node defines, read from its sources so a new one is covered. */
 function definedMetricNames(): string[] {
-  const source = readFileSync(new URL('../../server/node/metrics.ts', import.meta.url), 'utf8');
+  const dir = new URL('../../server/node/metrics/', import.meta.url);
+  const source = readdirSync(dir)
+    .map((file) => readFileSync(new URL(file, dir), 'utf8'))
+    .join('\n');
   return [...new Set([...source.matchAll(/'(hotline_[a-z_]+)'/g)].map((m) => m[1] as string))];
 }
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Release } from '../../server/calls/contract.ts';
 import { releaseSources } from '../../server/calls/releases/index.ts';
-import { AdminClient } from '../../server/cli/admin-client.ts';
+import { AdminClient } from '../../server/ops/admin-client.ts';
 import { type Artifact, signArtifact } from '../../server/release/artifact.ts';
 import { buildRelease } from '../../server/release/build.ts';
 import type { ReleaseList } from '../../server/release/handler.ts';

@@ -1,6 +1,6 @@
 /** A NATS server (JetStream, loopback, free port) for the cluster tests: started once per file. */
 import { afterAll, beforeAll } from 'vitest';
-import { type NatsServer, startNatsServer } from '../../server/cluster/nats-server.ts';
+import { type NatsServer, startNatsServer } from '../../server/dev/nats-server.ts';
 import { type TestNode, waitFor } from '../calls/helpers.ts';
 
 /** The server of this test file; fails the file (never skips it) when nats-server is missing. */

@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { ManagedNode } from '../../loadtest/harness/managed-node.ts';
 import type { RunReport } from '../../loadtest/harness/report-model.ts';
 import { runLoad } from '../../loadtest/harness/run.ts';
-import { AdminClient } from '../../server/cli/admin-client.ts';
+import { AdminClient } from '../../server/ops/admin-client.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
 import { tempDataDir, waitFor } from '../calls/helpers.ts';
 import { expressions, fillTokens, variableQueries } from './dashboard-lint.ts';

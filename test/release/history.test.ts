@@ -51,7 +51,7 @@ describe('release history', () => {
     // The rename onto history.json fails: it is a directory.
     mkdirSync(path);
     const err = await caught(() => h.makePermanent('1.0.0'));
-    expect(err).toMatchObject({ code: 'HOT_ERR_HISTORY_WRITE', statusCode: 500 });
+    expect(err).toMatchObject({ code: 'HOT_ERR_HISTORY_WRITE', fault: 'node' });
     expect((err as Error).message).toMatch(/could not be written to disk \(.*EISDIR/);
     expect(failed.map((f) => [f.err.code, f.event.type, f.event.version])).toEqual([
       ['HOT_ERR_HISTORY_WRITE', 'permanent', '1.0.0'],
@@ -95,7 +95,7 @@ describe('release history', () => {
     const { h } = handler();
     expect(await caught(() => h.makePermanent('7.7.7'))).toMatchObject({
       code: 'HOT_ERR_UNKNOWN_RELEASE',
-      statusCode: 404,
+      fault: 'caller',
     });
     expect(await caught(() => h.makePermanent('../x'))).toMatchObject({ code: 'HOT_ERR_BAD_VERSION' });
     expect(h.store.history.events).toEqual([]);

@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { RolloutEvent, RolloutReport } from '../../server/cluster/rollout.ts';
-import { readState } from '../../server/cluster/rollout-state.ts';
+import type { RolloutEvent, RolloutReport } from '../../server/ops/rollout.ts';
+import { readState } from '../../server/ops/rollout-state.ts';
 import { type TestNode, tempDataDir } from '../calls/helpers.ts';
 import { releasesOf, startTraffic, type Traffic, useRolloutCluster } from './rollout-helpers.ts';
 

@@ -33,7 +33,7 @@ const listening = (host: string, port: number): Promise<boolean> =>
 it('starts NATS and two nodes, shows where each listens, and Ctrl-C stops them all', async () => {
   proc = spawn(
     process.execPath,
-    ['--import', 'tsx', 'server/cluster/dev-cluster.ts', '--nodes', '2', '--base-port', '0'],
+    ['--import', 'tsx', 'server/dev/dev-cluster.ts', '--nodes', '2', '--base-port', '0'],
     {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -3,8 +3,8 @@
  * change them; SIGTERM or SIGINT shut it down gracefully.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { startNode } from '../node/node.ts';
-import { defaultSettings, type NodeSettings } from '../node/settings.ts';
+import { startNode } from './node/node.ts';
+import { defaultSettings, type NodeSettings } from './node/settings.ts';
 
 const int = (value: string): number => {
   const n = Number(value);

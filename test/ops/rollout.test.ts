@@ -7,8 +7,8 @@
  * which leaves every node as it was.
  */
 import { describe, expect, it } from 'vitest';
-import { defaultThresholds } from '../../server/cluster/health-gate.ts';
-import { type RolloutEvent, type RolloutOptions, rollOut } from '../../server/cluster/rollout.ts';
+import { defaultThresholds } from '../../server/ops/health-gate.ts';
+import { type RolloutEvent, type RolloutOptions, rollOut } from '../../server/ops/rollout.ts';
 import { answeredCall, type TestNode } from '../calls/helpers.ts';
 import { releasesOf, startTraffic, useRolloutCluster } from './rollout-helpers.ts';
 

@@ -1,6 +1,6 @@
 /** The health gate's arithmetic on two reads of a node's /metrics. */
 import { describe, expect, it } from 'vitest';
-import { defaultThresholds, figuresFrom, judge, p99Between } from '../../server/cluster/health-gate.ts';
+import { defaultThresholds, figuresFrom, judge, p99Between } from '../../server/ops/health-gate.ts';
 
 const exposition = (o: {
   normal: number;

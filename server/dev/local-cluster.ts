@@ -65,7 +65,7 @@ function startNode(
     [
       '--import',
       'tsx',
-      'server/http/main.ts',
+      'server/main.ts',
       '--node',
       name,
       '--port',

@@ -19,11 +19,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { AdminClient, AdminRequestError } from '../cli/admin-client.ts';
+import type { NodeInfo } from '../cluster/wire.ts';
 import { errorText, hotlineError } from '../errors/catalogue.ts';
 import type { PreflightReport, ReleaseList } from '../release/handler.ts';
 import type { InstallPhase, InstallProgress, ProcessFailure } from '../release/installer.ts';
 import { checkVersion } from '../release/version.ts';
+import { AdminClient, AdminRequestError } from './admin-client.ts';
 import {
   type GateThresholds,
   type GateVerdict,
@@ -39,7 +40,6 @@ import {
   readState,
   writeState,
 } from './rollout-state.ts';
-import type { NodeInfo } from './wire.ts';
 
 export interface RolloutOptions {
   version: string;

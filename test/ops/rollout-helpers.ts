@@ -16,7 +16,7 @@ import {
   waitFor,
 } from '../calls/helpers.ts';
 import { buildArtifact, newSigner, runningReleases, type Signer } from '../calls/releases.ts';
-import { useNatsServer } from './nats.ts';
+import { useNatsServer } from '../cluster/nats.ts';
 
 export interface RolloutCluster {
   nats(): { url: string };
