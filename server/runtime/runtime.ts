@@ -22,6 +22,7 @@ import { ModuleTable } from './module-table.ts';
 import { formatPid, type Pid, pidNode } from './pid.ts';
 import { Process } from './process.ts';
 import { Registry } from './registry.ts';
+import { ReleaseApi } from './release-api.ts';
 import { Scheduler } from './scheduler.ts';
 import { supervisor } from './supervisor.ts';
 import { Sys } from './sys.ts';
@@ -92,6 +93,8 @@ export class Runtime {
   readonly events = new RuntimeEvents();
   readonly modules = new ModuleTable();
   readonly sys: Sys = new Sys(this);
+  /** What the release layer may do to processes (it gets no Process). */
+  readonly release: ReleaseApi = new ReleaseApi(this);
   readonly scheduler: Scheduler<Process>;
   readonly #procs = new Map<Pid, Process>();
   readonly #registry = new Registry();
