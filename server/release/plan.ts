@@ -292,7 +292,7 @@ export function formatPlan(plan: InstallPlan): string {
         `  ${String(i + 1).padStart(2)}. ${s.name.padEnd(18)} ${s.does}` +
         (s.name === 'point_of_no_return' ? '  [from here a failure rolls back]' : ''),
     ),
-    `  on failure: ${plan.rollback.name.padEnd(18)} ${plan.rollback.does}`,
+    `  on failure: ${plan.rollback.name} — ${plan.rollback.does}`,
   ];
   return `${lines.join('\n')}\n`;
 }
