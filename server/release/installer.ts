@@ -126,6 +126,8 @@ const byName = (r: ReleaseModule) => new Map(r.behaviours.map((b) => [b.name, b]
 
 /** What a step did: go on with the next, or stop here (an outcome, or a wait for promote or the window). */
 type StepResult = 'next' | 'stop';
+/** The steps the install runs: load and check are done when it is made, roll_back replaces the rest. */
+type RunStep = Exclude<StepName, 'load' | 'check' | 'roll_back'>;
 
 export class Install {
   readonly progress: InstallProgress;
@@ -315,10 +317,8 @@ export class Install {
     return failures;
   }
 
-  /** What each step of the plan does. load and check were done when the install was made. */
-  readonly #steps: Record<StepName, () => Promise<StepResult> | StepResult> = {
-    load: () => 'next',
-    check: () => 'next',
+  /** What each step of the plan does. */
+  readonly #steps: Record<RunStep, () => Promise<StepResult> | StepResult> = {
     preflight: async () => {
       const t0 = performance.now();
       const failures = await this.#preflight();
@@ -351,7 +351,6 @@ export class Install {
       this.#finish('installed', null);
       return 'stop';
     },
-    roll_back: () => 'stop',
   };
 
   async #moveForward(pids: Pid[]): Promise<StepResult> {
@@ -370,13 +369,13 @@ export class Install {
   }
 
   /** Run the plan's steps from `first` on, until one stops; a step that throws rolls back. */
-  async #runFrom(first: StepName): Promise<void> {
+  async #runFrom(first: RunStep): Promise<void> {
     const steps = this.progress.steps;
     try {
       for (let i = steps.indexOf(first); i < steps.length; i++) {
         // A rollback (the watch's, or an operator's) has taken over.
         if (this.#rollingBack !== undefined || this.progress.outcome !== null) return;
-        const step = steps[i] as StepName;
+        const step = steps[i] as RunStep;
         this.#step(step);
         if ((await this.#steps[step]()) === 'stop') return;
       }
