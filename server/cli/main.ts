@@ -4,7 +4,7 @@
  *
  *   npm run hotline -- release build 1.1.0
  *   npm run hotline -- release upload data/artifacts/hotline-1.1.0.release.json
- *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30s]
+ *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30s] [--dry-run]
  *   npm run hotline -- promote | rollback | status | release list | release permanent 1.1.0
  *   npm run hotline -- cluster upgrade 1.1.0 [--artifact <file>] [--watch 10s] | cluster status
  */
@@ -16,8 +16,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { defaultSettings } from '../node/settings.ts';
 import { AdminClient } from '../ops/admin-client.ts';
 import { buildRelease } from '../release/build.ts';
+import type { PreflightReport } from '../release/handler.ts';
 import type { InstallProgress } from '../release/installer.ts';
 import { devKeyPair } from '../release/keys.ts';
+import { formatPlan, type InstallPlan } from '../release/plan.ts';
 import { checkVersion } from '../release/version.ts';
 import { duration, fraction, wholeNumber } from './arguments.ts';
 import { addClusterCommands, isUsageError } from './cluster-commands.ts';
@@ -104,7 +106,7 @@ release
 /** Follow an install with a progress bar until it ends or waits for a canary decision. */
 async function follow(admin: AdminClient): Promise<InstallProgress> {
   const bar = new SingleBar({
-    format: ' {phase} |{bar}| {value}/{total} sessions moved | {releases}',
+    format: ' {step} |{bar}| {value}/{total} sessions moved | {releases}',
     hideCursor: true,
     clearOnComplete: false,
     // Piped (CI, logs): still print the bar, a line at a time.
@@ -116,7 +118,8 @@ async function follow(admin: AdminClient): Promise<InstallProgress> {
   for await (const p of admin.installEvents()) {
     last = p;
     const payload = {
-      phase: p.phase.padEnd(12),
+      // The plan's step running, as "5/7 move".
+      step: `${p.steps.indexOf(p.step) + 1}/${p.steps.length} ${p.step}`.padEnd(22),
       releases: Object.entries(p.processes)
         .map(([v, n]) => `${v}: ${n}`)
         .join(', '),
@@ -137,6 +140,17 @@ async function follow(admin: AdminClient): Promise<InstallProgress> {
 function conclude(p: InstallProgress): void {
   print({ outcome: p.outcome ?? p.phase, reason: p.reason, failures: p.failures, phases: p.phases });
   if (p.outcome !== 'installed' && p.phase !== 'canary') process.exitCode = 1;
+}
+
+/** The plan as text, then what its preflight found; a failed preflight exits 1. */
+function printDryRun(plan: InstallPlan, preflight: PreflightReport): void {
+  const { total, failed, failures } = preflight;
+  process.stdout.write(formatPlan(plan));
+  process.stdout.write(
+    `preflight: ${total} process(es) dry-run, ${failed} failed${failed === 0 ? '' : ' (an install would abort)'}; nothing was changed\n`,
+  );
+  for (const f of failures) process.stdout.write(`  ${f.pid} ${f.module}: ${f.error}\n`);
+  if (failed > 0) process.exitCode = 1;
 }
 
 program
@@ -160,6 +174,7 @@ program
     fraction,
   )
   .option('--no-wait', 'return once the install has started')
+  .option('--dry-run', "print the install's plan and run its preflight; change nothing")
   .action(
     async (
       version: string,
@@ -170,6 +185,7 @@ program
         maxErrors?: number;
         maxErrorRate?: number;
         wait: boolean;
+        dryRun?: boolean;
       },
     ) => {
       const admin = client();
@@ -181,10 +197,16 @@ program
         ...(maxErrors === undefined ? {} : { maxErrors }),
         ...(maxErrorRate === undefined ? {} : { maxErrorRate }),
       };
-      const started = await admin.post<{ install: InstallProgress }>(
-        `/admin/releases/${encodeURIComponent(version)}/install`,
-        body,
-      );
+      const path = `/admin/releases/${encodeURIComponent(version)}/install`;
+      if (opts.dryRun === true) {
+        const dry = await admin.post<{ plan: InstallPlan; preflight: PreflightReport }>(path, {
+          ...body,
+          dryRun: true,
+        });
+        printDryRun(dry.plan, dry.preflight);
+        return;
+      }
+      const started = await admin.post<{ install: InstallProgress }>(path, body);
       conclude(opts.wait ? await follow(admin) : started.install);
     },
   );

@@ -1,5 +1,6 @@
 /**
- * The release half of the admin surface: upload (unpack), list, preflight alone, install, follow an install
+ * The release half of the admin surface: upload (unpack), list, preflight alone, install (or
+ * its plan and preflight alone, `dryRun: true`), follow an install
  * (JSON or a server-sent event stream), promote, roll back, make permanent, remove. Every
  * route sits behind the admin token the surface already checks. Upload, make permanent and
  * remove answer once the release history records the change on disk (or with
@@ -21,6 +22,8 @@ const InstallBody = Type.Object(
     maxCrashes: Type.Optional(Type.Integer({ minimum: 0 })),
     maxErrors: Type.Optional(Type.Integer({ minimum: 0 })),
     maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Answer the install's plan and its preflight, and change nothing. */
+    dryRun: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -46,7 +49,9 @@ export function releaseRoutes(app: FastifyInstance, releases: ReleaseHandler): v
     '/admin/releases/:version/install',
     { schema: { params: VersionParams, body: Type.Optional(InstallBody) } },
     async (req, reply) => {
-      const install = releases.install(req.params.version, req.body ?? {});
+      const { dryRun, ...options } = req.body ?? {};
+      if (dryRun === true) return releases.dryRun(req.params.version, options);
+      const install = releases.install(req.params.version, options);
       return reply.status(202).send({ install: install.progress });
     },
   );

@@ -18,6 +18,7 @@ import {
 } from './installer.ts';
 import { evaluateRelease } from './loader.ts';
 import type { ReleaseModule } from './module.ts';
+import type { InstallPlan } from './plan.ts';
 import { type HistoryWriteFailed, ReleaseStore } from './store.ts';
 import { checkVersion } from './version.ts';
 
@@ -100,7 +101,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     this.#declared = { ...this.#declaration(o.baseline), alsoRuns: [] };
     // A process on an old release ending (outside an install): it may have been that release's last.
     const modules = new Set(o.baseline.behaviours.map((b) => b.name));
-    o.rt.events.on('exit', (e) => {
+    o.rt.release.on('exit', (e) => {
       const { alsoRuns } = this.#declared;
       if (alsoRuns.length === 0 || this.#install !== null || !modules.has(e.module)) return;
       if (alsoRuns.some((d) => d.release === e.version)) this.#redeclare();
@@ -168,7 +169,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     const current = this.#current.version;
     const old = new Set<string>();
     const names = new Set(this.#current.behaviours.map((b) => b.name));
-    for (const v of this.#o.rt.modules.versions())
+    for (const v of this.#o.rt.release.versions())
       if (names.has(v.module) && v.version !== current && v.processes > 0) old.add(v.version);
     return old;
   }
@@ -270,12 +271,26 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
    * every live process in slices), changing nothing and recording nothing in the history.
    */
   async preflight(version: string): Promise<PreflightReport> {
+    return (await this.dryRun(version, {})).preflight;
+  }
+
+  /**
+   * An install run dry: its plan, and its preflight. Nothing changes and nothing is recorded
+   * in the history.
+   */
+  async dryRun(
+    version: string,
+    options: Partial<InstallOptions>,
+  ): Promise<{ plan: InstallPlan; preflight: PreflightReport }> {
     const t0 = performance.now();
     // No hooks: a dry run is not an install, and the install metrics stay about installs.
-    const { install } = this.#prepare(version, {}, {});
+    const { install } = this.#prepare(version, options, {});
     const { total, failed } = await install.dryRun();
     const { from, to, direction, failures } = install.progress;
-    return { version: to, from, direction, total, failed, failures, ms: performance.now() - t0 };
+    return {
+      plan: install.plan,
+      preflight: { version: to, from, direction, total, failed, failures, ms: performance.now() - t0 },
+    };
   }
 
   /** Start an install: preflight and commit run on; watch `progress` or `done`. */
@@ -339,7 +354,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     if (version === this.#current.version) return 'it is current';
     if (version === this.store.history.permanent) return 'it is permanent';
     if (version === this.#o.baseline.version) return 'it is built into the node';
-    if (this.#o.rt.modules.versions().some((v) => v.version === version && v.processes > 0))
+    if (this.#o.rt.release.versions().some((v) => v.version === version && v.processes > 0))
       return 'processes still run it';
     const install = this.#install?.progress;
     if (install !== undefined && [install.from, install.to].includes(version)) return 'an install uses it';

@@ -15,6 +15,7 @@ import type { ModuleTable } from './module-table.ts';
 import { type Pid, pidNode } from './pid.ts';
 import type { Process, ProcessView } from './process.ts';
 import type { RuntimeSpawnOptions } from './process-table.ts';
+import { ReleaseApi } from './release-api.ts';
 import type { Scheduler } from './scheduler.ts';
 import { Sys } from './sys.ts';
 
@@ -30,6 +31,8 @@ export class Runtime {
   readonly events: RuntimeEvents;
   readonly modules: ModuleTable;
   readonly sys: Sys;
+  /** What the release layer may do to processes (it gets no Process). */
+  readonly release: ReleaseApi;
   readonly #k: Kernel;
 
   constructor(options: RuntimeOptions = {}) {
@@ -42,16 +45,13 @@ export class Runtime {
     this.events = k.events;
     this.modules = k.modules;
     this.sys = new Sys(k);
+    this.release = new ReleaseApi(this, k);
     bootKernel(this.modules);
   }
 
-  /** Set by the release handler while a release is under watch. */
+  /** The guard the release handler set while a release is under watch (set through `release.setGuard`). */
   get guard(): CrashGuard | undefined {
     return this.#k.dispatch.guard;
-  }
-
-  set guard(guard: CrashGuard | undefined) {
-    this.#k.dispatch.guard = guard;
   }
 
   get scheduler(): Scheduler<Process> {

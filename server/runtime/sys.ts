@@ -20,6 +20,8 @@ export interface ChangeCodeOptions {
    */
   direction: 'up' | 'down';
   extra?: unknown;
+  /** Switch code and keep the state as it is, without codeChange (OTP's `load_module`). */
+  reload?: boolean;
 }
 
 export class Sys {
@@ -109,7 +111,7 @@ export class Sys {
     const { to, direction, extra } = options;
     let next: unknown;
     try {
-      next = migrate(from, to, direction, p.state, extra);
+      next = options.reload === true ? p.state : migrate(from, to, direction, p.state, extra);
       if (this.#k.checkState) structuredClone(next);
     } catch (err) {
       throw hotlineErrorWithCause(err, 'HOT_ERR_CODE_CHANGE_FAILED', pid, from.version, to.version);

@@ -89,7 +89,7 @@ describe('crash guard', () => {
     const v1 = counter('1.0.0', 'ok');
     const v2 = counter('2.0.0');
     const g = guard(v2 as never, true);
-    rt.guard = g.make(rt);
+    rt.release.setGuard(g.make(rt));
     const pid = rt.spawn(v2);
     rt.cast(pid, { type: 'add', n: 1 });
     rt.cast(pid, { type: 'throw' });
@@ -118,13 +118,13 @@ describe('crash guard', () => {
       },
     };
     let caught = 0;
-    rt.guard = {
+    rt.release.setGuard({
       covers: (x) => x === b,
       caught: () => {
         caught++;
         return true;
       },
-    };
+    });
     const pid = rt.spawn(b);
     rt.cast(pid, 'throw');
     await settle(rt);
@@ -137,7 +137,7 @@ describe('crash guard', () => {
       const { rt } = newRuntime();
       const v2 = counter('2.0.0');
       const g = guard(v2 as never, take);
-      rt.guard = g.make(rt);
+      rt.release.setGuard(g.make(rt));
       const log = exits(rt);
       const pid = rt.spawn(v2);
       rt.cast(pid, { type: 'throw' });
@@ -153,7 +153,7 @@ describe('crash guard', () => {
     const v1 = counter('1.0.0');
     const v2 = counter('2.0.0');
     const g = guard(v2 as never, true);
-    rt.guard = g.make(rt);
+    rt.release.setGuard(g.make(rt));
     const log = exits(rt);
     const a = rt.spawn(v1);
     const b = rt.spawn(v2);
@@ -169,7 +169,7 @@ describe('crash guard', () => {
     const { rt } = newRuntime();
     const v2 = counter('2.0.0');
     const g = guard(v2 as never, true);
-    rt.guard = g.make(rt);
+    rt.release.setGuard(g.make(rt));
     const log = exits(rt);
     const pid = rt.spawn(v2);
     const other = rt.spawn(v2);
@@ -199,13 +199,13 @@ describe('crash guard', () => {
       },
     };
     let caught = 0;
-    rt.guard = {
+    rt.release.setGuard({
       covers: (x) => x === b,
       caught: () => {
         caught++;
         return true;
       },
-    };
+    });
     const log = exits(rt);
     const pid = rt.spawn(b);
     rt.cast(pid, 'inc');

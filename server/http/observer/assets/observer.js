@@ -254,7 +254,8 @@ function drawInstall(p) {
     return;
   }
   $('install-route').textContent =
-    `${p.from} → ${p.to} · ${p.mode} · ${p.direction === 'up' ? 'upgrade' : 'downgrade'}`;
+    `${p.from} → ${p.to} · ${p.mode} · ${p.direction === 'up' ? 'upgrade' : 'downgrade'}` +
+    ` · step ${p.steps.indexOf(p.step) + 1}/${p.steps.length} ${p.step.replaceAll('_', ' ')}`;
   $('install-bar').hidden = false;
   const share = p.total === 0 ? (FINAL.has(p.phase) ? 1 : 0) : p.moved / p.total;
   /** @type {HTMLElement} */ ($('install-bar-fill')).style.width = `${(share * 100).toFixed(1)}%`;
