@@ -133,16 +133,21 @@ const WARM_STATES = 16_384;
 /** How long a move waits for a busy process's boundary (sys:suspend's default in OTP). */
 const SUSPEND_TIMEOUT_MS = 5000;
 
+/** A way from one release to another: its direction and the `extra` codeChange gets, per module. */
+interface Path {
+  direction: 'up' | 'down';
+  extra: Map<string, unknown>;
+}
+
 /** The appup entry that allows moving `from` → `to`, or why none does. */
-export function pathBetween(
-  from: ReleaseModule,
-  to: ReleaseModule,
-): { direction: 'up' | 'down'; extra: unknown } | HotlineError {
+export function pathBetween(from: ReleaseModule, to: ReleaseModule): Path | HotlineError {
   const up = to.upgradeFrom.find((e) => e.version === from.version);
-  if (up) return { direction: 'up', extra: up.extra };
-  const down = from.downgradeTo.find((e) => e.version === to.version);
-  if (down) return { direction: 'down', extra: down.extra };
-  return hotlineError('HOT_ERR_NO_UPGRADE_PATH', from.version, to.version);
+  const down = up === undefined ? from.downgradeTo.find((e) => e.version === to.version) : undefined;
+  const entry = up ?? down;
+  if (entry === undefined) return hotlineError('HOT_ERR_NO_UPGRADE_PATH', from.version, to.version);
+  // Every module still moves here; only the entry's `migrate` changes carry an extra.
+  const extra = new Map(entry.changes.map((c) => [c.module, c.action === 'migrate' ? c.extra : undefined]));
+  return { direction: up === undefined ? 'down' : 'up', extra };
 }
 
 const byName = (r: ReleaseModule) => new Map(r.behaviours.map((b) => [b.name, b]));
@@ -153,8 +158,8 @@ export class Install {
   readonly #to: ReleaseModule;
   readonly #options: InstallOptions;
   readonly #hooks: InstallHooks;
-  readonly #forward: { direction: 'up' | 'down'; extra: unknown };
-  readonly #back: { direction: 'up' | 'down'; extra: unknown };
+  readonly #forward: Path;
+  readonly #back: Path;
   readonly #fromCode: Map<string, AnyBehaviour>;
   readonly #toCode: Map<string, AnyBehaviour>;
   readonly #dryFrom: Map<string, AnyBehaviour>;
@@ -344,7 +349,7 @@ export class Install {
           (warm ? this.#toCode : this.#dryTo).get(name) as AnyBehaviour,
           this.#forward.direction,
           structuredClone(p.state),
-          this.#forward.extra,
+          this.#forward.extra.get(name),
         );
         structuredClone(next);
         if (warm) this.#warm.push(next);
@@ -361,7 +366,7 @@ export class Install {
     pids: Pid[],
     fromCode: Map<string, AnyBehaviour>,
     toCode: Map<string, AnyBehaviour>,
-    path: { direction: 'up' | 'down'; extra: unknown },
+    path: Path,
     count: boolean,
   ): Promise<void> {
     // Once a rollback has begun, a forward move still in its slices must stop: what it moved
@@ -370,7 +375,7 @@ export class Install {
     const retry: Pid[] = [];
     // One options object per module for the whole move, not one per process (young garbage).
     const changes = new Map(
-      [...toCode].map(([name, to]) => [name, { to, direction: path.direction, extra: path.extra }]),
+      [...toCode].map(([name, to]) => [name, { to, direction: path.direction, extra: path.extra.get(name) }]),
     );
     /** `ours`: suspended by the wait below, so resumed here whatever happens. */
     const one = (pid: Pid, ours = false) => {

@@ -5,15 +5,18 @@
  * naming that release. Flows between two phones come from flow-checks.ts, which
  * mixed-releases.test.ts also runs with the two legs on different releases.
  */
+import { dirname } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import { type Release, userName } from '../../server/calls/contract.ts';
+import { callInfoMessages as v110 } from '../../server/calls/kit/v1/call-info.ts';
+import { IVR_MENU } from '../../server/calls/kit/v1/services.ts';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
-import { IVR_MENU } from '../../server/calls/releases/1.0.0/services.ts';
-import { protocol as v110 } from '../../server/calls/releases/1.1.0/protocol.ts';
-import { releaseSources, shippedReleases } from '../../server/calls/releases/index.ts';
+import { lockedRelease } from '../../server/calls/releases/built-in.ts';
+import { releaseEntry, shippedReleases } from '../../server/calls/releases/index.ts';
 import type { NodeSettings } from '../../server/node/settings.ts';
+import { readReleaseManifest } from '../../server/release/manifest.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
 import {
   endsUnanswered,
@@ -36,6 +39,7 @@ import {
   sleep,
   type TestNode,
   TIMER_SLACK_MS,
+  tempDataDir,
   useTestNode,
   waitFor,
 } from './helpers.ts';
@@ -46,9 +50,8 @@ const nextError = (p: Phone) => p.next('error') as Promise<Extract<ServerMessage
 describe.each(shippedReleases)('release %s', (version) => {
   let release: Release;
   beforeAll(async () => {
-    const load = releaseSources[version];
-    if (load === undefined) throw new Error(`no release source for ${version}`);
-    release = await load();
+    // The locked bundle, loaded as a node loads a release: what ships is what is tested.
+    release = await lockedRelease(tempDataDir(), version);
   });
   const start = useTestNode();
   const node = (settings: Parameters<typeof start>[0] = {}) => start(settings, { release });
@@ -80,12 +83,21 @@ describe.each(shippedReleases)('release %s', (version) => {
     return { n, a, ended };
   }
 
-  it('exports a release that names this version in itself, its behaviours and its registry entry', () => {
+  it('is its manifest: the session at this version, the service legs at 1.0.0, an appup of shipped releases', () => {
+    const manifest = readReleaseManifest(dirname(releaseEntry(version)));
     expect(release).toMatchObject({ version, apiVersion: RELEASE_API_VERSION });
     expect(release.behaviours).toContain(release.session);
-    expect(release.behaviours.map((b) => [b.name, b.version])).toEqual(
-      ['session', 'echo_leg', 'ivr_leg', 'noanswer_leg'].map((name) => [name, version]),
+    expect(Object.fromEntries(release.behaviours.map((b) => [b.name, b.version]))).toStrictEqual({
+      session: version,
+      echo_leg: '1.0.0',
+      ivr_leg: '1.0.0',
+      noanswer_leg: '1.0.0',
+    });
+    expect(manifest.modules).toStrictEqual(
+      Object.fromEntries(release.behaviours.map((b) => [b.name, b.version])),
     );
+    expect(release.upgradeFrom).toStrictEqual(manifest.upgradeFrom);
+    expect(release.downgradeTo).toStrictEqual(manifest.downgradeTo);
     for (const entry of [...release.upgradeFrom, ...release.downgradeTo])
       expect(shippedReleases).toContain(entry.version);
   });
