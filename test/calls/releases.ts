@@ -15,6 +15,7 @@ import { buildRelease } from '../../server/release/build.ts';
 import type { ReleaseList } from '../../server/release/handler.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import type { KeyPair } from '../../server/release/keys.ts';
+import type { ReleaseManifest } from '../../server/release/manifest.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
 import { type AdminTarget, startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
 
@@ -65,8 +66,16 @@ export async function buildArtifact(signer: Signer, version: string): Promise<Ar
   return artifact;
 }
 
-/** Sign arbitrary code as a release (for the refusals: code that throws, broken contracts). */
-export function signCode(signer: Signer, version: string, code: string): Artifact {
+/**
+ * Sign arbitrary code as a release (for the refusals: code that throws, broken contracts),
+ * with a manifest of no modules unless `manifest` says otherwise.
+ */
+export function signCode(
+  signer: Signer,
+  version: string,
+  code: string,
+  manifest: Partial<Omit<ReleaseManifest, 'version'>> = {},
+): Artifact {
   return signArtifact(
     code,
     {
@@ -76,6 +85,7 @@ export function signCode(signer: Signer, version: string, code: string): Artifac
       modules: {},
       upgradeFrom: [],
       downgradeTo: [],
+      ...manifest,
     },
     signer.keys.privateKey,
     signer.keys.publicKey,
