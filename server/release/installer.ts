@@ -99,7 +99,7 @@ export interface InstallProgress {
   /** Processes the install applies to, and how many moved so far. */
   total: number;
   moved: number;
-  /** Processes per release version, for the modules this install touches. */
+  /** Processes per version of the modules this install changes. */
   processes: Record<string, number>;
   crashes: number;
   /** Errors processes on the new code reported during the watch. */
@@ -280,8 +280,9 @@ export class Install {
 
   #report(): void {
     const processes: Record<string, number> = {};
+    // The modules the appup changes: one it leaves alone runs one version on both sides.
     for (const v of this.#rt.modules.versions())
-      if (this.#toCode.has(v.module) && v.processes > 0)
+      if (this.#forward.extra.has(v.module) && v.processes > 0)
         processes[v.version] = (processes[v.version] ?? 0) + v.processes;
     this.progress.processes = processes;
     this.#hooks.progress?.(this.progress);
