@@ -3,7 +3,7 @@
  * from 1.0.0 to a shipped release (2.0.0 by default, or 1.1.0).
  *
  * The runtime is set up as server/node/node.ts sets it up, less the sockets: release 1.0.0
- * imported and loaded as the node boots it (its baseline), `ports` and `sessions` dynamic
+ * built and evaluated as the node boots it (its baseline), `ports` and `sessions` dynamic
  * supervisors, each session started with its port as the gateway starts it, and the
  * node's default ring and media timeouts. The target release goes the real way: built from
  * server/calls/releases/<version> with esbuild, signed, written, read back, verified and
@@ -30,7 +30,6 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import {
   JOURNAL,
   type JournalMessage,
@@ -39,9 +38,11 @@ import {
   type SessionConfig,
 } from '../../server/calls/contract.ts';
 import type { ClientMessage, ServerMessage } from '../../server/calls/protocol/shipped.ts';
-import { release as baseline } from '../../server/calls/releases/1.0.0/index.ts';
+import { BUILT_IN } from '../../server/calls/releases/built-in.ts';
+import { releaseEntry } from '../../server/calls/releases/index.ts';
 import { defaultSettings } from '../../server/node/settings.ts';
-import { evaluateRelease } from '../../server/release/loader.ts';
+import type { Artifact } from '../../server/release/artifact.ts';
+import { evaluateArtifact } from '../../server/release/loader.ts';
 import {
   type Behaviour,
   noreply,
@@ -294,8 +295,12 @@ export const minCallsRate = (sessions: number): number =>
 
 /** `to` (one of CALL_TARGETS) installed over the node's call sessions on 1.0.0. */
 export async function callsWorkload(to: string): Promise<Workload> {
-  const entry = fileURLToPath(new URL(`../../server/calls/releases/${to}/index.ts`, import.meta.url));
-  const code = (await buildCodes('hotline-calls', { [to]: entry })).get(to) as string;
+  const built = await buildCodes('hotline-calls', {
+    [BUILT_IN]: releaseEntry(BUILT_IN),
+    [to]: releaseEntry(to),
+  });
+  // Loaded as the node loads each: the baseline once, the target afresh for each use.
+  const baseline = evaluateArtifact<Release>(built.get(BUILT_IN) as Artifact);
   return {
     from: baseline.version,
     to,
@@ -330,7 +335,7 @@ export async function callsWorkload(to: string): Promise<Workload> {
         from: baseline,
         // The release handler's dry-run copy of the baseline is the baseline itself.
         dryFrom: baseline,
-        loadTo: () => evaluateRelease<Release>(code, to),
+        loadTo: () => evaluateArtifact<Release>(built.get(to) as Artifact),
         sessions,
         moving: n + layout.echo,
         traffic,

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { verifyArtifact } from '../../server/release/artifact.ts';
+import { type Artifact, verifyArtifact } from '../../server/release/artifact.ts';
 import { buildRelease } from '../../server/release/build.ts';
 import type { ReleaseModule } from '../../server/release/module.ts';
 import {
@@ -35,14 +35,14 @@ export const clock: Clock = {
 export async function buildCodes(
   name: string,
   entries: Record<string, string>,
-): Promise<Map<string, string>> {
+): Promise<Map<string, Artifact>> {
   const keys = generateKeyPairSync('ed25519');
   const outDir = mkdtempSync(join(tmpdir(), 'hotline-bench-upgrade-'));
-  const codes = new Map<string, string>();
+  const codes = new Map<string, Artifact>();
   try {
     for (const [version, entry] of Object.entries(entries)) {
       const { path } = await buildRelease({ entry, version, name, keys, outDir });
-      codes.set(version, verifyArtifact(readFileSync(path), [keys.publicKey]).code);
+      codes.set(version, verifyArtifact(readFileSync(path), [keys.publicKey]));
     }
   } finally {
     rmSync(outDir, { recursive: true, force: true });

@@ -6,7 +6,8 @@
  * session itself as it handles it.
  */
 import { fileURLToPath } from 'node:url';
-import { evaluateRelease } from '../../server/release/loader.ts';
+import type { Artifact } from '../../server/release/artifact.ts';
+import { evaluateArtifact } from '../../server/release/loader.ts';
 import { type AnyBehaviour, type Pid, Runtime } from '../../server/runtime/index.ts';
 import { buildCodes, clock, type Fleet, Sequences, sink, Traffic, type Workload } from './upgrade-fleet.ts';
 import type { Ack, Traffic as Message, SessionArgs } from './upgrade-release/1.0.0/index.ts';
@@ -36,7 +37,7 @@ class AckTraffic extends Traffic {
 export async function syntheticWorkload(): Promise<Workload> {
   const entry = (v: string) => fileURLToPath(new URL(`./upgrade-release/${v}/index.ts`, import.meta.url));
   const codes = await buildCodes('bench-upgrade', { '1.0.0': entry('1.0.0'), '2.0.0': entry('2.0.0') });
-  const load = (v: string) => evaluateRelease(codes.get(v) as string, v);
+  const load = (v: string) => evaluateArtifact(codes.get(v) as Artifact);
   return {
     from: '1.0.0',
     to: '2.0.0',

@@ -3,7 +3,7 @@
  * each other (peer messages), with the CDR journal, and what a release exports. Releases
  * come and go; this contract is what lets 1.0.0 and 2.0.0 processes talk mid-upgrade.
  */
-import type { ReleaseModule } from '../release/module.ts';
+import type { ReleaseCode, ReleaseModule } from '../release/module.ts';
 import type { AnyBehaviour, Pid } from '../runtime/index.ts';
 import type { EndCause, ProtocolAdditions } from './protocol/messages.ts';
 
@@ -85,11 +85,15 @@ export interface SessionArgs {
 }
 
 /**
- * What a call release exports as `release`: the generic release module (its behaviours
- * include the session and its service legs) plus which behaviour is the session.
+ * What a call release's code exports as `release` (see call-release.ts): the generic
+ * release code (its behaviours include the session and its service legs) plus which
+ * behaviour is the session.
  */
-export interface Release extends ReleaseModule {
+export interface ReleaseCodeOfCalls extends ReleaseCode {
   session: AnyBehaviour;
   /** Phone messages this release adds to the base protocol (see protocol/messages.ts). */
   protocol?: ProtocolAdditions;
 }
+
+/** A loaded call release: its code with the appup of its manifest. */
+export interface Release extends ReleaseModule, ReleaseCodeOfCalls {}

@@ -20,8 +20,8 @@ import { countPhases, createJournal, type JournalState } from '../calls/cdr/jour
 import { type ClaimCdr, claimAlone, queryCdrs, recoverLog } from '../calls/cdr/log.ts';
 import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/contract.ts';
 import { ClientProtocol } from '../calls/protocol/codec.ts';
-import { additionsOf } from '../calls/protocol/shipped.ts';
-import { release as baseline } from '../calls/releases/1.0.0/index.ts';
+import { builtInRelease } from '../calls/releases/built-in.ts';
+import { additionsOf } from '../calls/releases/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
 import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
@@ -83,7 +83,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const releases = new ReleaseHandler<Release>({
     rt,
     dataDir: settings.dataDir,
-    baseline: options.release ?? baseline,
+    // The built-in release runs from its locked bundle, as an uploaded release runs from its artifact.
+    baseline: options.release ?? (await builtInRelease(settings.dataDir)),
     trustedKeys: [devKeyPair(settings.dataDir).publicKey, ...readPublicKeys(settings.trustedKeys)],
     hooks: metrics.release,
     // The other nodes, once joined below: an install must interoperate with what each runs.

@@ -1,20 +1,26 @@
 /**
  * `hotline release build <version>`: bundle a release's sources into one script with
- * esbuild, read its appup by evaluating it, and sign the result into an artifact. Imports
- * of the runtime, the error catalogue and TypeBox are not bundled: they become `require`
- * calls the loader answers with the node's own modules, so every release shares one runtime.
+ * esbuild, read its manifest file (release.json, beside the entry) without running any of
+ * the code, and sign both into an artifact. Imports of the runtime, the error catalogue and
+ * TypeBox are not bundled: they become `require` calls the loader answers with the node's
+ * own modules, so every release shares one runtime.
+ *
+ * The bundle is the same bytes on every machine and checkout path: esbuild's `// <path>`
+ * comment before each source file's code is dropped, so only the code decides the hash.
  */
 import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { hotlineError } from '../errors/catalogue.ts';
 import { type Artifact, signArtifact } from './artifact.ts';
 import type { KeyPair } from './keys.ts';
-import { evaluateRelease } from './loader.ts';
+import { type ReleaseManifest, readReleaseManifest } from './manifest.ts';
 import { checkVersion } from './version.ts';
 
 const serverDir = fileURLToPath(new URL('..', import.meta.url));
+const repoDir = resolve(serverDir, '..');
 const hostDirs: [string, string][] = [
   [join(serverDir, 'runtime') + sep, 'hotline:runtime'],
   [join(serverDir, 'errors') + sep, 'hotline:errors'],
@@ -44,12 +50,21 @@ export async function bundleRelease(entry: string): Promise<string> {
     external: ['typebox'],
     legalComments: 'none',
     logLevel: 'silent',
+    // Input paths relative to the repository, whatever the working directory (the metafile's keys).
+    absWorkingDir: repoDir,
+    metafile: true,
   });
-  return (out.outputFiles[0] as { text: string }).text;
+  const text = (out.outputFiles[0] as { text: string }).text;
+  // esbuild marks each input's code with a `// <its path>` line; the metafile names every input.
+  const marks = new Set(Object.keys(out.metafile.inputs).map((path) => `// ${path}`));
+  return text
+    .split('\n')
+    .filter((line) => !marks.has(line.trim()))
+    .join('\n');
 }
 
 export interface BuildOptions {
-  /** The release's entry module (exports `release`). */
+  /** The release's entry module (exports `release`); its folder holds release.json. */
   entry: string;
   version: string;
   name: string;
@@ -61,20 +76,26 @@ export interface BuildOptions {
 
 export const artifactFileName = (version: string): string => `hotline-${checkVersion(version)}.release.json`;
 
+/** A release's bundle and its manifest file, read as data: none of its code runs. */
+export async function bundleWithManifest(
+  entry: string,
+  version: string,
+): Promise<{ code: string; manifest: ReleaseManifest }> {
+  checkVersion(version);
+  const manifest = readReleaseManifest(dirname(entry));
+  if (manifest.version !== version)
+    throw hotlineError(
+      'HOT_ERR_RELEASE_MALFORMED',
+      `${entry}: its release.json is version ${manifest.version}`,
+    );
+  return { code: await bundleRelease(entry), manifest };
+}
+
 export async function buildRelease(o: BuildOptions): Promise<{ artifact: Artifact; path: string }> {
-  checkVersion(o.version);
-  const code = await bundleRelease(o.entry);
-  // Evaluating reads the appup and proves the bundle loads before anyone ships it.
-  const release = evaluateRelease(code, o.version);
+  const { code, manifest } = await bundleWithManifest(o.entry, o.version);
   const artifact = signArtifact(
     code,
-    {
-      name: o.name,
-      version: o.version,
-      apiVersion: release.apiVersion,
-      upgradeFrom: release.upgradeFrom,
-      downgradeTo: release.downgradeTo,
-    },
+    { name: o.name, ...manifest },
     o.keys.privateKey,
     o.keys.publicKey,
     o.now ?? new Date(),

@@ -7,7 +7,7 @@
 import type { KeyObject } from 'node:crypto';
 import { hotlineError } from '../errors/catalogue.ts';
 import type { Runtime } from '../runtime/index.ts';
-import { type Manifest, verifyArtifact } from './artifact.ts';
+import { type Artifact, verifyArtifact } from './artifact.ts';
 import { clashes, type Declared, declarationOf, type NodeReleases, runsOf } from './compat.ts';
 import {
   Install,
@@ -16,7 +16,7 @@ import {
   type InstallProgress,
   type ProcessFailure,
 } from './installer.ts';
-import { evaluateRelease } from './loader.ts';
+import { evaluateArtifact } from './loader.ts';
 import type { ReleaseModule } from './module.ts';
 import type { InstallPlan } from './plan.ts';
 import { type HistoryWriteFailed, ReleaseStore } from './store.ts';
@@ -164,13 +164,17 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     this.#o.declaredChanged?.(this.#declared);
   }
 
-  /** Versions other than the current one that processes of the release's modules still run. */
+  /**
+   * Versions other than the current release's that processes of its modules still run (a
+   * module the release has at an older version, one it did not change, is not old).
+   */
   #oldVersions(): Set<string> {
-    const current = this.#current.version;
     const old = new Set<string>();
-    const names = new Set(this.#current.behaviours.map((b) => b.name));
-    for (const v of this.#o.rt.release.versions())
-      if (names.has(v.module) && v.version !== current && v.processes > 0) old.add(v.version);
+    const current = new Map(this.#current.behaviours.map((b) => [b.name, b.version]));
+    for (const v of this.#o.rt.release.versions()) {
+      const now = current.get(v.module);
+      if (now !== undefined && v.version !== now && v.processes > 0) old.add(v.version);
+    }
     return old;
   }
 
@@ -187,11 +191,11 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
    * Verify (schema, version name, sha256, signature), prove it loads, then store it.
    * Resolves once the history records it on disk.
    */
-  async unpack(artifactText: string | Buffer | unknown): Promise<Manifest> {
+  async unpack(artifactText: string | Buffer | unknown): Promise<Artifact['manifest']> {
     const artifact = this.#verify(artifactText);
     const version = artifact.manifest.version;
     // A release whose top-level code throws, or that breaks the contract, is refused here.
-    this.#accepted(evaluateRelease<R>(artifact.code, version));
+    this.#accepted(evaluateArtifact<R>(artifact));
     this.store.save(artifact);
     this.#described.delete(version);
     this.#declarations.delete(version);
@@ -218,7 +222,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   }
 
   #evaluate(version: string): R {
-    return evaluateRelease<R>(this.#verify(this.store.read(version)).code, version);
+    return evaluateArtifact<R>(this.#verify(this.store.read(version)));
   }
 
   /** Another copy of a loaded release for the preflight's dry runs (see Install). */

@@ -108,7 +108,7 @@ const PHASE_OF: Partial<Record<StepName, InstallPhase>> = {
 /** Where each old behaviour object's processes go along `edge`, with `code` the other side's by name. */
 function movesAlong(edge: Edge, from: Map<string, AnyBehaviour>, to: Map<string, AnyBehaviour>): Moves {
   const moves = new Map<AnyBehaviour, ChangeCodeOptions>();
-  for (const c of edge.changes) {
+  for (const c of edge.entry.changes) {
     const old = from.get(c.module);
     const next = to.get(c.module);
     if (old === undefined || next === undefined) continue;
@@ -164,9 +164,8 @@ export class Install {
      * what V8 learns from the dry runs' states must not be learnt on the real code's sites.
      */
     dryRun: { from: ReleaseModule; to: ReleaseModule } = { from, to },
-    /** The appup edges there and back, with their module changes (default: the releases' own). */
-    edges: { forward: Edge; back: Edge } = edgesBetween(from, to),
   ) {
+    const edges = edgesBetween(from, to);
     this.#api = rt.release;
     this.#options = { ...defaultInstallOptions, ...options };
     this.#hooks = hooks;

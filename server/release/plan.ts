@@ -21,24 +21,10 @@ export type ModuleChange =
   | { module: string; action: 'migrate'; extra?: unknown }
   | { module: string; action: 'reload' };
 
-/**
- * The module changes of one appup edge. Every behaviour of the release migrates, with the
- * entry's extra: a release does not yet say module by module what changes.
- */
-export function moduleChanges(
-  _from: ReleaseModule,
-  to: ReleaseModule,
-  _direction: Direction,
-  entry: AppupEntry,
-): ModuleChange[] {
-  return to.behaviours.map((b) => ({ module: b.name, action: 'migrate', extra: entry.extra }));
-}
-
-/** One appup edge, with what it does to each module it names. */
+/** One appup edge: its direction, and the entry that says what it does to each module it names. */
 export interface Edge {
   direction: Direction;
   entry: AppupEntry;
-  changes: ModuleChange[];
 }
 
 /** The appup edge that allows moving `from` → `to`, or why none does. */
@@ -48,7 +34,7 @@ export function edgeBetween(from: ReleaseModule, to: ReleaseModule): Edge | Hotl
   const entry = up ?? down;
   if (entry === undefined) return hotlineError('HOT_ERR_NO_UPGRADE_PATH', from.version, to.version);
   const direction = up === undefined ? 'down' : 'up';
-  return { direction, entry, changes: moduleChanges(from, to, direction, entry) };
+  return { direction, entry };
 }
 
 /** The way there and the way back: an install that cannot be rolled back is refused. */
@@ -150,8 +136,8 @@ const byName = (r: ReleaseModule) => new Map(r.behaviours.map((b) => [b.name, b]
 function checkEdges(from: ReleaseModule, to: ReleaseModule, forward: Edge, back: Edge): void {
   const toCode = byName(to);
   const fromCode = byName(from);
-  const backChanges = new Map(back.changes.map((c) => [c.module, c]));
-  for (const c of forward.changes) {
+  const backChanges = new Map(back.entry.changes.map((c) => [c.module, c]));
+  for (const c of forward.entry.changes) {
     if (!toCode.has(c.module))
       throw hotlineError(
         'HOT_ERR_RELEASE_LOAD_FAILED',
@@ -185,7 +171,7 @@ export function planInstall(
   const o = { ...defaultInstallOptions, ...options };
   const fromCode = byName(from);
   const toCode = byName(to);
-  const changed = new Map(forward.changes.map((c) => [c.module, c]));
+  const changed = new Map(forward.entry.changes.map((c) => [c.module, c]));
   const modules: PlannedModule[] = [];
   for (const [name, old] of fromCode) {
     const c = changed.get(name);

@@ -258,6 +258,8 @@ const crashingSession = {
 } satisfies typeof session;
 const crashOnD: Release = {
   ...baseline,
+  upgradeFrom: [],
+  downgradeTo: [],
   session: crashingSession,
   behaviours: baseline.behaviours.map((b) => (b.name === 'session' ? crashingSession : b)),
 };

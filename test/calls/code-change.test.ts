@@ -1,172 +1,29 @@
 /**
  * codeChange of every call release, on states the session can reach: up and down round
  * trips keep the call (ids, times, counters, timer ids) and add each release that handled
- * it to its versions; 2.0.0 migrates from 1.0.0 directly; each codeChange accepts exactly
- * its appup; the faulty releases fail exactly as their headers say. Migrations run through
- * the runtime's own `migrate`, as a code change or a preflight dry run would.
+ * it to its versions; 2.0.0 migrates from 1.0.0 directly; the faulty releases fail exactly
+ * as their headers say (every appup edge of every shipped release is checked by the
+ * conformance suite). Migrations run through the runtime's own `migrate`, as a code change
+ * or a preflight dry run would.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Release } from '../../server/calls/contract.ts';
-import { release as r100 } from '../../server/calls/releases/1.0.0/index.ts';
-import type { Call, SessionState } from '../../server/calls/releases/1.0.0/session.ts';
-import { release as r110 } from '../../server/calls/releases/1.1.0/index.ts';
-import type { StateV11 } from '../../server/calls/releases/1.1.0/session.ts';
-import { release as crashy } from '../../server/calls/releases/1.2.0-faulty-crash/index.ts';
-import { release as faultyMigrate } from '../../server/calls/releases/1.2.0-faulty-migrate/index.ts';
-import { release as r200 } from '../../server/calls/releases/2.0.0/index.ts';
-import type { InCall, Leg, StateV2 } from '../../server/calls/releases/2.0.0/session.ts';
+import type { StateV11 } from '../../server/calls/kit/v1/call-info.ts';
+import type { Call, SessionState } from '../../server/calls/kit/v1/call-model.ts';
+import type { InCall, StateV2 } from '../../server/calls/releases/2.0.0/session.ts';
 import { migrate, type ProcessContext } from '../../server/runtime/index.ts';
+import { loadRelease } from './releases.ts';
+import { plus, pure, state100, state110, state200, withVersions } from './session-states.ts';
+
+const [r100, r110, r200, faultyMigrate, crashy] = (await Promise.all(
+  ['1.0.0', '1.1.0', '2.0.0', '1.2.0-faulty-migrate', '1.2.0-faulty-crash'].map(loadRelease),
+)) as [Release, Release, Release, Release, Release];
 
 const up = (from: Release, to: Release, state: unknown): unknown =>
   migrate(from.session, to.session, 'up', state, undefined);
 const down = (from: Release, to: Release, state: unknown): unknown =>
   migrate(from.session, to.session, 'down', state, undefined);
-
-/** `versions` with each of `more` added once, in order: what a migration stamps on a call. */
-function plus(versions: string[], ...more: string[]): string[] {
-  const out = [...versions];
-  for (const v of more) if (!out.includes(v)) out.push(v);
-  return out;
-}
-
-// ---- states a session can reach ----
-
-const PID = fc.nat({ max: 1_000_000 }).map((n) => `<${n}@hotline>`);
-const REF = fc.integer({ min: 1, max: 2 ** 31 });
-const AT = fc.integer({ min: 1_700_000_000_000, max: 1_800_000_000_000 });
-const GAP = fc.nat({ max: 3_600_000 });
-const COUNT = fc.nat({ max: 1_000_000 });
-const USER = fc.stringMatching(/^[a-z0-9_.-]{1,12}$/);
-const CALL_ID = fc.string({ minLength: 1, maxLength: 64 });
-const RELEASES = fc.uniqueArray(fc.constantFrom('0.9.0', '1.0.0', '1.1.0', '2.0.0'), {
-  minLength: 1,
-  maxLength: 3,
-});
-const CONFIG = fc.record({
-  ringTimeoutMs: fc.integer({ min: 1, max: 120_000 }),
-  mediaTimeoutMs: fc.integer({ min: 1, max: 120_000 }),
-});
-
-/**
- * A 1.0.0 call as the session keeps it: only the caller's leg has a CDR id and a ring timer,
- * which the answer cancels; hold, the answer time, media counts and the media timer come
- * with the answer.
- */
-const call100: fc.Arbitrary<Call> = fc
-  .record({
-    role: fc.constantFrom('caller' as const, 'callee' as const),
-    phase: fc.constantFrom('setup' as const, 'ringing' as const, 'up' as const),
-    id: fc.uuid(),
-    callId: CALL_ID,
-    peer: PID,
-    peerUser: USER,
-    monitor: REF,
-    held: fc.boolean(),
-    setupAt: AT,
-    answerGap: GAP,
-    mediaGap: GAP,
-    mediaOut: COUNT,
-    mediaIn: COUNT,
-    ringTimer: REF,
-    mediaTimer: REF,
-    versions: RELEASES,
-  })
-  .map((r) => {
-    const isUp = r.phase === 'up';
-    const answeredAt = isUp ? r.setupAt + r.answerGap : null;
-    return {
-      id: r.role === 'caller' ? r.id : '',
-      callId: r.callId,
-      role: r.role,
-      peer: r.peer,
-      peerUser: r.peerUser,
-      monitor: r.monitor,
-      phase: r.phase,
-      held: isUp && r.held,
-      setupAt: r.setupAt,
-      answeredAt,
-      mediaOut: isUp ? r.mediaOut : 0,
-      mediaIn: isUp ? r.mediaIn : 0,
-      lastMediaAt: answeredAt === null ? r.setupAt : answeredAt + r.mediaGap,
-      ringTimer: r.role === 'caller' && !isUp ? r.ringTimer : null,
-      mediaTimer: isUp ? r.mediaTimer : null,
-      versions: r.versions,
-    };
-  });
-
-const state100: fc.Arbitrary<SessionState> = fc
-  .record({
-    port: PID,
-    user: fc.option(USER, { nil: null }),
-    config: CONFIG,
-    call: fc.option(call100, { nil: null }),
-  })
-  // Only a registered session is in a call.
-  .map((s) => (s.user === null ? { ...s, call: null } : s));
-
-const state110: fc.Arbitrary<StateV11> = fc
-  .tuple(state100, COUNT)
-  .map(([s, n]) => ({ ...s, call: s.call === null ? null : { ...s.call, infoRequests: n } }));
-
-const leg: fc.Arbitrary<Leg> = fc
-  .record({
-    callId: CALL_ID,
-    cdrId: fc.uuid(),
-    role: fc.constantFrom('caller' as const, 'callee' as const),
-    peer: fc.record({ pid: PID, user: USER, monitor: REF }),
-    setupAt: AT,
-    versions: RELEASES,
-    infoRequests: COUNT,
-  })
-  .map((l) => (l.role === 'callee' ? { ...l, cdrId: null } : l));
-
-/** A 2.0.0 call: the caller's leg times the ringing; the rest comes with the answer. */
-const inCall: fc.Arbitrary<InCall> = fc.oneof(
-  fc
-    .record({ kind: fc.constantFrom('setup' as const, 'ringing' as const), leg, ringTimer: REF })
-    .map((p) => ({ ...p, ringTimer: p.leg.role === 'caller' ? p.ringTimer : null })),
-  fc
-    .record({
-      leg,
-      answerGap: GAP,
-      mediaGap: GAP,
-      held: fc.boolean(),
-      sent: COUNT,
-      received: COUNT,
-      mediaTimer: REF,
-    })
-    .map((r) => {
-      const answeredAt = r.leg.setupAt + r.answerGap;
-      return {
-        kind: 'up' as const,
-        leg: r.leg,
-        answeredAt,
-        held: r.held,
-        media: { sent: r.sent, received: r.received, lastAt: answeredAt + r.mediaGap },
-        mediaTimer: r.mediaTimer,
-      };
-    }),
-);
-
-const state200: fc.Arbitrary<StateV2> = fc
-  .record({ port: PID, user: fc.option(USER, { nil: null }), config: CONFIG, phase: inCall })
-  .map((s) => (s.user === null ? { ...s, phase: { kind: 'idle' as const } } : s));
-
-/** Run `migration` on a copy, check it left the state as it was (pure), and return its result. */
-function pure<S>(state: S, migration: (s: S) => unknown): unknown {
-  const before = structuredClone(state);
-  const after = migration(state);
-  expect(state).toEqual(before);
-  // The runtime checks states survive structuredClone: plain data only.
-  expect(structuredClone(after)).toEqual(after);
-  return after;
-}
-
-/** The state with its call's versions replaced. */
-function withVersions<S extends SessionState>(s: S, versions: (v: string[]) => string[]): S {
-  return s.call === null ? s : { ...s, call: { ...s.call, versions: versions(s.call.versions) } };
-}
 
 describe('1.1.0', () => {
   it('up from 1.0.0 adds the call_info counter at 0 and stamps 1.1.0; everything else is kept', () => {
@@ -291,37 +148,6 @@ describe('2.0.0', () => {
         expect(round).toEqual(withVersions(s, (v) => plus(v, '2.0.0', '1.0.0')));
       }),
     );
-  });
-});
-
-describe('appups', () => {
-  const all = [r100, r110, r200, faultyMigrate, crashy];
-  const byVersion = new Map(all.map((r) => [r.version, r]));
-  /** An idle session in the state shape of release `version`. */
-  const idle = (version: string) => {
-    const s = { port: '<1@hotline>', user: 'alice', config: { ringTimeoutMs: 1000, mediaTimeoutMs: 1000 } };
-    return version === '2.0.0' ? { ...s, phase: { kind: 'idle' } } : { ...s, call: null };
-  };
-  it.each(all.filter((r) => r.upgradeFrom.length > 0).map((r) => [r.version, r] as const))(
-    '%s migrates exactly what its appup declares',
-    (_version, r) => {
-      expect(r.session.codeChange).toBeDefined();
-      const change = (from: string | { down: string }, state: unknown) =>
-        r.session.codeChange?.(from, state, undefined);
-      for (const { version } of r.upgradeFrom) {
-        expect(byVersion.has(version)).toBe(true);
-        expect(() => change(version, idle(version))).not.toThrow();
-      }
-      for (const { version } of r.downgradeTo)
-        expect(() => change({ down: version }, idle(r.version))).not.toThrow();
-      for (const other of ['0.9.0', '3.0.0', r.version])
-        expect(() => change(other, idle(r.version))).toThrow(/appup does not declare/);
-      expect(() => change({ down: '0.9.0' }, idle(r.version))).toThrow(/appup does not declare/);
-    },
-  );
-
-  it('1.1.0 does not take 2.0.0 states up (2.0.0 brings them down itself)', () => {
-    expect(() => up(r200, r110, idle('2.0.0'))).toThrow(/cannot migrate up from 2.0.0/);
   });
 });
 

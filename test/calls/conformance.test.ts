@@ -3,18 +3,26 @@
  * a node of its own, and every call flow goes end to end over real WebSockets, phones driven
  * through the load-test Phone client, each call's CDR read back from the admin API and
  * naming that release. Flows between two phones come from flow-checks.ts, which
- * mixed-releases.test.ts also runs with the two legs on different releases.
+ * mixed-releases.test.ts also runs with the two legs on different releases. Each release is
+ * its locked bundle, loaded as a node loads it; its appup (release.json) is checked against
+ * its codeChange on generated states of both sides of every edge.
  */
+import { dirname } from 'node:path';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import { type Release, userName } from '../../server/calls/contract.ts';
+import { callInfoMessages as v110 } from '../../server/calls/kit/v1/call-info.ts';
+import type { SessionState } from '../../server/calls/kit/v1/call-model.ts';
+import { IVR_MENU } from '../../server/calls/kit/v1/services.ts';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
-import { IVR_MENU } from '../../server/calls/releases/1.0.0/services.ts';
-import { protocol as v110 } from '../../server/calls/releases/1.1.0/protocol.ts';
-import { releaseSources, shippedReleases } from '../../server/calls/releases/index.ts';
+import { lockedRelease } from '../../server/calls/releases/built-in.ts';
+import { releaseEntry, shippedReleases } from '../../server/calls/releases/index.ts';
 import type { NodeSettings } from '../../server/node/settings.ts';
-import { RELEASE_API_VERSION } from '../../server/release/module.ts';
+import { readReleaseManifest } from '../../server/release/manifest.ts';
+import { type AppupEntry, RELEASE_API_VERSION } from '../../server/release/module.ts';
+import { migrate, type ProcessContext } from '../../server/runtime/index.ts';
 import {
   endsUnanswered,
   expectCdr,
@@ -36,19 +44,20 @@ import {
   sleep,
   type TestNode,
   TIMER_SLACK_MS,
+  tempDataDir,
   useTestNode,
   waitFor,
 } from './helpers.ts';
 import { atLeast } from './releases.ts';
+import { plus, pure, statesOf, withVersions } from './session-states.ts';
 
 const nextError = (p: Phone) => p.next('error') as Promise<Extract<ServerMessage, { type: 'error' }>>;
 
 describe.each(shippedReleases)('release %s', (version) => {
   let release: Release;
   beforeAll(async () => {
-    const load = releaseSources[version];
-    if (load === undefined) throw new Error(`no release source for ${version}`);
-    release = await load();
+    // The locked bundle, loaded as a node loads a release: what ships is what is tested.
+    release = await lockedRelease(tempDataDir(), version);
   });
   const start = useTestNode();
   const node = (settings: Parameters<typeof start>[0] = {}) => start(settings, { release });
@@ -80,14 +89,77 @@ describe.each(shippedReleases)('release %s', (version) => {
     return { n, a, ended };
   }
 
-  it('exports a release that names this version in itself, its behaviours and its registry entry', () => {
+  it('is its manifest: the session at this version, the service legs at 1.0.0, an appup of shipped releases', () => {
+    const manifest = readReleaseManifest(dirname(releaseEntry(version)));
     expect(release).toMatchObject({ version, apiVersion: RELEASE_API_VERSION });
     expect(release.behaviours).toContain(release.session);
-    expect(release.behaviours.map((b) => [b.name, b.version])).toEqual(
-      ['session', 'echo_leg', 'ivr_leg', 'noanswer_leg'].map((name) => [name, version]),
+    expect(Object.fromEntries(release.behaviours.map((b) => [b.name, b.version]))).toStrictEqual({
+      session: version,
+      echo_leg: '1.0.0',
+      ivr_leg: '1.0.0',
+      noanswer_leg: '1.0.0',
+    });
+    expect(manifest.modules).toStrictEqual(
+      Object.fromEntries(release.behaviours.map((b) => [b.name, b.version])),
     );
+    expect(release.upgradeFrom).toStrictEqual(manifest.upgradeFrom);
+    expect(release.downgradeTo).toStrictEqual(manifest.downgradeTo);
     for (const entry of [...release.upgradeFrom, ...release.downgradeTo])
       expect(shippedReleases).toContain(entry.version);
+  });
+
+  describe('appup (release.json) against codeChange, on generated states', () => {
+    const edges = () => [
+      ...release.upgradeFrom.map((entry) => ({ entry, direction: 'up' as const })),
+      ...release.downgradeTo.map((entry) => ({ entry, direction: 'down' as const })),
+    ];
+    const other = (v: string) => lockedRelease(tempDataDir(), v);
+
+    it('each edge lists exactly the modules whose versions differ; the session migrates on each', async () => {
+      for (const { entry } of edges()) {
+        const them = await other(entry.version);
+        const versionOf = (r: Release, name: string) => r.behaviours.find((b) => b.name === name)?.version;
+        const differ = release.behaviours
+          .map((b) => b.name)
+          .filter((m) => versionOf(release, m) !== versionOf(them, m));
+        expect(entry.changes.map((c) => c.module).sort(), entry.version).toEqual(differ.sort());
+        expect(entry.changes.find((c) => c.module === 'session')?.action).toBe('migrate');
+      }
+    });
+
+    it('every upgrade migrates any state of the older release into one this release runs, and back', async () => {
+      for (const entry of release.upgradeFrom) {
+        const older = await other(entry.version);
+        const back = release.downgradeTo.find((e) => e.version === entry.version);
+        fc.assert(
+          fc.property(statesOf[entry.version] as fc.Arbitrary<unknown>, (s) => {
+            const next = pure(s, (x) => along(entry, 'up', older, release, x));
+            runs(release, next);
+            if (back === undefined) return;
+            // Up then down keeps what the older release has; the call's CDR names both releases.
+            const round = along(back, 'down', older, release, next);
+            runs(older, round);
+            expect(round).toEqual(withVersions(s as SessionState, (v) => plus(v, version, entry.version)));
+          }),
+          { numRuns: 200 },
+        );
+      }
+    });
+
+    it('every downgrade migrates any state of this release into one the older release runs', async () => {
+      for (const entry of release.downgradeTo) {
+        const older = await other(entry.version);
+        fc.assert(
+          fc.property(statesOf[version] as fc.Arbitrary<unknown>, (s) => {
+            runs(
+              older,
+              pure(s, (x) => along(entry, 'down', older, release, x)),
+            );
+          }),
+          { numRuns: 200 },
+        );
+      }
+    });
   });
 
   it('registers the phone and names the node and this release', async () => {
@@ -484,3 +556,47 @@ describe.each(shippedReleases)('release %s', (version) => {
     });
   });
 });
+
+/** A session state moved along an appup edge: migrated if the edge changes the session, else as it is. */
+function along(
+  entry: AppupEntry,
+  direction: 'up' | 'down',
+  older: Release,
+  newer: Release,
+  state: unknown,
+): unknown {
+  const change = entry.changes.find((c) => c.module === 'session');
+  if (change === undefined || change.action === 'reload') return state;
+  return direction === 'up'
+    ? migrate(older.session, newer.session, 'up', state, change.extra)
+    : migrate(newer.session, older.session, 'down', state, change.extra);
+}
+
+/** A context that answers every call and records nothing: enough to run a handler on a state. */
+const anyContext = new Proxy({ self: '<0@hotline>', node: 'hotline' } as unknown as ProcessContext, {
+  get: (target, key) => (key in target ? target[key as keyof ProcessContext] : () => 1),
+});
+
+/**
+ * Release `r`'s session runs on `state`: phone messages, timers and peer messages naming its
+ * call (or another) are handled without throwing, each on a copy.
+ */
+function runs(r: Release, state: unknown): void {
+  const s = state as { call?: { callId: string } | null; phase?: { leg?: { callId: string } } };
+  for (const callId of [s.call?.callId ?? s.phase?.leg?.callId ?? 'none', 'other']) {
+    const casts = [
+      { type: 'call_info', callId },
+      { type: 'media', callId, seq: 1, sentAt: 1 },
+      { type: 'hold', callId },
+      { type: 'bye', callId },
+    ];
+    const infos = [
+      { type: 'media_check', callId },
+      { type: 'ring_timeout', callId },
+      { type: 'peer_dtmf', callId, digit: '1' },
+      { type: 'peer_bye', callId, cause: 'normal' },
+    ];
+    for (const m of casts) r.session.handleCast?.(m as never, structuredClone(state), anyContext);
+    for (const m of infos) r.session.handleInfo?.(m as never, structuredClone(state), anyContext);
+  }
+}

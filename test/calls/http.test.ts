@@ -12,8 +12,8 @@ import { Phone } from '../../loadtest/client/phone.ts';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import { protocolJsonSchema } from '../../server/calls/protocol/json-schema.ts';
 import { baseClientMessages, baseServerMessages } from '../../server/calls/protocol/messages.ts';
-import { clientMessages, serverMessages, shippedAdditions } from '../../server/calls/protocol/shipped.ts';
-import { release as v110 } from '../../server/calls/releases/1.1.0/index.ts';
+import { clientMessages, serverMessages } from '../../server/calls/protocol/shipped.ts';
+import { shippedAdditions } from '../../server/calls/releases/index.ts';
 import { resolveAdminToken, tokenMatches } from '../../server/http/auth.ts';
 import { defaultSettings } from '../../server/node/settings.ts';
 import { type Pid, SimulatedClock } from '../../server/runtime/index.ts';
@@ -28,6 +28,7 @@ import {
   useTestNode,
   waitFor,
 } from './helpers.ts';
+import { loadRelease } from './releases.ts';
 
 const start = useTestNode();
 
@@ -189,7 +190,7 @@ describe('public surface', () => {
     check(onBaseline, Object.keys(baseClientMessages), Object.keys(baseServerMessages));
     expect(onBaseline.definitions['client.call_info']).toBeUndefined();
     // A node on 1.1.0 has learnt call_info from the release: the shipped protocol, as committed.
-    const onV11 = await read(await start({}, { release: v110 }));
+    const onV11 = await read(await start({}, { release: await loadRelease('1.1.0') }));
     check(onV11, Object.keys(clientMessages), Object.keys(serverMessages));
     expect(onV11).toStrictEqual(JSON.parse(JSON.stringify(protocolJsonSchema(shippedAdditions))));
   });

@@ -5,10 +5,10 @@
 import Type from 'typebox';
 import { describe, expect, it } from 'vitest';
 import type { Release } from '../../server/calls/contract.ts';
+import { callInfoMessages as v110 } from '../../server/calls/kit/v1/call-info.ts';
 import { ClientProtocol } from '../../server/calls/protocol/codec.ts';
 import { strict } from '../../server/calls/protocol/messages.ts';
-import { additionsOf } from '../../server/calls/protocol/shipped.ts';
-import { protocol as v110 } from '../../server/calls/releases/1.1.0/protocol.ts';
+import { additionsOf } from '../../server/calls/releases/index.ts';
 
 const note = Type.Object({ type: Type.Literal('note'), text: Type.String({ maxLength: 4 }) }, strict);
 const noteV2 = Type.Object({ type: Type.Literal('note'), text: Type.String(), lang: Type.String() }, strict);

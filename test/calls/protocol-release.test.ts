@@ -53,7 +53,7 @@ describe('a release that adds a phone message', () => {
     const res = await adminPost<{ code: string; message: string }>(
       n,
       '/admin/releases',
-      signCode(trusting.signer(), v, code),
+      signCode(trusting.signer(), v, code, { apiVersion: 1, modules: { session: v } }),
     );
     expect(res.status).toBe(422);
     expect(res.body).toMatchObject({ code: 'HOT_ERR_RELEASE_LOAD_FAILED' });

@@ -16,9 +16,9 @@ import {
   type ServerMessage,
   type ServerMessageType,
   serverMessages,
-  shippedAdditions,
 } from '../../server/calls/protocol/shipped.ts';
-import { protocolSchemaPath, renderProtocolSchema } from '../../server/calls/protocol/write-schema.ts';
+import { shippedAdditions } from '../../server/calls/releases/index.ts';
+import { protocolSchemaPath, renderProtocolSchema } from '../../server/calls/releases/write-schema.ts';
 import { startTestNode, type TestNode } from './helpers.ts';
 
 const committedText = readFileSync(protocolSchemaPath, 'utf8');

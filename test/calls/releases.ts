@@ -8,17 +8,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Release } from '../../server/calls/contract.ts';
-import { releaseSources } from '../../server/calls/releases/index.ts';
+import { releaseEntry, releaseSources } from '../../server/calls/releases/index.ts';
 import { AdminClient } from '../../server/ops/admin-client.ts';
 import { type Artifact, signArtifact } from '../../server/release/artifact.ts';
 import { buildRelease } from '../../server/release/build.ts';
 import type { ReleaseList } from '../../server/release/handler.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import type { KeyPair } from '../../server/release/keys.ts';
+import type { ReleaseManifest } from '../../server/release/manifest.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
 import { type AdminTarget, startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
 
-const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
 const fixturesDir = fileURLToPath(new URL('./fixtures', import.meta.url));
 
 /** Releases broken on purpose that only the tests use: their sources are under test/calls/fixtures. */
@@ -57,7 +57,7 @@ export function atLeast(version: string, since: string): boolean {
 /** Bundle and sign the release sources of `version` (shipped, or a test-only fixture). */
 export async function buildArtifact(signer: Signer, version: string): Promise<Artifact> {
   const { artifact } = await buildRelease({
-    entry: join(TEST_ONLY.has(version) ? fixturesDir : releasesDir, version, 'index.ts'),
+    entry: TEST_ONLY.has(version) ? join(fixturesDir, version, 'index.ts') : releaseEntry(version),
     version,
     name: 'hotline-calls',
     keys: signer.keys,
@@ -66,11 +66,27 @@ export async function buildArtifact(signer: Signer, version: string): Promise<Ar
   return artifact;
 }
 
-/** Sign arbitrary code as a release (for the refusals: code that throws, broken contracts). */
-export function signCode(signer: Signer, version: string, code: string): Artifact {
+/**
+ * Sign arbitrary code as a release (for the refusals: code that throws, broken contracts),
+ * with a manifest of no modules unless `manifest` says otherwise.
+ */
+export function signCode(
+  signer: Signer,
+  version: string,
+  code: string,
+  manifest: Partial<Omit<ReleaseManifest, 'version'>> = {},
+): Artifact {
   return signArtifact(
     code,
-    { name: 'hotline-calls', version, apiVersion: RELEASE_API_VERSION, upgradeFrom: [], downgradeTo: [] },
+    {
+      name: 'hotline-calls',
+      version,
+      apiVersion: RELEASE_API_VERSION,
+      modules: {},
+      upgradeFrom: [],
+      downgradeTo: [],
+      ...manifest,
+    },
     signer.keys.privateKey,
     signer.keys.publicKey,
     new Date(),

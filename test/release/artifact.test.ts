@@ -1,19 +1,21 @@
 /**
- * Release artifacts: signing and verification. Verification refuses anything off (schema,
- * version name, code hash, signature, key) with a typed error, before any code runs.
+ * Release artifacts: building, signing and verification. Verification refuses anything off
+ * (schema, version name, appup, code hash, signature, key) with a typed error, before any
+ * code runs. The build reads the appup from the release's manifest file and gives the same
+ * bytes wherever the sources are.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Artifact, sha256, verifyArtifact } from '../../server/release/artifact.ts';
-import { artifactFileName, buildRelease } from '../../server/release/build.ts';
+import { artifactFileName, buildRelease, type bundleRelease } from '../../server/release/build.ts';
 import { keyId } from '../../server/release/keys.ts';
-import { evaluateRelease } from '../../server/release/loader.ts';
+import { evaluateArtifact, evaluateRelease } from '../../server/release/loader.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
 import { checkVersion } from '../../server/release/version.ts';
-import { bundledFixture, caught, fixtureEntry, newKeys, signCode } from './helpers.ts';
+import { bundledFixture, caught, fixtureEntry, fixturesDir, newKeys, signCode } from './helpers.ts';
 
 const keys = newKeys();
 const stranger = newKeys();
@@ -55,7 +57,7 @@ describe('signing and verifying', () => {
     expect(verdict(artifact, [stranger.publicKey, keys.publicKey])).toBe('ok');
   });
 
-  it('buildRelease bundles, proves the bundle loads, signs, and writes hotline-<version>.release.json', async () => {
+  it('buildRelease bundles, signs the data of release.json, and writes hotline-<version>.release.json', async () => {
     const outDir = mkdtempSync(join(tmpdir(), 'hotline-build-'));
     const built = await buildRelease({
       entry: fixtureEntry('2.0.0'),
@@ -66,10 +68,64 @@ describe('signing and verifying', () => {
     });
     expect(built.path).toBe(join(outDir, artifactFileName('2.0.0')));
     const onDisk = verifyArtifact(readFileSync(built.path), [keys.publicKey]);
-    // The appup in the manifest is what the code itself declares.
-    expect(onDisk.manifest.upgradeFrom).toEqual([{ version: '1.0.0', extra: { reshaped: true } }]);
-    expect(onDisk.manifest.downgradeTo).toEqual([{ version: '1.0.0' }]);
-    expect(evaluateRelease(onDisk.code, '2.0.0').version).toBe('2.0.0');
+    // The manifest is the release.json beside the entry, read as data.
+    expect(onDisk.format).toBe('hotline-release/2');
+    expect(onDisk.manifest).toMatchObject({
+      modules: { worker: '2.0.0' },
+      upgradeFrom: [
+        { version: '1.0.0', changes: [{ module: 'worker', action: 'migrate', extra: { reshaped: true } }] },
+      ],
+      downgradeTo: [{ version: '1.0.0', changes: [{ module: 'worker', action: 'migrate' }] }],
+    });
+    const loaded = evaluateArtifact(onDisk);
+    expect(loaded.version).toBe('2.0.0');
+    expect(loaded.upgradeFrom).toEqual(onDisk.manifest.upgradeFrom);
+  });
+
+  /** A checkout of this repository elsewhere (what a bundle reads), the fixtures at their own paths. */
+  function checkout(): { dir: string; fixture: (version: string) => string } {
+    const dir = mkdtempSync(join(tmpdir(), 'hotline-checkout-'));
+    const repo = join(fixturesDir, '..', '..', '..');
+    for (const part of ['server', 'test/release/fixtures', 'tsconfig.json', 'package.json'])
+      cpSync(join(repo, part), join(dir, part), { recursive: true });
+    symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+    return { dir, fixture: (version) => join(dir, 'test', 'release', 'fixtures', version, 'index.ts') };
+  }
+
+  it('the build runs none of the release code to read its appup', async () => {
+    const { dir, fixture } = checkout();
+    const entry = fixture('2.0.0');
+    writeFileSync(entry, `throw new Error('ran at build');\n${readFileSync(entry, 'utf8')}`);
+    const built = await buildRelease({ entry, version: '2.0.0', name: 'test', keys, outDir: dir });
+    expect(built.artifact.manifest.version).toBe('2.0.0');
+    expect(built.artifact.code).toContain('ran at build');
+  });
+
+  it('gives the same bundle bytes from another checkout path, with no source path in them', async () => {
+    const { dir, fixture } = checkout();
+    // That checkout's own build, as someone building there would run it.
+    const theirs = (await import(join(dir, 'server', 'release', 'build.ts'))) as {
+      bundleRelease: typeof bundleRelease;
+    };
+    expect(await theirs.bundleRelease(fixture('1.0.0'))).toBe(code);
+    expect(code).not.toMatch(/^\s*\/\/ .*\.ts$/m);
+  });
+
+  it('a manifest file that does not match the schema, or whose appup names a module it lacks, is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotline-build-'));
+    cpSync(join(fixturesDir, '2.0.0'), join(dir, '2.0.0'), { recursive: true });
+    const entry = join(dir, '2.0.0', 'index.ts');
+    const manifest = JSON.parse(readFileSync(join(dir, '2.0.0', 'release.json'), 'utf8'));
+    const build = () => buildRelease({ entry, version: '2.0.0', name: 'test', keys, outDir: dir });
+    for (const wrong of [
+      { ...manifest, modules: undefined },
+      { ...manifest, upgradeFrom: [{ version: '1.0.0', changes: [{ module: 'worker', action: 'swap' }] }] },
+      { ...manifest, upgradeFrom: [{ version: '1.0.0', changes: [{ module: 'other', action: 'reload' }] }] },
+      { ...manifest, version: '2.0.1' },
+    ]) {
+      writeFileSync(join(dir, '2.0.0', 'release.json'), JSON.stringify(wrong));
+      expect(codeOf(await caught(build)), JSON.stringify(wrong)).toBe('HOT_ERR_RELEASE_MALFORMED');
+    }
   });
 });
 
@@ -96,7 +152,7 @@ describe('refusals', () => {
 
   it('an edited manifest is HOT_ERR_RELEASE_UNTRUSTED, even with the sha256 recomputed for new code', () => {
     const appup = copy(artifact);
-    appup.manifest.upgradeFrom = [{ version: '0.9.0' }];
+    appup.manifest.upgradeFrom = [{ version: '0.9.0', changes: [] }];
     expect(verdict(appup)).toBe('HOT_ERR_RELEASE_UNTRUSTED');
 
     const api = copy(artifact);
@@ -134,7 +190,8 @@ describe('refusals', () => {
       null,
       42,
       unsigned,
-      { ...artifact, format: 'hotline-release/2' },
+      { ...artifact, format: 'hotline-release/1' },
+      { ...artifact, format: 'hotline-release/3' },
       { ...artifact, extra: true },
       { ...artifact, code: 42 },
       { ...artifact, manifest: { ...artifact.manifest, sha256: 'not-hex' } },
@@ -142,6 +199,16 @@ describe('refusals', () => {
       { ...artifact, manifest: { ...artifact.manifest, name: '' } },
       { ...artifact, manifest: { ...artifact.manifest, unknown: 1 } },
       { ...artifact, manifest: { ...artifact.manifest, upgradeFrom: [{ extra: 1 }] } },
+      { ...artifact, manifest: { ...artifact.manifest, upgradeFrom: [{ version: '0.9.0' }] } },
+      { ...artifact, manifest: { ...artifact.manifest, modules: undefined } },
+      // An appup naming a module the release does not have.
+      {
+        ...artifact,
+        manifest: {
+          ...artifact.manifest,
+          upgradeFrom: [{ version: '0.9.0', changes: [{ module: 'nobody', action: 'reload' }] }],
+        },
+      },
     ];
     for (const input of cases)
       expect(verdict(input), JSON.stringify(input)).toBe('HOT_ERR_RELEASE_MALFORMED');

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -15,10 +16,11 @@ import { installErrorHandler } from '../../server/http/errors.ts';
 import { releaseRoutes } from '../../server/http/release-routes.ts';
 import { type PreflightReport, ReleaseHandler } from '../../server/release/handler.ts';
 import { evaluateRelease } from '../../server/release/loader.ts';
+import { readReleaseManifest } from '../../server/release/manifest.ts';
 import type { InstallPlan } from '../../server/release/plan.ts';
 import type { Pid, Runtime } from '../../server/runtime/index.ts';
 import { tempDataDir } from '../calls/helpers.ts';
-import { bundledFixture, codeOf, newKeys, newRuntime, settle, signCode } from './helpers.ts';
+import { bundledFixture, codeOf, fixturesDir, newKeys, newRuntime, settle, signCode } from './helpers.ts';
 import { FULL_STEPS } from './modules.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -47,9 +49,7 @@ beforeAll(async () => {
   pids = Array.from({ length: 12 }, (_, i) => rt.spawn('worker', i));
   for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });
   await settle(rt);
-  await handler.unpack(
-    signCode(keys, '2.0.0', c2, { upgradeFrom: [{ version: '1.0.0' }], downgradeTo: [{ version: '1.0.0' }] }),
-  );
+  await handler.unpack(signCode(keys, '2.0.0', c2, readReleaseManifest(join(fixturesDir, '2.0.0'))));
   app = Fastify();
   installErrorHandler(app);
   releaseRoutes(app, handler);

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { type Artifact, signArtifact } from '../../server/release/artifact.ts';
 import { bundleRelease } from '../../server/release/build.ts';
 import type { KeyPair } from '../../server/release/keys.ts';
+import type { ReleaseManifest } from '../../server/release/manifest.ts';
 import { RELEASE_API_VERSION, type ReleaseModule } from '../../server/release/module.ts';
 import { type AnyBehaviour, type Pid, Runtime, SimulatedClock } from '../../server/runtime/index.ts';
 
@@ -36,7 +37,7 @@ export function signCode(
   keys: KeyPair,
   version: string,
   code: string,
-  meta: Partial<Pick<ReleaseModule, 'apiVersion' | 'upgradeFrom' | 'downgradeTo'>> = {},
+  meta: Partial<Omit<ReleaseManifest, 'version'>> = {},
 ): Artifact {
   return signArtifact(
     code,
@@ -44,6 +45,7 @@ export function signCode(
       name: 'test-release',
       version,
       apiVersion: meta.apiVersion ?? RELEASE_API_VERSION,
+      modules: meta.modules ?? { worker: version },
       upgradeFrom: meta.upgradeFrom ?? [],
       downgradeTo: meta.downgradeTo ?? [],
     },

@@ -1,18 +1,26 @@
 /**
  * The loader: a bundle evaluated with vm.compileFunction, the node's runtime handed in through
  * `require('hotline:runtime')`, nothing else reachable, and what it exports checked against
- * the release contract and the runtime API version.
+ * the release contract, the runtime API version and its manifest: the manifest's modules and
+ * versions must be the code's, and its appup becomes the release's. A bundle of the first
+ * artifact format (its appup in its code, by version) loads as it always did: every module
+ * migrates on each edge, with the entry's extra.
  */
+
+import { sign } from 'node:crypto';
 import Type from 'typebox';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateRelease, HOST_MODULES } from '../../server/release/loader.ts';
+import { LEGACY_ARTIFACT_FORMAT, sha256, verifyArtifact } from '../../server/release/artifact.ts';
+import { keyId } from '../../server/release/keys.ts';
+import { evaluateArtifact, evaluateRelease, HOST_MODULES } from '../../server/release/loader.ts';
+import type { ReleaseManifest } from '../../server/release/manifest.ts';
 import {
   RELEASE_API_VERSION,
   type ReleaseModule,
   SUPPORTED_API_VERSIONS,
 } from '../../server/release/module.ts';
 import * as runtime from '../../server/runtime/index.ts';
-import { bundledFixture, caught } from './helpers.ts';
+import { bundledFixture, caught, newKeys } from './helpers.ts';
 
 let v1: string;
 let v2: string;
@@ -153,5 +161,80 @@ describe('refusals', () => {
     const e = await loadError(v2, '2.0.1');
     expect(e.code).toBe('HOT_ERR_RELEASE_LOAD_FAILED');
     expect(e.message).toContain('says it is 2.0.0');
+  });
+});
+
+describe('manifests', () => {
+  const manifest2: ReleaseManifest = {
+    version: '2.0.0',
+    apiVersion: RELEASE_API_VERSION,
+    modules: { worker: '2.0.0' },
+    upgradeFrom: [{ version: '1.0.0', changes: [{ module: 'worker', action: 'migrate', extra: { x: 1 } }] }],
+    downgradeTo: [{ version: '1.0.0', changes: [{ module: 'worker', action: 'reload' }] }],
+  };
+
+  it('the release is the code with the appup of its manifest', () => {
+    const r = evaluateRelease(v2, manifest2);
+    expect(r.behaviours.map((b) => [b.name, b.version])).toEqual([['worker', '2.0.0']]);
+    expect(r.upgradeFrom).toEqual(manifest2.upgradeFrom);
+    expect(r.downgradeTo).toEqual(manifest2.downgradeTo);
+  });
+
+  it('a manifest naming a module or version the code does not have is refused, and so is code it does not list', async () => {
+    const cases: [Partial<ReleaseManifest>, RegExp][] = [
+      [{ modules: { worker: '1.9.0' } }, /says worker is version 1\.9\.0, its code has 2\.0\.0/],
+      [
+        { modules: { worker: '2.0.0', echo: '1.0.0' } },
+        /lists module echo 1\.0\.0, which its code does not have/,
+      ],
+      [{ modules: {} }, /code has module worker, which its manifest does not list/],
+      [{ apiVersion: 1 }, /built for runtime API 2, its manifest says 1/],
+    ];
+    for (const [change, why] of cases) {
+      const err = (await caught(() => evaluateRelease(v2, { ...manifest2, ...change }))) as Error & {
+        code?: unknown;
+      };
+      expect(err.code, JSON.stringify(change)).toBe('HOT_ERR_RELEASE_LOAD_FAILED');
+      expect(err.message).toMatch(why);
+    }
+  });
+
+  it('a behaviour at another version than the release is fine when the manifest says so', () => {
+    const code = releaseCode("version: '1.1.0'");
+    const r = evaluateRelease(code, {
+      ...manifest2,
+      version: '1.1.0',
+      modules: { worker: '1.0.0' },
+      upgradeFrom: [],
+      downgradeTo: [],
+    });
+    expect(r.behaviours[0]?.version).toBe('1.0.0');
+  });
+
+  it('an artifact of the first format loads with the appup in its code, every module migrating with the extra', () => {
+    const keys = newKeys();
+    const manifest = {
+      name: 'test',
+      version: '2.0.0',
+      apiVersion: 1,
+      upgradeFrom: [{ version: '1.0.0', extra: { reshaped: true } }],
+      downgradeTo: [{ version: '1.0.0' }],
+      sha256: sha256(v2),
+      builtAt: '2025-01-01T00:00:00.000Z',
+    };
+    const legacy = {
+      format: LEGACY_ARTIFACT_FORMAT,
+      manifest,
+      code: v2,
+      keyId: keyId(keys.publicKey),
+      signature: sign(null, Buffer.from(JSON.stringify(manifest)), keys.privateKey).toString('base64'),
+    };
+    const r = evaluateArtifact(verifyArtifact(JSON.stringify(legacy), [keys.publicKey]));
+    expect(r.upgradeFrom).toEqual([
+      { version: '1.0.0', changes: [{ module: 'worker', action: 'migrate', extra: { reshaped: true } }] },
+    ]);
+    expect(r.downgradeTo).toEqual([
+      { version: '1.0.0', changes: [{ module: 'worker', action: 'migrate', extra: undefined }] },
+    ]);
   });
 });

@@ -9,7 +9,7 @@ import { Install } from '../../server/release/installer.ts';
 import type { ReleaseModule } from '../../server/release/module.ts';
 import { type AnyBehaviour, kill, type Pid, type Runtime } from '../../server/runtime/index.ts';
 import { codeOf, newRuntime, settle } from './helpers.ts';
-import { CANARY_STEPS, mixed1, mixed2, mixedEdges } from './modules.ts';
+import { CANARY_STEPS, mixed1, mixed2 } from './modules.ts';
 import { EXTRA_1_TO_2 } from './workers.ts';
 
 const moduleOf = (r: ReleaseModule, name: string) =>
@@ -45,7 +45,7 @@ describe('per-module changes', () => {
     const suspended = suspensions(rt);
     const changes: string[] = [];
     rt.events.on('code_change', (e) => changes.push(e.module));
-    const inst = new Install(rt, 'mixed', r1, r2, { watchMs: 1000 }, {}, { from: r1, to: r2 }, mixedEdges());
+    const inst = new Install(rt, 'mixed', r1, r2, { watchMs: 1000 }, {});
     expect(inst.plan.modules.map((m) => [m.module, m.action, m.processes])).toEqual([
       ['worker', 'migrate', 4],
       ['cache', 'reload', 3],
@@ -94,7 +94,7 @@ describe('per-module changes', () => {
   it('watches only the changed modules’ new code: an unchanged module crashing is its own business', async () => {
     const [r1, r2] = [mixed1(), mixed2()];
     const { rt, pids } = await running(r1);
-    const inst = new Install(rt, 'mixed', r1, r2, { watchMs: 1000 }, {}, { from: r1, to: r2 }, mixedEdges());
+    const inst = new Install(rt, 'mixed', r1, r2, { watchMs: 1000 }, {});
     await inst.start();
     rt.exit(pids.echo[0] as Pid, kill);
     await settle(rt);
@@ -117,8 +117,6 @@ describe('per-module changes', () => {
       r2,
       { watchMs: 1000, mode: 'canary', canaryFraction: 1 },
       { progress: (p) => seen.at(-1) !== p.step && seen.push(p.step) },
-      { from: r1, to: r2 },
-      mixedEdges(),
     );
     expect(inst.progress.steps).toEqual(inst.plan.steps.map((s) => s.name));
     await inst.start();

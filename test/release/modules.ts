@@ -2,10 +2,9 @@
  * Test releases of three modules, for installs whose appup edge changes some modules and not
  * others: 'worker' is migrated (workers.ts's, its state reshaped), 'cache' is only reloaded
  * (same state shape; its codeChange throws, so a reload that ran it would show), 'echo' is
- * unchanged. Their change lists are written here, as a release's manifest will say them.
+ * unchanged. Their change lists are mixed2's appup, as a release's manifest says them.
  */
 import type { ReleaseModule } from '../../server/release/module.ts';
-import type { Edge } from '../../server/release/plan.ts';
 import { type AnyBehaviour, type Behaviour, noreply, reply } from '../../server/runtime/index.ts';
 import { EXTRA_1_TO_2, release1, release2 } from './workers.ts';
 
@@ -44,29 +43,29 @@ export function mixed1(): ReleaseModule {
   return { ...release1(), behaviours: modulesOf(release1(), '1.0.0') };
 }
 
-export function mixed2(): ReleaseModule {
-  return { ...release2(), behaviours: modulesOf(release2(), '2.0.0') };
-}
-
 /** 1.0.0 → 2.0.0 and back: worker migrated, cache reloaded, echo unchanged. */
-export function mixedEdges(): { forward: Edge; back: Edge } {
+export function mixed2(): ReleaseModule {
   return {
-    forward: {
-      direction: 'up',
-      entry: { version: '1.0.0', extra: EXTRA_1_TO_2 },
-      changes: [
-        { module: 'worker', action: 'migrate', extra: EXTRA_1_TO_2 },
-        { module: 'cache', action: 'reload' },
-      ],
-    },
-    back: {
-      direction: 'down',
-      entry: { version: '1.0.0' },
-      changes: [
-        { module: 'worker', action: 'migrate' },
-        { module: 'cache', action: 'reload' },
-      ],
-    },
+    ...release2(),
+    behaviours: modulesOf(release2(), '2.0.0'),
+    upgradeFrom: [
+      {
+        version: '1.0.0',
+        changes: [
+          { module: 'worker', action: 'migrate', extra: EXTRA_1_TO_2 },
+          { module: 'cache', action: 'reload' },
+        ],
+      },
+    ],
+    downgradeTo: [
+      {
+        version: '1.0.0',
+        changes: [
+          { module: 'worker', action: 'migrate' },
+          { module: 'cache', action: 'reload' },
+        ],
+      },
+    ],
   };
 }
 

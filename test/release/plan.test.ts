@@ -4,16 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ReleaseModule } from '../../server/release/module.ts';
-import {
-  edgesBetween,
-  formatPlan,
-  type InstallPlan,
-  moduleChanges,
-  planInstall,
-} from '../../server/release/plan.ts';
+import { edgesBetween, formatPlan, type InstallPlan, planInstall } from '../../server/release/plan.ts';
 import type { AnyBehaviour } from '../../server/runtime/index.ts';
 import { caught } from './helpers.ts';
-import { CANARY_STEPS, FULL_STEPS, mixed1, mixed2, mixedEdges } from './modules.ts';
+import { CANARY_STEPS, FULL_STEPS, mixed1, mixed2 } from './modules.ts';
 import { EXTRA_1_TO_2, release1, release2, release3 } from './workers.ts';
 
 /** Process counts by module name, whatever the behaviour object. */
@@ -76,14 +70,11 @@ describe('install plan', () => {
     ]);
   });
 
-  it('by default every behaviour of the release migrates, with the appup entry’s extra', () => {
+  it('finds the appup edge there and back, each with its entry’s module changes', () => {
     const r2 = mixed2();
-    expect(moduleChanges(mixed1(), r2, 'up', { version: '1.0.0', extra: 7 })).toEqual([
-      { module: 'worker', action: 'migrate', extra: 7 },
-      { module: 'cache', action: 'migrate', extra: 7 },
-      { module: 'echo', action: 'migrate', extra: 7 },
-    ]);
     const edges = edgesBetween(mixed1(), r2);
+    expect(edges.forward.entry.changes).toEqual(r2.upgradeFrom[0]?.changes);
+    expect(edges.back.entry.changes).toEqual(r2.downgradeTo[0]?.changes);
     expect(edges.forward).toMatchObject({ direction: 'up', entry: { version: '1.0.0' } });
     expect(edges.back).toMatchObject({ direction: 'down', entry: { version: '1.0.0' } });
   });
@@ -93,7 +84,7 @@ describe('install plan', () => {
     const r2: ReleaseModule = { ...mixed2() };
     const added = { ...(r2.behaviours[1] as AnyBehaviour), name: 'added' };
     r2.behaviours = [...r2.behaviours, added];
-    const plan = planInstall(r1, r2, mixedEdges(), {}, counting({ worker: 5, cache: 3, echo: 2 }));
+    const plan = planInstall(r1, r2, edgesBetween(r1, r2), {}, counting({ worker: 5, cache: 3, echo: 2 }));
     expect(plan.modules).toEqual([
       { module: 'worker', action: 'migrate', from: '1.0.0', to: '2.0.0', processes: 5, extra: EXTRA_1_TO_2 },
       { module: 'cache', action: 'reload', from: '1.0.0', to: '2.0.0', processes: 3 },
@@ -110,15 +101,15 @@ describe('install plan', () => {
   it('refuses an edge that changes a module the new release lacks, or does not bring it back', async () => {
     const r1 = mixed1();
     const r2 = mixed2();
-    const lacking = mixedEdges();
-    lacking.forward.changes.push({ module: 'ghost', action: 'reload' });
+    const lacking = edgesBetween(r1, r2);
+    lacking.forward.entry.changes.push({ module: 'ghost', action: 'reload' });
     expect(await caught(() => planInstall(r1, r2, lacking, {}, () => 0))).toMatchObject({
       code: 'HOT_ERR_RELEASE_LOAD_FAILED',
       message: expect.stringContaining('changes ghost, which it lacks'),
     });
-    const oneWay = mixedEdges();
-    oneWay.back.changes = oneWay.back.changes.filter((c) => c.module !== 'cache');
-    expect(await caught(() => planInstall(r1, r2, oneWay, {}, () => 0))).toMatchObject({
+    const oneWay = edgesBetween(mixed1(), mixed2());
+    oneWay.back.entry.changes = oneWay.back.entry.changes.filter((c) => c.module !== 'cache');
+    expect(await caught(() => planInstall(mixed1(), mixed2(), oneWay, {}, () => 0))).toMatchObject({
       code: 'HOT_ERR_RELEASE_LOAD_FAILED',
       message: expect.stringContaining('reloads cache from 1.0.0 but not back'),
     });
@@ -133,7 +124,7 @@ describe('install plan', () => {
     const plan = planInstall(
       mixed1(),
       mixed2(),
-      mixedEdges(),
+      edgesBetween(mixed1(), mixed2()),
       {},
       counting({ worker: 5, cache: 3, echo: 1 }),
     );

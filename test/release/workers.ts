@@ -147,8 +147,10 @@ export function release2(o: VersionOptions = {}): ReleaseModule {
     o,
   );
   return release('2.0.0', b, {
-    upgradeFrom: [{ version: '1.0.0', extra: EXTRA_1_TO_2 }],
-    downgradeTo: [{ version: '1.0.0' }],
+    upgradeFrom: [
+      { version: '1.0.0', changes: [{ module: 'worker', action: 'migrate', extra: EXTRA_1_TO_2 }] },
+    ],
+    downgradeTo: [{ version: '1.0.0', changes: [{ module: 'worker', action: 'migrate' }] }],
   });
 }
 
@@ -171,8 +173,8 @@ export function release3(o: VersionOptions = {}): ReleaseModule {
     o,
   );
   return release('3.0.0', b, {
-    upgradeFrom: [{ version: '2.0.0' }],
-    downgradeTo: [{ version: '2.0.0' }],
+    upgradeFrom: [{ version: '2.0.0', changes: [{ module: 'worker', action: 'migrate' }] }],
+    downgradeTo: [{ version: '2.0.0', changes: [{ module: 'worker', action: 'migrate' }] }],
   });
 }
 

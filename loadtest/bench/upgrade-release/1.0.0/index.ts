@@ -78,6 +78,4 @@ export const release = {
   version: '1.0.0',
   apiVersion: RELEASE_API_VERSION,
   behaviours: [session],
-  upgradeFrom: [],
-  downgradeTo: [],
 };

@@ -92,6 +92,4 @@ export const release = {
   version: '2.0.0',
   apiVersion: RELEASE_API_VERSION,
   behaviours: [session],
-  upgradeFrom: [{ version: '1.0.0' }],
-  downgradeTo: [{ version: '1.0.0' }],
 };

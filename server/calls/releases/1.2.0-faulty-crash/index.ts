@@ -1,6 +1,6 @@
 /**
  * Release 1.2.0-faulty-crash: broken on purpose, for tests and the demo of an upgrade that
- * succeeds and then misbehaves. It is 1.1.0 (its code and state, imported) under another
+ * succeeds and then misbehaves. It is 1.1.0 (kit v1's call_info session) under another
  * version, and it migrates every session up (from 1.1.0 or 1.0.0) and down (to either) as
  * 1.1.0 would.
  *
@@ -10,10 +10,9 @@
  * (CDR written, the other phone hears `peer_gone`) and the socket closes with 1011. Every
  * other message works as in 1.1.0.
  */
-import type { Release } from '../../contract.ts';
-import { callRelease } from '../1.0.0/index.ts';
-import { protocol } from '../1.1.0/protocol.ts';
-import { afterV11, variantOfV11 } from '../1.1.0/session.ts';
+import { callRelease } from '../../call-release.ts';
+import { callInfoMessages } from '../../kit/v1/call-info.ts';
+import { variantOfV11 } from '../../kit/v1/variant.ts';
 
 export const VERSION = '1.2.0-faulty-crash';
 
@@ -25,4 +24,4 @@ export const session = variantOfV11(VERSION, {
   },
 });
 
-export const release: Release = callRelease(session, afterV11, protocol);
+export const release = callRelease(session, callInfoMessages);

@@ -1,6 +1,6 @@
 /**
  * Release 1.2.0-faulty-migrate: broken on purpose, for tests and the demo of an upgrade that
- * fails. It is 1.1.0 (its code and state, imported) under another version, except that the
+ * fails. It is 1.1.0 (kit v1's call_info session) under another version, except that the
  * session's codeChange throws for some sessions.
  *
  * Trigger: the upgrade to it (from 1.1.0 or from 1.0.0) throws for every session whose call
@@ -8,11 +8,10 @@
  * `resume` (`call.held` in the state). Sessions with no call, or with a call in any other
  * state, migrate as they would to 1.1.0. The downgrades (to 1.1.0 or 1.0.0) never throw.
  */
-import type { Release } from '../../contract.ts';
-import { callRelease } from '../1.0.0/index.ts';
-import type { SessionState } from '../1.0.0/session.ts';
-import { protocol } from '../1.1.0/protocol.ts';
-import { afterV11, variantOfV11 } from '../1.1.0/session.ts';
+import { callRelease } from '../../call-release.ts';
+import { callInfoMessages } from '../../kit/v1/call-info.ts';
+import type { SessionState } from '../../kit/v1/call-model.ts';
+import { variantOfV11 } from '../../kit/v1/variant.ts';
 
 export const VERSION = '1.2.0-faulty-migrate';
 
@@ -23,4 +22,4 @@ export const session = variantOfV11(VERSION, {
   },
 });
 
-export const release: Release = callRelease(session, afterV11, protocol);
+export const release = callRelease(session, callInfoMessages);

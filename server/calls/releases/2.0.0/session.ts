@@ -13,7 +13,7 @@
  * (1.x counted it; no leg sends any then).
  *
  * codeChange: up from 1.1.0 and from 1.0.0 directly, and back down to either (so an install
- * straight from 1.0.0 can be rolled back). Timer ids and the timer messages' shapes are
+ * straight from 1.0.0 can be rolled back), as its release.json declares. Timer ids and the timer messages' shapes are
  * kept, so a ring timeout or media check set on either side of a migration fires into the
  * other.
  */
@@ -28,8 +28,9 @@ import {
   type TimerRef,
 } from '../../../runtime/index.ts';
 import type { Party, PeerMessage, SessionArgs, SessionConfig } from '../../contract.ts';
-import type { EndCause } from '../../protocol/messages.ts';
-import type { ClientMessage, ClientMessageOf } from '../../protocol/shipped.ts';
+import { type CallV11, callInfo, type StateV11 } from '../../kit/v1/call-info.ts';
+import type { SessionState } from '../../kit/v1/call-model.ts';
+import { V100, withInfoCounter, withoutInfoCounter, withVersion } from '../../kit/v1/migrate.ts';
 import {
   type CallKeeping,
   type CallRecord,
@@ -52,27 +53,16 @@ import {
   ringTimer,
   type SessionInfo,
   type SessionMessages,
-  type SessionState,
   sessionInfo,
   startSession,
   type TimerMessage,
   takeMedia,
   theirSide,
   toPhone,
-  VERSION as V100,
   wrongState,
-} from '../1.0.0/session.ts';
-import {
-  type Appup,
-  afterV11,
-  appupVersion,
-  type CallV11,
-  callInfo,
-  type StateV11,
-  withInfoCounter,
-  withoutInfoCounter,
-  withVersion,
-} from '../1.1.0/session.ts';
+} from '../../kit/v1/session.ts';
+import type { EndCause } from '../../protocol/messages.ts';
+import type { ClientMessage, ClientMessageOf } from '../../protocol/shipped.ts';
 
 export const VERSION = '2.0.0';
 
@@ -345,8 +335,6 @@ function onTimer(m: TimerMessage, s: StateV2, ctx: Ctx): void {
 
 // ---- code change ----
 
-export const appup: Appup = afterV11;
-
 /** A 1.1.0 call as a 2.0.0 phase; the versions get 2.0.0. */
 function phaseOf(c: CallV11): InCall {
   const leg: Leg = {
@@ -408,9 +396,12 @@ function callOf(p: InCall, target: string): CallV11 {
   };
 }
 
-/** Pure: builds the new state, leaves the old one as it was. */
+/**
+ * Up from a 1.x state, down to one (release.json says from and to which versions); only
+ * 1.0.0's lacks the call_info counter. Pure: builds the new state, leaves the old one as it was.
+ */
 export function codeChange(from: CodeChangeFrom, state: unknown): StateV2 | StateV11 | SessionState {
-  const other = appupVersion(from, appup, VERSION);
+  const other = typeof from === 'string' ? from : from.down;
   if (typeof from !== 'string') {
     const { phase, ...rest } = state as StateV2;
     const v11: StateV11 = { ...rest, call: phase.kind === 'idle' ? null : callOf(phase, other) };
