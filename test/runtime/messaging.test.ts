@@ -518,7 +518,7 @@ describe('call failures', () => {
     await settle(rt);
     expect(answer.settled).toBe(true);
     expect(HotlineError.is(answer.error, 'HOT_ERR_CALL_TIMEOUT')).toBe(true);
-    expect((answer.error as HotlineError).statusCode).toBe(504);
+    expect((answer.error as HotlineError).fault).toBe('node');
     expect((answer.error as Error).message).toContain(pid);
     expect((answer.error as Error).message).toContain('1000');
     // The late reply is dropped quietly and the process keeps working.
@@ -569,7 +569,7 @@ describe('call failures', () => {
     for (const target of [pid, '<999@test>', 'gone', 'never-registered']) {
       const err = await rt.call(target, { type: 'seen' }).catch((e: unknown) => e);
       expect(HotlineError.is(err, 'HOT_ERR_NOPROC')).toBe(true);
-      expect((err as HotlineError).statusCode).toBe(404);
+      expect((err as HotlineError).fault).toBe('caller');
       expect((err as Error).message).toContain(target);
     }
   });
@@ -711,7 +711,7 @@ describe('missing handlers and bad results', () => {
     rt.cast(pid, 'after');
     const err = await answer.catch((e: unknown) => e);
     expect(HotlineError.is(err, 'HOT_ERR_UNHANDLED_CALL')).toBe(true);
-    expect((err as HotlineError).statusCode).toBe(501);
+    expect((err as HotlineError).fault).toBe('node');
     expect((err as Error).message).toContain('castonly');
     await settle(rt);
     expect(rt.isAlive(pid)).toBe(true);

@@ -68,7 +68,7 @@ describe('register and whereis', () => {
     rt.register('svc', a);
     const err = thrown(() => rt.register('svc', b));
     expect(HotlineError.is(err, 'HOT_ERR_NAME_TAKEN')).toBe(true);
-    expect((err as HotlineError).statusCode).toBe(409);
+    expect((err as HotlineError).fault).toBe('caller');
     expect(rt.whereis('svc')).toBe(a);
     expect(rt.lookup(b)?.name).toBeUndefined();
   });
