@@ -12,7 +12,7 @@ import {
   SUPPORTED_API_VERSIONS,
 } from '../../server/release/module.ts';
 import * as runtime from '../../server/runtime/index.ts';
-import { bundledFixture, caught } from './helpers.ts';
+import { bundledFixture, caught } from '../support/release-fixtures.ts';
 
 let v1: string;
 let v2: string;

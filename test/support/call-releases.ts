@@ -16,10 +16,12 @@ import type { ReleaseList } from '../../server/release/handler.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import type { KeyPair } from '../../server/release/keys.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
-import { type AdminTarget, startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
+import type { AdminTarget } from './cdrs.ts';
+import { startTestNode, type TestNode, tempDataDir } from './test-node.ts';
+import { waitFor } from './wait.ts';
 
 const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
-const fixturesDir = fileURLToPath(new URL('./fixtures', import.meta.url));
+const fixturesDir = fileURLToPath(new URL('../calls/fixtures', import.meta.url));
 
 /** Releases broken on purpose that only the tests use: their sources are under test/calls/fixtures. */
 const TEST_ONLY = new Set(['1.2.0-faulty-error', '1.3.0-ping']);
@@ -67,7 +69,7 @@ export async function buildArtifact(signer: Signer, version: string): Promise<Ar
 }
 
 /** Sign arbitrary code as a release (for the refusals: code that throws, broken contracts). */
-export function signCode(signer: Signer, version: string, code: string): Artifact {
+export function signAsCallsRelease(signer: Signer, version: string, code: string): Artifact {
   return signArtifact(
     code,
     { name: 'hotline-calls', version, apiVersion: RELEASE_API_VERSION, upgradeFrom: [], downgradeTo: [] },
