@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { hotlineError } from '../errors/catalogue.ts';
 import type { ReleaseHandler } from '../release/handler.ts';
+import { httpStatus } from './errors.ts';
 import { openEventStream } from './event-stream.ts';
 
 const VersionParams = Type.Object({ version: Type.String({ maxLength: 80 }) });
@@ -63,7 +64,7 @@ export function releaseRoutes(app: FastifyInstance, releases: ReleaseHandler): v
       const preflight = await releases.preflight(req.params.version);
       if (preflight.failed === 0) return { preflight };
       const err = hotlineError('HOT_ERR_PREFLIGHT_FAILED', preflight.version, preflight.failed);
-      return reply.status(err.statusCode).send({ code: err.code, message: err.message, preflight });
+      return reply.status(httpStatus[err.code]).send({ code: err.code, message: err.message, preflight });
     },
   );
   typed.post('/admin/releases/:version/permanent', { schema: { params: VersionParams } }, async (req) => {

@@ -11,8 +11,11 @@ import { describe, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
 import { userName } from '../../server/calls/contract.ts';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
-import { useGuardedNode } from './flow-checks.ts';
-import { answeredCall, cdrOf, refusedUpgrade, sleep, waitFor } from './helpers.ts';
+import { useGuardedNode } from '../support/call-flows.ts';
+import { answeredCall } from '../support/calls.ts';
+import { cdrOf } from '../support/cdrs.ts';
+import { refusedUpgrade } from '../support/refused-upgrade.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const start = useGuardedNode();
 

@@ -16,7 +16,8 @@ import { type ClaimCdr, queryCdrs, recoverLog, scanLog } from '../../server/call
 import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
 import { type CallEnd, JOURNAL, type JournalMessage } from '../../server/calls/contract.ts';
 import { type AnyBehaviour, kill, type Pid, Runtime } from '../../server/runtime/index.ts';
-import { tempDataDir, waitFor } from './helpers.ts';
+import { tempDataDir } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dirs: string[] = [];
 const runtimes: Runtime[] = [];

@@ -23,21 +23,14 @@ import type { Pid } from '../../server/runtime/index.ts';
 import {
   answeredCall,
   assertServes,
-  cdrOf,
-  fetchCdrs,
-  readCdrLog,
-  reapNodeProcesses,
   type SteadyCall,
   serviceCall,
-  sleep,
-  spawnNodeProcess,
-  startTestNode,
   steadyEchoCall,
-  type TestNode,
-  tempDataDir,
-  waitFor,
-  waitForCdrs,
-} from './helpers.ts';
+} from '../support/calls.ts';
+import { cdrOf, fetchCdrs, readCdrLog, waitForCdrs } from '../support/cdrs.ts';
+import { reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
+import { startTestNode, type TestNode, tempDataDir } from '../support/test-node.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const nodes: TestNode[] = [];
 const dirs: string[] = [];

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestNode, type TestNode } from './helpers.ts';
-import { sessionsByRelease } from './releases.ts';
+import { sessionsByRelease } from '../support/call-releases.ts';
+import { startTestNode, type TestNode } from '../support/test-node.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);

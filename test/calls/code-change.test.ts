@@ -13,7 +13,7 @@ import type { StateV11 } from '../../server/calls/kit/v1/call-info.ts';
 import type { Call, SessionState } from '../../server/calls/kit/v1/call-model.ts';
 import type { InCall, StateV2 } from '../../server/calls/releases/2.0.0/session.ts';
 import { migrate, type ProcessContext } from '../../server/runtime/index.ts';
-import { loadRelease } from './releases.ts';
+import { loadRelease } from '../support/call-releases.ts';
 import { plus, pure, state100, state110, state200, withVersions } from './session-states.ts';
 
 const [r100, r110, r200, faultyMigrate, crashy] = (await Promise.all(

@@ -2,7 +2,7 @@
  * The conformance suite: one suite that every shipped release passes. Each release runs in
  * a node of its own, and every call flow goes end to end over real WebSockets, phones driven
  * through the load-test Phone client, each call's CDR read back from the admin API and
- * naming that release. Flows between two phones come from flow-checks.ts, which
+ * naming that release. Flows between two phones come from test/support/call-flows.ts, which
  * mixed-releases.test.ts also runs with the two legs on different releases. Each release is
  * its locked bundle, loaded as a node loads it; its appup (release.json) is checked against
  * its codeChange on generated states of both sides of every edge.
@@ -34,21 +34,12 @@ import {
   twoPartyFlows,
   types,
   useGuardedNode,
-} from './flow-checks.ts';
-import {
-  answeredCall,
-  cdrOf,
-  fetchCdrs,
-  processCount,
-  readCdrLog,
-  sleep,
-  type TestNode,
-  TIMER_SLACK_MS,
-  tempDataDir,
-  useTestNode,
-  waitFor,
-} from './helpers.ts';
-import { atLeast } from './releases.ts';
+} from '../support/call-flows.ts';
+import { atLeast } from '../support/call-releases.ts';
+import { answeredCall } from '../support/calls.ts';
+import { cdrOf, fetchCdrs, readCdrLog } from '../support/cdrs.ts';
+import { processCount, type TestNode, tempDataDir, useTestNode } from '../support/test-node.ts';
+import { sleep, TIMER_SLACK_MS, waitFor } from '../support/wait.ts';
 import { plus, pure, statesOf, withVersions } from './session-states.ts';
 
 const nextError = (p: Phone) => p.next('error') as Promise<Extract<ServerMessage, { type: 'error' }>>;

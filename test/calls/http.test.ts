@@ -18,17 +18,12 @@ import { resolveAdminToken, tokenMatches } from '../../server/http/auth.ts';
 import { defaultSettings } from '../../server/node/settings.ts';
 import { type Pid, SimulatedClock } from '../../server/runtime/index.ts';
 import { listProcesses, type TreeNode } from '../../server/runtime/introspect.ts';
-import {
-  answeredCall,
-  cdrOf,
-  fetchCdrs,
-  sample,
-  sleep,
-  type TestNode,
-  useTestNode,
-  waitFor,
-} from './helpers.ts';
-import { loadRelease } from './releases.ts';
+import { loadRelease } from '../support/call-releases.ts';
+import { answeredCall } from '../support/calls.ts';
+import { cdrOf, fetchCdrs } from '../support/cdrs.ts';
+import { sample } from '../support/metrics.ts';
+import { type TestNode, useTestNode } from '../support/test-node.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const start = useTestNode();
 

@@ -11,9 +11,12 @@ import type { Phone } from '../../loadtest/client/phone.ts';
 import { type Release, userName } from '../../server/calls/contract.ts';
 import { shippedReleases } from '../../server/calls/releases/index.ts';
 import type { Pid } from '../../server/runtime/index.ts';
-import { received, relay, sendMedia, twoPartyFlows } from './flow-checks.ts';
-import { answeredCall, cdrOf, sleep, type TestNode, TIMER_SLACK_MS, useTestNode } from './helpers.ts';
-import { loadRelease as load } from './releases.ts';
+import { received, relay, sendMedia, twoPartyFlows } from '../support/call-flows.ts';
+import { loadRelease as load } from '../support/call-releases.ts';
+import { answeredCall } from '../support/calls.ts';
+import { cdrOf } from '../support/cdrs.ts';
+import { type TestNode, useTestNode } from '../support/test-node.ts';
+import { sleep, TIMER_SLACK_MS } from '../support/wait.ts';
 
 /** The shipped releases, oldest first. */
 const shipped = () =>

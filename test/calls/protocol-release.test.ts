@@ -7,16 +7,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import type { Artifact } from '../../server/release/artifact.ts';
-import type { TestNode } from './helpers.ts';
 import {
   adminPost,
   install,
   sessionsByRelease,
   settled,
-  signCode,
+  signAsCallsRelease,
   upload,
   useTrustingNodes,
-} from './releases.ts';
+} from '../support/call-releases.ts';
+import type { TestNode } from '../support/test-node.ts';
 
 const PING = '1.3.0-ping';
 const trusting = useTrustingNodes();
@@ -53,7 +53,7 @@ describe('a release that adds a phone message', () => {
     const res = await adminPost<{ code: string; message: string }>(
       n,
       '/admin/releases',
-      signCode(trusting.signer(), v, code, { apiVersion: 1, modules: { session: v } }),
+      signAsCallsRelease(trusting.signer(), v, code, { apiVersion: 1, modules: { session: v } }),
     );
     expect(res.status).toBe(422);
     expect(res.body).toMatchObject({ code: 'HOT_ERR_RELEASE_LOAD_FAILED' });

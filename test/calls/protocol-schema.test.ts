@@ -19,7 +19,7 @@ import {
 } from '../../server/calls/protocol/shipped.ts';
 import { shippedAdditions } from '../../server/calls/releases/index.ts';
 import { protocolSchemaPath, renderProtocolSchema } from '../../server/calls/releases/write-schema.ts';
-import { startTestNode, type TestNode } from './helpers.ts';
+import { startTestNode, type TestNode } from '../support/test-node.ts';
 
 const committedText = readFileSync(protocolSchemaPath, 'utf8');
 const committed = JSON.parse(committedText) as {

@@ -10,8 +10,16 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ReleaseList } from '../../server/release/handler.ts';
 import type { History } from '../../server/release/store.ts';
-import { assertServes, type TestNode, tempDataDir } from './helpers.ts';
-import { adminDelete, adminPost, install, sessionsByRelease, settled, useTrustingNodes } from './releases.ts';
+import {
+  adminDelete,
+  adminPost,
+  install,
+  sessionsByRelease,
+  settled,
+  useTrustingNodes,
+} from '../support/call-releases.ts';
+import { assertServes } from '../support/calls.ts';
+import { type TestNode, tempDataDir } from '../support/test-node.ts';
 
 const trusting = useTrustingNodes();
 const node = trusting.node;

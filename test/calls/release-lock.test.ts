@@ -11,7 +11,7 @@ import { releaseEntry, releaseSources, shippedReleases } from '../../server/call
 import { lockOf, lockProblem, readLock } from '../../server/calls/releases/lock.ts';
 import { sha256 } from '../../server/release/artifact.ts';
 import { bundleWithManifest } from '../../server/release/build.ts';
-import { tempDataDir, useTestNode } from './helpers.ts';
+import { tempDataDir, useTestNode } from '../support/test-node.ts';
 
 describe('the lock of the shipped releases', () => {
   it('locks every shipped release, and nothing else', () => {

@@ -9,19 +9,12 @@ import { Phone } from '../../loadtest/client/phone.ts';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import { userName } from '../../server/calls/contract.ts';
 import type { Pid } from '../../server/runtime/index.ts';
-import {
-  answeredCall,
-  readCdrLog,
-  reapNodeProcesses,
-  refusedUpgrade,
-  serviceCall,
-  spawnNodeProcess,
-  startTestNode,
-  type TestNode,
-  tempDataDir,
-  waitFor,
-  waitForCdrs,
-} from './helpers.ts';
+import { answeredCall, serviceCall } from '../support/calls.ts';
+import { readCdrLog, waitForCdrs } from '../support/cdrs.ts';
+import { reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
+import { refusedUpgrade } from '../support/refused-upgrade.ts';
+import { startTestNode, type TestNode, tempDataDir } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
 
 const nodes: TestNode[] = [];
 const phones: Phone[] = [];

@@ -10,25 +10,20 @@ import type { Phone } from '../../loadtest/client/phone.ts';
 import type { PreflightReport } from '../../server/release/handler.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import {
-  answeredCall,
-  cdrOf,
-  MediaFlow,
-  metric,
-  serviceCall,
-  type TestNode,
-  tempDataDir,
-  waitFor,
-} from './helpers.ts';
-import {
   adminPost,
   install,
   newSigner,
   sessionsByRelease,
   settled,
-  signCode,
+  signAsCallsRelease,
   upload,
   useTrustingNodes,
-} from './releases.ts';
+} from '../support/call-releases.ts';
+import { answeredCall, MediaFlow, serviceCall } from '../support/calls.ts';
+import { cdrOf } from '../support/cdrs.ts';
+import { metric } from '../support/metrics.ts';
+import { type TestNode, tempDataDir } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
 
 const CHAIN = ['1.1.0', '2.0.0', '1.1.0', '1.0.0'];
 const FAULTY_MIGRATE = '1.2.0-faulty-migrate';
@@ -381,15 +376,19 @@ describe('release handler', () => {
     );
     expect((globalThis as { tampered?: boolean }).tampered).toBeUndefined();
     const stranger = newSigner();
-    await refused(signCode(stranger, '9.9.9', 'exports.release = {}'), 422, 'HOT_ERR_RELEASE_UNTRUSTED');
+    await refused(
+      signAsCallsRelease(stranger, '9.9.9', 'exports.release = {}'),
+      422,
+      'HOT_ERR_RELEASE_UNTRUSTED',
+    );
     await refused({ ...good, signature: '' }, 422, 'HOT_ERR_RELEASE_UNTRUSTED');
     await refused(
-      signCode(trusting.signer(), '9.9.8', 'throw new Error("boom at load")'),
+      signAsCallsRelease(trusting.signer(), '9.9.8', 'throw new Error("boom at load")'),
       422,
       'HOT_ERR_RELEASE_LOAD_FAILED',
     );
     await refused(
-      signCode(trusting.signer(), '9.9.7', 'exports.release = { version: "9.9.7" }'),
+      signAsCallsRelease(trusting.signer(), '9.9.7', 'exports.release = { version: "9.9.7" }'),
       422,
       'HOT_ERR_RELEASE_LOAD_FAILED',
     );

@@ -9,10 +9,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
 import { shippedReleases } from '../../server/calls/releases/index.ts';
 import { declarationOf, interoperate } from '../../server/release/compat.ts';
-import { relay } from '../calls/flow-checks.ts';
-import { answeredCall, cdrOf, startTestNode, type TestNode, waitFor } from '../calls/helpers.ts';
-import { atLeast, loadRelease } from '../calls/releases.ts';
-import { seeEachOther, useNatsServer } from './nats.ts';
+import { relay } from '../support/call-flows.ts';
+import { atLeast, loadRelease } from '../support/call-releases.ts';
+import { answeredCall } from '../support/calls.ts';
+import { cdrOf } from '../support/cdrs.ts';
+import { seeEachOther, useNatsServer } from '../support/nats.ts';
+import { startTestNode, type TestNode } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
 
 const nats = useNatsServer();
 const started: TestNode[] = [];

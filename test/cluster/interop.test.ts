@@ -13,11 +13,20 @@ import { USERS_BUCKET } from '../../server/cluster/cluster.ts';
 import { decode, type Envelope, encode, type Heartbeat, subjects } from '../../server/cluster/wire.ts';
 import { type Declared, declarationOf } from '../../server/release/compat.ts';
 import { type DistMessage, kill, type Pid } from '../../server/runtime/index.ts';
-import { relay } from '../calls/flow-checks.ts';
-import { answeredCall, metric, type TestNode, waitFor } from '../calls/helpers.ts';
-import { adminPost, install, loadRelease, sessionsByRelease, useTrustingNodes } from '../calls/releases.ts';
-import { recorder } from '../runtime/helpers.ts';
-import { seeEachOther, useNatsServer } from './nats.ts';
+import { relay } from '../support/call-flows.ts';
+import {
+  adminPost,
+  install,
+  loadRelease,
+  sessionsByRelease,
+  useTrustingNodes,
+} from '../support/call-releases.ts';
+import { answeredCall } from '../support/calls.ts';
+import { metric } from '../support/metrics.ts';
+import { seeEachOther, useNatsServer } from '../support/nats.ts';
+import { recorder } from '../support/runtime.ts';
+import type { TestNode } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
 
 const nats = useNatsServer();
 const trusting = useTrustingNodes();

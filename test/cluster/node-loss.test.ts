@@ -13,19 +13,6 @@ import { afterEach, beforeAll, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import type { Artifact } from '../../server/release/artifact.ts';
-import type { NodeProcess, TestNode } from '../calls/helpers.ts';
-import {
-  answeredCall,
-  cdrOf,
-  fetchCdrs,
-  MediaFlow,
-  reapNodeProcesses,
-  spawnNodeProcess,
-  startTestNode,
-  steadyEchoCall,
-  tempDataDir,
-  waitFor,
-} from '../calls/helpers.ts';
 import {
   adminPost,
   buildArtifact,
@@ -34,8 +21,15 @@ import {
   runningReleases,
   type Signer,
   upload,
-} from '../calls/releases.ts';
-import { useNatsServer } from './nats.ts';
+} from '../support/call-releases.ts';
+import { answeredCall, MediaFlow, steadyEchoCall } from '../support/calls.ts';
+import { cdrOf, fetchCdrs } from '../support/cdrs.ts';
+import { useNatsServer } from '../support/nats.ts';
+import type { NodeProcess } from '../support/node-process.ts';
+import { reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
+import type { TestNode } from '../support/test-node.ts';
+import { startTestNode, tempDataDir } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
 
 const NODE_LOSS_BOUND_MS = 3000;
 const nats = useNatsServer();

@@ -12,9 +12,9 @@ import { keyOf } from '../../server/cluster/directory.ts';
 import { encode } from '../../server/cluster/wire.ts';
 import { HotlineError } from '../../server/errors/catalogue.ts';
 import { type Pid, Runtime } from '../../server/runtime/index.ts';
-import { sleep, TIMER_SLACK_MS, waitFor } from '../calls/helpers.ts';
-import { type RecorderCall, recorder, settle } from '../runtime/helpers.ts';
-import { useNatsServer } from './nats.ts';
+import { useNatsServer } from '../support/nats.ts';
+import { type RecorderCall, recorder, settleBriefly } from '../support/runtime.ts';
+import { sleep, TIMER_SLACK_MS, waitFor } from '../support/wait.ts';
 
 const nats = useNatsServer();
 type RecorderMessages = { call: RecorderCall; reply: unknown; cast: unknown; info: unknown };
@@ -79,7 +79,7 @@ describe('runtimes over NATS', () => {
     await waitFor('the monitor placed', () => b.rt.lookup(target)?.watchers?.size === 1);
     b.rt.exit(target, { type: 'shutdown', detail: 'bye' });
     await waitFor('the DOWN', async () => {
-      await settle(a.rt);
+      await settleBriefly(a.rt);
       const seen = await a.rt.call<RecorderMessages>(watcher, { type: 'seen' });
       return (seen as unknown[]).length > 0 ? seen : undefined;
     });

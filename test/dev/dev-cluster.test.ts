@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
-import { waitFor } from '../calls/helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const root = new URL('../..', import.meta.url);
 let proc: ChildProcess | undefined;

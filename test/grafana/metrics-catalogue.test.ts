@@ -5,8 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { serviceCall } from '../calls/helpers.ts';
-import { adminPost, buildArtifact, install, settled, upload, useTrustingNodes } from '../calls/releases.ts';
+import {
+  adminPost,
+  buildArtifact,
+  install,
+  settled,
+  upload,
+  useTrustingNodes,
+} from '../support/call-releases.ts';
+import { serviceCall } from '../support/calls.ts';
 import { families, promtool } from './promtool.ts';
 
 const readme = readFileSync(new URL('../../grafana/README.md', import.meta.url), 'utf8');

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../loadtest/harness/managed-node.ts';
-import { waitFor } from '../calls/helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 export const PROMETHEUS = process.env.PROMETHEUS_PATH ?? 'prometheus';
 

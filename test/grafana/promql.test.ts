@@ -14,7 +14,8 @@ import type { RunReport } from '../../loadtest/harness/report-model.ts';
 import { runLoad } from '../../loadtest/harness/run.ts';
 import { AdminClient } from '../../server/ops/admin-client.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
-import { tempDataDir, waitFor } from '../calls/helpers.ts';
+import { tempDataDir } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
 import { expressions, fillTokens, variableQueries } from './dashboard-lint.ts';
 import { PrometheusServer } from './prometheus-server.ts';
 

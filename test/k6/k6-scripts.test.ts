@@ -12,8 +12,9 @@ import type { SummaryData } from '../../loadtest/k6/lib/summary.ts';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import type { ClientMessage, ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
-import { fetchCdrs, type TestNode, waitForCdrs } from '../calls/helpers.ts';
-import { buildArtifact, upload, useTrustingNodes } from '../calls/releases.ts';
+import { buildArtifact, upload, useTrustingNodes } from '../support/call-releases.ts';
+import { fetchCdrs, waitForCdrs } from '../support/cdrs.ts';
+import type { TestNode } from '../support/test-node.ts';
 import { initScript, type K6Run, runK6 } from './adapter/runner.ts';
 import { parseThresholds } from './adapter/stats.ts';
 

@@ -9,7 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import type { RunReport } from '../../loadtest/harness/report-model.ts';
-import { tempDataDir } from '../calls/helpers.ts';
+import { tempDataDir } from '../support/test-node.ts';
 
 const root = new URL('../..', import.meta.url);
 const dirs: string[] = [];

@@ -7,7 +7,7 @@ import { clusterSummary } from '../../loadtest/harness/cluster-summary.ts';
 import { renderReportHtml } from '../../loadtest/harness/report-html.ts';
 import type { RunReport, TimelinePoint } from '../../loadtest/harness/report-model.ts';
 import { compareTable, summaryTable } from '../../loadtest/harness/summary-table.ts';
-import { findChromium, launchChromium, missingChromiumMessage, watchPage } from './browser.ts';
+import { findChromium, launchChromium, missingChromiumMessage, watchPage } from '../support/browser.ts';
 
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as RunReport;

@@ -13,9 +13,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ObserverSnapshot } from '../../server/http/observer-feed.ts';
 import type { Artifact } from '../../server/release/artifact.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
-import { MediaFlow, processCount, serviceCall, type TestNode, waitFor } from '../calls/helpers.ts';
-import { adminPost, buildArtifact, sessionsByRelease, upload, useTrustingNodes } from '../calls/releases.ts';
-import { launchChromium, type PageWatch, watchPage } from '../loadtest/browser.ts';
+import { launchChromium, type PageWatch, watchPage } from '../support/browser.ts';
+import {
+  adminPost,
+  buildArtifact,
+  sessionsByRelease,
+  upload,
+  useTrustingNodes,
+} from '../support/call-releases.ts';
+import { MediaFlow, serviceCall } from '../support/calls.ts';
+import { processCount, type TestNode } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
 
 const artifacts = new URL('../../test-artifacts/', import.meta.url);
 const trusting = useTrustingNodes();

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { RolloutEvent, RolloutReport } from '../../server/ops/rollout.ts';
 import { readState } from '../../server/ops/rollout-state.ts';
-import { type TestNode, tempDataDir } from '../calls/helpers.ts';
+import { type TestNode, tempDataDir } from '../support/test-node.ts';
 import { releasesOf, startTraffic, type Traffic, useRolloutCluster } from './rollout-helpers.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

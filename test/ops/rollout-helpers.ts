@@ -7,16 +7,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, expect } from 'vitest';
 import type { Phone } from '../../loadtest/client/phone.ts';
-import {
-  answeredCall,
-  MediaFlow,
-  serviceCall,
-  startTestNode,
-  type TestNode,
-  waitFor,
-} from '../calls/helpers.ts';
-import { buildArtifact, newSigner, runningReleases, type Signer } from '../calls/releases.ts';
-import { useNatsServer } from '../cluster/nats.ts';
+import { buildArtifact, newSigner, runningReleases, type Signer } from '../support/call-releases.ts';
+import { answeredCall, MediaFlow, serviceCall } from '../support/calls.ts';
+import { useNatsServer } from '../support/nats.ts';
+import { startTestNode, type TestNode } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
 
 export interface RolloutCluster {
   nats(): { url: string };

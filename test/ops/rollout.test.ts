@@ -9,7 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { defaultThresholds } from '../../server/ops/health-gate.ts';
 import { type RolloutEvent, type RolloutOptions, rollOut } from '../../server/ops/rollout.ts';
-import { answeredCall, type TestNode } from '../calls/helpers.ts';
+import { answeredCall } from '../support/calls.ts';
+import type { TestNode } from '../support/test-node.ts';
 import { releasesOf, startTraffic, useRolloutCluster } from './rollout-helpers.ts';
 
 const FAULTY_CRASH = '1.2.0-faulty-crash';

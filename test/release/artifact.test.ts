@@ -15,7 +15,14 @@ import { keyId } from '../../server/release/keys.ts';
 import { evaluateArtifact, evaluateRelease } from '../../server/release/loader.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
 import { checkVersion } from '../../server/release/version.ts';
-import { bundledFixture, caught, fixtureEntry, fixturesDir, newKeys, signCode } from './helpers.ts';
+import {
+  bundledFixture,
+  caught,
+  fixtureEntry,
+  fixturesDir,
+  newKeys,
+  signAsTestRelease,
+} from '../support/release-fixtures.ts';
 
 const keys = newKeys();
 const stranger = newKeys();
@@ -24,7 +31,7 @@ let artifact: Artifact;
 
 beforeAll(async () => {
   code = await bundledFixture('1.0.0');
-  artifact = signCode(keys, '1.0.0', code);
+  artifact = signAsTestRelease(keys, '1.0.0', code);
 });
 
 const codeOf = (err: unknown): unknown => (err as { code?: unknown }).code;
@@ -170,7 +177,7 @@ describe('refusals', () => {
   });
 
   it('an artifact signed by a key the node does not trust is HOT_ERR_RELEASE_UNTRUSTED', () => {
-    const foreign = signCode(stranger, '1.0.0', code);
+    const foreign = signAsTestRelease(stranger, '1.0.0', code);
     expect(verdict(foreign)).toBe('HOT_ERR_RELEASE_UNTRUSTED');
     // Claiming the trusted key's id changes nothing: the signature decides.
     expect(verdict({ ...foreign, keyId: artifact.keyId })).toBe('HOT_ERR_RELEASE_UNTRUSTED');
@@ -230,7 +237,9 @@ describe('refusals', () => {
     bad.push(`1.0.0-${'a'.repeat(64)}`);
     for (const version of bad) {
       expect(codeOf(await caught(() => checkVersion(version))), version).toBe('HOT_ERR_BAD_VERSION');
-      expect(codeOf(await caught(() => signCode(keys, version, code))), version).toBe('HOT_ERR_BAD_VERSION');
+      expect(codeOf(await caught(() => signAsTestRelease(keys, version, code))), version).toBe(
+        'HOT_ERR_BAD_VERSION',
+      );
       expect(codeOf(await caught(() => artifactFileName(version))), version).toBe('HOT_ERR_BAD_VERSION');
       // A manifest naming a path is refused by its name, before its hash or signature matter.
       const forged = { ...artifact, manifest: { ...artifact.manifest, version } };
@@ -249,9 +258,9 @@ describe('refusals', () => {
     const flag = '__hotlineReleaseTestRan';
     const g = globalThis as Record<string, unknown>;
     const payload = `globalThis.${flag} = (globalThis.${flag} ?? 0) + 1;\n${code}`;
-    const signed = signCode(keys, '1.0.0', payload);
+    const signed = signAsTestRelease(keys, '1.0.0', payload);
     const tampered = { ...signed, code: `${payload} ` };
-    const untrusted = signCode(stranger, '1.0.0', payload);
+    const untrusted = signAsTestRelease(stranger, '1.0.0', payload);
     const malformed = { ...signed, format: 'other' };
     for (const input of [tampered, untrusted, malformed, JSON.stringify(untrusted)]) {
       expect(verdict(input)).not.toBe('ok');

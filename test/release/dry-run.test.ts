@@ -19,8 +19,16 @@ import { evaluateRelease } from '../../server/release/loader.ts';
 import { readReleaseManifest } from '../../server/release/manifest.ts';
 import type { InstallPlan } from '../../server/release/plan.ts';
 import type { Pid, Runtime } from '../../server/runtime/index.ts';
-import { tempDataDir } from '../calls/helpers.ts';
-import { bundledFixture, codeOf, fixturesDir, newKeys, newRuntime, settle, signCode } from './helpers.ts';
+import {
+  bundledFixture,
+  codeOf,
+  fixturesDir,
+  newKeys,
+  settleUntilQuiet,
+  signAsTestRelease,
+} from '../support/release-fixtures.ts';
+import { simulatedRuntime } from '../support/runtime.ts';
+import { tempDataDir } from '../support/test-node.ts';
 import { FULL_STEPS } from './modules.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -34,7 +42,7 @@ let dataDir: string;
 let pids: Pid[];
 
 beforeAll(async () => {
-  ({ rt } = newRuntime());
+  ({ rt } = simulatedRuntime());
   dataDir = tempDataDir();
   const keys = newKeys();
   const [c1, c2] = await Promise.all([bundledFixture('1.0.0'), bundledFixture('2.0.0')]);
@@ -48,8 +56,8 @@ beforeAll(async () => {
   for (const b of booted.behaviours) rt.modules.load(b);
   pids = Array.from({ length: 12 }, (_, i) => rt.spawn('worker', i));
   for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });
-  await settle(rt);
-  await handler.unpack(signCode(keys, '2.0.0', c2, readReleaseManifest(join(fixturesDir, '2.0.0'))));
+  await settleUntilQuiet(rt);
+  await handler.unpack(signAsTestRelease(keys, '2.0.0', c2, readReleaseManifest(join(fixturesDir, '2.0.0'))));
   app = Fastify();
   installErrorHandler(app);
   releaseRoutes(app, handler);
@@ -108,7 +116,7 @@ describe('install dry run', () => {
       },
     ]);
     expect(preflight).toMatchObject({ version: '2.0.0', from: '1.0.0', total: 12, failed: 0, failures: [] });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(snapshot()).toEqual(before);
     expect(handler.progress).toBeNull();
   });
@@ -146,7 +154,7 @@ describe('install dry run', () => {
     for (const [i, name] of FULL_STEPS.entries())
       expect(stdout).toContain(`${String(i + 1).padStart(2)}. ${name}`);
     expect(stdout).toContain('preflight: 12 process(es) dry-run, 0 failed; nothing was changed');
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(snapshot()).toEqual(before);
   }, 30_000);
 });

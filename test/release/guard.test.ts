@@ -15,7 +15,8 @@ import {
   Runtime,
 } from '../../server/runtime/index.ts';
 import { type Kind, Mailbox } from '../../server/runtime/mailbox.ts';
-import { newRuntime, settle } from './helpers.ts';
+import { settleUntilQuiet } from '../support/release-fixtures.ts';
+import { simulatedRuntime } from '../support/runtime.ts';
 
 type Cast = { type: 'add'; n: number } | { type: 'throw' } | { type: 'suicide' } | { type: 'reject' };
 
@@ -85,7 +86,7 @@ function exits(rt: Runtime): Map<Pid, ExitReason> {
 
 describe('crash guard', () => {
   it('puts the state and the message back and suspends the process; resumed on other code, it handles the message', async () => {
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const v1 = counter('1.0.0', 'ok');
     const v2 = counter('2.0.0');
     const g = guard(v2 as never, true);
@@ -94,7 +95,7 @@ describe('crash guard', () => {
     rt.cast(pid, { type: 'add', n: 1 });
     rt.cast(pid, { type: 'throw' });
     rt.cast(pid, { type: 'add', n: 2 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(g.seen).toEqual([{ pid, error: '2.0.0 throws', state: { total: 1, seen: [1] }, suspended: true }]);
     const p = rt.lookup(pid);
     expect(p?.status).toBe('suspended');
@@ -103,12 +104,12 @@ describe('crash guard', () => {
     // What the installer's rollback does: other code, then resume.
     rt.sys.changeCode(pid, { to: v1, direction: 'up' });
     rt.sys.resume(pid);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(rt.sys.getState(pid)).toEqual({ total: 1002, seen: [1, 2] });
   });
 
   it('guards a process whose state is undefined too', async () => {
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const b: Behaviour<undefined, void, { call: never; reply: never; cast: 'throw'; info: unknown }> = {
       name: 'stateless',
       version: '1.0.0',
@@ -127,21 +128,21 @@ describe('crash guard', () => {
     });
     const pid = rt.spawn(b);
     rt.cast(pid, 'throw');
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(caught).toBe(1);
     expect(rt.lookup(pid)?.status).toBe('suspended');
   });
 
   it('a declining guard (or one that throws) leaves the crash as it was: the process ends, the message is gone', async () => {
     for (const take of [false, 'throw'] as const) {
-      const { rt } = newRuntime();
+      const { rt } = simulatedRuntime();
       const v2 = counter('2.0.0');
       const g = guard(v2 as never, take);
       rt.release.setGuard(g.make(rt));
       const log = exits(rt);
       const pid = rt.spawn(v2);
       rt.cast(pid, { type: 'throw' });
-      await settle(rt);
+      await settleUntilQuiet(rt);
       expect(g.seen).toHaveLength(1);
       expect(log.get(pid)?.type).toBe('error');
       expect(rt.isAlive(pid)).toBe(false);
@@ -149,7 +150,7 @@ describe('crash guard', () => {
   });
 
   it('does not cover other code, nor async callbacks', async () => {
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const v1 = counter('1.0.0');
     const v2 = counter('2.0.0');
     const g = guard(v2 as never, true);
@@ -159,14 +160,14 @@ describe('crash guard', () => {
     const b = rt.spawn(v2);
     rt.cast(a, { type: 'throw' });
     rt.cast(b, { type: 'reject' });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(g.seen).toEqual([]);
     expect(log.get(a)?.type).toBe('error');
     expect(log.get(b)?.type).toBe('error');
   });
 
   it('a callback that ended its own process before throwing is not put back (and the scheduler carries on)', async () => {
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const v2 = counter('2.0.0');
     const g = guard(v2 as never, true);
     rt.release.setGuard(g.make(rt));
@@ -175,7 +176,7 @@ describe('crash guard', () => {
     const other = rt.spawn(v2);
     rt.cast(pid, { type: 'suicide' });
     rt.cast(other, { type: 'add', n: 5 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(g.seen).toEqual([]);
     expect(log.get(pid)).toEqual(killed);
     expect(rt.sys.getState(other)).toEqual({ total: 5, seen: [5] });
@@ -209,10 +210,10 @@ describe('crash guard', () => {
     const log = exits(rt);
     const pid = rt.spawn(b);
     rt.cast(pid, 'inc');
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect((rt.sys.getState(pid) as { n: number }).n).toBe(1);
     rt.cast(pid, 'throw');
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(caught).toBe(0);
     expect(log.get(pid)?.type).toBe('error');
   });

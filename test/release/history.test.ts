@@ -10,8 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HotlineError } from '../../server/errors/catalogue.ts';
 import { ReleaseHandler } from '../../server/release/handler.ts';
 import type { History, HistoryEvent } from '../../server/release/store.ts';
-import { tempDataDir } from '../calls/helpers.ts';
-import { caught, newKeys, newRuntime } from './helpers.ts';
+import { caught, newKeys } from '../support/release-fixtures.ts';
+import { simulatedRuntime } from '../support/runtime.ts';
+import { tempDataDir } from '../support/test-node.ts';
 import { release1 } from './workers.ts';
 
 const dirs: string[] = [];
@@ -25,7 +26,7 @@ function handler() {
   dirs.push(dataDir);
   const failed: { err: HotlineError; event: HistoryEvent }[] = [];
   const h = new ReleaseHandler({
-    rt: newRuntime().rt,
+    rt: simulatedRuntime().rt,
     dataDir,
     baseline: release1(),
     trustedKeys: [newKeys().publicKey],

@@ -17,8 +17,8 @@ import {
 import { evaluateRelease } from '../../server/release/loader.ts';
 import type { ReleaseModule } from '../../server/release/module.ts';
 import { type AnyBehaviour, kill, type Pid, type Runtime } from '../../server/runtime/index.ts';
-import { deferred } from '../runtime/helpers.ts';
-import { bundledFixture, caught, codeOf, newRuntime, settle, spawnMany } from './helpers.ts';
+import { bundledFixture, caught, codeOf, settleUntilQuiet, spawnMany } from '../support/release-fixtures.ts';
+import { deferred, simulatedRuntime } from '../support/runtime.ts';
 import {
   EXTRA_1_TO_2,
   logOf,
@@ -45,7 +45,7 @@ function install(
 
 /** A runtime whose current 'worker' is `r`, with `n` workers on it (worker i starts at n = 10·i). */
 function running(r: ReleaseModule, n: number) {
-  const { rt, clock } = newRuntime();
+  const { rt, clock } = simulatedRuntime();
   rt.modules.load(worker(r));
   return { rt, clock, pids: spawnMany(rt, r, n) };
 }
@@ -105,7 +105,7 @@ describe('full install', () => {
     const { rt, clock, pids } = running(r1, 50);
     const bystander = rt.spawn({ ...worker(release3()), name: 'bystander' }, 0);
     for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     const phasesDone: string[] = [];
     const inst = install(rt, r1, r2, {}, { phaseDone: (phase) => phasesDone.push(phase) });
     await inst.start();
@@ -130,7 +130,7 @@ describe('full install', () => {
 
     // The watch window is on the runtime's clock.
     clock.advance(999);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(inst.progress.outcome).toBeNull();
     clock.advance(1);
     const done = await inst.done;
@@ -162,7 +162,7 @@ describe('full install', () => {
           const slow = (k: number) => (slowEvery > 0 && k % slowEvery === 0 ? 'slow' : 'msg');
           const sent = await traffic(rt, pids, picks, perTurn, started, slow);
           await started;
-          await settle(rt);
+          await settleUntilQuiet(rt);
           expect(inst.progress).toMatchObject({ phase: 'watch', moved: n, failures: [] });
           for (const pid of pids) {
             const log = logOf(rt.sys.getState(pid));
@@ -200,7 +200,7 @@ describe('full install', () => {
     expect(codeOf(rt, busy)).toBe(worker(r1));
     gate.resolve();
     await started;
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(codeOf(rt, busy)).toBe(worker(r2));
     expect(stateOf<V2>(rt, busy).history).toEqual(['1.0.0:1', '2.0.0:2']);
     expect(inst.progress).toMatchObject({ moved: 3, failures: [] });
@@ -241,7 +241,7 @@ describe('preflight', () => {
     const r2 = release2({ failMigration: (s) => Math.floor((s as V1).n / 10) % 3 === 0 });
     const { rt, pids } = running(r1, 400);
     for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     const failing = pids.filter((_, i) => i % 3 === 0).sort();
     const before = new Map(pids.map((pid) => [pid, structuredClone(rt.sys.getState(pid))]));
     const changes = codeChanges(rt);
@@ -252,7 +252,7 @@ describe('preflight', () => {
     for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 2 });
     await started;
     const done = await inst.done;
-    await settle(rt);
+    await settleUntilQuiet(rt);
 
     expect(done.outcome).toBe('aborted');
     expect(done.reason).toContain(`preflight of 2.0.0 failed for ${failing.length} process(es)`);
@@ -304,7 +304,7 @@ describe('canary', () => {
     expect(inst.progress.processes).toEqual({ '1.0.0': 200 - moved.length, '2.0.0': moved.length });
     // Both versions serve meanwhile; new processes get the new one.
     for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     for (const pid of pids)
       expect(logOf(rt.sys.getState(pid))).toEqual([moved.includes(pid) ? '2.0.0:1' : '1.0.0:1']);
     expect(codeOf(rt, rt.spawn('worker', 0))).toBe(worker(r2));
@@ -325,7 +325,7 @@ describe('canary', () => {
     const inst = install(rt, r1, r2, { mode: 'canary', canaryFraction: 0.5 });
     await inst.start();
     for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     const canaries = pids.filter((pid) => codeOf(rt, pid) === worker(r2));
     expect(canaries.length).toBeGreaterThan(0);
     const changes = codeChanges(rt);
@@ -369,7 +369,7 @@ describe('watch', () => {
     rt.cast(target, { type: 'msg', seq: 4 });
     for (const pid of pids) if (pid !== target) rt.cast(pid, { type: 'msg', seq: 1 });
     const done = await inst.done;
-    await settle(rt);
+    await settleUntilQuiet(rt);
 
     expect(done.outcome).toBe('rolled_back');
     expect(done.crashes).toBe(1);
@@ -433,14 +433,14 @@ describe('watch', () => {
     await inst.start();
     const [a, b, c] = pids as [Pid, Pid, Pid];
     rt.cast(a, { type: 'boom', seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(exits).toEqual([a]);
     expect(inst.progress).toMatchObject({ phase: 'watch', crashes: 1, outcome: null });
     expect(codeOf(rt, c)).toBe(worker(r2));
 
     rt.cast(b, { type: 'boom', seq: 1 });
     const done = await inst.done;
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(done).toMatchObject({ outcome: 'rolled_back', crashes: 2 });
     expect(exits).toEqual([a]);
     expect(stateOf<V1>(rt, b)).toEqual({ n: 11, log: ['1.0.0:1'] });
@@ -497,7 +497,7 @@ describe('watch', () => {
     );
     await inst.start();
     const done = await inst.done;
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(sent).toBe(true);
     expect(done.outcome).toBe('rolled_back');
     expect(done.phase).toBe('rolled_back');
@@ -522,13 +522,13 @@ describe('watch: errors the new code reports', () => {
     await inst.start();
     const [a, b] = pids as [Pid, Pid];
     oops(rt, a, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(inst.progress).toMatchObject({ phase: 'watch', errors: 1, crashes: 0, outcome: null });
     expect(codeOf(rt, b)).toBe(worker(r2));
 
     oops(rt, b, 2);
     const done = await inst.done;
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(done).toMatchObject({ outcome: 'rolled_back', errors: 2, crashes: 0 });
     expect(done.reason).toMatch(
       /^2 error\(s\) reported on 2\.0\.0 by 10 process\(es\) on it, over the 1 tolerated/,
@@ -550,13 +550,13 @@ describe('watch: errors the new code reports', () => {
     await inst.start();
     oops(rt, pids[0] as Pid, 1);
     oops(rt, pids[1] as Pid, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(inst.progress).toMatchObject({ phase: 'watch', errors: 2 });
     // 5 more on the new code: 0.2 × 15, 3 tolerated.
     const started = Array.from({ length: 5 }, () => rt.spawn('worker', 0));
     expect(codeOf(rt, started[0] as Pid)).toBe(worker(r2));
     oops(rt, started[0] as Pid, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(inst.progress).toMatchObject({ phase: 'watch', errors: 3 });
 
     oops(rt, started[1] as Pid, 1);
@@ -565,7 +565,7 @@ describe('watch: errors the new code reports', () => {
     expect(done.reason).toMatch(
       /^4 error\(s\) reported on 2\.0\.0 by 15 process\(es\) on it, over the 3 tolerated/,
     );
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect([...pids, ...started].filter((pid) => codeOf(rt, pid) !== worker(r1))).toEqual([]);
   });
 
@@ -576,7 +576,7 @@ describe('watch: errors the new code reports', () => {
     const inst = install(rt, r1, r2, { mode: 'canary', canaryFraction: 0 });
     await inst.start();
     for (const pid of pids) oops(rt, pid, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(inst.progress).toMatchObject({ phase: 'canary', errors: 0, outcome: null });
     // One started on the new code reports: that one counts.
     oops(rt, rt.spawn('worker', 0), 1);
@@ -591,12 +591,12 @@ describe('watch: errors the new code reports', () => {
     await inst.start();
     oops(rt, pids[0] as Pid, 1);
     oops(rt, pids[1] as Pid, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     clock.advance(1000);
     const done = await inst.done;
     expect(done).toMatchObject({ outcome: 'installed', errors: 2 });
     oops(rt, pids[2] as Pid, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(done.errors).toBe(2);
     expect(pids.every((pid) => codeOf(rt, pid) === worker(r2))).toBe(true);
   });
@@ -607,7 +607,7 @@ describe('paths', () => {
     const r2 = release2();
     const { rt, clock, pids } = running(r2, 10);
     for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     const r1 = release1();
     const inst = install(rt, r2, r1);
     expect(inst.progress.direction).toBe('down');
@@ -627,12 +627,12 @@ describe('paths', () => {
       const inst = install(rt, chain[step - 1] as ReleaseModule, chain[step] as ReleaseModule);
       await inst.start();
       for (const pid of pids) rt.cast(pid, { type: 'msg', seq: step });
-      await settle(rt);
+      await settleUntilQuiet(rt);
       clock.advance(1000);
       expect((await inst.done).outcome).toBe('installed');
       if (step === 1) expect(stateOf<V2>(rt, pids[0] as Pid).extra).toEqual(EXTRA_1_TO_2);
     }
-    await settle(rt);
+    await settleUntilQuiet(rt);
     pids.forEach((pid, i) => {
       expect(codeOf(rt, pid)).toBe(worker(chain[4] as ReleaseModule));
       expect(stateOf(rt, pid)).toEqual({ n: i * 10 + 4, log: ['2.0.0:1', '3.0.0:2', '2.0.0:3', '1.0.0:4'] });
@@ -640,7 +640,7 @@ describe('paths', () => {
   });
 
   it('refuses releases with no path either way: HOT_ERR_NO_UPGRADE_PATH', async () => {
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const r1 = release1();
     const noWayBack = { ...release2(), downgradeTo: [] };
     for (const [from, to] of [
@@ -661,13 +661,13 @@ describe('paths', () => {
     const r1 = evaluateRelease(c1, '1.0.0');
     const { rt, clock, pids } = running(r1, 20);
     for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     const up = install(rt, r1, evaluateRelease(c2, '2.0.0'));
     await up.start();
     for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 2 });
     clock.advance(1000);
     expect((await up.done).outcome).toBe('installed');
-    await settle(rt);
+    await settleUntilQuiet(rt);
     pids.forEach((pid, i) => {
       expect(codeOf(rt, pid)?.version).toBe('2.0.0');
       expect(stateOf(rt, pid)).toEqual({
@@ -711,7 +711,7 @@ describe('slices', () => {
     // Keep the scheduler busy: it must get turns while the install runs.
     const sent = await traffic(rt, pids, [0, 1234, 4999], 3, started);
     await started;
-    await settle(rt);
+    await settleUntilQuiet(rt);
     const commits = reports.filter((r) => r.phase === 'commit');
     expect(commits.length).toBeGreaterThan(1);
     expect((commits.at(-1) as { slices: number }).slices).toBeGreaterThan(
@@ -764,7 +764,7 @@ describe('memory', () => {
       }
       return new WeakRef(worker(r2));
     })();
-    await settle(rt);
+    await settleUntilQuiet(rt);
     for (const pid of pids) expect(codeOf(rt, pid)?.version).toBe(stayUp ? '2.0.0' : '1.0.0');
     return { ref, rt };
   }

@@ -20,7 +20,7 @@ import {
   SUPPORTED_API_VERSIONS,
 } from '../../server/release/module.ts';
 import * as runtime from '../../server/runtime/index.ts';
-import { bundledFixture, caught, newKeys } from './helpers.ts';
+import { bundledFixture, caught, newKeys } from '../support/release-fixtures.ts';
 
 let v1: string;
 let v2: string;

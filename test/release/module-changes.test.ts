@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { Install } from '../../server/release/installer.ts';
 import type { ReleaseModule } from '../../server/release/module.ts';
 import { type AnyBehaviour, kill, type Pid, type Runtime } from '../../server/runtime/index.ts';
-import { codeOf, newRuntime, settle } from './helpers.ts';
+import { codeOf, settleUntilQuiet } from '../support/release-fixtures.ts';
+import { simulatedRuntime } from '../support/runtime.ts';
 import { CANARY_STEPS, mixed1, mixed2 } from './modules.ts';
 import { EXTRA_1_TO_2 } from './workers.ts';
 
@@ -17,13 +18,13 @@ const moduleOf = (r: ReleaseModule, name: string) =>
 
 /** A node running `r`: 4 workers, 3 caches, 2 echoes, each having handled one message. */
 async function running(r: ReleaseModule) {
-  const { rt, clock } = newRuntime();
+  const { rt, clock } = simulatedRuntime();
   for (const b of r.behaviours) rt.modules.load(b);
   const spawn = (name: string, n: number) => Array.from({ length: n }, (_, i) => rt.spawn(name, i));
   const pids = { worker: spawn('worker', 4), cache: spawn('cache', 3), echo: spawn('echo', 2) };
   for (const pid of pids.worker) rt.cast(pid, { type: 'msg', seq: 1 });
   for (const pid of [...pids.cache, ...pids.echo]) rt.cast(pid, { seq: 1 });
-  await settle(rt);
+  await settleUntilQuiet(rt);
   return { rt, clock, pids };
 }
 
@@ -74,7 +75,7 @@ describe('per-module changes', () => {
     expect(inst.progress.processes).toEqual({ '2.0.0': 7 });
 
     for (const pid of pids.cache) rt.cast(pid, { seq: 2 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     await inst.rollback();
     const done = await inst.done;
     expect(done).toMatchObject({ outcome: 'rolled_back', step: 'roll_back' });
@@ -97,11 +98,11 @@ describe('per-module changes', () => {
     const inst = new Install(rt, 'mixed', r1, r2, { watchMs: 1000 }, {});
     await inst.start();
     rt.exit(pids.echo[0] as Pid, kill);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(inst.progress.crashes).toBe(0);
     rt.exit(pids.cache[0] as Pid, kill);
     expect(await inst.done).toMatchObject({ outcome: 'rolled_back', crashes: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(codeOf(rt, pids.worker[0] as Pid)).toBe(moduleOf(r1, 'worker'));
     expect(codeOf(rt, pids.echo[1] as Pid)).toBe(moduleOf(r1, 'echo'));
   });

@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { ReleaseModule } from '../../server/release/module.ts';
 import { type DryRun, Mover, type Moves, SUSPEND_TIMEOUT_MS } from '../../server/release/mover.ts';
 import type { AnyBehaviour, ChangeCodeOptions, Pid, Runtime } from '../../server/runtime/index.ts';
-import { deferred } from '../runtime/helpers.ts';
-import { codeOf, newRuntime, settle, spawnMany } from './helpers.ts';
+import { codeOf, settleUntilQuiet, spawnMany } from '../support/release-fixtures.ts';
+import { deferred, simulatedRuntime } from '../support/runtime.ts';
 import { type Logged, mixed1, mixed2 } from './modules.ts';
 import { EXTRA_1_TO_2, logOf, release1, release2, type V1, type V2 } from './workers.ts';
 
@@ -42,7 +42,7 @@ async function moveAll(m: Mover, pids: Pid[], moves: Moves, stopped = () => fals
 describe('mover', () => {
   it('moves in batches of 32, yielding between slices, each state migrated', async () => {
     const [r1, r2] = [release1(), release2()];
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const pids = spawnMany(rt, r1, 100);
     const one = mover(rt, 1000);
     expect(await moveAll(one.m, pids, up(r1, r2))).toEqual([32, 32, 32, 4]);
@@ -53,11 +53,11 @@ describe('mover', () => {
     });
     // Nothing is left suspended: the moved processes take their messages.
     for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     for (const pid of pids) expect(logOf(rt.sys.getState(pid))).toEqual(['2.0.0:1']);
 
     // sliceMs 0: a slice per batch, with a yield (and a progress report) between.
-    const { rt: rt2 } = newRuntime();
+    const { rt: rt2 } = simulatedRuntime();
     const sliced = mover(rt2, 0);
     await moveAll(sliced.m, spawnMany(rt2, r1, 100), up(r1, r2));
     expect(sliced.seen).toMatchObject({ slices: 4, between: 3 });
@@ -65,7 +65,7 @@ describe('mover', () => {
 
   it('leaves processes of other code alone: not suspended, not moved', async () => {
     const [r1, r2] = [release1(), release2()];
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const pids = spawnMany(rt, r1, 3);
     const other = rt.spawn(worker(release1()), 0);
     const suspends: Pid[] = [];
@@ -82,10 +82,10 @@ describe('mover', () => {
 
   it('reloads without codeChange: the state is kept as it is', async () => {
     const [r1, r2] = [mixed1(), mixed2()];
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const cache = rt.spawn(moduleOf(r1, 'cache'));
     rt.cast(cache, { seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     const changes: string[] = [];
     rt.events.on('code_change', (e) => changes.push(`${e.module} ${e.from}→${e.to}`));
     const { m, seen } = mover(rt);
@@ -98,14 +98,14 @@ describe('mover', () => {
     expect(rt.sys.getState(cache)).toEqual({ seen: ['1.0.0:1'] });
     expect(changes).toEqual(['cache 1.0.0→2.0.0']);
     rt.cast(cache, { seq: 2 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect((rt.sys.getState(cache) as Logged).seen).toEqual(['1.0.0:1', '2.0.0:2']);
   });
 
   it('puts failures back: a process whose codeChange throws keeps its code and state, and runs on', async () => {
     const r1 = release1();
     const r2 = release2({ failMigration: (s) => (s as V1).n === 20 });
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const pids = spawnMany(rt, r1, 4);
     const { m, seen } = mover(rt);
     expect(await moveAll(m, pids, up(r1, r2))).toEqual([3]);
@@ -115,7 +115,7 @@ describe('mover', () => {
     expect(codeOf(rt, failed)).toBe(worker(r1));
     expect(rt.sys.getState(failed)).toEqual({ n: 20, log: [] });
     rt.cast(failed, { type: 'msg', seq: 1 });
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(rt.sys.getState(failed)).toEqual({ n: 21, log: ['1.0.0:1'] });
   });
 
@@ -123,7 +123,7 @@ describe('mover', () => {
     const gate = deferred();
     const r1 = release1({ slowUntil: () => gate.promise });
     const r2 = release2();
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const pids = spawnMany(rt, r1, 3);
     const busy = pids[1] as Pid;
     rt.cast(busy, { type: 'slow', seq: 1 });
@@ -157,7 +157,7 @@ describe('mover', () => {
     const gate = deferred();
     const r1 = release1({ slowUntil: () => gate.promise });
     const r2 = release2();
-    const { rt, clock } = newRuntime();
+    const { rt, clock } = simulatedRuntime();
     const [busy] = spawnMany(rt, r1, 1) as [Pid];
     rt.cast(busy, { type: 'slow', seq: 1 });
     await rt.idle();
@@ -178,14 +178,14 @@ describe('mover', () => {
       { pid: busy, module: 'worker', error: { code: 'HOT_ERR_SUSPEND_TIMEOUT' } },
     ]);
     gate.resolve();
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(codeOf(rt, busy)).toBe(worker(r1));
     expect(rt.sys.getState(busy)).toEqual({ n: 1, log: ['1.0.0:1'] });
   });
 
   it('stops between batches once told to', async () => {
     const [r1, r2] = [release1(), release2()];
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const pids = spawnMany(rt, r1, 100);
     const { m } = mover(rt, 0);
     let batches = 0;
@@ -196,7 +196,7 @@ describe('mover', () => {
 
   it('collects the processes of some code, and dry-runs their migration changing nothing', async () => {
     const [r1, r2] = [release1(), release2({ failMigration: (s) => (s as V1).n % 30 === 0 })];
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const pids = spawnMany(rt, r1, 10);
     rt.spawn(worker(release1()), 0);
     const { m, seen } = mover(rt, 0);

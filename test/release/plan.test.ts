@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { ReleaseModule } from '../../server/release/module.ts';
 import { edgesBetween, formatPlan, type InstallPlan, planInstall } from '../../server/release/plan.ts';
 import type { AnyBehaviour } from '../../server/runtime/index.ts';
-import { caught } from './helpers.ts';
+import { caught } from '../support/release-fixtures.ts';
 import { CANARY_STEPS, FULL_STEPS, mixed1, mixed2 } from './modules.ts';
 import { EXTRA_1_TO_2, release1, release2, release3 } from './workers.ts';
 

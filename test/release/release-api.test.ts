@@ -14,8 +14,8 @@ import {
   kill,
   type Pid,
 } from '../../server/runtime/index.ts';
-import { deferred } from '../runtime/helpers.ts';
-import { codeOf, newRuntime, settle, spawnMany } from './helpers.ts';
+import { codeOf, settleUntilQuiet, spawnMany } from '../support/release-fixtures.ts';
+import { deferred, simulatedRuntime } from '../support/runtime.ts';
 import { EXTRA_1_TO_2, release1, release2, type V1 } from './workers.ts';
 
 const worker = (r: ReleaseModule): AnyBehaviour => r.behaviours[0] as AnyBehaviour;
@@ -23,7 +23,7 @@ const worker = (r: ReleaseModule): AnyBehaviour => r.behaviours[0] as AnyBehavio
 describe('release API', () => {
   it('scans in steps for the processes of some code, seeing those spawned between steps', async () => {
     const [r1, other] = [release1(), release1()];
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const pids = spawnMany(rt, r1, 600);
     rt.spawn(worker(other), 0);
     const scan = rt.release.scan(new Set([worker(r1)]));
@@ -38,7 +38,7 @@ describe('release API', () => {
   it('suspends a batch at a message boundary: busy and already-suspended ones are told apart', async () => {
     const gate = deferred();
     const r1 = release1({ slowUntil: () => gate.promise });
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const [a, busy, held, other] = [...spawnMany(rt, r1, 3), rt.spawn(worker(release1()), 0)] as Pid[];
     rt.cast(busy as Pid, { type: 'slow', seq: 1 });
     await rt.idle();
@@ -52,14 +52,14 @@ describe('release API', () => {
     expect(rt.sys.getState(a as Pid)).toEqual({ n: 0, log: [] });
     rt.release.resume([a, held, other] as Pid[]);
     gate.resolve();
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(rt.sys.getState(a as Pid)).toEqual({ n: 1, log: ['1.0.0:2'] });
   });
 
   it('changes the code of suspended processes along the moves, reporting those that fail', async () => {
     const r1 = release1();
     const r2 = release2({ failMigration: (s) => (s as V1).n === 10 });
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const pids = spawnMany(rt, r1, 3);
     const stranger = rt.spawn(worker(release1()), 0);
     const all = [...pids, stranger];
@@ -78,20 +78,20 @@ describe('release API', () => {
 
   it('snapshots a copy of a state; a gone process has none', async () => {
     const r1 = release1();
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const [pid] = spawnMany(rt, r1, 1) as [Pid];
     const snap = rt.release.snapshot(pid);
     expect(snap).toEqual({ code: worker(r1), state: { n: 0, log: [] } });
     (snap?.state as V1 | undefined)?.log.push('scribble');
     expect(rt.sys.getState(pid)).toEqual({ n: 0, log: [] });
     rt.exit(pid, kill);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(rt.release.snapshot(pid)).toBeUndefined();
     expect(rt.release.codeOf(pid)).toBeUndefined();
   });
 
   it('sets and clears the guard through methods; clearing another’s guard does nothing', () => {
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     const g: CrashGuard = { covers: () => false, caught: () => false };
     const h: CrashGuard = { covers: () => false, caught: () => false };
     rt.release.setGuard(g);
@@ -105,7 +105,7 @@ describe('release API', () => {
 
   it('loads code, counts processes per behaviour object', () => {
     const r1 = release1();
-    const { rt } = newRuntime();
+    const { rt } = simulatedRuntime();
     rt.release.load([worker(r1)]);
     spawnMany(rt, r1, 4);
     expect(rt.modules.get('worker')).toBe(worker(r1));

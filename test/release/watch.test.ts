@@ -6,14 +6,15 @@ import { describe, expect, it } from 'vitest';
 import type { ReleaseModule } from '../../server/release/module.ts';
 import { ProbationWatch, type WatchLimits } from '../../server/release/watch.ts';
 import { type AnyBehaviour, kill, type Pid, type Runtime } from '../../server/runtime/index.ts';
-import { newRuntime, settle, spawnMany } from './helpers.ts';
+import { settleUntilQuiet, spawnMany } from '../support/release-fixtures.ts';
+import { simulatedRuntime } from '../support/runtime.ts';
 import { release1, release2 } from './workers.ts';
 
 const worker = (r: ReleaseModule): AnyBehaviour => r.behaviours[0] as AnyBehaviour;
 
 /** `n` workers on `r`'s code, watched with `limits` as if `moved` had moved to it. */
 function watched(r: ReleaseModule, n: number, limits: Partial<WatchLimits>, moved = n) {
-  const { rt } = newRuntime();
+  const { rt } = simulatedRuntime();
   rt.modules.load(worker(r));
   const pids = spawnMany(rt, r, n);
   const counts = { crashes: 0, errors: 0 };
@@ -46,13 +47,13 @@ describe('probation watch', () => {
     rt.events.on('exit', (e) => exits.push(e.pid));
     const [a, b] = pids as [Pid, Pid];
     boom(rt, a, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     // Tolerated: it crashed as without a watch, and its exit is not counted twice.
     expect(exits).toEqual([a]);
     expect(counts.crashes).toBe(1);
     expect(rollbacks).toEqual([]);
     boom(rt, b, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(counts.crashes).toBe(2);
     expect(rollbacks).toEqual(['2 crash(es) on 2.0.0; last: worker 2.0.0 cannot take boom 1']);
     expect(watch.held).toEqual(new Set([b]));
@@ -63,7 +64,7 @@ describe('probation watch', () => {
   it('counts abnormal exits the guard cannot catch', async () => {
     const { rt, pids, counts, rollbacks } = watched(release2(), 2, {});
     rt.exit(pids[0] as Pid, kill);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(counts.crashes).toBe(1);
     expect(rollbacks).toEqual(['1 abnormal exit(s) on 2.0.0']);
   });
@@ -76,11 +77,11 @@ describe('probation watch', () => {
     });
     const started = Array.from({ length: 10 }, () => rt.spawn('worker', 0));
     for (const pid of [pids[0], pids[1], started[0]] as Pid[]) oops(rt, pid, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(counts.errors).toBe(3);
     expect(rollbacks).toEqual([]);
     oops(rt, started[1] as Pid, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(counts.errors).toBe(4);
     expect(rollbacks).toHaveLength(1);
     expect(rollbacks[0]).toMatch(
@@ -93,16 +94,16 @@ describe('probation watch', () => {
     const { rt, pids, counts, rollbacks, watch } = watched(r2, 2, {});
     const old = rt.spawn(worker(release1({ errorOnOops: true })), 0);
     oops(rt, old, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(counts.errors).toBe(0);
     watch.pause();
     oops(rt, pids[0] as Pid, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(counts.errors).toBe(0);
     watch.stop();
     expect(rt.guard).toBeUndefined();
     boom(rt, pids[1] as Pid, 1);
-    await settle(rt);
+    await settleUntilQuiet(rt);
     expect(counts.crashes).toBe(0);
     expect(rt.isAlive(pids[1] as Pid)).toBe(false);
     expect(rollbacks).toEqual([]);

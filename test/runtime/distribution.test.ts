@@ -14,7 +14,7 @@ import {
   type Runtime,
   stop,
 } from '../../server/runtime/index.ts';
-import { newRuntime, type RecorderCall, recorder, settle } from './helpers.ts';
+import { newRuntime, type RecorderCall, recorder, settleBriefly } from '../support/runtime.ts';
 
 interface Pair {
   a: Runtime;
@@ -54,8 +54,8 @@ function pair(): Pair {
 
 const settleBoth = async (p: Pair) => {
   for (let i = 0; i < 3; i++) {
-    await settle(p.a);
-    await settle(p.b);
+    await settleBriefly(p.a);
+    await settleBriefly(p.b);
   }
 };
 
@@ -141,7 +141,7 @@ describe('remote pids', () => {
     p.a.link(watcher, target);
     await settleBoth(p);
     p.cut('b');
-    await settle(p.a);
+    await settleBriefly(p.a);
     expect(await seen(p.a, watcher)).toEqual([
       { type: 'DOWN', ref, pid: target, reason: { type: 'noconnection' } },
       { type: 'EXIT', from: target, reason: { type: 'noconnection' } },

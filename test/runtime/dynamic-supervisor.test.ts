@@ -24,7 +24,7 @@ import {
   type WorkerArgs,
   type WorkerMessages,
   worker,
-} from './helpers.ts';
+} from '../support/runtime.ts';
 
 const giveUp: ExitReason = { type: 'shutdown', detail: 'reached_max_restart_intensity' };
 

@@ -11,7 +11,7 @@ import {
   systemClock,
   whichChildren,
 } from '../../server/runtime/index.ts';
-import { newRuntime, recorder, settle, thrown } from './helpers.ts';
+import { newRuntime, recorder, settleBriefly, thrown } from '../support/runtime.ts';
 
 const codeOf = (err: unknown) => (err instanceof HotlineError ? err.code : err);
 
@@ -99,7 +99,7 @@ describe('supervisors and unknown requests', () => {
     const first = await childPid();
     failNext = true;
     rt.cast(first, 'crash');
-    await settle(rt);
+    await settleBriefly(rt);
     const now = await childPid();
     expect(now).not.toBe(first);
     // One failed attempt (no event), then one restart that ran: one event, naming the live child.

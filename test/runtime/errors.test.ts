@@ -13,7 +13,7 @@ import {
   hotlineError,
   hotlineErrorWithCause,
 } from '../../server/errors/catalogue.ts';
-import { newRuntime, thrown } from './helpers.ts';
+import { newRuntime, thrown } from '../support/runtime.ts';
 
 type Catalogue = typeof import('../../server/errors/catalogue.ts');
 

@@ -22,7 +22,14 @@ import {
   supervisionTree,
   type TreeNode,
 } from '../../server/runtime/index.ts';
-import { deferred, eventLog, newRuntime, recorder, settle, simulatedRuntime } from './helpers.ts';
+import {
+  deferred,
+  eventLog,
+  newRuntime,
+  recorder,
+  settleBriefly,
+  simulatedRuntime,
+} from '../support/runtime.ts';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -56,7 +63,7 @@ describe('listProcesses', () => {
     rt.monitor(parent, trapper);
     rt.sendAfter(60_000, 'later', trapper);
     for (let i = 0; i < 3; i++) rt.cast(trapper, i);
-    await settle(rt);
+    await settleBriefly(rt);
     rt.cast(trapper, 'pending');
 
     const all = listProcesses(rt);
@@ -97,7 +104,7 @@ describe('listProcesses', () => {
       trapExit: true,
     });
     expect(listProcesses(rt, (p) => p.module === 'recorder').map((p) => p.pid)).toEqual([trapper]);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(info(rt, trapper)).toMatchObject({ status: 'waiting', mailbox: 0, handled: 4 });
   });
 
@@ -128,28 +135,28 @@ describe('listProcesses', () => {
 
     note(); // initializing
     initGate.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     note(); // waiting
     rt.cast(pid, 'slow');
     note(); // runnable: queued, the scheduler has not run yet
-    await settle(rt);
+    await settleBriefly(rt);
     note(); // running: inside the async callback
     const suspended = rt.sys.suspend(pid);
     callbackGate.resolve();
     await suspended;
     note(); // suspended at the end of the callback
     rt.cast(pid, 'x');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(info(rt, pid)).toMatchObject({ status: 'suspended', mailbox: 1, handled: 1 });
     rt.sys.resume(pid);
-    await settle(rt);
+    await settleBriefly(rt);
     note(); // waiting again, the queued message handled
     expect(info(rt, pid)?.handled).toBe(2);
     rt.cast(pid, 'stop');
-    await settle(rt);
+    await settleBriefly(rt);
     note(); // exiting: inside the async terminate
     terminateGate.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     note(); // gone
     expect(statuses).toEqual([
       'initializing',
@@ -200,7 +207,7 @@ describe('longestMailboxes', () => {
     expect(all.map((p) => p.mailbox)).toEqual([...all.map((p) => p.mailbox)].sort((a, b) => b - a));
 
     for (const pid of pids) rt.sys.resume(pid);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(longestMailboxes(rt, 5)).toEqual([]);
   });
 });
@@ -222,7 +229,7 @@ describe('supervisionSummary', () => {
         },
       ],
     });
-    await settle(rt);
+    await settleBriefly(rt);
     const sessions: Pid[] = [];
     for (let i = 0; i < 3; i++) sessions.push(await startChild(rt, 'sessions', undefined));
     rt.modules.load(worker('session', '2.0.0'));
@@ -352,7 +359,7 @@ describe('events', () => {
     rt.cast(c, 'bye');
     rt.exit(d, { type: 'kill' });
     rt.exit(d, { type: 'kill' });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(exits).toEqual([
       { pid: d, module: 'ender', version: '4.2.0', reason: { type: 'killed' } },
       { pid: a, module: 'ender', version: '4.2.0', reason: { type: 'error', error: crash } },
@@ -477,7 +484,7 @@ describe('events', () => {
     expect(spawns.map((e) => e.pid)).toEqual([fragile, steady]);
     rt.cast(fragile, 'x');
     rt.cast(steady, 1);
-    await settle(rt);
+    await settleBriefly(rt);
     rt.cast(steady, 2);
     expect(await rt.call(steady, { type: 'seen' })).toEqual([1, 2]);
     expect(rt.isAlive(fragile)).toBe(false);

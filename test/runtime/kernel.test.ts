@@ -16,7 +16,7 @@ import {
   supervisor,
 } from '../../server/runtime/index.ts';
 import { ModuleTable } from '../../server/runtime/module-table.ts';
-import { newRuntime, recorder, settle } from './helpers.ts';
+import { newRuntime, recorder, settleBriefly } from '../support/runtime.ts';
 
 const runtimeDir = new URL('../../server/runtime/', import.meta.url).pathname;
 
@@ -61,7 +61,7 @@ describe('the boot step', () => {
     const sup = rt.spawn('supervisor', { strategy: 'one_for_one', children: [] });
     expect(rt.lookup(sup)?.behaviour).toBe(supervisor);
     rt.exit(sup, kill);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(sup)).toBe(false);
   });
 

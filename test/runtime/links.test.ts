@@ -16,7 +16,14 @@ import {
   shutdown,
   stop,
 } from '../../server/runtime/index.ts';
-import { exitLog, kernelProcess, live, newRuntime, settle, simulatedRuntime } from './helpers.ts';
+import {
+  exitLog,
+  kernelProcess,
+  live,
+  newRuntime,
+  settleBriefly,
+  simulatedRuntime,
+} from '../support/runtime.ts';
 
 type AgentCall =
   | { type: 'link'; pid: Pid }
@@ -110,7 +117,7 @@ describe('links', () => {
     const c = spawnAgent(rt, b);
     rt.link(a, c);
     rt.cast(c, { type: 'crash', message: 'boom' });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(c)).toBe(false);
     expect(rt.isAlive(a)).toBe(false);
     expect(errorMessage(exits.get(c))).toBe('boom');
@@ -128,7 +135,7 @@ describe('links', () => {
     rt.link(p2, p3);
     rt.link(p3, p4);
     rt.cast(p2, { type: 'crash', message: 'middle' });
-    await settle(rt);
+    await settleBriefly(rt);
     for (const p of [p1, p2, p3, p4]) {
       expect(rt.isAlive(p)).toBe(false);
       expect(errorMessage(exits.get(p))).toBe('middle');
@@ -143,7 +150,7 @@ describe('links', () => {
     const c = spawnAgent(rt, b);
     rt.link(a, c);
     rt.cast(c, { type: 'stop', reason: normal });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(c)).toBe(false);
     expect(rt.isAlive(a)).toBe(true);
     expect(await seen(rt, a)).toEqual([]);
@@ -158,7 +165,7 @@ describe('links', () => {
     const c = spawnAgent(rt, b);
     rt.link(a, c);
     rt.cast(c, { type: 'stop', reason: shutdown });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(a)).toBe(false);
     expect(exits.get(a)).toEqual(shutdown);
   });
@@ -172,9 +179,9 @@ describe('links', () => {
     rt.link(a, crasher);
     rt.link(a, quitter);
     rt.cast(crasher, { type: 'crash', message: 'boom' });
-    await settle(rt);
+    await settleBriefly(rt);
     rt.cast(quitter, { type: 'stop', reason: normal });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(a)).toBe(true);
     const messages = (await seen(rt, a)) as { type: string; from: Pid; reason: ExitReason }[];
     expect(messages).toHaveLength(2);
@@ -194,12 +201,12 @@ describe('links', () => {
     await rt.call(a, { type: 'link', pid: c1 });
     await rt.call(a, { type: 'link', pid: c2 });
     rt.cast(c1, { type: 'crash', message: 'first' });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(a)).toBe(true);
     expect(await seen(rt, a)).toMatchObject([{ type: 'EXIT', from: c1 }]);
     await rt.call(a, { type: 'trapExit', on: false });
     rt.cast(c2, { type: 'crash', message: 'second' });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(a)).toBe(false);
     expect(errorMessage(exits.get(a))).toBe('second');
   });
@@ -216,7 +223,7 @@ describe('links', () => {
     rt.unlink(c2, a);
     rt.cast(c1, { type: 'crash', message: 'one' });
     rt.cast(c2, { type: 'crash', message: 'two' });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(c1)).toBe(false);
     expect(rt.isAlive(c2)).toBe(false);
     expect(rt.isAlive(a)).toBe(true);
@@ -232,7 +239,7 @@ describe('links', () => {
     const child = (await rt.call(parent, { type: 'spawnLink', args: {} })) as Pid<AgentMessages>;
     expect(rt.lookup(child)?.parent).toBe(parent);
     rt.cast(child, { type: 'crash', message: 'child' });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(parent)).toBe(false);
     expect(errorMessage(exits.get(parent))).toBe('child');
   });
@@ -243,12 +250,12 @@ describe('links', () => {
     const b = agent();
     const dead = spawnAgent(rt, b);
     rt.cast(dead, { type: 'stop', reason: normal });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(dead)).toBe(false);
 
     const trapper = spawnAgent(rt, b, { trapExit: true });
     await rt.call(trapper, { type: 'link', pid: dead });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await seen(rt, trapper)).toEqual([{ type: 'EXIT', from: dead, reason: noproc }]);
 
     const plain = spawnAgent(rt, b);
@@ -267,7 +274,7 @@ describe('links', () => {
     rt.link(a, a);
     expect(rt.lookup(a)?.links?.size ?? 0).toBe(0);
     rt.cast(a, { type: 'stop', reason: shutdown });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(a)).toBe(false);
   });
 });
@@ -288,7 +295,7 @@ describe('exit signals', () => {
     const rt = newRuntime();
     const a = spawnAgent(rt, agent());
     rt.exit(a, normal);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(a)).toBe(true);
     expect(await seen(rt, a)).toEqual([]);
   });
@@ -301,7 +308,7 @@ describe('exit signals', () => {
     const reasons: ExitReason[] = [shutdown, normal, { type: 'shutdown', detail: 'drain' }];
     for (const reason of reasons) rt.exit(a, reason);
     await rt.call(sender, { type: 'exit', pid: a, reason: shutdown });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(a)).toBe(true);
     const outside = `<0@${rt.node}>`;
     expect(await seen(rt, a)).toEqual([
@@ -336,7 +343,7 @@ describe('exit signals', () => {
     rt.link(victim, plain);
     rt.link(victim, trapper);
     rt.exit(victim, kill);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(exits.get(victim)).toEqual(killed);
     expect(exits.get(plain)).toEqual(killed);
     expect(rt.isAlive(trapper)).toBe(true);
@@ -383,9 +390,9 @@ describe('monitors', () => {
     const r2 = rt.monitor(watcher, quitter);
     expect(r1).not.toBe(r2);
     rt.cast(crasher, { type: 'crash', message: 'boom' });
-    await settle(rt);
+    await settleBriefly(rt);
     rt.cast(quitter, { type: 'stop', reason: normal });
-    await settle(rt);
+    await settleBriefly(rt);
     // A monitor is one-way: the watcher is not affected by the crash.
     expect(rt.isAlive(watcher)).toBe(true);
     const messages = (await seen(rt, watcher)) as {
@@ -408,7 +415,7 @@ describe('monitors', () => {
     const r1 = rt.monitor(watcher, target);
     const r2 = rt.monitor(watcher, target);
     rt.exit(target, shutdown);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await seen(rt, watcher)).toEqual([
       { type: 'DOWN', ref: r1, pid: target, reason: shutdown },
       { type: 'DOWN', ref: r2, pid: target, reason: shutdown },
@@ -424,7 +431,7 @@ describe('monitors', () => {
     const ref = rt.monitor(watcher, dead);
     // Queued by the monitor call itself, before any scheduling.
     expect(rt.lookup(watcher)?.mailboxLength).toBe(1);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await seen(rt, watcher)).toEqual([{ type: 'DOWN', ref, pid: dead, reason: noproc }]);
   });
 
@@ -438,7 +445,7 @@ describe('monitors', () => {
     await rt.call(watcher, { type: 'demonitor', ref: dropped });
     expect(processInfo(live(rt, target)).monitors).toBe(1);
     rt.cast(target, { type: 'crash', message: 'x' });
-    await settle(rt);
+    await settleBriefly(rt);
     const messages = (await seen(rt, watcher)) as { ref: number }[];
     expect(messages.map((m) => m.ref)).toEqual([kept]);
     // Demonitoring an old or unknown ref is harmless.
@@ -462,7 +469,7 @@ describe('monitors', () => {
     expect(targetProc?.watchers?.size).toBe(1);
     expect(targetProc && processInfo(targetProc).monitors).toBe(1);
     rt.cast(target, { type: 'stop', reason: normal });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(exits.get(target)).toEqual(normal);
     expect(await seen(rt, other)).toEqual([{ type: 'DOWN', ref: otherRef, pid: target, reason: normal }]);
   });
@@ -510,7 +517,7 @@ describe('awaitExit', () => {
       result = r;
     });
     clock.advance(99);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(result).toBe('pending');
     clock.advance(1);
     await waiting;

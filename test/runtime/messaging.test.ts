@@ -25,10 +25,10 @@ import {
   outcome,
   type RecorderCall,
   recorder,
-  settle,
+  settleBriefly,
   simulatedRuntime,
   thrown,
-} from './helpers.ts';
+} from '../support/runtime.ts';
 
 const seen = (rt: Runtime, pid: Pid) =>
   rt.call<{ call: RecorderCall; reply: unknown; cast: unknown; info: unknown }>(pid, { type: 'seen' });
@@ -95,12 +95,12 @@ describe('spawn', () => {
     rt.cast(pid, 1);
     const answer = outcome(rt.call(pid, 2));
     rt.send(pid, 3);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(handled).toEqual([]);
     expect(answer.settled).toBe(false);
     expect(listProcesses(rt)[0]).toMatchObject({ status: 'initializing', mailbox: 3 });
     gate.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(handled).toEqual([
       ['cast', 1, true],
       ['call', 2, true],
@@ -162,7 +162,7 @@ describe('spawn', () => {
     const answer = rt.call(pid, 'hello');
     answer.catch(() => {});
     gate.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(false);
     expect(rt.whereis('late')).toBeUndefined();
     expect(errorOf(exits.get(pid))).toBe(cause);
@@ -187,7 +187,7 @@ describe('spawn', () => {
 
     const async = behaviour({ init: async () => ({ callback: () => 1 }) as never, terminate });
     const pid = rt.spawn(async);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(false);
     expect(HotlineError.is(errorOf(exits.get(pid)), 'HOT_ERR_STATE_NOT_CLONEABLE')).toBe(true);
     expect(terminated).toEqual([]);
@@ -327,7 +327,7 @@ describe('mailbox order under load', () => {
     const pid = rt.spawn(behaviour({ handleCast: collectInto(got) }));
     const n = 20_000;
     for (let i = 0; i < n; i++) rt.cast(pid, i);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(got.length).toBe(n);
     const firstOutOfOrder = got.findIndex((v, i) => v !== i);
     expect(firstOutOfOrder).toBe(-1);
@@ -352,7 +352,7 @@ describe('mailbox order under load', () => {
       rt.cast(q, i);
       if (i % 7 === 0) rt.cast(q, -i - 1);
     }
-    await settle(rt);
+    await settleBriefly(rt);
     const expectedQ: number[] = [];
     for (let i = 0; i < n; i++) {
       expectedQ.push(i);
@@ -390,7 +390,7 @@ describe('mailbox order under load', () => {
     const p2 = rt.spawn(producer);
     rt.send(p1, 'tick');
     rt.send(p2, 'tick');
-    await settle(rt);
+    await settleBriefly(rt);
     const total = chunks * chunkSize;
     expect(received.length).toBe(2 * total);
     for (const p of [p1, p2]) {
@@ -440,7 +440,7 @@ describe('one message at a time', () => {
       else calls.push(rt.call(pid, i));
     }
     await Promise.all(calls);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(order).toEqual(Array.from({ length: 45 }, (_, i) => i));
     expect(maxActive).toBe(1);
   });
@@ -459,14 +459,14 @@ describe('one message at a time', () => {
       }),
     );
     rt.cast(pid, 'slow');
-    await settle(rt);
+    await settleBriefly(rt);
     rt.cast(pid, 'next1');
     rt.cast(pid, 'next2');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(handled).toEqual(['slow']);
     expect(listProcesses(rt)[0]).toMatchObject({ status: 'running', mailbox: 2, handled: 1 });
     gate.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(handled).toEqual(['slow', 'next1', 'next2']);
   });
 
@@ -487,7 +487,7 @@ describe('one message at a time', () => {
     expect(await seen(rt, fast)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(slowAnswer.settled).toBe(false);
     gate.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(slowAnswer).toEqual({ settled: true, value: 'slow done' });
   });
 });
@@ -510,20 +510,20 @@ describe('call failures', () => {
     const { rt, clock } = simulatedRuntime();
     const pid = rt.spawn(silent());
     const answer = outcome(rt.call(pid, 'q', 1000));
-    await settle(rt);
+    await settleBriefly(rt);
     clock.advance(999);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(answer.settled).toBe(false);
     clock.advance(1);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(answer.settled).toBe(true);
     expect(HotlineError.is(answer.error, 'HOT_ERR_CALL_TIMEOUT')).toBe(true);
-    expect((answer.error as HotlineError).statusCode).toBe(504);
+    expect((answer.error as HotlineError).fault).toBe('node');
     expect((answer.error as Error).message).toContain(pid);
     expect((answer.error as Error).message).toContain('1000');
     // The late reply is dropped quietly and the process keeps working.
     rt.cast(pid, 'reply now');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(true);
     expect(answer.value).toBeUndefined();
   });
@@ -532,12 +532,12 @@ describe('call failures', () => {
     const { rt, clock } = simulatedRuntime({ callTimeoutMs: 250 });
     const pid = rt.spawn(silent());
     const answer = outcome(rt.call(pid, 'q'));
-    await settle(rt);
+    await settleBriefly(rt);
     clock.advance(249);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(answer.settled).toBe(false);
     clock.advance(1);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(HotlineError.is(answer.error, 'HOT_ERR_CALL_TIMEOUT')).toBe(true);
   });
 
@@ -569,7 +569,7 @@ describe('call failures', () => {
     for (const target of [pid, '<999@test>', 'gone', 'never-registered']) {
       const err = await rt.call(target, { type: 'seen' }).catch((e: unknown) => e);
       expect(HotlineError.is(err, 'HOT_ERR_NOPROC')).toBe(true);
-      expect((err as HotlineError).statusCode).toBe(404);
+      expect((err as HotlineError).fault).toBe('caller');
       expect((err as Error).message).toContain(target);
     }
   });
@@ -587,9 +587,9 @@ describe('call failures', () => {
     const { rt, clock } = simulatedRuntime();
     const pid = rt.spawn(silent());
     const answer = outcome(rt.call(pid, 'q', 10_000));
-    await settle(rt);
+    await settleBriefly(rt);
     rt.exit(pid, kill);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(HotlineError.is(answer.error, 'HOT_ERR_CALL_TARGET_EXITED')).toBe(true);
     expect((answer.error as Error).message).toContain('killed');
     // The call's timeout timer went with it.
@@ -620,10 +620,10 @@ describe('call failures', () => {
       }),
     );
     const answer = outcome(rt.call(pid, 'q'));
-    await settle(rt);
+    await settleBriefly(rt);
     rt.exit(pid, kill);
     gate.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(HotlineError.is(answer.error, 'HOT_ERR_CALL_TARGET_EXITED')).toBe(true);
   });
 });
@@ -658,7 +658,7 @@ describe('deferred replies', () => {
     expect(await rt.call(pid, 'count')).toBe(2);
     expect(a.settled || b.settled).toBe(false);
     rt.cast(pid, 'go');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(a).toEqual({ settled: true, value: 'go#0' });
     expect(b).toEqual({ settled: true, value: 'go#1' });
   });
@@ -711,13 +711,13 @@ describe('missing handlers and bad results', () => {
     rt.cast(pid, 'after');
     const err = await answer.catch((e: unknown) => e);
     expect(HotlineError.is(err, 'HOT_ERR_UNHANDLED_CALL')).toBe(true);
-    expect((err as HotlineError).statusCode).toBe(501);
+    expect((err as HotlineError).fault).toBe('node');
     expect((err as Error).message).toContain('castonly');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(true);
     expect(casts).toEqual(['before', 'after']);
     rt.cast(pid, 'later');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(casts).toEqual(['before', 'after', 'later']);
   });
 
@@ -729,7 +729,7 @@ describe('missing handlers and bad results', () => {
     rt.cast(pid, 'end');
     const errs = await Promise.all(calls);
     expect(errs.every((e) => HotlineError.is(e, 'HOT_ERR_UNHANDLED_CALL'))).toBe(true);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(casts).toEqual(['end']);
   });
 
@@ -753,7 +753,7 @@ describe('missing handlers and bad results', () => {
       const bystander = rt.spawn(recorder);
       rt.cast(pid, 'x');
       rt.cast(bystander, 'still here');
-      await settle(rt);
+      await settleBriefly(rt);
       expect(rt.isAlive(pid)).toBe(false);
       const err = errorOf(exits.get(pid));
       expect(HotlineError.is(err, 'HOT_ERR_BAD_RETURN')).toBe(true);
@@ -776,7 +776,7 @@ describe('missing handlers and bad results', () => {
 
     const info = rt.spawn(behaviour({ handleInfo: async () => undefined as never }));
     rt.send(info, 'x');
-    await settle(rt);
+    await settleBriefly(rt);
     const infoErr = errorOf(exits.get(info));
     expect(HotlineError.is(infoErr, 'HOT_ERR_BAD_RETURN')).toBe(true);
     expect((infoErr as Error).message).toContain('handleInfo');
@@ -808,7 +808,7 @@ describe('crashes', () => {
     rt.cast(fragile, 'boom');
     for (const o of others) rt.cast(o, 2);
     rt.cast(fragile, 'never handled');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(fragile)).toBe(false);
     expect(exitEvents).toEqual([
       { pid: fragile, module: 'fragile', version: '3.1.4', reason: { type: 'error', error: boom } },
@@ -851,7 +851,7 @@ describe('crashes', () => {
     rt.cast(pid, 'inc');
     rt.cast(pid, 'fn');
     const after = rt.call(pid, 'n').catch((e: unknown) => e);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(false);
     const err = errorOf(exits.get(pid));
     expect(HotlineError.is(err, 'HOT_ERR_STATE_NOT_CLONEABLE')).toBe(true);
@@ -900,7 +900,7 @@ describe('stop results and terminate', () => {
     rt.cast(pid, 'one');
     rt.cast(pid, 'stop');
     rt.cast(pid, 'never');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(false);
     expect(rt.whereis('stopper')).toBeUndefined();
     expect(exits.get(pid)).toEqual(normal);
@@ -913,7 +913,7 @@ describe('stop results and terminate', () => {
     const log: Log = { terminated: [] };
     const pid = rt.spawn(stoppable(log));
     rt.send(pid, 'maintenance');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(exits.get(pid)).toEqual({ type: 'shutdown', detail: 'maintenance' });
     expect(log.terminated.map((t) => t.reason)).toEqual([{ type: 'shutdown', detail: 'maintenance' }]);
   });
@@ -958,16 +958,16 @@ describe('stop results and terminate', () => {
       }),
     );
     rt.cast(pid, 'stop');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(true);
     expect(listProcesses(rt)[0]?.status).toBe('exiting');
     rt.cast(pid, 'ignored');
     const answer = outcome(rt.call(pid, 'q'));
-    await settle(rt);
+    await settleBriefly(rt);
     expect(handled).toEqual(['stop']);
     expect(answer.settled).toBe(false);
     gate.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(false);
     expect(exits.get(pid)).toEqual(normal);
     expect(HotlineError.is(answer.error, 'HOT_ERR_CALL_TARGET_EXITED')).toBe(true);
@@ -985,7 +985,7 @@ describe('stop results and terminate', () => {
       }),
     );
     rt.cast(pid, 'x');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(false);
     expect(exits.get(pid)).toEqual({ type: 'shutdown', detail: 'planned' });
   });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { HotlineError } from '../../server/errors/catalogue.ts';
 import { type Behaviour, kill, normal, reply, shutdown, stop } from '../../server/runtime/index.ts';
-import { exitLog, newRuntime, recorder, settle, thrown } from './helpers.ts';
+import { exitLog, newRuntime, recorder, settleBriefly, thrown } from '../support/runtime.ts';
 
 type NamedCall = { type: 'whereis'; name: string } | { type: 'register'; name: string } | { type: 'quit' };
 
@@ -68,7 +68,7 @@ describe('register and whereis', () => {
     rt.register('svc', a);
     const err = thrown(() => rt.register('svc', b));
     expect(HotlineError.is(err, 'HOT_ERR_NAME_TAKEN')).toBe(true);
-    expect((err as HotlineError).statusCode).toBe(409);
+    expect((err as HotlineError).fault).toBe('caller');
     expect(rt.whereis('svc')).toBe(a);
     expect(rt.lookup(b)?.name).toBeUndefined();
   });
@@ -110,7 +110,7 @@ describe('addressing by name', () => {
     const rt = newRuntime();
     const first = rt.spawn(recorder, undefined, { name: 'svc' });
     rt.send('svc', 'to first');
-    await settle(rt);
+    await settleBriefly(rt);
     rt.exit(first, shutdown);
     const second = rt.spawn(recorder, undefined, { name: 'svc' });
     rt.send('svc', 'to second');
@@ -148,7 +148,7 @@ describe('names and process ends', () => {
       code: 'HOT_ERR_CALL_TARGET_EXITED',
     });
     rt.exit(killedPid, kill);
-    await settle(rt);
+    await settleBriefly(rt);
     expect([exits.has(stopped), exits.has(crashed), exits.has(killedPid)]).toEqual([true, true, true]);
     expect(rt.registered()).toEqual([]);
     for (const name of ['stopped', 'crashed', 'killed']) {
@@ -200,7 +200,7 @@ describe('spawn with a name', () => {
     expect(codeOf(thrown(() => rt.spawn('recorder', undefined, { name: 'taken', link: true, parent })))).toBe(
       'HOT_ERR_NAME_TAKEN',
     );
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(parent)).toBe(true);
     expect(await rt.call(parent, { type: 'seen' })).toEqual([]);
     expect(rt.lookup(parent)?.links?.size ?? 0).toBe(0);

@@ -11,7 +11,7 @@ import {
   type Pid,
   type Runtime,
 } from '../../server/runtime/index.ts';
-import { deferred, newRuntime, settle } from './helpers.ts';
+import { deferred, newRuntime, settleBriefly } from '../support/runtime.ts';
 
 /** Counts the casts it handles into `counts` (outside the state, so the state stays tiny). */
 function counter(counts: Map<Pid, number>, onCast?: (self: Pid) => void): Behaviour<Record<string, never>> {
@@ -45,7 +45,7 @@ describe('fairness', () => {
     const n = 100_000;
     flood(rt, flooded, n);
     rt.cast(quiet, 'hello');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(counts.get(flooded)).toBe(n);
     expect(counts.get(quiet)).toBe(1);
     // Round robin: the flooded process gets one turn (its message budget), then the quiet one is next.
@@ -71,7 +71,7 @@ describe('fairness', () => {
     await new Promise((r) => setImmediate(r));
     handledAtArrival = counts.get(flooded) ?? 0;
     rt.cast(quiet, 'late');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(handledAtArrival).toBeGreaterThan(0);
     expect(handledAtArrival).toBeLessThan(n);
     expect(handledWhenServed - handledAtArrival).toBeGreaterThanOrEqual(0);
@@ -91,7 +91,7 @@ describe('fairness', () => {
     for (let i = 0; i < 4; i++) pids.push(rt.spawn(b));
     const n = 5_000;
     for (let i = 0; i < n; i++) for (const p of pids) rt.cast(p, i);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(pids.map((p) => counts.get(p))).toEqual([n, n, n, n]);
     expect(maxSpread).toBeGreaterThan(0);
     expect(maxSpread).toBeLessThanOrEqual(MESSAGES_PER_TURN);
@@ -121,7 +121,7 @@ describe('fairness', () => {
     await new Promise((r) => setImmediate(r));
     const spinsAtArrival = spins;
     rt.cast(quiet, 'hello');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(spins).toBe(50_000);
     expect(spinsAtArrival).toBeLessThan(50_000);
     expect(spinsWhenServed - spinsAtArrival).toBeLessThanOrEqual(2 * MESSAGES_PER_TURN);
@@ -139,7 +139,7 @@ describe('slices yield to I/O', () => {
     const atImmediate = await new Promise<number>((resolve) =>
       setImmediate(() => resolve(counts.get(pid) ?? 0)),
     );
-    await settle(rt);
+    await settleBriefly(rt);
     expect(counts.get(pid)).toBe(total);
     expect(atImmediate).toBeLessThan(total);
   });
@@ -160,7 +160,7 @@ describe('slices yield to I/O', () => {
       flood(rt, pid, total);
     });
     const handledAtTimer = await atTimer;
-    await settle(rt);
+    await settleBriefly(rt);
     expect(timerSet).toBe(1);
     expect([...counts.values()]).toEqual([total]);
     expect(handledAtTimer).toBeGreaterThan(timerSet);
@@ -185,7 +185,7 @@ describe('slices yield to I/O', () => {
       client.write('ping');
       const [data] = (await echoed) as [Buffer];
       const atEcho = handled();
-      await settle(rt);
+      await settleBriefly(rt);
       expect(data.toString()).toBe('ping');
       expect(handled()).toBe(2 * total);
       expect(atEcho).toBeLessThan(2 * total);
@@ -218,7 +218,7 @@ describe('slices yield to I/O', () => {
           }).on('error', reject);
         },
       );
-      await settle(rt);
+      await settleBriefly(rt);
       expect(body).toBe('pong');
       expect(counts.get(pid)).toBe(2 * total);
       expect(atResponse).toBeLessThan(2 * total);
@@ -241,7 +241,7 @@ describe('slices yield to I/O', () => {
     });
     flood(rt, pid, 1000);
     const atImmediate = await new Promise<number>((resolve) => setImmediate(() => resolve(got.length)));
-    await settle(rt);
+    await settleBriefly(rt);
     expect(atImmediate).toBeGreaterThan(0);
     expect(atImmediate).toBeLessThan(1000);
     expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => i));
@@ -315,7 +315,7 @@ describe('rt.idle()', () => {
     await rt.idle();
     expect(listProcesses(rt)[0]?.status).toBe('running');
     gate.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(listProcesses(rt)[0]?.status).toBe('waiting');
   });
 });
@@ -330,7 +330,7 @@ describe('behind', () => {
     // One turn of the event loop: the first slice runs out of its time long before a million messages.
     await new Promise((resolve) => setImmediate(resolve));
     expect(rt.scheduler.behind).toBe(true);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.scheduler.behind).toBe(false);
     expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(1_000_000);
   });

@@ -28,7 +28,7 @@ import {
   type WorkerMessages,
   type WorkerState,
   worker,
-} from './helpers.ts';
+} from '../support/runtime.ts';
 
 type RestartType = NonNullable<ChildSpec['restart']>;
 

@@ -23,10 +23,10 @@ import {
   kernelProcess,
   live,
   newRuntime,
-  settle,
+  settleBriefly,
   simulatedRuntime,
   thrown,
-} from './helpers.ts';
+} from '../support/runtime.ts';
 
 interface V1State {
   count: number;
@@ -168,7 +168,7 @@ describe('suspend and resume', () => {
     const pid = spawnCounter(rt, counterV1(f));
     add(rt, pid, 'a');
     rt.send(pid, 'b');
-    await settle(rt);
+    await settleBriefly(rt);
     await rt.sys.suspend(pid);
     expect(statusOf(rt, pid)).toBe('suspended');
     add(rt, pid, 'c');
@@ -176,12 +176,12 @@ describe('suspend and resume', () => {
     add(rt, pid, 'e');
     const reply = track(rt.call(pid, { type: 'get' }));
     add(rt, pid, 'f');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(logOf(rt, pid)).toEqual(['v1:a', 'v1:info:"b"']);
     expect(rt.lookup(pid)?.mailboxLength).toBe(5);
     expect(reply.outcome).toBe('pending');
     rt.sys.resume(pid);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(logOf(rt, pid)).toEqual(['v1:a', 'v1:info:"b"', 'v1:c', 'v1:info:"d"', 'v1:e', 'v1:f']);
     expect(reply.outcome).toBe('resolved');
     expect(rt.lookup(pid)?.handled).toBe(7);
@@ -193,10 +193,10 @@ describe('suspend and resume', () => {
     const pid = spawnCounter(rt, counterV1(fixture()));
     for (let i = 0; i < 5; i++) add(rt, pid, String(i));
     expect(rt.sys.trySuspend(pid)).toBe(true);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(logOf(rt, pid)).toEqual([]);
     rt.sys.resume(pid);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(logOf(rt, pid)).toEqual(['v1:0', 'v1:1', 'v1:2', 'v1:3', 'v1:4']);
   });
 
@@ -219,10 +219,10 @@ describe('suspend and resume', () => {
             add(rt, pid, id);
           } else if (o === 'suspend') await rt.sys.suspend(pid);
           else if (o === 'resume') rt.sys.resume(pid);
-          else await settle(rt);
+          else await settleBriefly(rt);
         }
         rt.sys.resume(pid);
-        await settle(rt);
+        await settleBriefly(rt);
         expect(logOf(rt, pid)).toEqual(sent);
       }),
       { numRuns: 40 },
@@ -236,20 +236,20 @@ describe('suspend and resume', () => {
     const pid = spawnCounter(rt, counterV1(f));
     rt.cast(pid, { type: 'wait', id: 'slow' });
     add(rt, pid, 'next');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(statusOf(rt, pid)).toBe('running');
     expect(rt.sys.trySuspend(pid)).toBe(false);
     const suspended = track(rt.sys.suspend(pid));
-    await settle(rt);
+    await settleBriefly(rt);
     expect(suspended.outcome).toBe('pending');
     g.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(suspended.outcome).toBe('resolved');
     expect(statusOf(rt, pid)).toBe('suspended');
     expect(logOf(rt, pid)).toEqual(['v1:slow']);
     expect(rt.lookup(pid)?.mailboxLength).toBe(1);
     rt.sys.resume(pid);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(logOf(rt, pid)).toEqual(['v1:slow', 'v1:next']);
   });
 
@@ -259,7 +259,7 @@ describe('suspend and resume', () => {
     const g = gate(f, 'slow');
     const pid = spawnCounter(rt, counterV1(f));
     rt.cast(pid, { type: 'wait', id: 'slow' });
-    await settle(rt);
+    await settleBriefly(rt);
     const first = rt.sys.suspend(pid);
     const second = rt.sys.suspend(pid);
     g.resolve();
@@ -285,14 +285,14 @@ describe('suspend and resume', () => {
     const pid = rt.spawn(slowInit);
     rt.send(pid, 'early');
     const suspended = track(rt.sys.suspend(pid));
-    await settle(rt);
+    await settleBriefly(rt);
     expect(suspended.outcome).toBe('pending');
     ready.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(suspended.outcome).toBe('resolved');
     expect(logOf(rt, pid)).toEqual(['init']);
     rt.sys.resume(pid);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(logOf(rt, pid)).toEqual(['init', 'early']);
   });
 
@@ -303,20 +303,20 @@ describe('suspend and resume', () => {
     const pid = spawnCounter(rt, counterV1(f));
     rt.cast(pid, { type: 'wait', id: 'stuck' });
     add(rt, pid, 'after');
-    await settle(rt);
+    await settleBriefly(rt);
     const suspended = track(rt.sys.suspend(pid, 1000));
     clock.advance(999);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(suspended.outcome).toBe('pending');
     clock.advance(1);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(suspended.outcome).toBe('HOT_ERR_SUSPEND_TIMEOUT');
     expect(kernelProcess(rt, pid)?.suspendWaiters ?? null).toBeNull();
     expect(statusOf(rt, pid)).toBe('running');
     expect(clock.pending).toBe(0);
-    // When the callback does settle, the process carries on: nobody suspended it.
+    // When the callback does settleBriefly, the process carries on: nobody suspended it.
     g.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(statusOf(rt, pid)).toBe('waiting');
     expect(logOf(rt, pid)).toEqual(['v1:stuck', 'v1:after']);
   });
@@ -327,13 +327,13 @@ describe('suspend and resume', () => {
     gate(f, 'stuck');
     const pid = spawnCounter(rt, counterV1(f));
     rt.cast(pid, { type: 'wait', id: 'stuck' });
-    await settle(rt);
+    await settleBriefly(rt);
     const suspended = track(rt.sys.suspend(pid));
     clock.advance(4999);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(suspended.outcome).toBe('pending');
     clock.advance(1);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(suspended.outcome).toBe('HOT_ERR_SUSPEND_TIMEOUT');
   });
 
@@ -343,15 +343,15 @@ describe('suspend and resume', () => {
     const g = gate(f, 'slow');
     const pid = spawnCounter(rt, counterV1(f));
     rt.cast(pid, { type: 'wait', id: 'slow' });
-    await settle(rt);
+    await settleBriefly(rt);
     const short = track(rt.sys.suspend(pid, 10));
     const long = track(rt.sys.suspend(pid, 10_000));
     clock.advance(10);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(short.outcome).toBe('HOT_ERR_SUSPEND_TIMEOUT');
     expect(long.outcome).toBe('pending');
     g.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(long.outcome).toBe('resolved');
     expect(statusOf(rt, pid)).toBe('suspended');
     expect(clock.pending).toBe(0);
@@ -364,12 +364,12 @@ describe('suspend and resume', () => {
     const pid = spawnCounter(rt, counterV1(f));
     rt.cast(pid, { type: 'wait', id: 'slow' });
     add(rt, pid, 'next');
-    await settle(rt);
+    await settleBriefly(rt);
     // A rollback resumes everything it tried to suspend, while this suspend still waits.
     const suspended = track(rt.sys.suspend(pid));
     rt.sys.resume(pid);
     g.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     // As in OTP, suspend then resume, applied in order: the suspend completed, then the resume.
     expect(suspended.outcome).toBe('resolved');
     expect(statusOf(rt, pid)).toBe('waiting');
@@ -386,11 +386,11 @@ describe('suspend and resume', () => {
     const g = gate(f, 'slow');
     const pid = spawnCounter(rt, counterV1(f));
     rt.cast(pid, { type: 'wait', id: 'slow' });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.sys.trySuspend(pid)).toBe(false);
     expect(statusOf(rt, pid)).toBe('running');
     g.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.sys.trySuspend(pid)).toBe(true);
     expect(statusOf(rt, pid)).toBe('suspended');
     // Resuming twice, or a process that is not suspended, is harmless.
@@ -446,7 +446,7 @@ describe('ending a suspended process', () => {
     expect(rt.isAlive(trapping)).toBe(true);
     expect(rt.lookup(trapping)?.mailboxLength).toBe(1);
     rt.sys.resume(trapping);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(logOf(rt, trapping)).toEqual([
       `v1:info:${JSON.stringify({ type: 'EXIT', from: `<0@${rt.node}>`, reason: shutdown })}`,
     ]);
@@ -458,17 +458,17 @@ describe('ending a suspended process', () => {
     const g = gate(f, 'slow');
     const pid = spawnCounter(rt, counterV1(f));
     rt.cast(pid, { type: 'wait', id: 'slow' });
-    await settle(rt);
+    await settleBriefly(rt);
     const first = track(rt.sys.suspend(pid, 1000));
     const second = track(rt.sys.suspend(pid, 2000));
     rt.exit(pid, kill);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(first.outcome).toBe('HOT_ERR_NOPROC');
     expect(second.outcome).toBe('HOT_ERR_NOPROC');
     expect(clock.pending).toBe(0);
     // The callback settling afterwards changes nothing.
     g.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.isAlive(pid)).toBe(false);
   });
 
@@ -479,7 +479,7 @@ describe('ending a suspended process', () => {
     const pid = spawnCounter(rt, counterV1(f));
     rt.cast(pid, { type: 'wait', id: 'slow' });
     rt.cast(pid, { type: 'quit' });
-    await settle(rt);
+    await settleBriefly(rt);
     const suspended = rt.sys.suspend(pid);
     g.reject(new Error('callback failed'));
     await expect(suspended).rejects.toMatchObject({ code: 'HOT_ERR_NOPROC' });
@@ -495,7 +495,7 @@ describe('getState and replaceState', () => {
     const next = rt.sys.replaceState<V1State>(pid, (s) => ({ ...s, count: s.count * 100 }));
     expect(next).toEqual({ count: 500, log: [] });
     add(rt, pid, 'x', 1);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.sys.getState(pid)).toEqual({ count: 501, log: ['v1:x'] });
   });
 
@@ -529,7 +529,7 @@ describe('getState and replaceState', () => {
     const g = gate(f, 'slow');
     const pid = spawnCounter(rt, counterV1(f), 3);
     rt.cast(pid, { type: 'wait', id: 'slow' });
-    await settle(rt);
+    await settleBriefly(rt);
     let called = false;
     const err = thrown(() =>
       rt.sys.replaceState<V1State>(pid, (s) => {
@@ -540,7 +540,7 @@ describe('getState and replaceState', () => {
     expect(codeOf(err)).toBe('HOT_ERR_PROCESS_BUSY');
     expect(called).toBe(false);
     g.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.sys.getState(pid)).toEqual({ count: 3, log: ['v1:slow'] });
     // At the boundary again: allowed.
     rt.sys.replaceState<V1State>(pid, (s) => ({ ...s, count: 4 }));
@@ -560,7 +560,7 @@ describe('changeCode', () => {
     const pid = rt.spawn('counter', 2) as CounterPid;
     const other = rt.spawn('counter', 0) as CounterPid;
     add(rt, pid, 'a', 3);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(versionCount(rt, '1.0.0')).toBe(2);
     rt.modules.load(v2);
     await rt.sys.suspend(pid);
@@ -583,11 +583,11 @@ describe('changeCode', () => {
     );
     rt.sys.resume(pid);
     rt.send(pid, 'ping');
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.sys.getState(pid)).toMatchObject({ total: 15, log: ['v1:a', 'v2:queued', 'v2:info:"ping"'] });
     // The other process still runs version 1.
     add(rt, other, 'b', 1);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.sys.getState(other)).toEqual({ count: 1, log: ['v1:b'] });
     // Once nothing runs 1.0.0 and it is not current, it leaves the table.
     await rt.sys.suspend(other);
@@ -605,7 +605,7 @@ describe('changeCode', () => {
     const v2 = counterV2(f);
     const pid = rt.spawn(v2, 4) as CounterPid;
     add(rt, pid, 'a', 1);
-    await settle(rt);
+    await settleBriefly(rt);
     await rt.sys.suspend(pid);
     rt.sys.changeCode(pid, { to: v1, direction: 'down', extra: 'why' });
     expect(f.codeChanges).toEqual([
@@ -621,7 +621,7 @@ describe('changeCode', () => {
     expect(versionCount(rt, '1.0.0')).toBe(1);
     rt.sys.resume(pid);
     add(rt, pid, 'b', 1);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.sys.getState(pid)).toEqual({ count: 15, log: ['v2:a', 'v1:b'] });
   });
 
@@ -651,14 +651,14 @@ describe('changeCode', () => {
       'HOT_ERR_NOT_SUSPENDED',
     );
     rt.cast(pid, { type: 'wait', id: 'slow' });
-    await settle(rt);
+    await settleBriefly(rt);
     expect(codeOf(thrown(() => rt.sys.changeCode(pid, { to: v2, direction: 'up' })))).toBe(
       'HOT_ERR_NOT_SUSPENDED',
     );
     expect(f.codeChanges).toEqual([]);
     expect(rt.lookup(pid)?.behaviour).toBe(v1);
     g.resolve();
-    await settle(rt);
+    await settleBriefly(rt);
     expect(logOf(rt, pid)).toEqual(['v1:slow']);
   });
 
@@ -696,7 +696,7 @@ describe('changeCode', () => {
     expect(rt.modules.versions().some((v) => v.version === '2.0.1')).toBe(false);
     expect(events).toEqual([]);
     rt.sys.resume(pid);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.sys.getState(pid)).toEqual({ count: 2, log: ['v1:a', 'v1:info:"b"'] });
   });
 
@@ -747,7 +747,7 @@ describe('migrate (dry run)', () => {
     const v2 = counterV2(f);
     const pid = spawnCounter(rt, v1, 3);
     add(rt, pid, 'a', 1);
-    await settle(rt);
+    await settleBriefly(rt);
     const live = rt.sys.getState(pid);
     const copy = structuredClone(live);
     const up = migrate(v1, v2, 'up', copy, 'dry');

@@ -11,7 +11,7 @@ import {
   SimulatedClock,
   shutdown,
 } from '../../server/runtime/index.ts';
-import { recorder, settle, simulatedRuntime } from './helpers.ts';
+import { recorder, settleBriefly, simulatedRuntime } from '../support/runtime.ts';
 
 type TickerCall =
   | { type: 'arm'; ms: number; message: unknown; to?: Pid | string }
@@ -75,14 +75,14 @@ describe('sendAfter', () => {
     rt.sendAfter(100, { type: 'tick' }, pid);
     expect(rt.activeTimers).toBe(1);
     clock.advance(99);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await seen(rt, pid)).toEqual([]);
     clock.advance(1);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await seen(rt, pid)).toEqual([{ type: 'tick' }]);
     expect(rt.activeTimers).toBe(0);
     clock.advance(1000);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await seen(rt, pid)).toEqual([{ type: 'tick' }]);
   });
 
@@ -92,7 +92,7 @@ describe('sendAfter', () => {
     await arm(rt, pid, 50, 'ping');
     expect(timersOf(rt, pid)).toBe(1);
     clock.advance(50);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await log(rt, pid)).toEqual(['1:"ping"']);
     expect(timersOf(rt, pid)).toBe(0);
   });
@@ -105,10 +105,10 @@ describe('sendAfter', () => {
     await arm(rt, pid, 20, 'b');
     await arm(rt, pid, 10, 'a2');
     clock.advance(15);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await log(rt, pid)).toEqual(['1:"a"', '1:"a2"']);
     clock.advance(15);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await log(rt, pid)).toEqual(['1:"a"', '1:"a2"', '1:"b"', '1:"c"']);
   });
 
@@ -119,15 +119,15 @@ describe('sendAfter', () => {
     rt.sendAfter(20, 'two', 'svc');
     rt.sendAfter(30, 'three', 'svc');
     clock.advance(10);
-    await settle(rt);
+    await settleBriefly(rt);
     rt.exit(first, shutdown);
     expect(rt.activeTimers).toBe(2);
     clock.advance(10);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.activeTimers).toBe(1);
     const second = rt.spawn(recorder, undefined, { name: 'svc' });
     clock.advance(10);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await seen(rt, second)).toEqual(['three']);
   });
 
@@ -153,7 +153,7 @@ describe('cancelTimer', () => {
     expect(await rt.call(pid, { type: 'cancel', ref: cancelled })).toBe(false);
     expect(rt.activeTimers).toBe(1);
     clock.advance(100);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await log(rt, pid)).toEqual(['1:"kept"']);
     // Too late once fired.
     expect(rt.cancelTimer(kept)).toBe(false);
@@ -179,7 +179,7 @@ describe('cancelTimer', () => {
     expect(rt.cancelTimer(ref)).toBe(true);
     expect(timersOf(rt, pid)).toBe(0);
     clock.advance(10);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await log(rt, pid)).toEqual([]);
   });
 });
@@ -197,7 +197,7 @@ describe('timers and process ends', () => {
     rt.exit(pid, kill);
     expect(rt.activeTimers).toBe(1);
     clock.advance(30);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.activeTimers).toBe(0);
     expect(await log(rt, other)).toEqual(['1:"other"']);
     expect(clock.pending).toBe(0);
@@ -223,7 +223,7 @@ describe('timers and process ends', () => {
     rt.exit(setter, kill);
     expect(rt.activeTimers).toBe(1);
     clock.advance(10);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await seen(rt, target)).toEqual(['from the dead']);
     expect(rt.activeTimers).toBe(0);
   });
@@ -245,7 +245,7 @@ describe('timers across a code change', () => {
     await upgrade(rt, pid, v2);
     expect(rt.activeTimers).toBe(1);
     clock.advance(1000);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await log(rt, pid)).toEqual(['2:{"type":"tick","n":1}']);
   });
 
@@ -258,12 +258,12 @@ describe('timers across a code change', () => {
     await arm(rt, pid, 20, 'late');
     await rt.sys.suspend(pid);
     clock.advance(10);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(rt.lookup(pid)?.mailboxLength).toBe(1);
     rt.sys.changeCode(pid, { to: v2, direction: 'up' });
     rt.sys.resume(pid);
     clock.advance(10);
-    await settle(rt);
+    await settleBriefly(rt);
     expect(await log(rt, pid)).toEqual(['2:"early"', '2:"late"']);
   });
 });

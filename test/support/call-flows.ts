@@ -12,17 +12,10 @@ import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import type { StartOptions } from '../../server/node/node.ts';
 import type { NodeSettings } from '../../server/node/settings.ts';
 import type { ExitReason, Pid } from '../../server/runtime/index.ts';
-import {
-  answeredCall,
-  assertServes,
-  cdrOf,
-  type SteadyCall,
-  sleep,
-  startTestNode,
-  steadyEchoCall,
-  type TestNode,
-  TIMER_SLACK_MS,
-} from './helpers.ts';
+import { answeredCall, assertServes, type SteadyCall, steadyEchoCall } from './calls.ts';
+import { cdrOf } from './cdrs.ts';
+import { startTestNode, type TestNode } from './test-node.ts';
+import { sleep, TIMER_SLACK_MS } from './wait.ts';
 
 export const types = (p: Phone): string[] => p.log.map((m) => m.type);
 export const received = <T extends ServerMessage['type']>(p: Phone, type: T) =>

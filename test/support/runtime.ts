@@ -1,4 +1,4 @@
-/** Fixtures shared by the runtime tests. */
+/** Runtimes as tests want them (state checked, a simulated clock), test behaviours, and ways to wait on a runtime. */
 import {
   type Behaviour,
   type CastResult,
@@ -27,8 +27,11 @@ export function simulatedRuntime(options: RuntimeOptions = {}): { rt: Runtime; c
   return { rt: newRuntime({ clock, ...options }), clock };
 }
 
-/** Let the scheduler run every runnable process, and pending promise callbacks settle. */
-export async function settle(rt: Runtime): Promise<void> {
+/**
+ * Let the scheduler run every runnable process, and pending promise callbacks settle, for a
+ * few rounds (settleUntilQuiet in release-fixtures.ts waits until nothing is busy instead).
+ */
+export async function settleBriefly(rt: Runtime): Promise<void> {
   for (let i = 0; i < 5; i++) {
     await rt.idle();
     await new Promise((r) => setImmediate(r));
@@ -111,9 +114,9 @@ export function exitLog(rt: Runtime): Map<Pid, ExitReason> {
 }
 
 /**
- * settle() until every process waits at a message boundary (none has mail, is inside a
+ * settleBriefly() until every process waits at a message boundary (none has mail, is inside a
  * callback or is ending), or `maxRounds` rounds have passed. True when the runtime is quiet.
- * Chains of async steps (a supervisor stopping children one by one) need more than settle's rounds.
+ * Chains of async steps (a supervisor stopping children one by one) need more than settleBriefly's rounds.
  */
 export async function quiesce(rt: Runtime, maxRounds = 500): Promise<boolean> {
   for (let i = 0; i < maxRounds; i++) {

@@ -17,9 +17,12 @@ import type { InstallOptions, InstallProgress } from '../../server/release/insta
 import type { KeyPair } from '../../server/release/keys.ts';
 import type { ReleaseManifest } from '../../server/release/manifest.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
-import { type AdminTarget, startTestNode, type TestNode, tempDataDir, waitFor } from './helpers.ts';
+import type { AdminTarget } from './cdrs.ts';
+import { startTestNode, type TestNode, tempDataDir } from './test-node.ts';
+import { waitFor } from './wait.ts';
 
-const fixturesDir = fileURLToPath(new URL('./fixtures', import.meta.url));
+const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
+const fixturesDir = fileURLToPath(new URL('../calls/fixtures', import.meta.url));
 
 /** Releases broken on purpose that only the tests use: their sources are under test/calls/fixtures. */
 const TEST_ONLY = new Set(['1.2.0-faulty-error', '1.3.0-ping']);
@@ -70,7 +73,7 @@ export async function buildArtifact(signer: Signer, version: string): Promise<Ar
  * Sign arbitrary code as a release (for the refusals: code that throws, broken contracts),
  * with a manifest of no modules unless `manifest` says otherwise.
  */
-export function signCode(
+export function signAsCallsRelease(
   signer: Signer,
   version: string,
   code: string,

@@ -1,4 +1,4 @@
-/** Shared by the release tests: runtimes on a simulated clock, signing keys, bundled fixtures. */
+/** Shared by the release tests: signing keys, bundled fixtures, spawning their behaviours, waiting until a runtime is quiet. */
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,16 +7,10 @@ import { bundleRelease } from '../../server/release/build.ts';
 import type { KeyPair } from '../../server/release/keys.ts';
 import type { ReleaseManifest } from '../../server/release/manifest.ts';
 import { RELEASE_API_VERSION, type ReleaseModule } from '../../server/release/module.ts';
-import { type AnyBehaviour, type Pid, Runtime, SimulatedClock } from '../../server/runtime/index.ts';
+import type { AnyBehaviour, Pid, Runtime } from '../../server/runtime/index.ts';
 
-export const fixturesDir = fileURLToPath(new URL('./fixtures', import.meta.url));
+export const fixturesDir = fileURLToPath(new URL('../release/fixtures', import.meta.url));
 export const fixtureEntry = (version: string): string => join(fixturesDir, version, 'index.ts');
-
-/** The tests' runtime: state checked for structuredClone, time moved by hand. */
-export function newRuntime(): { rt: Runtime; clock: SimulatedClock } {
-  const clock = new SimulatedClock();
-  return { rt: new Runtime({ node: 't', clock, checkState: true }), clock };
-}
 
 export const newKeys = (): KeyPair => generateKeyPairSync('ed25519');
 
@@ -33,7 +27,7 @@ export function bundledFixture(version: string): Promise<string> {
 }
 
 /** Sign any code as a release, as a build would (no evaluation: the refusals need broken code). */
-export function signCode(
+export function signAsTestRelease(
   keys: KeyPair,
   version: string,
   code: string,
@@ -76,7 +70,7 @@ export const codeOf = (rt: Runtime, pid: Pid): AnyBehaviour | undefined => rt.lo
  * Let the scheduler and pending callbacks run until every process waits at a message boundary
  * with an empty mailbox, or is suspended (async callbacks take a turn of the event loop each).
  */
-export async function settle(rt: Runtime, maxRounds = 1000): Promise<void> {
+export async function settleUntilQuiet(rt: Runtime, maxRounds = 1000): Promise<void> {
   for (let i = 0; i < maxRounds; i++) {
     await rt.idle();
     await new Promise((r) => setImmediate(r));

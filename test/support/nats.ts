@@ -1,7 +1,8 @@
 /** A NATS server (JetStream, loopback, free port) for the cluster tests: started once per file. */
 import { afterAll, beforeAll } from 'vitest';
 import { type NatsServer, startNatsServer } from '../../server/dev/nats-server.ts';
-import { type TestNode, waitFor } from '../calls/helpers.ts';
+import type { TestNode } from './test-node.ts';
+import { waitFor } from './wait.ts';
 
 /** The server of this test file; fails the file (never skips it) when nats-server is missing. */
 export function useNatsServer(): () => NatsServer {

@@ -1,0 +1,89 @@
+/** A node as a child process (`npm start`'s entry point), killed after each test if it is still running. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { AdminTarget } from './cdrs.ts';
+
+export interface NodeProcess extends AdminTarget {
+  proc: ChildProcess;
+  callsUrl: string;
+  httpUrl: string;
+  /** recoveredCdrs from the node's "up" log line. */
+  recovered: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Everything it wrote, for failure messages. */
+  output(): string;
+}
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const nodeProcesses = new Set<NodeProcess>();
+
+/** `node --import tsx server/main.ts` on ephemeral ports, as `npm start` runs it; `args` adds flags. */
+export function spawnNodeProcess(
+  dataDir: string,
+  args: string[] = [],
+  timeoutMs = 20_000,
+): Promise<NodeProcess> {
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'server/main.ts', '--port', '0', '--admin-port', '0', '--data-dir', dataDir, ...args],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, HOTLINE_ADMIN_TOKEN: 'test-token', HOTLINE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`node process did not come up within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    let pendingText = '';
+    proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+    });
+    proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      pendingText += chunk;
+      const lines = pendingText.split('\n');
+      pendingText = lines.pop() ?? '';
+      for (const text of lines) {
+        let l: { calls?: string; http?: string; admin?: string; recoveredCdrs?: number };
+        try {
+          l = JSON.parse(text) as typeof l;
+        } catch {
+          continue;
+        }
+        if (l.calls === undefined || l.admin === undefined || l.http === undefined) continue;
+        clearTimeout(timer);
+        const node: NodeProcess = {
+          proc,
+          callsUrl: l.calls,
+          httpUrl: l.http,
+          adminUrl: l.admin,
+          adminToken: 'test-token',
+          recovered: l.recoveredCdrs ?? 0,
+          exited,
+          output: () => out,
+        };
+        nodeProcesses.add(node);
+        void exited.then(() => nodeProcesses.delete(node));
+        resolve(node);
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`node process exited (${code ?? signal}) before it was up:\n${out}`));
+    });
+  });
+}
+
+/** SIGKILL every node process still running (afterEach). */
+export async function reapNodeProcesses(): Promise<void> {
+  const running = [...nodeProcesses];
+  for (const n of running) n.proc.kill('SIGKILL');
+  await Promise.all(running.map((n) => n.exited));
+}
