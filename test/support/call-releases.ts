@@ -21,7 +21,6 @@ import type { AdminTarget } from './cdrs.ts';
 import { startTestNode, type TestNode, tempDataDir } from './test-node.ts';
 import { waitFor } from './wait.ts';
 
-const releasesDir = fileURLToPath(new URL('../../server/calls/releases', import.meta.url));
 const fixturesDir = fileURLToPath(new URL('../calls/fixtures', import.meta.url));
 
 /** Releases broken on purpose that only the tests use: their sources are under test/calls/fixtures. */
