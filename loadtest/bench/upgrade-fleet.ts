@@ -173,7 +173,7 @@ export interface Fleet {
   /** The release the install moves to, evaluated afresh from its artifact at each call. */
   loadTo(): ReleaseModule;
   readonly sessions: Pid[];
-  /** Processes an install moves: the sessions and any other process running release code. */
+  /** Processes an install moves: those running a module its appup changes. */
   readonly moving: number;
   readonly traffic: Traffic;
   /** Streams the driver sends to: stream i is a session's, `sessions[i]`. */

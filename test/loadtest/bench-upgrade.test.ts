@@ -73,8 +73,8 @@ describe('npm run bench -- upgrade', () => {
     const echo = out.calls_echo as number;
     expect(calls).toBeGreaterThan(0);
     expect(echo).toBeGreaterThan(0);
-    // Every session, and every echo call's service leg.
-    expect(out.processes_moved).toBe(SESSIONS + echo);
+    // Every session; the echo calls' service legs run a module 2.0.0 leaves unchanged, so they stay put.
+    expect(out.processes_moved).toBe(SESSIONS);
     // Each leg in a call had its media check set.
     expect(out.timers_at_install).toBeGreaterThan(0);
     // Every phone's frame was acked to it, and relayed to the other phone (or echoed back).
