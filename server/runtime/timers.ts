@@ -10,13 +10,13 @@ import { type Pid, pidNode } from './pid.ts';
 
 export class Timers {
   readonly #k: Kernel;
-  readonly clock: Clock;
+  readonly #clock: Clock;
   #seq = 0;
   #active = new Map<TimerRef, { handle: unknown; owner: Set<TimerRef> | null }>();
 
   constructor(kernel: Kernel) {
     this.#k = kernel;
-    this.clock = kernel.clock;
+    this.#clock = kernel.clock;
   }
 
   /** Deliver `message` to `to` as an info message after `ms`. Cancelled if `to` ends first. */
@@ -45,7 +45,7 @@ export class Timers {
    */
   start(ms: number, fire: (ref: TimerRef) => void, owner: Set<TimerRef> | null = null): TimerRef {
     const ref = ++this.#seq;
-    const handle = this.clock.setTimeout(() => {
+    const handle = this.#clock.setTimeout(() => {
       const entry = this.#active.get(ref);
       if (entry === undefined) return;
       this.#active.delete(ref);
@@ -65,7 +65,7 @@ export class Timers {
   cancel(ref: TimerRef): boolean {
     const entry = this.#active.get(ref);
     if (entry === undefined) return false;
-    this.clock.clearTimeout(entry.handle);
+    this.#clock.clearTimeout(entry.handle);
     this.#active.delete(ref);
     entry.owner?.delete(ref);
     return true;
