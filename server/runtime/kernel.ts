@@ -12,7 +12,6 @@ import { PendingCalls } from './pending-calls.ts';
 import { ProcessTable } from './process-table.ts';
 import { Registry } from './registry.ts';
 import { Remote } from './remote.ts';
-import type { Runtime } from './runtime.ts';
 import { Timers } from './timers.ts';
 
 export interface RuntimeOptions {
@@ -45,22 +44,19 @@ export class Kernel {
   readonly remote: Remote;
   #nextRef = 0;
 
-  constructor(
-    /** The facade: every process's context hands its callbacks' requests to it. */
-    readonly rt: Runtime,
-    options: RuntimeOptions,
-  ) {
+  constructor(options: RuntimeOptions) {
     this.node = options.node ?? 'nonode';
     this.clock = options.clock ?? systemClock;
     this.checkState = options.checkState ?? false;
     this.callTimeoutMs = options.callTimeoutMs ?? 5000;
-    this.timers = new Timers(this.clock);
-    // The parts only keep this object now; they reach each other once all exist.
+    // The parts keep this object and reach each other through it once all exist; the
+    // dispatch loop, made last, keeps the parts it uses for every message itself.
+    this.timers = new Timers(this);
     this.table = new ProcessTable(this);
-    this.dispatch = new Dispatch(this, options.sliceMs ?? 4, options.turnObserver);
     this.links = new Links(this);
     this.calls = new PendingCalls(this);
     this.remote = new Remote(this);
+    this.dispatch = new Dispatch(this, options.sliceMs ?? 4, options.turnObserver);
   }
 
   /** Refs of calls and monitors, from one sequence. */

@@ -24,7 +24,8 @@ export class PendingCalls {
     this.#k = kernel;
   }
 
-  call(to: Pid | string, message: unknown, timeoutMs: number): Promise<unknown> {
+  /** Call `to`; the runtime's default timeout (gen_server's 5 s) when none is given. */
+  call<R>(to: Pid | string, message: unknown, timeoutMs = this.#k.callTimeoutMs): Promise<R> {
     const k = this.#k;
     let pid: Pid;
     let target: Process | undefined;

@@ -48,7 +48,7 @@ export class ProcessTable {
     // Refuse a bad or taken name before anything exists: no process, no events.
     if (options.name !== undefined) k.registry.check(options.name);
     const pid = formatPid(++this.#nextId, k.node);
-    const p = new Process(k.rt, pid, behaviour, options.parent);
+    const p = new Process(k, pid, behaviour, options.parent);
     this.#procs.set(pid, p);
     k.modules.retain(behaviour);
     if (options.link && options.parent) k.links.link(options.parent, pid);

@@ -12,7 +12,7 @@ import type { RuntimeEvents } from './events.ts';
 import type { ExitReason } from './exit-reason.ts';
 import { Kernel, type RuntimeOptions } from './kernel.ts';
 import type { ModuleTable } from './module-table.ts';
-import { type Pid, pidNode } from './pid.ts';
+import type { Pid } from './pid.ts';
 import type { Process, ProcessView } from './process.ts';
 import type { RuntimeSpawnOptions } from './process-table.ts';
 import { ReleaseApi } from './release-api.ts';
@@ -36,7 +36,7 @@ export class Runtime {
   readonly #k: Kernel;
 
   constructor(options: RuntimeOptions = {}) {
-    const k = new Kernel(this, options);
+    const k = new Kernel(options);
     this.#k = k;
     this.node = k.node;
     this.clock = k.clock;
@@ -100,9 +100,9 @@ export class Runtime {
   call<M extends MessageMap>(
     to: Pid<M> | string,
     message: M['call'],
-    timeoutMs = this.callTimeoutMs,
+    timeoutMs?: number,
   ): Promise<M['reply']> {
-    return this.#k.calls.call(to, message, timeoutMs) as Promise<M['reply']>;
+    return this.#k.calls.call(to, message, timeoutMs);
   }
 
   /** Answer a call, now or later (deferred reply). A reply nobody waits for any more is dropped. */
@@ -161,22 +161,7 @@ export class Runtime {
 
   /** Deliver `message` to `to` as an info message after `ms`. Cancelled if `to` ends first. */
   sendAfter(ms: number, message: unknown, to: Pid | string): TimerRef {
-    const k = this.#k;
-    const isPidString = to.charCodeAt(0) === 60; /* < */
-    const dest = isPidString ? k.table.get(to as Pid) : undefined;
-    // A local pid that has already ended: the timer is cancelled at once, as in OTP.
-    if (isPidString && dest === undefined && pidNode(to as Pid) === this.node) return k.timers.spent();
-    return k.timers.start(
-      ms,
-      () => {
-        try {
-          this.send(to, message);
-        } catch {
-          // A name nobody holds any more when the timer fires: dropped, as in OTP.
-        }
-      },
-      dest === undefined ? null : dest.timerSet(),
-    );
+    return this.#k.timers.sendAfter(ms, message, to);
   }
 
   cancelTimer(ref: TimerRef): boolean {

@@ -5,12 +5,39 @@
  */
 import type { TimerRef } from './behaviour.ts';
 import type { Clock } from './clock.ts';
+import type { Kernel } from './kernel.ts';
+import { type Pid, pidNode } from './pid.ts';
 
 export class Timers {
+  readonly #k: Kernel;
+  readonly #clock: Clock;
   #seq = 0;
   #active = new Map<TimerRef, { handle: unknown; owner: Set<TimerRef> | null }>();
 
-  constructor(private readonly clock: Clock) {}
+  constructor(kernel: Kernel) {
+    this.#k = kernel;
+    this.#clock = kernel.clock;
+  }
+
+  /** Deliver `message` to `to` as an info message after `ms`. Cancelled if `to` ends first. */
+  sendAfter(ms: number, message: unknown, to: Pid | string): TimerRef {
+    const k = this.#k;
+    const isPidString = to.charCodeAt(0) === 60; /* < */
+    const dest = isPidString ? k.table.get(to as Pid) : undefined;
+    // A local pid that has already ended: the timer is cancelled at once, as in OTP.
+    if (isPidString && dest === undefined && pidNode(to as Pid) === k.node) return this.spent();
+    return this.start(
+      ms,
+      () => {
+        try {
+          k.dispatch.deliver(to, 'info', message);
+        } catch {
+          // A name nobody holds any more when the timer fires: dropped, as in OTP.
+        }
+      },
+      dest === undefined ? null : dest.timerSet(),
+    );
+  }
 
   /**
    * Start a timer. `owner` (the destination process's timer set) holds the ref while the
@@ -18,7 +45,7 @@ export class Timers {
    */
   start(ms: number, fire: (ref: TimerRef) => void, owner: Set<TimerRef> | null = null): TimerRef {
     const ref = ++this.#seq;
-    const handle = this.clock.setTimeout(() => {
+    const handle = this.#clock.setTimeout(() => {
       const entry = this.#active.get(ref);
       if (entry === undefined) return;
       this.#active.delete(ref);
@@ -38,7 +65,7 @@ export class Timers {
   cancel(ref: TimerRef): boolean {
     const entry = this.#active.get(ref);
     if (entry === undefined) return false;
-    this.clock.clearTimeout(entry.handle);
+    this.#clock.clearTimeout(entry.handle);
     this.#active.delete(ref);
     entry.owner?.delete(ref);
     return true;
