@@ -13,8 +13,8 @@ import type { Kernel } from './kernel.ts';
 import type { ModuleVersionInfo } from './module-table.ts';
 import type { Pid } from './pid.ts';
 import type { ProcessView } from './process-view.ts';
-import type { CrashGuard, Runtime } from './runtime.ts';
-import type { ChangeCodeOptions } from './sys.ts';
+import type { CrashGuard } from './runtime.ts';
+import type { ChangeCodeOptions, Sys } from './sys.ts';
 
 /** What a batch suspend did with each pid it was given (dead ones and others' code are left out). */
 export interface SuspendedBatch {
@@ -61,54 +61,54 @@ export class ProcessScan {
 }
 
 export class ReleaseApi {
-  readonly #rt: Runtime;
   readonly #k: Kernel;
+  readonly #sys: Sys;
 
-  constructor(rt: Runtime, k: Kernel) {
-    this.#rt = rt;
+  constructor(k: Kernel, sys: Sys) {
     this.#k = k;
+    this.#sys = sys;
   }
 
   get clock(): Clock {
-    return this.#rt.clock;
+    return this.#k.clock;
   }
 
   /** The scheduler's last slice ran out of time with processes still runnable: traffic is waiting. */
   get behind(): boolean {
-    return this.#rt.scheduler.behind;
+    return this.#k.dispatch.scheduler.behind;
   }
 
   /** A scan of the process table for the processes running one of `code`'s behaviour objects. */
   scan(code: ReadonlySet<AnyBehaviour>): ProcessScan {
-    return new ProcessScan(this.#rt.processes(), code);
+    return new ProcessScan(this.#k.table.values(), code);
   }
 
   /** The code a live process runs, or undefined when it is gone. */
   codeOf(pid: Pid): AnyBehaviour | undefined {
-    const p = this.#rt.lookup(pid);
+    const p = this.#k.table.get(pid);
     return p === undefined || p.dead ? undefined : p.behaviour;
   }
 
   /** A structured clone of a live process's state and the code it runs, for a dry run; undefined when it is gone. */
   snapshot(pid: Pid): { code: AnyBehaviour; state: unknown } | undefined {
-    const p = this.#rt.lookup(pid);
+    const p = this.#k.table.get(pid);
     if (p === undefined || p.dead) return undefined;
     return { code: p.behaviour, state: structuredClone(p.state) };
   }
 
   /** Processes running exactly this behaviour object. */
   count(code: AnyBehaviour): number {
-    return this.#rt.modules.count(code);
+    return this.#k.modules.count(code);
   }
 
   /** Every version that is current or still runs somewhere. */
   versions(): ModuleVersionInfo[] {
-    return this.#rt.modules.versions();
+    return this.#k.modules.versions();
   }
 
   /** Make these the code new processes of their names start on. */
   load(code: Iterable<AnyBehaviour>): void {
-    for (const b of code) this.#rt.modules.load(b);
+    for (const b of code) this.#k.modules.load(b);
   }
 
   /**
@@ -118,10 +118,10 @@ export class ReleaseApi {
   suspend(pids: readonly Pid[], code: ReadonlySet<AnyBehaviour>): SuspendedBatch {
     const batch: SuspendedBatch = { suspended: [], busy: [], held: [] };
     for (const pid of pids) {
-      const p = this.#rt.lookup(pid);
+      const p = this.#k.table.get(pid);
       if (p === undefined || p.dead || !code.has(p.behaviour)) continue;
       if (p.suspended) batch.held.push(pid);
-      else if (this.#rt.sys.trySuspend(pid)) batch.suspended.push(pid);
+      else if (this.#sys.trySuspend(pid)) batch.suspended.push(pid);
       else batch.busy.push(pid);
     }
     return batch;
@@ -129,7 +129,7 @@ export class ReleaseApi {
 
   /** Suspend one process at its next message boundary, waiting at most `timeoutMs` on the runtime's clock. */
   suspendAtBoundary(pid: Pid, timeoutMs: number): Promise<void> {
-    return this.#rt.sys.suspend(pid, timeoutMs);
+    return this.#sys.suspend(pid, timeoutMs);
   }
 
   /**
@@ -144,12 +144,12 @@ export class ReleaseApi {
   ): number {
     let moved = 0;
     for (const pid of pids) {
-      const p = this.#rt.lookup(pid);
+      const p = this.#k.table.get(pid);
       if (p === undefined || p.dead) continue;
       const move = moves.get(p.behaviour);
       if (move === undefined) continue;
       try {
-        this.#rt.sys.changeCode(pid, move);
+        this.#sys.changeCode(pid, move);
         moved++;
       } catch (err) {
         failed(pid, p.behaviour.name, err);
@@ -161,8 +161,8 @@ export class ReleaseApi {
   /** Resume the live processes of `pids` that are suspended. */
   resume(pids: Iterable<Pid>): void {
     for (const pid of pids) {
-      const p = this.#rt.lookup(pid);
-      if (p !== undefined && !p.dead && p.suspended) this.#rt.sys.resume(pid);
+      const p = this.#k.table.get(pid);
+      if (p !== undefined && !p.dead && p.suspended) this.#sys.resume(pid);
     }
   }
 
@@ -183,6 +183,6 @@ export class ReleaseApi {
 
   /** Subscribe to one of the events a watch needs; returns the function that unsubscribes. */
   on<K extends WatchedEvent>(type: K, listener: (event: RuntimeEventMap[K]) => void): () => void {
-    return this.#rt.events.on(type, listener);
+    return this.#k.events.on(type, listener);
   }
 }

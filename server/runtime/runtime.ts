@@ -45,7 +45,7 @@ export class Runtime {
     this.events = k.events;
     this.modules = k.modules;
     this.sys = new Sys(k);
-    this.release = new ReleaseApi(this, k);
+    this.release = new ReleaseApi(k, this.sys);
     bootKernel(this.modules);
   }
 
