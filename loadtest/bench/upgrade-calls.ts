@@ -21,10 +21,10 @@
  * relayed to its peer (or echoed back to itself); an error or ended frame at any phone is
  * a failure (nothing may end a call). Timed:
  *
- * - the session's wait: a session acks a phone's frame as it handles it (in handleCast),
- *   so the bench's runtime notes `now - sentAt` when a media_ack is sent (an override of
- *   `send`, the one path every `ctx.send` takes). That is the time the frame waited in the
- *   session's mailbox, as the synthetic workload measures it, by the real session code.
+ * - the session's wait: the bench wraps the session behaviour of each release it loads so
+ *   that, as the session takes a phone's frame (handleCast), `now - sentAt` is noted before
+ *   the real session code handles it. That is the time the frame waited in the session's
+ *   mailbox, as the synthetic workload measures it.
  * - the ack at the port: when the media_ack reaches the sink port, which adds the port's
  *   own time in the run queue; what a phone's ack round trip would show, less its socket.
  */
@@ -44,11 +44,12 @@ import { defaultSettings } from '../../server/node/settings.ts';
 import type { Artifact } from '../../server/release/artifact.ts';
 import { evaluateArtifact } from '../../server/release/loader.ts';
 import {
+  type AnyBehaviour,
   type Behaviour,
   noreply,
   type Pid,
+  type ProcessContext,
   Runtime,
-  type RuntimeOptions,
   type SystemInfo,
   startChild,
   stop,
@@ -175,21 +176,19 @@ class CallTraffic extends Traffic {
   }
 }
 
-/** The node's runtime, noting the moment each session acks a phone's frame (see the header). */
-class WatchedRuntime extends Runtime {
-  readonly #traffic: CallTraffic;
-
-  constructor(options: RuntimeOptions, traffic: CallTraffic) {
-    super(options);
-    this.#traffic = traffic;
-  }
-
-  override send(to: Pid | string, message: unknown): void {
-    const m = message as { type?: unknown; sentAt?: unknown } | null;
-    if (m !== null && typeof m === 'object' && m.type === 'media_ack')
-      this.#traffic.handling(m.sentAt as number);
-    super.send(to, message);
-  }
+/** `r` with its session noting how long each phone frame waited, as it takes it (see the header). */
+function watched(r: Release, traffic: CallTraffic): Release {
+  const real = r.session;
+  const handleCast = real.handleCast;
+  if (handleCast === undefined) throw new Error(`session ${real.version} takes no phone frames`);
+  const session: AnyBehaviour = {
+    ...real,
+    handleCast(message: ClientMessage, state: unknown, ctx: ProcessContext) {
+      if (message.type === 'media') traffic.handling(message.sentAt);
+      return handleCast.call(real, message, state, ctx);
+    },
+  };
+  return { ...r, session, behaviours: r.behaviours.map((b) => (b === real ? session : b)) };
 }
 
 type PortInfo = ServerMessage | SystemInfo;
@@ -307,8 +306,9 @@ export async function callsWorkload(to: string): Promise<Workload> {
     async setUp(n, forCycles): Promise<Fleet> {
       const layout = new Layout(n);
       const traffic = new CallTraffic(layout);
-      const rt = new WatchedRuntime({ node: 'bench', clock }, traffic);
-      for (const b of baseline.behaviours) rt.modules.load(b);
+      const rt = new Runtime({ node: 'bench', clock });
+      const from = watched(baseline, traffic);
+      for (const b of from.behaviours) rt.modules.load(b);
       rt.modules.load(sinkPort(traffic));
       rt.modules.load(
         sink<JournalMessage>('bench_journal', (m) =>
@@ -332,10 +332,10 @@ export async function callsWorkload(to: string): Promise<Workload> {
         );
       return {
         rt,
-        from: baseline,
+        from,
         // The release handler's dry-run copy of the baseline is the baseline itself.
-        dryFrom: baseline,
-        loadTo: () => evaluateArtifact<Release>(built.get(to) as Artifact),
+        dryFrom: from,
+        loadTo: () => watched(evaluateArtifact<Release>(built.get(to) as Artifact), traffic),
         sessions,
         // The sessions: every shipped appup leaves the service legs' module unchanged.
         moving: n,

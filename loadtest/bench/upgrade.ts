@@ -490,7 +490,8 @@ async function measure(workload: Workload, o: UpgradeOptions): Promise<Figure[]>
     {
       key: 'processes_moved',
       value: m('moved'),
-      label: 'processes the install moved (the modules its appup changes: service legs it leaves unchanged stay put)',
+      label:
+        'processes the install moved (the modules its appup changes: service legs it leaves unchanged stay put)',
     },
     { key: 'timers_at_install', value: m('timers'), label: 'timers set when the install started' },
     ...workload.figures(m),
