@@ -61,6 +61,9 @@ function expectSound(out: Record<string, unknown>): void {
     sessions_on_new_release: SESSIONS,
   });
   expect(out.messages_total).toBeGreaterThan(0);
+  // The waits are measured on messages handled during the install: none seen means no wait measured.
+  expect(out.messages_during_install).toBeGreaterThan(0);
+  expect(out.max_session_wait_ms).toBeGreaterThan(0);
   expect(Number.isFinite(out.heap_growth_pct)).toBe(true);
 }
 
