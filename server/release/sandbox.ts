@@ -4,9 +4,9 @@
  * and a memory limit. Top-level code that exits, loops or allocates without bound ends or
  * fills that thread and is refused with HOT_ERR_RELEASE_UNSAFE; code that throws or breaks
  * the contract is refused with the loader's own error. One worker per check, ended at once.
- * Its cost, measured on this project's two-core machine: the worker script is bundled once
- * per node process (about 1 s, at the first check), then each check takes about 200 ms of
- * another thread's time; the node's own thread only starts the worker and hears its answer.
+ * Its cost (measured in server/release/README.md): the worker's script is bundled once per
+ * node process (the first check takes 0.6–1 s), then each check about 150–250 ms of another
+ * thread's time; the node's own thread only starts the worker and hears its answer.
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
