@@ -145,6 +145,11 @@ const catalogue = {
     message: (version: string, wanted: number, have: number) =>
       `release ${version} needs runtime API ${wanted}; this node has ${have}`,
   },
+  HOT_ERR_RELEASE_UNSAFE: {
+    fault: 'caller',
+    message: (version: string, why: string) =>
+      `release ${version} is refused: its code ${why} when loaded in a worker; the node never ran it`,
+  },
   HOT_ERR_UNKNOWN_RELEASE: { fault: 'caller', message: (version: string) => `no release ${version} here` },
   HOT_ERR_NO_UPGRADE_PATH: {
     fault: 'caller',

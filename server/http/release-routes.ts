@@ -52,7 +52,7 @@ export function releaseRoutes(app: FastifyInstance, releases: ReleaseHandler): v
     async (req, reply) => {
       const { dryRun, ...options } = req.body ?? {};
       if (dryRun === true) return releases.dryRun(req.params.version, options);
-      const install = releases.install(req.params.version, options);
+      const install = await releases.install(req.params.version, options);
       return reply.status(202).send({ install: install.progress });
     },
   );

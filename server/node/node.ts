@@ -98,7 +98,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     declaredChanged: () => cluster?.membership.announce(),
   });
   // A restarted node boots its permanent release.
-  for (const b of releases.boot(settings.release).behaviours) rt.modules.load(b);
+  for (const b of (await releases.boot(settings.release)).behaviours) rt.modules.load(b);
   const logger = options.logger === false ? false : { level: settings.logLevel };
   const publicApp = createFastify({ logger });
   const adminApp = createFastify({ logger: false, loggerInstance: publicApp.log });

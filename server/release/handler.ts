@@ -19,6 +19,7 @@ import {
 import { evaluateArtifact } from './loader.ts';
 import type { ReleaseModule } from './module.ts';
 import type { InstallPlan } from './plan.ts';
+import { checkArtifactInWorker } from './sandbox.ts';
 import { type HistoryWriteFailed, ReleaseStore } from './store.ts';
 import { checkVersion } from './version.ts';
 
@@ -93,6 +94,8 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   /** The declaration of every release this handler loaded: what `declared` names them by. */
   readonly #declarations = new Map<string, Declared>();
   #declared: Required<NodeReleases>;
+  /** The sha256 of each code this handler has seen load in a worker (sandbox.ts): it may run here. */
+  readonly #checked = new Set<string>();
 
   constructor(o: ReleaseHandlerOptions<R>) {
     this.#o = o;
@@ -112,9 +115,10 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
    * The release to start the node on: the permanent one (a restarted node boots it), or
    * `version` when given (a plain deploy: stop the node, start it on the new release).
    */
-  boot(version?: string): R {
-    const chosen = version ?? this.store.history.permanent;
-    this.#current = this.load(chosen ?? this.#o.baseline.version);
+  async boot(version?: string): Promise<R> {
+    const chosen = version ?? this.store.history.permanent ?? this.#o.baseline.version;
+    await this.#checkStored(chosen);
+    this.#current = this.load(chosen);
     this.#o.loaded?.(this.#current);
     // Not waited for: nothing answers a boot, and a failed write is reported by the store.
     if (this.store.history.current !== this.#current.version)
@@ -194,7 +198,9 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   async unpack(artifactText: string | Buffer | unknown): Promise<Artifact['manifest']> {
     const artifact = this.#verify(artifactText);
     const version = artifact.manifest.version;
-    // A release whose top-level code throws, or that breaks the contract, is refused here.
+    // A release whose top-level code throws, exits, loops or fills memory, or that breaks the
+    // contract, is refused by the check in a worker; the node evaluates only what passed it.
+    await this.#check(artifact);
     this.#accepted(evaluateArtifact<R>(artifact));
     this.store.save(artifact);
     this.#described.delete(version);
@@ -203,7 +209,21 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     return artifact.manifest;
   }
 
-  /** A release's code, loaded fresh: collected again once no process runs it. */
+  /** Load `artifact`'s code in a worker first (once per code: the same bytes behave the same). */
+  async #check(artifact: Artifact): Promise<void> {
+    if (this.#checked.has(artifact.manifest.sha256)) return;
+    await checkArtifactInWorker(artifact);
+    this.#checked.add(artifact.manifest.sha256);
+  }
+
+  /** A stored release's code, checked in a worker before `load` evaluates it here. */
+  async #checkStored(version: string): Promise<void> {
+    checkVersion(version);
+    if (version === this.#o.baseline.version || version === this.#current.version) return;
+    await this.#check(this.#verify(this.store.read(version)));
+  }
+
+  /** A release's code, loaded fresh: collected again once no process runs it. Stored code must have been checked. */
   load(version: string): R {
     checkVersion(version);
     const r =
@@ -222,7 +242,10 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   }
 
   #evaluate(version: string): R {
-    return evaluateArtifact<R>(this.#verify(this.store.read(version)));
+    const artifact = this.#verify(this.store.read(version));
+    if (!this.#checked.has(artifact.manifest.sha256))
+      throw new Error(`release ${version} would run in the node before its check in a worker`);
+    return evaluateArtifact<R>(artifact);
   }
 
   /** Another copy of a loaded release for the preflight's dry runs (see Install). */
@@ -287,6 +310,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     options: Partial<InstallOptions>,
   ): Promise<{ plan: InstallPlan; preflight: PreflightReport }> {
     const t0 = performance.now();
+    await this.#checkStored(version);
     // No hooks: a dry run is not an install, and the install metrics stay about installs.
     const { install } = this.#prepare(version, options, {});
     const { total, failed } = await install.dryRun();
@@ -297,8 +321,9 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     };
   }
 
-  /** Start an install: preflight and commit run on; watch `progress` or `done`. */
-  install(version: string, options: Partial<InstallOptions> = {}): Install {
+  /** Start an install once its code passed the check in a worker: preflight and commit run on; watch `progress` or `done`. */
+  async install(version: string, options: Partial<InstallOptions> = {}): Promise<Install> {
+    await this.#checkStored(version);
     const { install, from, to } = this.#prepare(version, options, this.#o.hooks);
     this.#install = install;
     // Declared from the preflight on, before any process moves: another node's install is checked against it.

@@ -3,9 +3,11 @@
  * style script compiled with `vm.compileFunction` in this context: unlike an ES module,
  * whose cache Node never empties, its code is garbage-collected once nothing refers to
  * it — so a version no process runs any more costs nothing. The runtime API is passed in
- * through `require`, which answers no other module. Release code is trusted (it is signed)
- * and runs in the node's own context: this keeps releases on one shared runtime, it is not
- * a sandbox.
+ * through `require`, which answers no other module, and `process` is shadowed (undefined):
+ * release code reaches the node through the API it is given, not by mistake through the
+ * node's process. Release code is trusted (it is signed) and runs in the node's own context:
+ * this keeps releases on one shared runtime, it is not a sandbox (`globalThis` is still
+ * there). What keeps a bad release's top-level code from running here first is sandbox.ts.
  */
 import * as crypto from 'node:crypto';
 import { compileFunction } from 'node:vm';
@@ -121,8 +123,10 @@ export function evaluateRelease<R extends ReleaseModule = ReleaseModule>(
     return HOST_MODULES[id];
   };
   try {
-    const fn = compileFunction(code, ['exports', 'require', 'module'], { filename: `release-${version}.js` });
-    fn(module.exports, require, module);
+    const fn = compileFunction(code, ['exports', 'require', 'module', 'process'], {
+      filename: `release-${version}.js`,
+    });
+    fn(module.exports, require, module, undefined);
   } catch (err) {
     throw hotlineErrorWithCause(
       err,
@@ -146,10 +150,11 @@ export function evaluateRelease<R extends ReleaseModule = ReleaseModule>(
   return legacy as R;
 }
 
+/** What evaluateRelease is given with an artifact's code: its manifest, or for the first format its version. */
+export const loadingManifest = (artifact: Artifact): ReleaseManifest | string =>
+  artifact.format === ARTIFACT_FORMAT ? artifact.manifest : artifact.manifest.version;
+
 /** The release a verified artifact holds, loaded by its format's rules. */
 export function evaluateArtifact<R extends ReleaseModule = ReleaseModule>(artifact: Artifact): R {
-  return evaluateRelease<R>(
-    artifact.code,
-    artifact.format === ARTIFACT_FORMAT ? artifact.manifest : artifact.manifest.version,
-  );
+  return evaluateRelease<R>(artifact.code, loadingManifest(artifact));
 }

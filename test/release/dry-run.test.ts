@@ -52,7 +52,7 @@ beforeAll(async () => {
     baseline: evaluateRelease(c1, '1.0.0'),
     trustedKeys: [keys.publicKey],
   });
-  const booted = handler.boot();
+  const booted = await handler.boot();
   for (const b of booted.behaviours) rt.modules.load(b);
   pids = Array.from({ length: 12 }, (_, i) => rt.spawn('worker', i));
   for (const pid of pids) rt.cast(pid, { type: 'msg', seq: 1 });

@@ -75,7 +75,7 @@ describe('release history', () => {
     try {
       mkdirSync(path);
       // The first boot records the release it starts on, without waiting for the disk.
-      h.boot();
+      await h.boot();
       await h.store.flushed;
       // Unhandled rejections are reported after the microtasks of a turn: give it a few turns.
       await new Promise((resolve) => setTimeout(resolve, 20));
