@@ -67,6 +67,12 @@ const program = new Command('hotline-node')
       .argParser(int),
   )
   .addOption(
+    new Option('--call-attempts <n>', 'invites per user in any minute; 0 = no limit')
+      .env('HOTLINE_CALL_ATTEMPTS')
+      .default(d.callAttempts)
+      .argParser(int),
+  )
+  .addOption(
     new Option('--release <version>', 'boot this unpacked release instead of the permanent one').env(
       'HOTLINE_RELEASE',
     ),
@@ -85,7 +91,10 @@ const program = new Command('hotline-node')
 
 program.parse();
 const o = program.opts<
-  Omit<NodeSettings, 'adminToken' | 'maxPayloadBytes' | 'burst' | 'maxBufferedBytes' | 'trustedKeys'> & {
+  Omit<
+    NodeSettings,
+    'adminToken' | 'maxPayloadBytes' | 'burst' | 'maxBufferedBytes' | 'callAttemptWindowMs' | 'trustedKeys'
+  > & {
     trustedKey: string[];
   }
 >();

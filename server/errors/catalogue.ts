@@ -54,6 +54,11 @@ const phoneProtocol = {
     fault: 'caller',
     message: (limit: number) => `more than ${limit} messages per second; closing the connection`,
   },
+  HOT_ERR_CALL_ATTEMPTS: {
+    fault: 'caller',
+    message: (limit: number, seconds: number) =>
+      `more than ${limit} call attempts in ${seconds} s by this user`,
+  },
 } as const satisfies Record<string, Entry>;
 
 const catalogue = {

@@ -2,8 +2,10 @@
  * The WebSocket endpoint where phones connect: one connection is one session process and
  * one port process. The gateway owns the socket's lifecycle and the checks every frame
  * goes through (binary, size, rate, JSON, schema); a valid message is cast to the session.
- * It does not know what the messages mean: the decoder and the session module come from
- * the calls layer.
+ * It does not know what the messages mean (the decoder and the session module come from
+ * the calls layer), except two it must see for the call-attempt limit, which the node
+ * enforces rather than release code: `register` (which user the connection becomes) and
+ * `invite`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -11,6 +13,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
 import { type Pid, type Runtime, startChild } from '../runtime/index.ts';
+import { CallAttempts } from './call-attempts.ts';
 import { httpStatus } from './errors.ts';
 import { clientGone } from './port.ts';
 import { TokenBucket } from './rate-limit.ts';
@@ -24,6 +27,10 @@ export interface GatewayLimits {
   messagesPerSecond: number;
   burst: number;
   maxSessions: number;
+  /** Invites per user per window; 0 = no limit. */
+  callAttempts: number;
+  /** A minute, except in tests. */
+  callAttemptWindowMs: number;
 }
 
 export interface GatewayHooks {
@@ -31,6 +38,8 @@ export interface GatewayHooks {
   /** A frame the gateway itself sent (its error frames). */
   sent(type: string): void;
   protocolError(code: string): void;
+  /** An invite refused for the call-attempt limit (it never reached the session). */
+  callAttemptRefused(): void;
 }
 
 export interface GatewayOptions {
@@ -51,7 +60,11 @@ export interface Gateway {
   /** Refuse new connections from now on (graceful shutdown). */
   stopAccepting(): void;
   readonly connections: number;
+  /** The session answered the connection's register: with its user, or null when it refused it. */
+  registration(socket: number, user: string | null): void;
 }
+
+type Frame = { type: string; callId?: string };
 
 function rejectUpgrade(socket: Duplex, error: HotlineError): void {
   const body = JSON.stringify({ code: error.code, message: error.message });
@@ -65,6 +78,8 @@ function rejectUpgrade(socket: Duplex, error: HotlineError): void {
 export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway {
   let accepting = true;
   let nextSocket = 0;
+  const attempts = new CallAttempts(o.limits.callAttempts, o.limits.callAttemptWindowMs, Date.now());
+  const registrations = new Map<number, (user: string | null) => void>();
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: o.limits.maxPayloadBytes,
@@ -91,7 +106,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     });
   });
 
-  const sendError = (ws: WebSocket, error: HotlineError, ref?: string) => {
+  const sendError = (ws: WebSocket, error: HotlineError, ref?: string, callId?: string) => {
     o.hooks.protocolError(error.code);
     ws.send(
       JSON.stringify({
@@ -99,6 +114,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
         code: error.code,
         message: error.message,
         ...(ref === undefined ? {} : { ref }),
+        ...(callId === undefined ? {} : { callId }),
       }),
     );
     o.hooks.sent('error');
@@ -108,11 +124,36 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     const id = ++nextSocket;
     o.sockets.set(id, ws);
     const bucket = new TokenBucket(o.limits.messagesPerSecond, o.limits.burst, Date.now());
-    // Frames that arrive before the session has started wait here, in order.
-    let early: { type: string }[] | null = [];
+    // Frames wait here, in order, while the session starts and while a register is not yet
+    // answered: an invite is counted against the user the session registered, so it waits
+    // to know that user (a name merely claimed could be someone else's).
+    let waiting: Frame[] | null = [];
     let session: Pid | null = null;
     let port: Pid | null = null;
     let closed = false;
+    let user: string | null = null;
+
+    const pass = (m: Frame) => {
+      if (m.type === 'invite' && user !== null && !attempts.admit(user, Date.now())) {
+        o.hooks.callAttemptRefused();
+        const error = hotlineError('HOT_ERR_CALL_ATTEMPTS', attempts.limit, attempts.windowMs / 1000);
+        return sendError(ws, error, m.type, m.callId);
+      }
+      o.rt.cast(session as Pid, m);
+      if (m.type === 'register' && attempts.limit > 0) waiting = [];
+    };
+    const release = () => {
+      const queued = waiting ?? [];
+      waiting = null;
+      for (const m of queued) {
+        if (waiting === null) pass(m);
+        else (waiting as Frame[]).push(m);
+      }
+    };
+    registrations.set(id, (answered) => {
+      user = answered ?? user;
+      if (session !== null) release();
+    });
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (closed) return;
@@ -126,12 +167,13 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
       const decoded = o.decode(data.toString());
       if (!decoded.ok) return sendError(ws, decoded.error, decoded.ref);
       o.hooks.received(decoded.message.type);
-      if (session === null) early?.push(decoded.message);
-      else o.rt.cast(session, decoded.message);
+      if (waiting !== null) waiting.push(decoded.message);
+      else pass(decoded.message);
     });
     ws.on('error', (err) => o.log.debug({ err }, 'websocket error'));
     ws.on('close', () => {
       closed = true;
+      registrations.delete(id);
       if (port !== null) o.rt.exit(port, clientGone);
       else o.sockets.delete(id);
     });
@@ -147,8 +189,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
       o.rt.exit(port, clientGone);
       return;
     }
-    for (const m of early ?? []) o.rt.cast(session, m);
-    early = null;
+    release();
   }
 
   return {
@@ -158,5 +199,6 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     get connections() {
       return o.sockets.size;
     },
+    registration: (socket, user) => registrations.get(socket)?.(user),
   };
 }

@@ -20,6 +20,8 @@ export interface PortState {
 export interface PortHooks {
   sent(type: string): void;
   errorSent(code: string): void;
+  /** The session answered a register: the user it registered, or null when it refused. */
+  registration(socket: number, user: string | null): void;
 }
 
 /** Reasons a port ends with, beyond OTP's own. */
@@ -73,6 +75,9 @@ export function createPort(
 
     handleInfo(message, state) {
       if (message.type === 'EXIT') return stop((message as SystemInfo & { type: 'EXIT' }).reason, state);
+      const answer = message as { type: string; user?: string; ref?: string };
+      if (answer.type === 'registered') hooks.registration(state.socket, String(answer.user));
+      else if (answer.type === 'error' && answer.ref === 'register') hooks.registration(state.socket, null);
       const ws = sockets.get(state.socket);
       if (ws === undefined || ws.readyState !== WebSocket.OPEN) return noreply(state);
       // A phone that does not read: end it rather than buffer without bound.

@@ -127,7 +127,16 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const recovered = await recoverLog(journalPath, settings.node, claim);
   rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }, claim));
   rt.modules.load(
-    createPort(sockets, { sent: metrics.sent, errorSent: metrics.protocolError }, settings.maxBufferedBytes),
+    createPort(
+      sockets,
+      {
+        sent: metrics.sent,
+        errorSent: metrics.protocolError,
+        // Ports answer only once the gateway below exists: they start with connections.
+        registration: (socket, user) => gateway.registration(socket, user),
+      },
+      settings.maxBufferedBytes,
+    ),
   );
 
   const app = rt.spawn('application', {
@@ -180,7 +189,12 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     }),
     decode: (text) => protocol.decode(text),
     limits: settings,
-    hooks: { received: metrics.received, sent: metrics.sent, protocolError: metrics.protocolError },
+    hooks: {
+      received: metrics.received,
+      sent: metrics.sent,
+      protocolError: metrics.protocolError,
+      callAttemptRefused: metrics.callAttemptRefused,
+    },
     log: publicApp.log,
   });
   const ready = () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined;

@@ -18,6 +18,9 @@ export interface NodeSettings {
   messagesPerSecond: number;
   burst: number;
   maxBufferedBytes: number;
+  /** Invites per user per call-attempt window (a minute outside tests); 0 = no limit. */
+  callAttempts: number;
+  callAttemptWindowMs: number;
   /** PEM files of public keys whose signed releases this node installs (its dev key is trusted too). */
   trustedKeys: string[];
   /** Boot this unpacked release instead of the permanent one (what a restart deploy does). */
@@ -43,6 +46,8 @@ export const defaultSettings: NodeSettings = {
   messagesPerSecond: 200,
   burst: 400,
   maxBufferedBytes: 256 * 1024,
+  callAttempts: 60,
+  callAttemptWindowMs: 60_000,
   trustedKeys: [],
   release: undefined,
   cluster: undefined,

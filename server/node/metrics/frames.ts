@@ -1,5 +1,9 @@
-/** Frames to and from phones, by type, and the error frames sent, by code: counted per frame. */
-import type { Registry } from 'prom-client';
+/**
+ * Frames to and from phones, by type, and the error frames sent, by code: counted per frame.
+ * Invites refused for the call-attempt limit are counted too (they write no CDR), as
+ * telecom systems count ineffective call attempts.
+ */
+import { Counter, type Registry } from 'prom-client';
 import { phoneProtocolErrorCodes } from '../../errors/catalogue.ts';
 import { plainCounter } from './plain.ts';
 
@@ -13,6 +17,7 @@ export interface FrameMetrics {
   received(type: string): void;
   sent(type: string): void;
   protocolError(code: string): void;
+  callAttemptRefused(): void;
   /** Frames counted since start, for the observer's rates (read without a scrape). */
   totals(): FrameTotals;
 }
@@ -37,7 +42,13 @@ export function frameMetrics(registry: Registry): FrameMetrics {
     'code',
     phoneProtocolErrorCodes,
   );
+  const refused = new Counter({
+    name: 'hotline_call_attempts_refused_total',
+    help: 'Invites refused for the per-user call-attempt limit; they reach no session and write no CDR',
+    registers: [registry],
+  });
   return {
+    callAttemptRefused: () => refused.inc(),
     received: received.count,
     sent: sent.count,
     protocolError: protocolErrors.count,

@@ -27,6 +27,8 @@ export interface NodeMetrics extends CallMetrics {
   received(type: string): void;
   sent(type: string): void;
   protocolError(code: string): void;
+  /** An invite refused for the call-attempt limit. */
+  callAttemptRefused(): void;
   /** A message from another node of the cluster refused: malformed, or from a release that does not interoperate. */
   clusterRefused(why: Refusal): void;
   /** Frames counted since start, for the observer's rates (read without a scrape). */
@@ -58,6 +60,7 @@ export function createMetrics(node: string): NodeMetrics {
     received: frames.received,
     sent: frames.sent,
     protocolError: frames.protocolError,
+    callAttemptRefused: frames.callAttemptRefused,
     clusterRefused: cluster.refused,
     frameTotals: frames.totals,
     observe(s) {
