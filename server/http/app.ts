@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import Type from 'typebox';
 import { listProcesses, type Runtime, supervisionTree } from '../runtime/index.ts';
 import { installErrorHandler } from './errors.ts';
+import { answerExpectContinue } from './expect-continue.ts';
 
 export interface AppOptions {
   logger: boolean | { level: string };
@@ -24,6 +25,7 @@ export function createFastify(options: AppOptions): FastifyInstance {
     ? Fastify({ loggerInstance: options.loggerInstance, logController, ajv })
     : Fastify({ logger: options.logger, logController, ajv });
   installErrorHandler(app);
+  answerExpectContinue(app);
   return app;
 }
 
