@@ -13,6 +13,10 @@ const int = (value: string): number => {
 };
 
 const d = defaultSettings;
+/** A whole-number setting: its flag, environment variable and default. */
+const intOption = (flag: string, env: string, help: string, value: number) =>
+  new Option(`--${flag} <n>`, help).env(env).default(value).argParser(int);
+
 const program = new Command('hotline-node')
   .description('Run one Hotline node: call sessions over WebSocket, with hot code upgrades')
   .addOption(new Option('--node <name>', 'node name, part of every pid').env('HOTLINE_NODE').default(d.node))
@@ -67,10 +71,76 @@ const program = new Command('hotline-node')
       .argParser(int),
   )
   .addOption(
-    new Option('--call-attempts <n>', 'invites per user in any minute; 0 = no limit')
-      .env('HOTLINE_CALL_ATTEMPTS')
-      .default(d.callAttempts)
-      .argParser(int),
+    intOption(
+      'call-attempts',
+      'HOTLINE_CALL_ATTEMPTS',
+      'invites per user in any minute; 0 = no limit',
+      d.callAttempts,
+    ),
+  )
+  .addOption(
+    intOption(
+      'handshake-timeout-ms',
+      'HOTLINE_HANDSHAKE_TIMEOUT_MS',
+      'a connection with no complete first request (HTTP or WebSocket upgrade) is closed after this',
+      d.handshakeTimeoutMs,
+    ),
+  )
+  .addOption(
+    intOption(
+      'headers-timeout-ms',
+      'HOTLINE_HEADERS_TIMEOUT_MS',
+      "a request's headers must arrive within this",
+      d.headersTimeoutMs,
+    ),
+  )
+  .addOption(
+    intOption(
+      'request-timeout-ms',
+      'HOTLINE_REQUEST_TIMEOUT_MS',
+      'a whole request must arrive within this',
+      d.requestTimeoutMs,
+    ),
+  )
+  .addOption(
+    intOption(
+      'keep-alive-timeout-ms',
+      'HOTLINE_KEEP_ALIVE_TIMEOUT_MS',
+      'an idle keep-alive HTTP connection is closed after this',
+      d.keepAliveTimeoutMs,
+    ),
+  )
+  .addOption(
+    intOption(
+      'max-pending-connections',
+      'HOTLINE_MAX_PENDING_CONNECTIONS',
+      'connections not yet phones, per surface; new ones beyond are closed',
+      d.maxPendingConnections,
+    ),
+  )
+  .addOption(
+    intOption(
+      'max-pending-per-address',
+      'HOTLINE_MAX_PENDING_PER_ADDRESS',
+      'the same, from one source address',
+      d.maxPendingPerAddress,
+    ),
+  )
+  .addOption(
+    intOption(
+      'ping-interval-ms',
+      'HOTLINE_PING_INTERVAL_MS',
+      'each phone is pinged this often (0: never)',
+      d.pingIntervalMs,
+    ),
+  )
+  .addOption(
+    intOption(
+      'pong-timeout-ms',
+      'HOTLINE_PONG_TIMEOUT_MS',
+      'a phone that has not answered a ping within this is closed',
+      d.pongTimeoutMs,
+    ),
   )
   .addOption(
     new Option('--release <version>', 'boot this unpacked release instead of the permanent one').env(

@@ -6,12 +6,16 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import Type from 'typebox';
 import { listProcesses, type Runtime, supervisionTree } from '../runtime/index.ts';
+import { type ConnectionLimits, serverTimeouts } from './connection-guard.ts';
 import { installErrorHandler } from './errors.ts';
+import { answerExpectContinue } from './expect-continue.ts';
 
 export interface AppOptions {
   logger: boolean | { level: string };
   /** Use this logger instead (shared with the other surface). */
   loggerInstance?: FastifyBaseLogger;
+  /** Node's request, headers and keep-alive timeouts come from these (Node's defaults without). */
+  connections?: ConnectionLimits;
 }
 
 export function createFastify(options: AppOptions): FastifyInstance {
@@ -20,10 +24,12 @@ export function createFastify(options: AppOptions): FastifyInstance {
   // Fastify's ajv strips unknown properties by default; the schemas say additionalProperties:
   // false, so an unknown query parameter must be refused (400), not silently dropped.
   const ajv = { customOptions: { removeAdditional: false } } as const;
+  const common = { logController, ajv, ...(options.connections && serverTimeouts(options.connections)) };
   const app = options.loggerInstance
-    ? Fastify({ loggerInstance: options.loggerInstance, logController, ajv })
-    : Fastify({ logger: options.logger, logController, ajv });
+    ? Fastify({ loggerInstance: options.loggerInstance, ...common })
+    : Fastify({ logger: options.logger, ...common });
   installErrorHandler(app);
+  answerExpectContinue(app);
   return app;
 }
 

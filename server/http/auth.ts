@@ -51,10 +51,15 @@ export interface AdminAuth {
 export const OBSERVER_HEADER = 'x-hotline-observer';
 const READ_ONLY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** The token of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 7235). */
+function bearerToken(header: string | undefined): string | undefined {
+  const match = header === undefined ? null : /^bearer +(.*)$/i.exec(header);
+  return match?.[1];
+}
+
 /** How a request proves it may use the admin surface, if it does. */
 export function adminCredential(auth: AdminAuth, request: FastifyRequest): 'bearer' | 'session' | null {
-  const header = request.headers.authorization;
-  if (tokenMatches(auth.token, header?.startsWith('Bearer ') ? header.slice(7) : undefined)) return 'bearer';
+  if (tokenMatches(auth.token, bearerToken(request.headers.authorization))) return 'bearer';
   if (auth.sessions.valid(request.cookies[OBSERVER_COOKIE])) return 'session';
   return null;
 }

@@ -8,13 +8,16 @@
  * `invite`.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
 import { type Pid, type Runtime, startChild } from '../runtime/index.ts';
 import { CallAttempts } from './call-attempts.ts';
+import type { ConnectionGuard } from './connection-guard.ts';
 import { httpStatus } from './errors.ts';
+import { keepAlive } from './keepalive.ts';
 import { clientGone } from './port.ts';
 import { TokenBucket } from './rate-limit.ts';
 
@@ -31,6 +34,8 @@ export interface GatewayLimits {
   callAttempts: number;
   /** A minute, except in tests. */
   callAttemptWindowMs: number;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
 }
 
 export interface GatewayHooks {
@@ -40,6 +45,8 @@ export interface GatewayHooks {
   protocolError(code: string): void;
   /** An invite refused for the call-attempt limit (it never reached the session). */
   callAttemptRefused(): void;
+  /** A phone closed for not answering a ping in time. */
+  pongTimedOut(): void;
 }
 
 export interface GatewayOptions {
@@ -52,6 +59,8 @@ export interface GatewayOptions {
   sessionArgs(port: Pid): unknown;
   decode: FrameDecoder;
   limits: GatewayLimits;
+  /** Counts the socket as pending until it is a phone. */
+  guard: ConnectionGuard;
   hooks: GatewayHooks;
   log: FastifyBaseLogger;
 }
@@ -99,6 +108,8 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     if (o.sockets.size >= o.limits.maxSessions)
       return rejectUpgrade(socket, hotlineError('HOT_ERR_NODE_FULL', o.limits.maxSessions));
     wss.handleUpgrade(req, socket, head, (ws) => {
+      o.guard.becamePhone(socket as Socket);
+      keepAlive(ws, o.limits.pingIntervalMs, o.limits.pongTimeoutMs, o.hooks.pongTimedOut);
       void connect(ws).catch((err: unknown) => {
         o.log.error({ err }, 'could not start a session');
         ws.close(1011, 'session start failed');

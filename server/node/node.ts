@@ -25,6 +25,7 @@ import { additionsOf } from '../calls/releases/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
 import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
+import { guardConnections } from '../http/connection-guard.ts';
 import { attachGateway, type Gateway } from '../http/gateway.ts';
 import { ObserverFeed } from '../http/observer-feed.ts';
 import { observerRoutes } from '../http/observer-routes.ts';
@@ -100,8 +101,14 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   // A restarted node boots its permanent release.
   for (const b of (await releases.boot(settings.release)).behaviours) rt.modules.load(b);
   const logger = options.logger === false ? false : { level: settings.logLevel };
-  const publicApp = createFastify({ logger });
-  const adminApp = createFastify({ logger: false, loggerInstance: publicApp.log });
+  const publicApp = createFastify({ logger, connections: settings });
+  const adminApp = createFastify({ logger: false, loggerInstance: publicApp.log, connections: settings });
+  const connectionHooks = {
+    refused: metrics.connectionRefused,
+    handshakeTimedOut: metrics.handshakeTimedOut,
+  };
+  const guard = guardConnections(publicApp, settings, connectionHooks);
+  guardConnections(adminApp, settings, connectionHooks);
   // Join before phones can register (their users go into the cluster's directory), and
   // before recovery: a call that was up may have its CDR from a surviving node already.
   const where: { callsUrl?: string; httpUrl?: string; adminUrl?: string } = {};
@@ -189,11 +196,13 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     }),
     decode: (text) => protocol.decode(text),
     limits: settings,
+    guard,
     hooks: {
       received: metrics.received,
       sent: metrics.sent,
       protocolError: metrics.protocolError,
       callAttemptRefused: metrics.callAttemptRefused,
+      pongTimedOut: metrics.pongTimedOut,
     },
     log: publicApp.log,
   });

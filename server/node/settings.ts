@@ -1,7 +1,8 @@
 /** Everything a node can be told, with the embedded defaults `npm start` runs on. */
 import { fileURLToPath } from 'node:url';
+import type { ConnectionLimits } from '../http/connection-guard.ts';
 
-export interface NodeSettings {
+export interface NodeSettings extends ConnectionLimits {
   node: string;
   host: string;
   port: number;
@@ -21,6 +22,9 @@ export interface NodeSettings {
   /** Invites per user per call-attempt window (a minute outside tests); 0 = no limit. */
   callAttempts: number;
   callAttemptWindowMs: number;
+  /** Each phone is pinged this often (0: never) and closed when it has not answered within pongTimeoutMs. */
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
   /** PEM files of public keys whose signed releases this node installs (its dev key is trusted too). */
   trustedKeys: string[];
   /** Boot this unpacked release instead of the permanent one (what a restart deploy does). */
@@ -48,6 +52,15 @@ export const defaultSettings: NodeSettings = {
   maxBufferedBytes: 256 * 1024,
   callAttempts: 60,
   callAttemptWindowMs: 60_000,
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  // Room for a 16 MB release upload on a slow link.
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  maxPendingConnections: 1_000,
+  maxPendingPerAddress: 50,
+  pingIntervalMs: 20_000,
+  pongTimeoutMs: 10_000,
   trustedKeys: [],
   release: undefined,
   cluster: undefined,

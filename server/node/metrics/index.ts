@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Refusal } from '../../cluster/cluster.ts';
 import { type CallMetrics, callMetrics } from './calls.ts';
 import { clusterMetrics } from './cluster.ts';
+import { type ConnectionMetrics, connectionMetrics } from './connections.ts';
 import { type FrameTotals, frameMetrics } from './frames.ts';
 import { type ReleaseMetrics, releaseMetrics } from './releases.ts';
 import { runtimeMetrics } from './runtime.ts';
@@ -18,7 +19,7 @@ import type { ScrapeSources } from './sources.ts';
 export type { FrameTotals } from './frames.ts';
 export type { ScrapeSources } from './sources.ts';
 
-export interface NodeMetrics extends CallMetrics {
+export interface NodeMetrics extends CallMetrics, ConnectionMetrics {
   registry: Registry;
   /** What the release handler reports. */
   release: ReleaseMetrics;
@@ -53,6 +54,7 @@ export function createMetrics(node: string): NodeMetrics {
 
   return {
     registry,
+    ...connectionMetrics(registry),
     release,
     sessionTurn: sessions.turn,
     answered: calls.answered,
