@@ -60,7 +60,8 @@ export class Dispatch {
 
   /** Sends to a dead local pid are dropped, as in OTP; to another node's, they go through the distribution. */
   deliver(to: Pid | string, kind: 'cast' | 'info', message: unknown): void {
-    const pid = this.#registry.resolve(to);
+    // A pid (the common case) without the call into the registry: this is the send path.
+    const pid = to.charCodeAt(0) === 60 /* < */ ? (to as Pid) : this.#registry.resolve(to);
     const p = this.#table.get(pid);
     if (p !== undefined) return this.enqueue(p, kind, message, null);
     this.#k.remote.deliver(pid, kind, message);
