@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import type { Release } from '../../server/calls/contract.ts';
 import { releaseEntry, releaseSources } from '../../server/calls/releases/index.ts';
 import { AdminClient } from '../../server/ops/admin-client.ts';
-import { type Artifact, signArtifact } from '../../server/release/artifact.ts';
+import type { Artifact } from '../../server/release/artifact.ts';
 import { buildRelease } from '../../server/release/build.ts';
 import type { ReleaseList } from '../../server/release/handler.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
@@ -18,6 +18,7 @@ import type { KeyPair } from '../../server/release/keys.ts';
 import type { ReleaseManifest } from '../../server/release/manifest.ts';
 import { RELEASE_API_VERSION } from '../../server/release/module.ts';
 import type { AdminTarget } from './cdrs.ts';
+import { signAsTestRelease } from './release-fixtures.ts';
 import { startTestNode, type TestNode, tempDataDir } from './test-node.ts';
 import { waitFor } from './wait.ts';
 
@@ -78,21 +79,7 @@ export function signAsCallsRelease(
   code: string,
   manifest: Partial<Omit<ReleaseManifest, 'version'>> = {},
 ): Artifact {
-  return signArtifact(
-    code,
-    {
-      name: 'hotline-calls',
-      version,
-      apiVersion: RELEASE_API_VERSION,
-      modules: {},
-      upgradeFrom: [],
-      downgradeTo: [],
-      ...manifest,
-    },
-    signer.keys.privateKey,
-    signer.keys.publicKey,
-    new Date(),
-  );
+  return signAsTestRelease(signer.keys, version, code, { modules: {}, ...manifest }, 'hotline-calls');
 }
 
 /** A node's admin API, in this process or another. */

@@ -26,17 +26,21 @@ export function bundledFixture(version: string): Promise<string> {
   return b;
 }
 
-/** Sign any code as a release, as a build would (no evaluation: the refusals need broken code). */
+/**
+ * Sign any code as a release, as a build would (no evaluation: the refusals need broken code),
+ * with a manifest of one module, `worker`, unless `meta` says otherwise.
+ */
 export function signAsTestRelease(
   keys: KeyPair,
   version: string,
   code: string,
   meta: Partial<Omit<ReleaseManifest, 'version'>> = {},
+  name = 'test-release',
 ): Artifact {
   return signArtifact(
     code,
     {
-      name: 'test-release',
+      name,
       version,
       apiVersion: meta.apiVersion ?? RELEASE_API_VERSION,
       modules: meta.modules ?? { worker: version },
