@@ -16,7 +16,6 @@ import type { ReleaseList } from '../../server/release/handler.ts';
 import type { InstallOptions, InstallProgress } from '../../server/release/installer.ts';
 import type { KeyPair } from '../../server/release/keys.ts';
 import type { ReleaseManifest } from '../../server/release/manifest.ts';
-import { RELEASE_API_VERSION } from '../../server/release/module.ts';
 import type { AdminTarget } from './cdrs.ts';
 import { signAsTestRelease } from './release-fixtures.ts';
 import { startTestNode, type TestNode, tempDataDir } from './test-node.ts';
