@@ -1,6 +1,7 @@
 /** `npm run bench -- <name> [options]`: benchmarks, separate from the tests. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type NodeLossOptions, nodeLossBench } from './node-loss.ts';
+import { type ProbesOptions, probesBench } from './probes.ts';
 import { type Figure, report } from './report.ts';
 import { type RolloutBenchOptions, rolloutBench } from './rollout.ts';
 import { runtimeBench } from './runtime.ts';
@@ -159,6 +160,24 @@ program
       'node-loss',
       (o: NodeLossOptions & { json?: boolean }) => nodeLossBench(o),
       (o) => ({ runs: o.runs, calls_each_way: o.calls, nodes: 2 }),
+    ),
+  );
+
+program
+  .command('probes')
+  .description(
+    'abuse probes on a node with its defaults: idle TCP connections, and phones flooding a busy callee with invites',
+  )
+  .option('--idle <n>', 'idle TCP connections', positiveInt, 2000)
+  .option('--addresses <n>', 'loopback source addresses they come from (127.0.1.x)', positiveInt, 40)
+  .option('--phones <n>', 'phones inviting the busy callee', positiveInt, 50)
+  .option('--seconds <n>', 'length of each flood', positiveInt, 20)
+  .option('--json', 'print one JSON object on stdout')
+  .action(
+    runs(
+      'probes',
+      (o: ProbesOptions & { json?: boolean }) => probesBench(o),
+      (o) => ({ idle: o.idle, addresses: o.addresses, phones: o.phones, seconds: o.seconds }),
     ),
   );
 
