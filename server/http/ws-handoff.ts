@@ -92,6 +92,7 @@ interface Detached {
 
 const detached = new WeakMap<WebSocket, Detached>();
 const detaching = new WeakSet<WebSocket>();
+const held = new WeakSet<Socket>();
 const ignoreError = (): void => {};
 const DEFAULT_TIMEOUT_MS = 5000;
 
@@ -191,6 +192,20 @@ export function releaseDetachedSocket(detachedWs: DetachedWebSocket): void {
 }
 
 /**
+ * In the receiving process, stop a socket that just arrived over IPC from reading, before it
+ * reads anything: Node starts reading a received socket on the next turn of the event loop,
+ * and bytes read here are gone for the sending process if it has to take the socket back.
+ * Call it synchronously in the 'message' handler; `adoptWebSocket` starts reading again.
+ */
+export function holdSocket(socket: Socket): void {
+  const handle = handleOf(socket);
+  handle.readStop();
+  // As in a detach: the stream thinks the handle reads, so it does not start it again.
+  handle.reading = true;
+  held.add(socket);
+}
+
+/**
  * A server-side WebSocket on an already upgraded socket in the receiving process, with no
  * handshake (what WebSocketServer does after an upgrade), that parses `head` first.
  */
@@ -217,6 +232,7 @@ export function adoptWebSocket(socket: Socket, head: Uint8Array, options: AdoptO
       skipUTF8Validation: o.skipUTF8Validation,
     },
   );
+  if (held.delete(socket)) handleOf(socket).readStart();
   return ws;
 }
 

@@ -341,7 +341,7 @@ describe('moving a ws connection to another process', () => {
     // Nothing is written while detached: a send is refused through its callback.
     const refused = new Promise((resolve) => a.send('lost', resolve));
     expect(await refused).toBeInstanceOf(Error);
-    const { reply } = await peer.request({ type: 'refuse' }, detached.socket);
+    const { reply } = await peer.request({ type: 'refuse', afterMs: 200 }, detached.socket);
     expect(reply.type).toBe('refused');
 
     reattachWebSocket(a, detached);
