@@ -14,6 +14,7 @@ import type { Pid } from './pid.ts';
 import type { Process } from './process.ts';
 import { isThenable, type ProcessTable } from './process-table.ts';
 import type { Registry } from './registry.ts';
+import type { RunningRecord } from './running.ts';
 import { Scheduler } from './scheduler.ts';
 
 /**
@@ -47,6 +48,7 @@ export class Dispatch {
   readonly #calls: PendingCalls;
   readonly #checkState: boolean;
   readonly #observe: RuntimeOptions['turnObserver'];
+  readonly #running: RunningRecord;
 
   constructor(kernel: Kernel, sliceMs: number, observe: RuntimeOptions['turnObserver']) {
     this.#k = kernel;
@@ -55,6 +57,7 @@ export class Dispatch {
     this.#calls = kernel.calls;
     this.#checkState = kernel.checkState;
     this.#observe = observe;
+    this.#running = kernel.running;
     this.scheduler = new Scheduler((p) => this.#turn(p), sliceMs);
   }
 
@@ -104,6 +107,7 @@ export class Dispatch {
    */
   #turn(p: Process): number {
     let n = 0;
+    this.#running.process(p.self, p.behaviour);
     while (n < MESSAGES_PER_TURN && p.runnable && !p.initializing && p.mailboxLength > 0) {
       // Only the observed module pays for the clock reads.
       if (this.#observe === undefined || p.behaviour.name !== this.#observe.module) this.#handleOne(p);
@@ -116,6 +120,7 @@ export class Dispatch {
       }
       n++;
     }
+    this.#running.idle();
     this.wake(p);
     return n;
   }
@@ -126,6 +131,7 @@ export class Dispatch {
     const message = mailbox.message;
     const from = mailbox.from;
     p.takeHead();
+    this.#running.message(kind, message);
     const b = p.behaviour;
     // Code under watch after an install: keep the state as it was, to undo a crash.
     let snapshot: unknown = NO_SNAPSHOT;
