@@ -54,10 +54,15 @@ function fire(stalledMs: number): void {
   }
 }
 
+let lastTick = lastChange;
 const timer = setInterval(() => {
   const now = performance.now();
   const beat = readBeat(job.beat);
-  if (beat !== last) {
+  // This thread itself did not run for a long while: the whole process was paused (SIGSTOP,
+  // a suspended machine, starved of CPU), not its loop stuck. Give the main thread its time again.
+  const paused = now - lastTick > job.watchdogMs / 2;
+  lastTick = now;
+  if (beat !== last || paused) {
     last = beat;
     lastChange = now;
   } else if (now - lastChange >= job.watchdogMs + job.checkMs) fire(now - lastChange);

@@ -58,7 +58,12 @@ export class Dispatch {
     this.#checkState = kernel.checkState;
     this.#observe = observe;
     this.#running = kernel.running;
-    this.scheduler = new Scheduler((p) => this.#turn(p), sliceMs);
+    // Between slices no callback runs: said once a slice, not after every turn.
+    this.scheduler = new Scheduler(
+      (p) => this.#turn(p),
+      sliceMs,
+      () => this.#running.idle(),
+    );
   }
 
   /** Sends to a dead local pid are dropped, as in OTP; to another node's, they go through the distribution. */
@@ -120,7 +125,6 @@ export class Dispatch {
       }
       n++;
     }
-    this.#running.idle();
     this.wake(p);
     return n;
   }

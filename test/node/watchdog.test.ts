@@ -19,7 +19,8 @@ interface Run {
   stderr: string;
 }
 
-function runTarget(mode: 'block' | 'busy', dataDir: string): Promise<Run> {
+/** `pauseMs`: stop the whole process (SIGSTOP) that long once it is ready, then let it go on. */
+function runTarget(mode: 'block' | 'busy', dataDir: string, pauseMs = 0): Promise<Run> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', 'test/node/watchdog-target.ts', String(WATCHDOG_MS), mode, dataDir],
@@ -28,6 +29,10 @@ function runTarget(mode: 'block' | 'busy', dataDir: string): Promise<Run> {
   let out = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    if (pauseMs > 0 && !out.includes('ready') && c.includes('ready')) {
+      child.kill('SIGSTOP');
+      setTimeout(() => child.kill('SIGCONT'), pauseMs);
+    }
     out += c;
   });
   child.stderr.setEncoding('utf8').on('data', (c: string) => {
@@ -81,6 +86,13 @@ describe('watchdog', () => {
     const run = await runTarget('busy', dir);
     expect(run.exit, run.stderr).toMatchObject({ code: 0, signal: null });
     expect(run.lines.some((l) => l.done === true)).toBe(true);
+    expect(existsSync(watchdogLogPath(dir))).toBe(false);
+  });
+
+  it('does not fire when the whole process was paused (its own thread did not run either)', async () => {
+    const dir = tempDataDir();
+    const run = await runTarget('busy', dir, 3 * WATCHDOG_MS);
+    expect(run.exit, run.stderr).toMatchObject({ code: 0, signal: null });
     expect(existsSync(watchdogLogPath(dir))).toBe(false);
   });
 });
