@@ -112,7 +112,7 @@ export class Dispatch {
    */
   #turn(p: Process): number {
     let n = 0;
-    this.#running.process(p.self, p.behaviour);
+    this.#running.process(p.serial, p.behaviour);
     while (n < MESSAGES_PER_TURN && p.runnable && !p.initializing && p.mailboxLength > 0) {
       // Only the observed module pays for the clock reads.
       if (this.#observe === undefined || p.behaviour.name !== this.#observe.module) this.#handleOne(p);

@@ -73,12 +73,8 @@ export class RunningRecord {
     this._slots[NODE] = this._intern(node, TABLE_BYTES);
   }
 
-  /** A process takes its turn. */
-  process(pid: string, behaviour: { name: string; version: string }): void {
-    // The number in `<42@node>`, without allocating.
-    let serial = 0;
-    for (let i = 1, c = pid.charCodeAt(1); c >= 48 && c <= 57; c = pid.charCodeAt(++i))
-      serial = serial * 10 + c - 48;
+  /** A process takes its turn: `serial` is the number in its pid. */
+  process(serial: number, behaviour: { name: string; version: string }): void {
     this._pid[0] = serial;
     if (behaviour !== this._lastBehaviour) {
       this._lastBehaviour = behaviour;
