@@ -143,6 +143,14 @@ const program = new Command('hotline-node')
     ),
   )
   .addOption(
+    intOption(
+      'watchdog-ms',
+      'HOTLINE_WATCHDOG_MS',
+      'end the node (a supervisor restarts it) when its event loop has not turned for this long; 0 = off',
+      d.watchdogMs,
+    ),
+  )
+  .addOption(
     new Option('--release <version>', 'boot this unpacked release instead of the permanent one').env(
       'HOTLINE_RELEASE',
     ),

@@ -4,7 +4,7 @@
  *
  *   npm run hotline -- release build 1.1.0
  *   npm run hotline -- release upload data/artifacts/hotline-1.1.0.release.json
- *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30s] [--dry-run]
+ *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30s] [--dry-run] [--force]
  *   npm run hotline -- promote | rollback | status | release list | release permanent 1.1.0
  *   npm run hotline -- cluster upgrade 1.1.0 [--artifact <file>] [--watch 10s] | cluster status
  */
@@ -175,6 +175,7 @@ program
   )
   .option('--no-wait', 'return once the install has started')
   .option('--dry-run', "print the install's plan and run its preflight; change nothing")
+  .option('--force', 'install a release the watchdog marked as refused')
   .action(
     async (
       version: string,
@@ -186,6 +187,7 @@ program
         maxErrorRate?: number;
         wait: boolean;
         dryRun?: boolean;
+        force?: boolean;
       },
     ) => {
       const admin = client();
@@ -206,7 +208,10 @@ program
         printDryRun(dry.plan, dry.preflight);
         return;
       }
-      const started = await admin.post<{ install: InstallProgress }>(path, body);
+      const started = await admin.post<{ install: InstallProgress }>(
+        path,
+        opts.force === true ? { ...body, force: true } : body,
+      );
       conclude(opts.wait ? await follow(admin) : started.install);
     },
   );

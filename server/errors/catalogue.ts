@@ -179,6 +179,11 @@ const catalogue = {
     fault: 'caller',
     message: (version: string, why: string) => `release ${version} cannot be removed: ${why}`,
   },
+  HOT_ERR_RELEASE_MARKED: {
+    fault: 'caller',
+    message: (version: string, why: string) =>
+      `release ${version} is marked (${why}); install it again only with force`,
+  },
   HOT_ERR_HISTORY_WRITE: {
     fault: 'node',
     message: (why: string) =>

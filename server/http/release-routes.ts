@@ -25,6 +25,8 @@ const InstallBody = Type.Object(
     maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     /** Answer the install's plan and its preflight, and change nothing. */
     dryRun: Type.Optional(Type.Boolean()),
+    /** Install a release marked by the watchdog anyway. */
+    force: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -50,9 +52,12 @@ export function releaseRoutes(app: FastifyInstance, releases: ReleaseHandler): v
     '/admin/releases/:version/install',
     { schema: { params: VersionParams, body: Type.Optional(InstallBody) } },
     async (req, reply) => {
-      const { dryRun, ...options } = req.body ?? {};
+      const { dryRun, force, ...options } = req.body ?? {};
       if (dryRun === true) return releases.dryRun(req.params.version, options);
-      const install = await releases.install(req.params.version, options);
+      const install = await releases.install(
+        req.params.version,
+        force === undefined ? options : { ...options, force },
+      );
       return reply.status(202).send({ install: install.progress });
     },
   );

@@ -37,6 +37,9 @@ import { devKeyPair, readPublicKeys } from '../release/keys.ts';
 import { type Clock, type Pid, Runtime } from '../runtime/index.ts';
 import { createMetrics, type NodeMetrics } from './metrics/index.ts';
 import type { NodeSettings } from './settings.ts';
+import { startWatchdog, type Watchdog } from './watchdog.ts';
+import { appendWatchdogRecord, pendingFire, watchdogLogPath } from './watchdog-log.ts';
+import { judgeFire } from './watchdog-recovery.ts';
 
 export interface HotlineNode {
   settings: NodeSettings;
@@ -79,6 +82,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   });
   const sockets = new Map<number, WebSocket>();
   let cluster: Cluster | undefined;
+  let watchdog: Watchdog | undefined;
 
   const protocol = new ClientProtocol();
   const releases = new ReleaseHandler<Release>({
@@ -97,7 +101,12 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     historyWriteFailed: (err, event) => publicApp.log.error({ err, event }, err.message),
     // Told at once, not at the next beat: an install on another node is checked against it.
     declaredChanged: () => cluster?.membership.announce(),
+    probationChanged: (version) => watchdog?.probation(version),
   });
+  // The watchdog ended this node last time: mark the release that was stuck before booting.
+  const watchdogLog = watchdogLogPath(settings.dataDir);
+  const fired = pendingFire(watchdogLog);
+  const verdict = fired === undefined ? undefined : await judgeFire(fired, releases);
   // A restarted node boots its permanent release.
   for (const b of (await releases.boot(settings.release)).behaviours) rt.modules.load(b);
   const logger = options.logger === false ? false : { level: settings.logLevel };
@@ -132,6 +141,25 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const claim: ClaimCdr =
     cluster === undefined ? claimAlone : (id, token) => cluster.claims.claim(`cdr.${id}`, token);
   const recovered = await recoverLog(journalPath, settings.node, claim);
+  if (settings.release !== undefined && releases.current.version !== settings.release)
+    publicApp.log.warn(
+      `release ${settings.release} is marked (${releases.marked(settings.release)}): booted the permanent ${releases.current.version} instead`,
+    );
+  if (fired !== undefined && verdict !== undefined) {
+    const booted = releases.current.version;
+    appendWatchdogRecord(watchdogLog, {
+      type: 'recovered',
+      at: new Date().toISOString(),
+      fired: fired.at,
+      booted,
+      ...verdict,
+    });
+    publicApp.log.warn(
+      { fired, booted, marked: verdict.marked, lostCalls: recovered.length },
+      `watchdog: the node was ended at ${fired.at}; ${verdict.why}; booted ${booted}` +
+        (verdict.marked === null ? '' : `, release ${verdict.marked} is marked (refused unless forced)`),
+    );
+  }
   rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }, claim));
   rt.modules.load(
     createPort(
@@ -245,6 +273,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   });
   await observerRoutes(adminApp, { node: settings.node, auth, feed });
 
+  watchdog = await startWatchdog({ ...settings, running: rt.running });
+  watchdog?.probation(releases.probation);
   await publicApp.listen({ host: settings.host, port: settings.port });
   await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });
   if (token.generated) {
@@ -290,6 +320,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         await ended;
         await Promise.all([publicApp.close(), adminApp.close(), releases.store.flushed]);
         await cluster?.leave();
+        await watchdog?.stop();
       })();
       return stopping;
     },

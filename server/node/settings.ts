@@ -31,6 +31,8 @@ export interface NodeSettings extends ConnectionLimits {
   release: string | undefined;
   /** NATS URL of the cluster to join; undefined: the node runs alone and needs no NATS. */
   cluster: string | undefined;
+  /** The node ends when its event loop has not turned for this long (watchdog.ts); 0 = no watchdog. */
+  watchdogMs: number;
 }
 
 export const defaultSettings: NodeSettings = {
@@ -64,4 +66,5 @@ export const defaultSettings: NodeSettings = {
   trustedKeys: [],
   release: undefined,
   cluster: undefined,
+  watchdogMs: 5_000,
 };

@@ -16,7 +16,7 @@ import {
   type InstallProgress,
   type ProcessFailure,
 } from './installer.ts';
-import { evaluateArtifact } from './loader.ts';
+import { evaluateArtifact, loadingManifest } from './loader.ts';
 import type { ReleaseModule } from './module.ts';
 import type { InstallPlan } from './plan.ts';
 import { checkArtifactInWorker } from './sandbox.ts';
@@ -40,6 +40,14 @@ export interface ReleaseHandlerOptions<R extends ReleaseModule> {
   declaredChanged?(declared: NodeReleases): void;
   /** Where a failed write of the history is logged (default: stderr). */
   historyWriteFailed?: HistoryWriteFailed;
+  /** The release on probation (see `probation`) changed: told at once, before its code runs. */
+  probationChanged?(version: string | null): void;
+}
+
+/** What an install may be told beyond its options. */
+export interface InstallRequest extends Partial<InstallOptions> {
+  /** Install a marked release anyway. */
+  force?: boolean;
 }
 
 export interface UnpackedRelease {
@@ -67,6 +75,8 @@ export interface ReleaseList {
   unreadable: UnreadableRelease[];
   baseline: string;
   install: InstallProgress | null;
+  /** Releases refused unless forced, and why. */
+  marked: Record<string, { at: string; reason: string }>;
 }
 
 /** What a preflight alone found: nothing was changed either way. */
@@ -113,10 +123,12 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
 
   /**
    * The release to start the node on: the permanent one (a restarted node boots it), or
-   * `version` when given (a plain deploy: stop the node, start it on the new release).
+   * `version` when given (a plain deploy: stop the node, start it on the new release) unless
+   * that one is marked: a node restarted with the same flags after its watchdog ended it
+   * must not boot into the same loop.
    */
   async boot(version?: string): Promise<R> {
-    const chosen = version ?? this.store.history.permanent ?? this.#o.baseline.version;
+    const chosen = version !== undefined && this.marked(version) === undefined ? version : this.permanent;
     await this.#checkStored(chosen);
     this.#current = this.load(chosen);
     this.#o.loaded?.(this.#current);
@@ -127,7 +139,50 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
         { type: 'installed', version: this.#current.version, reason: 'boot' },
       );
     this.#redeclare();
+    this.#probationMayHaveChanged();
     return this.#current;
+  }
+
+  /**
+   * The release on probation, if any: the one an install is bringing in, or a current release
+   * that is not (yet) the permanent one. A restart would leave it for the permanent release.
+   */
+  get probation(): string | null {
+    const install = this.#install?.progress;
+    if (install !== undefined) return install.to;
+    return this.#current.version === this.permanent ? null : this.#current.version;
+  }
+
+  #toldProbation: string | null | undefined = undefined;
+  #probationMayHaveChanged(): void {
+    const now = this.probation;
+    if (now === this.#toldProbation) return;
+    this.#toldProbation = now;
+    this.#o.probationChanged?.(now);
+  }
+
+  /** Why `version` is marked (refused unless forced), if it is. */
+  marked(version: string): string | undefined {
+    const marks = this.store.history.marked;
+    return marks !== undefined && Object.hasOwn(marks, version) ? marks[version]?.reason : undefined;
+  }
+
+  /** Refuse `version` from now on unless forced; resolves once that is on disk. */
+  async mark(version: string, reason: string): Promise<void> {
+    checkVersion(version);
+    const marked = { ...this.store.history.marked, [version]: { at: new Date().toISOString(), reason } };
+    await this.store.record({ marked }, { type: 'marked', version, reason });
+  }
+
+  /** Whether release `version` has behaviour `name` at `moduleVersion` (without running stored code). */
+  hasModule(version: string, name: string, moduleVersion: string): boolean {
+    const loaded = [this.#o.baseline, this.#current].find((r) => r.version === version);
+    if (loaded !== undefined)
+      return loaded.behaviours.some((b) => b.name === name && b.version === moduleVersion);
+    const manifest = loadingManifest(this.#verify(this.store.read(version)));
+    // The first artifact format has every behaviour at the release's version.
+    if (typeof manifest === 'string') return moduleVersion === manifest;
+    return Object.hasOwn(manifest.modules, name) && manifest.modules[name] === moduleVersion;
   }
 
   get current(): R {
@@ -322,12 +377,15 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   }
 
   /** Start an install once its code passed the check in a worker: preflight and commit run on; watch `progress` or `done`. */
-  async install(version: string, options: Partial<InstallOptions> = {}): Promise<Install> {
+  async install(version: string, { force, ...options }: InstallRequest = {}): Promise<Install> {
+    const why = this.marked(version);
+    if (why !== undefined && force !== true) throw hotlineError('HOT_ERR_RELEASE_MARKED', version, why);
     await this.#checkStored(version);
     const { install, from, to } = this.#prepare(version, options, this.#o.hooks);
     this.#install = install;
     // Declared from the preflight on, before any process moves: another node's install is checked against it.
     this.#redeclare();
+    this.#probationMayHaveChanged();
     void install.start();
     void install.done.then((p) => {
       this.#install = null;
@@ -342,6 +400,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
         ...(p.reason ? { reason: p.reason } : {}),
       });
       this.#redeclare();
+      this.#probationMayHaveChanged();
       this.#o.hooks?.outcome?.(p);
     });
     return install;
@@ -375,7 +434,9 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
         `only the current release (${this.#current.version}) can be made permanent`,
       );
     }
-    await this.store.record({ permanent: version }, { type: 'permanent', version });
+    const written = this.store.record({ permanent: version }, { type: 'permanent', version });
+    this.#probationMayHaveChanged();
+    await written;
   }
 
   /** Why `version` cannot be removed, if it cannot. */
@@ -446,6 +507,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
       unreadable,
       baseline: this.#o.baseline.version,
       install: this.progress,
+      marked: { ...this.store.history.marked },
     };
   }
 }

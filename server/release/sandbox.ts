@@ -8,13 +8,12 @@
  * node process (the first check takes 0.6–1 s), then each check about 150–250 ms of another
  * thread's time; the node's own thread only starts the worker and hears its answer.
  */
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { build } from 'esbuild';
 import { errorFromNode, hotlineError } from '../errors/catalogue.ts';
 import type { Artifact } from './artifact.ts';
 import { loadingManifest } from './loader.ts';
 import type { ReleaseManifest } from './manifest.ts';
+import { bundledWorkerScript } from './worker-script.ts';
 
 export interface SandboxLimits {
   /** How long the release's top-level code and contract check may run, in ms. */
@@ -46,27 +45,9 @@ export type SandboxReport =
 
 /**
  * The worker's script: sandbox-worker.ts and the node's modules it imports (loader, runtime,
- * errors, TypeBox), bundled once per node process. A worker that evaluates one script starts
- * several times faster than one that registers tsx and imports each module through it.
+ * errors, TypeBox), bundled once per node process.
  */
-let script: Promise<string> | undefined;
-function workerScript(): Promise<string> {
-  script ??= build({
-    entryPoints: [fileURLToPath(new URL('./sandbox-worker.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    // A function scope of its own: a worker's eval script shares the scope of Node's globals.
-    format: 'iife',
-    write: false,
-    logLevel: 'silent',
-  }).then((out) => out.outputFiles[0]?.text ?? '');
-  // A failed build is not remembered: the next check tries again.
-  script.catch(() => {
-    script = undefined;
-  });
-  return script;
-}
+const workerScript = bundledWorkerScript(new URL('./sandbox-worker.ts', import.meta.url));
 
 /**
  * Load a release's code in a worker thread and check it as the loader does. Resolves when it

@@ -23,7 +23,14 @@ import { type HotlineError, hotlineError, hotlineErrorWithCause } from '../error
 import type { Artifact } from './artifact.ts';
 import { checkVersion } from './version.ts';
 
-export type HistoryEventType = 'unpacked' | 'installed' | 'aborted' | 'rolled_back' | 'permanent' | 'removed';
+export type HistoryEventType =
+  | 'unpacked'
+  | 'installed'
+  | 'aborted'
+  | 'rolled_back'
+  | 'permanent'
+  | 'removed'
+  | 'marked';
 
 export interface HistoryEvent {
   at: string;
@@ -38,6 +45,11 @@ export interface History {
   current: string | null;
   /** What a restarted node boots. */
   permanent: string | null;
+  /**
+   * Releases refused from now on unless forced, and why (a watchdog found one stuck in a
+   * handler while on probation). Kept apart from the events, which are trimmed.
+   */
+  marked?: Record<string, { at: string; reason: string }>;
   events: HistoryEvent[];
 }
 
@@ -148,7 +160,7 @@ export class ReleaseStore {
    * next write that succeeds carries it.
    */
   record(
-    change: Partial<Pick<History, 'current' | 'permanent'>>,
+    change: Partial<Pick<History, 'current' | 'permanent' | 'marked'>>,
     event: Omit<HistoryEvent, 'at'>,
   ): Promise<void> {
     const stamped = { at: new Date().toISOString(), ...event };

@@ -14,6 +14,7 @@ import type { Pid } from './pid.ts';
 import type { Process } from './process.ts';
 import { isThenable, type ProcessTable } from './process-table.ts';
 import type { Registry } from './registry.ts';
+import type { RunningRecord } from './running.ts';
 import { Scheduler } from './scheduler.ts';
 
 /**
@@ -47,6 +48,7 @@ export class Dispatch {
   readonly #calls: PendingCalls;
   readonly #checkState: boolean;
   readonly #observe: RuntimeOptions['turnObserver'];
+  readonly #running: RunningRecord;
 
   constructor(kernel: Kernel, sliceMs: number, observe: RuntimeOptions['turnObserver']) {
     this.#k = kernel;
@@ -55,7 +57,13 @@ export class Dispatch {
     this.#calls = kernel.calls;
     this.#checkState = kernel.checkState;
     this.#observe = observe;
-    this.scheduler = new Scheduler((p) => this.#turn(p), sliceMs);
+    this.#running = kernel.running;
+    // Between slices no callback runs: said once a slice, not after every turn.
+    this.scheduler = new Scheduler(
+      (p) => this.#turn(p),
+      sliceMs,
+      () => this.#running.idle(),
+    );
   }
 
   /** Sends to a dead local pid are dropped, as in OTP; to another node's, they go through the distribution. */
@@ -104,6 +112,7 @@ export class Dispatch {
    */
   #turn(p: Process): number {
     let n = 0;
+    this.#running.process(p.serial, p.behaviour);
     while (n < MESSAGES_PER_TURN && p.runnable && !p.initializing && p.mailboxLength > 0) {
       // Only the observed module pays for the clock reads.
       if (this.#observe === undefined || p.behaviour.name !== this.#observe.module) this.#handleOne(p);
@@ -126,6 +135,7 @@ export class Dispatch {
     const message = mailbox.message;
     const from = mailbox.from;
     p.takeHead();
+    this.#running.message(kind, message);
     const b = p.behaviour;
     // Code under watch after an install: keep the state as it was, to undo a crash.
     let snapshot: unknown = NO_SNAPSHOT;

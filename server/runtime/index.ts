@@ -16,6 +16,7 @@ export type { ModuleVersionInfo } from './module-table.ts';
 export { formatPid, isPid, type Pid, pidNode } from './pid.ts';
 export type { ProcessView } from './process-view.ts';
 export type { ProcessScan, ReleaseApi, SuspendedBatch, WatchedEvent } from './release-api.ts';
+export { type RunningCallback, type RunningKind, readRunning } from './running.ts';
 export {
   type CrashGuard,
   MESSAGES_PER_TURN,

@@ -12,6 +12,7 @@ import { PendingCalls } from './pending-calls.ts';
 import { ProcessTable } from './process-table.ts';
 import { Registry } from './registry.ts';
 import { Remote } from './remote.ts';
+import { RunningRecord } from './running.ts';
 import { Timers } from './timers.ts';
 
 export interface RuntimeOptions {
@@ -42,6 +43,8 @@ export class Kernel {
   readonly links: Links;
   readonly calls: PendingCalls;
   readonly remote: Remote;
+  /** The callback running now, readable from another thread (running.ts). */
+  readonly running: RunningRecord;
   #nextRef = 0;
 
   constructor(options: RuntimeOptions) {
@@ -56,6 +59,7 @@ export class Kernel {
     this.links = new Links(this);
     this.calls = new PendingCalls(this);
     this.remote = new Remote(this);
+    this.running = new RunningRecord(this.node);
     this.dispatch = new Dispatch(this, options.sliceMs ?? 4, options.turnObserver);
   }
 

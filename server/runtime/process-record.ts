@@ -48,6 +48,8 @@ export class ProcessRecord implements ProcessView {
 
   constructor(
     readonly self: Pid,
+    /** The number in `self`: what the running record (running.ts) names it by, without parsing. */
+    readonly serial: number,
     behaviour: AnyBehaviour,
     readonly parent: Pid | undefined,
   ) {

@@ -47,8 +47,9 @@ export class ProcessTable {
     const behaviour = typeof module === 'string' ? k.modules.get(module) : module;
     // Refuse a bad or taken name before anything exists: no process, no events.
     if (options.name !== undefined) k.registry.check(options.name);
-    const pid = formatPid(++this.#nextId, k.node);
-    const p = new Process(k, pid, behaviour, options.parent);
+    const serial = ++this.#nextId;
+    const pid = formatPid(serial, k.node);
+    const p = new Process(k, pid, serial, behaviour, options.parent);
     this.#procs.set(pid, p);
     k.modules.retain(behaviour);
     if (options.link && options.parent) k.links.link(options.parent, pid);

@@ -25,10 +25,11 @@ export class Process extends ProcessRecord implements ProcessContext {
   constructor(
     readonly k: Kernel,
     self: Pid,
+    serial: number,
     behaviour: AnyBehaviour,
     parent: Pid | undefined,
   ) {
-    super(self, behaviour, parent);
+    super(self, serial, behaviour, parent);
   }
 
   get node(): string {

@@ -54,6 +54,14 @@ export class Runtime {
     return this.#k.dispatch.guard;
   }
 
+  /**
+   * Shared memory naming the callback running now (pid, behaviour, version, message type):
+   * another thread reads it with `readRunning` while this one is stuck in that callback.
+   */
+  get running(): SharedArrayBuffer {
+    return this.#k.running.buffer;
+  }
+
   get scheduler(): Scheduler<Process> {
     return this.#k.dispatch.scheduler;
   }

@@ -27,6 +27,8 @@ export class Scheduler<P extends Schedulable> {
     /** Runs one turn of `p`; returns how many messages it handled. */
     private readonly turn: (p: P) => number,
     private readonly sliceMs: number,
+    /** Runs once a slice has run its turns. */
+    private readonly sliceDone: () => void = () => {},
   ) {}
 
   enqueue(p: P): void {
@@ -66,6 +68,7 @@ export class Scheduler<P extends Schedulable> {
         if (performance.now() >= deadline) break;
       }
     }
+    this.sliceDone();
     this.behind = this.#queue.length > 0;
     const took = performance.now() - start;
     if (took > this.maxSliceMs) this.maxSliceMs = took;

@@ -17,11 +17,15 @@ export interface NodeProcess extends AdminTarget {
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const nodeProcesses = new Set<NodeProcess>();
 
-/** `node --import tsx server/main.ts` on ephemeral ports, as `npm start` runs it; `args` adds flags. */
+/**
+ * `node --import tsx server/main.ts` on ephemeral ports, as `npm start` runs it; `args` adds
+ * flags. `ownGroup`: in a process group of its own, as a supervisor starts a service.
+ */
 export function spawnNodeProcess(
   dataDir: string,
   args: string[] = [],
   timeoutMs = 20_000,
+  { ownGroup = false }: { ownGroup?: boolean } = {},
 ): Promise<NodeProcess> {
   const proc = spawn(
     process.execPath,
@@ -30,6 +34,7 @@ export function spawnNodeProcess(
       cwd: repoRoot,
       env: { ...process.env, HOTLINE_ADMIN_TOKEN: 'test-token', HOTLINE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: ownGroup,
     },
   );
   let out = '';

@@ -33,6 +33,8 @@ export async function startTestNode(
       adminToken: 'test-token',
       dataDir,
       logLevel: 'silent',
+      // A node in the test process must not end it: the watchdog is tested in child processes.
+      watchdogMs: 0,
       ...overrides,
     },
     { logger: false, ...options },
