@@ -11,13 +11,17 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { CdrArchive, type CdrQuery } from '../../server/calls/cdr/archive.ts';
 import { createJournal } from '../../server/calls/cdr/journal.ts';
-import { type ClaimCdr, queryCdrs, recoverLog, scanLog } from '../../server/calls/cdr/log.ts';
+import { type ClaimCdr, recoverLog, scanLog } from '../../server/calls/cdr/log.ts';
 import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
 import { type CallEnd, JOURNAL, type JournalMessage } from '../../server/calls/contract.ts';
 import { type AnyBehaviour, kill, type Pid, Runtime } from '../../server/runtime/index.ts';
 import { tempDataDir } from '../support/test-node.ts';
 import { waitFor } from '../support/wait.ts';
+
+/** The newest CDRs of a log, one page as the admin surface gives it. */
+const queryCdrs = async (path: string, q: CdrQuery) => (await new CdrArchive(path).page(q)).cdrs;
 
 const dirs: string[] = [];
 const runtimes: Runtime[] = [];
