@@ -28,7 +28,6 @@ import {
 } from '../../runtime/index.ts';
 import { type CallEnd, type CallPhase, JOURNAL, type JournalMessage } from '../contract.ts';
 import {
-  appendLines,
   appendLinesSync,
   type Candidate,
   type ClaimCdr,
@@ -41,19 +40,10 @@ import {
   newCandidate,
   openLog,
   scanHead,
+  writeBatch,
 } from './log.ts';
 import type { Cdr, OpenCall } from './records.ts';
-import {
-  bytesOf,
-  dropExpired,
-  type Entry,
-  type Head,
-  keepEverything,
-  needsRoll,
-  rollHead,
-  type SegmentPolicy,
-  wrote,
-} from './segments.ts';
+import { type Entry, type Head, keepEverything, type SegmentPolicy } from './segments.ts';
 
 export interface JournalArgs {
   path: string;
@@ -245,18 +235,8 @@ export function createJournal(
           s.pending = [];
           s.toClaim = [];
           const now = ctx.now();
-          if (needsRoll(s.head, s.policy, now, bytesOf(batch))) {
-            // Synchronous, once a segment: the new head and this batch are durable together.
-            Object.assign(s, rollHead(s.path, s.fd, s.head, carried(s, now), batch, now));
-            dropExpired(s.path, s.policy, now);
-          } else {
-            // Messages queue while the write is in flight: the next batch forms meanwhile.
-            await appendLines(
-              s.fd,
-              batch.map((e) => e.text),
-            );
-            wrote(s.head, batch);
-          }
+          // Messages queue while the write is in flight: the next batch forms meanwhile.
+          await writeBatch(s, batch, now, () => carried(s, now));
           s.written += batch.length;
           // Killed during the write: the journal that replaces it asks, from the log.
           if (ctx.whereis(JOURNAL) === ctx.self) for (const c of toClaim) askClaim(ctx, c, claim);

@@ -25,7 +25,17 @@ import type { CallEnd } from '../contract.ts';
 import { linesOf, parseLine, readChunks } from './line-reader.ts';
 import type { Cdr, LogLine, OpenCall } from './records.ts';
 import { BLOCK_RECORDS, indexLine, newIndex } from './segment-index.ts';
-import { closedSegments, type Head } from './segments.ts';
+import {
+  bytesOf,
+  closedSegments,
+  dropExpired,
+  type Entry,
+  type Head,
+  needsRoll,
+  rollHead,
+  type SegmentPolicy,
+  wrote,
+} from './segments.ts';
 
 const writeAsync = promisify(write);
 const datasyncAsync = promisify(fdatasync);
@@ -38,6 +48,37 @@ export function openLog(path: string): number {
 export async function appendLines(fd: number, lines: string[]): Promise<void> {
   await writeAsync(fd, lines.join(''));
   await datasyncAsync(fd);
+}
+
+/** What appends to the head: its fd and its place in the segments. */
+export interface LogWriter {
+  path: string;
+  policy: SegmentPolicy;
+  fd: number;
+  head: Head;
+}
+
+/**
+ * Append a batch (group commit), first rolling to a new segment when the batch would take
+ * the head past its size or the head is past its age; `carry` is what the new head starts
+ * with. The roll is synchronous and rare (once a segment): its batch is durable with it.
+ */
+export async function writeBatch(
+  w: LogWriter,
+  batch: Entry[],
+  now: number,
+  carry: () => string[],
+): Promise<void> {
+  if (needsRoll(w.head, w.policy, now, bytesOf(batch))) {
+    Object.assign(w, rollHead(w.path, w.fd, w.head, carry(), batch, now));
+    dropExpired(w.path, w.policy, now);
+    return;
+  }
+  await appendLines(
+    w.fd,
+    batch.map((e) => e.text),
+  );
+  wrote(w.head, batch);
 }
 
 export function appendLinesSync(fd: number, lines: string[]): void {
