@@ -17,6 +17,7 @@ import { type ClaimCdr, recoverLog, scanLog } from '../../server/calls/cdr/log.t
 import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
 import { type CallEnd, JOURNAL, type JournalMessage } from '../../server/calls/contract.ts';
 import { type AnyBehaviour, kill, type Pid, Runtime } from '../../server/runtime/index.ts';
+import { killJournals } from '../support/cdrs.ts';
 import { tempDataDir } from '../support/test-node.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -26,11 +27,7 @@ const queryCdrs = async (path: string, q: CdrQuery) => (await new CdrArchive(pat
 const dirs: string[] = [];
 const runtimes: Runtime[] = [];
 afterEach(async () => {
-  for (const rt of runtimes.splice(0)) {
-    const journal = rt.whereis(JOURNAL);
-    if (journal !== undefined) rt.exit(journal, kill);
-    await rt.idle();
-  }
+  await killJournals(runtimes);
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 

@@ -21,7 +21,7 @@ import {
   serviceCall,
   steadyEchoCall,
 } from '../support/calls.ts';
-import { cdrOf, fetchCdrs, readCdrLog, waitForCdrs } from '../support/cdrs.ts';
+import { cdrOf, fetchCdrs, readCdrLog, sampleCdr, waitForCdrs } from '../support/cdrs.ts';
 import { reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
 import { startTestNode, type TestNode, tempDataDir } from '../support/test-node.ts';
 import { sleep, waitFor } from '../support/wait.ts';
@@ -457,24 +457,7 @@ describe('the CDR log', () => {
   const answered = (id: string, at: number) => JSON.stringify({ t: 'answered', id, at });
   const alive = (at: number) => JSON.stringify({ t: 'alive', at });
   const cdr = (id: string, endedAt: number, extra: Partial<Cdr> = {}) =>
-    JSON.stringify({
-      t: 'cdr',
-      id,
-      callId: `call-${id}`,
-      caller: 'alice',
-      callee: 'bob',
-      node: 'n',
-      setupAt: endedAt - 10,
-      answeredAt: null,
-      endedAt,
-      durationMs: 0,
-      cause: 'normal',
-      endedBy: 'caller',
-      mediaAtoB: 0,
-      mediaBtoA: 0,
-      versions: ['1.0.0'],
-      ...extra,
-    });
+    JSON.stringify({ t: 'cdr', ...sampleCdr(id, endedAt, extra) });
   const logFile = (lines: string[], tail = '\n') => {
     const path = join(dir(), 'cdr.log');
     writeFileSync(path, lines.join('\n') + tail);

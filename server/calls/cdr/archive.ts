@@ -144,7 +144,8 @@ export class CdrArchive {
       const seq = (closedSegments(this.#path).at(-1) ?? 0) + 1;
       head = { ino: st.ino, scannedTo: 0, index: newIndex(seq, 0) };
     }
-    for await (const l of linesOf(this.#read(this.#path, head.scannedTo, st.size), head.scannedTo)) {
+    const appended = st.size > head.scannedTo ? this.#read(this.#path, head.scannedTo, st.size) : [];
+    for await (const l of linesOf(appended, head.scannedTo)) {
       // A line still being written (or torn) is indexed once it is whole.
       if (!l.complete) break;
       head.scannedTo = l.offset + l.bytes;

@@ -28,7 +28,8 @@ function hashes(key: string): [number, number] {
 }
 
 export function bloomOf(keys: Iterable<string>, count: number): Bloom {
-  const m = Math.max(64, Math.ceil((count * BITS_PER_KEY) / 8) * 8);
+  // Never tiny: a block of a few keys would otherwise answer 'maybe' for a few percent of others.
+  const m = Math.max(512, Math.ceil((count * BITS_PER_KEY) / 8) * 8);
   const bloom: Bloom = { m, k: HASHES, bits: new Uint8Array(m / 8) };
   for (const key of keys) {
     const [h1, h2] = hashes(key);

@@ -166,7 +166,7 @@ export function createJournal(
       const policy = args.policy ?? keepEverything;
       const { scan, head } = await scanHead(args.path, policy.blockRecords);
       // A log with nothing in it yet is as old as its first line will be.
-      if (head.size === 0) head.openedAt = ctx.now();
+      if (head.size === 0) head.openedAt = head.index.openedAt = ctx.now();
       const state: JournalState = {
         path: args.path,
         policy,

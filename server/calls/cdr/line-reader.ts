@@ -42,7 +42,10 @@ export interface Line {
   complete: boolean;
 }
 
-export async function* linesOf(chunks: AsyncIterable<Buffer>, start: number): AsyncGenerator<Line> {
+export async function* linesOf(
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
+  start: number,
+): AsyncGenerator<Line> {
   let carry: Buffer | null = null;
   let offset = start;
   for await (const chunk of chunks) {

@@ -189,7 +189,7 @@ export async function scanHead(
     firstSeen ||= scan.lastAlive;
     indexLine(index, offset, bytes, l.t === 'cdr' ? l : undefined);
   }
-  if (head.openedAt === 0) head.openedAt = index.openedAt = firstSeen;
+  if (head.start === 0) head.openedAt = index.openedAt = firstSeen;
   return { scan, head };
 }
 
