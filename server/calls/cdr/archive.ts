@@ -181,6 +181,20 @@ export class CdrArchive {
   }
 
   async page(q: CdrQuery): Promise<CdrPage> {
+    const page = await this.#page(q);
+    // The head rolled while it was read: what was read of it may be the new head's. Once more.
+    return this.#headMoved() ? this.#page(q) : page;
+  }
+
+  #headMoved(): boolean {
+    try {
+      return this.#head !== undefined && statSync(this.#path).ino !== this.#head.ino;
+    } catch {
+      return true;
+    }
+  }
+
+  async #page(q: CdrQuery): Promise<CdrPage> {
     const order = q.order ?? 'newest';
     const newest = order === 'newest';
     if (q.since !== undefined && q.until !== undefined && q.since > q.until) {

@@ -49,8 +49,12 @@ export interface IndexBuilder {
   open: OpenBlock;
 }
 
-/** CDRs per block by default: a user found in a block costs reading about 2.5 MB. */
-export const BLOCK_RECORDS = 8192;
+/**
+ * CDRs per block by default: a block that may hold a user costs reading about 330 kB. The
+ * index is about the same size whatever the block size (its Bloom filters take 8 bits per
+ * distinct key), so small blocks cost little.
+ */
+export const BLOCK_RECORDS = 1024;
 
 const emptyBlock = (start: number): OpenBlock => ({
   start,
