@@ -151,6 +151,30 @@ const program = new Command('hotline-node')
     ),
   )
   .addOption(
+    intOption(
+      'cdr-segment-bytes',
+      'HOTLINE_CDR_SEGMENT_BYTES',
+      'the CDR log rolls to a new segment past this size (0: never by size)',
+      d.cdrSegmentBytes,
+    ),
+  )
+  .addOption(
+    intOption(
+      'cdr-segment-minutes',
+      'HOTLINE_CDR_SEGMENT_MINUTES',
+      '...or once its current segment is this old (0: never by age)',
+      d.cdrSegmentMinutes,
+    ),
+  )
+  .addOption(
+    intOption(
+      'cdr-retention-days',
+      'HOTLINE_CDR_RETENTION_DAYS',
+      'closed CDR segments older than this are deleted (0: kept forever)',
+      d.cdrRetentionDays,
+    ),
+  )
+  .addOption(
     new Option('--release <version>', 'boot this unpacked release instead of the permanent one').env(
       'HOTLINE_RELEASE',
     ),

@@ -1,5 +1,6 @@
 /** `npm run bench -- <name> [options]`: benchmarks, separate from the tests. */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { type CdrsOptions, cdrsBench } from './cdrs.ts';
 import { type NodeLossOptions, nodeLossBench } from './node-loss.ts';
 import { type ProbesOptions, probesBench } from './probes.ts';
 import { type Figure, report } from './report.ts';
@@ -178,6 +179,24 @@ program
       'probes',
       (o: ProbesOptions & { json?: boolean }) => probesBench(o),
       (o) => ({ idle: o.idle, addresses: o.addresses, phones: o.phones, seconds: o.seconds }),
+    ),
+  );
+
+program
+  .command('cdrs')
+  .description('the CDR store: N records written through the log writer, then indexed queries vs a full scan')
+  .option('--records <n>', 'CDRs to write', positiveInt, 10_000_000)
+  .option('--runs <n>', 'runs of each query to take the median of', positiveInt, 5)
+  .option('--days <n>', 'the records end evenly over this many days up to now', positiveInt, 100)
+  .option('--users <n>', 'distinct users', positiveInt, 100_000)
+  .option('--segment-mb <n>', 'segment size (segments also roll daily)', positiveInt, 64)
+  .option('--dir <dir>', 'write here and keep it (default: a temporary directory, removed)')
+  .option('--json', 'print one JSON object on stdout')
+  .action(
+    runs(
+      'cdrs',
+      (o: CdrsOptions & { json?: boolean }) => cdrsBench(o),
+      (o) => ({ records: o.records, runs: o.runs, days: o.days, users: o.users, segment_mb: o.segmentMb }),
     ),
   );
 

@@ -207,6 +207,15 @@ const catalogue = {
   },
   HOT_ERR_SHUTTING_DOWN: { fault: 'node', message: () => 'the node is shutting down' },
   HOT_ERR_BAD_CONFIG: { fault: 'node', message: (why: string) => `bad configuration: ${why}` },
+  // CDR queries
+  HOT_ERR_BAD_CURSOR: {
+    fault: 'caller',
+    message: (why: string) => `the cursor is not one this query gave: ${why}`,
+  },
+  HOT_ERR_BAD_TIME_RANGE: {
+    fault: 'caller',
+    message: (from: number, to: number) => `the time range ends (${to}) before it starts (${from})`,
+  },
   // cluster
   HOT_ERR_NATS_UNAVAILABLE: { fault: 'node', message: (why: string) => `NATS is not available: ${why}` },
   HOT_ERR_NODE_NAME_TAKEN: {

@@ -2,9 +2,12 @@
  * The two HTTP surfaces, built but not listening: the public one (phones, health, metrics)
  * and the admin one (loopback by default; auth.ts guards it).
  */
+
+import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import Type from 'typebox';
+import { hotlineError } from '../errors/catalogue.ts';
 import { listProcesses, type Runtime, supervisionTree } from '../runtime/index.ts';
 import { type ConnectionLimits, serverTimeouts } from './connection-guard.ts';
 import { installErrorHandler } from './errors.ts';
@@ -58,25 +61,45 @@ export function publicRoutes(app: FastifyInstance, r: PublicRoutes): void {
   app.get('/protocol.schema.json', async () => r.protocolSchema());
 }
 
+/** CDRs as the admin surface serves them. */
+export interface CdrSource {
+  page(query: CdrQueryString): Promise<{ cdrs: unknown[]; next: string | null }>;
+  /** The export's lines (CSV: the header first), streamed as they are read. */
+  exportLines(range: { since?: number; until?: number }, format: 'ndjson' | 'csv'): AsyncIterable<string>;
+}
+
 export interface AdminRoutes {
   rt: Runtime;
-  cdrs(query: CdrQueryString): Promise<unknown[]>;
+  cdrs: CdrSource;
   /** This node and the other live nodes of its cluster (where they listen), or null when alone. */
   cluster(): unknown;
 }
 
 export const CdrQueryString = Type.Object(
   {
-    user: Type.Optional(Type.String({ maxLength: 64 })),
+    user: Type.Optional(Type.String({ maxLength: 64, description: 'caller or callee' })),
+    caller: Type.Optional(Type.String({ maxLength: 64 })),
+    callee: Type.Optional(Type.String({ maxLength: 64 })),
     cause: Type.Optional(Type.String({ maxLength: 32 })),
     callId: Type.Optional(Type.String({ maxLength: 64 })),
     since: Type.Optional(Type.Integer({ minimum: 0, description: 'ended at or after, epoch ms' })),
     until: Type.Optional(Type.Integer({ minimum: 0, description: 'ended at or before, epoch ms' })),
     limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+    order: Type.Optional(Type.Union([Type.Literal('newest'), Type.Literal('oldest')])),
+    cursor: Type.Optional(Type.String({ maxLength: 128, description: '`next` of the previous page' })),
   },
   { additionalProperties: false },
 );
 export type CdrQueryString = Type.Static<typeof CdrQueryString>;
+
+const CdrExportQuery = Type.Object(
+  {
+    from: Type.Optional(Type.Integer({ minimum: 0, description: 'ended at or after, epoch ms' })),
+    to: Type.Optional(Type.Integer({ minimum: 0, description: 'ended at or before, epoch ms' })),
+    format: Type.Union([Type.Literal('ndjson'), Type.Literal('csv')], { default: 'ndjson' }),
+  },
+  { additionalProperties: false },
+);
 
 const ProcessQuery = Type.Object(
   {
@@ -92,9 +115,23 @@ const TreeQuery = Type.Object(
 
 export function adminRoutes(app: FastifyInstance, r: AdminRoutes): void {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
-  typed.get('/cdrs', { schema: { querystring: CdrQueryString } }, async (req) => ({
-    cdrs: await r.cdrs(req.query),
-  }));
+  // `/cdrs` is where CDRs were first served; both answer alike.
+  for (const path of ['/cdrs', '/admin/cdrs']) {
+    typed.get(path, { schema: { querystring: CdrQueryString } }, async (req) => r.cdrs.page(req.query));
+  }
+  typed.get('/admin/cdrs/export', { schema: { querystring: CdrExportQuery } }, async (req, reply) => {
+    const { from, to, format } = req.query;
+    if (from !== undefined && to !== undefined && from > to)
+      throw hotlineError('HOT_ERR_BAD_TIME_RANGE', from, to);
+    const range = {
+      ...(from === undefined ? {} : { since: from }),
+      ...(to === undefined ? {} : { until: to }),
+    };
+    return reply
+      .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
+      .header('content-disposition', `attachment; filename="cdrs-${from ?? 0}-${to ?? 'now'}.${format}"`)
+      .send(Readable.from(r.cdrs.exportLines(range, format)));
+  });
   typed.get('/admin/processes', { schema: { querystring: ProcessQuery } }, async (req) => {
     const list = listProcesses(
       r.rt,

@@ -16,8 +16,11 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
+import { CdrArchive } from '../calls/cdr/archive.ts';
+import { exportLines } from '../calls/cdr/export-format.ts';
 import { countPhases, createJournal, type JournalState } from '../calls/cdr/journal.ts';
-import { type ClaimCdr, claimAlone, queryCdrs, recoverLog } from '../calls/cdr/log.ts';
+import { type ClaimCdr, claimAlone, recoverLog } from '../calls/cdr/log.ts';
+import { prepareStore } from '../calls/cdr/store.ts';
 import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/contract.ts';
 import { ClientProtocol } from '../calls/protocol/codec.ts';
 import { builtInRelease } from '../calls/releases/built-in.ts';
@@ -140,6 +143,12 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         });
   const claim: ClaimCdr =
     cluster === undefined ? claimAlone : (id, token) => cluster.claims.claim(`cdr.${id}`, token);
+  const cdrPolicy = {
+    segmentBytes: settings.cdrSegmentBytes,
+    segmentMs: settings.cdrSegmentMinutes * 60_000,
+    retentionMs: settings.cdrRetentionDays * 86_400_000,
+  };
+  await prepareStore(journalPath, cdrPolicy, rt.clock.now());
   const recovered = await recoverLog(journalPath, settings.node, claim);
   if (settings.release !== undefined && releases.current.version !== settings.release)
     publicApp.log.warn(
@@ -179,7 +188,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     intensity: 10,
     periodMs: 10_000,
     children: [
-      { id: JOURNAL, start: { module: JOURNAL, args: { path: journalPath } } },
+      { id: JOURNAL, start: { module: JOURNAL, args: { path: journalPath, policy: cdrPolicy } } },
       {
         id: 'ports',
         type: 'supervisor',
@@ -245,10 +254,11 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     protocolSchema: () => protocol.jsonSchema(),
   });
   const auth = { token: token.token, sessions: new ObserverSessions() };
+  const cdrArchive = new CdrArchive(journalPath);
   await installAdminAuth(adminApp, auth);
   adminRoutes(adminApp, {
     rt,
-    cdrs: (q) => queryCdrs(journalPath, q),
+    cdrs: { page: (q) => cdrArchive.page(q), exportLines: (range, f) => exportLines(cdrArchive, range, f) },
     cluster: () =>
       cluster === undefined
         ? null

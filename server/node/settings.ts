@@ -25,6 +25,11 @@ export interface NodeSettings extends ConnectionLimits {
   /** Each phone is pinged this often (0: never) and closed when it has not answered within pongTimeoutMs. */
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /** The CDR log rolls to a new segment past this size or age; 0 = never by that measure. */
+  cdrSegmentBytes: number;
+  cdrSegmentMinutes: number;
+  /** Closed CDR segments older than this are deleted; 0 = kept forever. */
+  cdrRetentionDays: number;
   /** PEM files of public keys whose signed releases this node installs (its dev key is trusted too). */
   trustedKeys: string[];
   /** Boot this unpacked release instead of the permanent one (what a restart deploy does). */
@@ -63,6 +68,11 @@ export const defaultSettings: NodeSettings = {
   maxPendingPerAddress: 50,
   pingIntervalMs: 20_000,
   pongTimeoutMs: 10_000,
+  // A segment of about 200,000 CDRs; one a day at least, so a day is a few files.
+  cdrSegmentBytes: 64 * 1024 * 1024,
+  cdrSegmentMinutes: 24 * 60,
+  // CDRs are billing records: deleting them is the operator's decision, never a default.
+  cdrRetentionDays: 0,
   trustedKeys: [],
   release: undefined,
   cluster: undefined,

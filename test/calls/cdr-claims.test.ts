@@ -11,22 +11,23 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { CdrArchive, type CdrQuery } from '../../server/calls/cdr/archive.ts';
 import { createJournal } from '../../server/calls/cdr/journal.ts';
-import { type ClaimCdr, queryCdrs, recoverLog, scanLog } from '../../server/calls/cdr/log.ts';
+import { type ClaimCdr, recoverLog, scanLog } from '../../server/calls/cdr/log.ts';
 import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
 import { type CallEnd, JOURNAL, type JournalMessage } from '../../server/calls/contract.ts';
 import { type AnyBehaviour, kill, type Pid, Runtime } from '../../server/runtime/index.ts';
+import { killJournals } from '../support/cdrs.ts';
 import { tempDataDir } from '../support/test-node.ts';
 import { waitFor } from '../support/wait.ts';
+
+/** The newest CDRs of a log, one page as the admin surface gives it. */
+const queryCdrs = async (path: string, q: CdrQuery) => (await new CdrArchive(path).page(q)).cdrs;
 
 const dirs: string[] = [];
 const runtimes: Runtime[] = [];
 afterEach(async () => {
-  for (const rt of runtimes.splice(0)) {
-    const journal = rt.whereis(JOURNAL);
-    if (journal !== undefined) rt.exit(journal, kill);
-    await rt.idle();
-  }
+  await killJournals(runtimes);
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 

@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
+import { JOURNAL } from '../../server/calls/contract.ts';
+import { kill, type Runtime } from '../../server/runtime/index.ts';
 import { sleep, waitFor } from './wait.ts';
 
 /** What the admin helpers need: a TestNode or a node in a child process. */
@@ -69,4 +71,34 @@ export function readCdrLog(dataDir: string): LogLine[] {
     }
   }
   return lines;
+}
+
+/** A CDR for hand-written logs: alice calls bob, unanswered, ended at `endedAt`. */
+export function sampleCdr(id: string, endedAt: number, extra: Partial<Cdr> = {}): Cdr {
+  return {
+    id,
+    callId: `call-${id}`,
+    caller: 'alice',
+    callee: 'bob',
+    node: 'n',
+    setupAt: endedAt - 10,
+    answeredAt: null,
+    endedAt,
+    durationMs: 0,
+    cause: 'normal',
+    endedBy: 'caller',
+    mediaAtoB: 0,
+    mediaBtoA: 0,
+    versions: ['1.0.0'],
+    ...extra,
+  };
+}
+
+/** Kill the journal of each runtime (as a node that dies would lose it) and let them settle. */
+export async function killJournals(runtimes: Runtime[]): Promise<void> {
+  for (const rt of runtimes.splice(0)) {
+    const journal = rt.whereis(JOURNAL);
+    if (journal !== undefined) rt.exit(journal, kill);
+    await rt.idle();
+  }
 }

@@ -11,6 +11,10 @@
  * only the journal that wins writes the CDR; the other writes `elsewhere`. A journal or node
  * that stops in between finds the `claiming` line again and asks again, with the token the
  * line keeps, so the answer is the same.
+ *
+ * The log rolls over to a new segment (segments.ts) when a batch would take the head past
+ * its size, or the head is older than its age: the new head starts with the calls still
+ * open and the candidates still unclaimed, so recovery and a restarted journal read only it.
  */
 import {
   type Behaviour,
@@ -24,10 +28,10 @@ import {
 } from '../../runtime/index.ts';
 import { type CallEnd, type CallPhase, JOURNAL, type JournalMessage } from '../contract.ts';
 import {
-  appendLines,
   appendLinesSync,
   type Candidate,
   type ClaimCdr,
+  carryLines,
   cdrOf,
   claimAlone,
   claimingLine,
@@ -35,24 +39,33 @@ import {
   line,
   newCandidate,
   openLog,
-  scanLog,
+  scanHead,
+  writeBatch,
 } from './log.ts';
 import type { Cdr, OpenCall } from './records.ts';
+import { type Entry, type Head, keepEverything, type SegmentPolicy } from './segments.ts';
 
 export interface JournalArgs {
   path: string;
+  /** When the log rolls over and how long closed segments are kept (default: one segment, kept). */
+  policy?: SegmentPolicy;
 }
 
 export interface JournalState {
   path: string;
+  policy: SegmentPolicy;
   fd: number;
+  /** The segment `fd` appends to. */
+  head: Head;
   open: Map<string, OpenCall & { monitor: number }>;
   /** Monitor ref → call id: a DOWN finds its call without a scan. */
   byMonitor: Map<number, string>;
   /** Lines waiting for the next group commit. */
-  pending: string[];
+  pending: Entry[];
   /** Candidates whose `claiming` line is in `pending`: claimed once it is on disk. */
   toClaim: Candidate[];
+  /** Candidates with no answer yet, by CDR id: a roll carries them to the next segment. */
+  unclaimed: Map<string, Candidate>;
   flushTimer: number | null;
   written: number;
 }
@@ -72,8 +85,8 @@ const ALIVE_MS = 1000;
 
 type Ctx = ProcessContext;
 
-function enqueue(ctx: Ctx, s: JournalState, text: string): void {
-  s.pending.push(text);
+function enqueue(ctx: Ctx, s: JournalState, text: string, cdr?: Cdr): void {
+  s.pending.push(cdr === undefined ? { text } : { text, cdr });
   if (s.flushTimer === null) s.flushTimer = ctx.sendAfter(FLUSH_MS, { type: 'flush' } satisfies Tick);
 }
 
@@ -91,7 +104,7 @@ function watch(ctx: Ctx, s: JournalState, call: Open): void {
 }
 
 function write(ctx: Ctx, s: JournalState, cdr: Cdr, hooks: JournalHooks): void {
-  enqueue(ctx, s, line({ t: 'cdr', ...cdr }));
+  enqueue(ctx, s, line({ t: 'cdr', ...cdr }), cdr);
   hooks.ended?.(cdr);
 }
 
@@ -100,6 +113,7 @@ function candidate(ctx: Ctx, s: JournalState, cdr: Cdr): void {
   const c = newCandidate(cdr);
   enqueue(ctx, s, line(claimingLine(c)));
   s.toClaim.push(c);
+  s.unclaimed.set(cdr.id, c);
 }
 
 function askClaim(ctx: Ctx, { cdr, token }: Candidate, claim: ClaimCdr): void {
@@ -109,6 +123,15 @@ function askClaim(ctx: Ctx, { cdr, token }: Candidate, claim: ClaimCdr): void {
       // No answer for good (the node is leaving): the `claiming` line is asked again at the next start.
     },
   );
+}
+
+/**
+ * What the next segment must start with: the calls open and the candidates unclaimed, as they
+ * stand once the batch being written is in (it goes into the new segment after them).
+ */
+function carried(s: JournalState, now: number): string[] {
+  const open = new Map([...s.open].map(([id, { monitor: _m, ...call }]) => [id, call]));
+  return carryLines({ open, claiming: s.unclaimed, lastAlive: s.open.size > 0 ? now : 0 });
 }
 
 /** Close a call with its one CDR. */
@@ -140,19 +163,25 @@ export function createJournal(
       // Calls the log has open are live (recovery at node start closed the dead ones):
       // a journal restarted mid-run picks them up again and watches their legs, and asks
       // again for the claims its previous run had no answer to.
-      const { open, claiming } = await scanLog(args.path);
+      const policy = args.policy ?? keepEverything;
+      const { scan, head } = await scanHead(args.path, policy.blockRecords);
+      // A log with nothing in it yet is as old as its first line will be.
+      if (head.size === 0) head.openedAt = head.index.openedAt = ctx.now();
       const state: JournalState = {
         path: args.path,
+        policy,
         fd: openLog(args.path),
+        head,
         open: new Map(),
         byMonitor: new Map(),
         pending: [],
         toClaim: [],
+        unclaimed: new Map(scan.claiming),
         flushTimer: null,
         written: 0,
       };
-      for (const call of open.values()) watch(ctx, state, { ...call, monitor: 0 });
-      for (const c of claiming.values()) askClaim(ctx, c, claim);
+      for (const call of scan.open.values()) watch(ctx, state, { ...call, monitor: 0 });
+      for (const c of scan.claiming.values()) askClaim(ctx, c, claim);
       ctx.sendAfter(ALIVE_MS, { type: 'alive' } satisfies Tick);
       return state;
     },
@@ -205,14 +234,16 @@ export function createJournal(
           const toClaim = s.toClaim;
           s.pending = [];
           s.toClaim = [];
+          const now = ctx.now();
           // Messages queue while the write is in flight: the next batch forms meanwhile.
-          await appendLines(s.fd, batch);
+          await writeBatch(s, batch, now, () => carried(s, now));
           s.written += batch.length;
           // Killed during the write: the journal that replaces it asks, from the log.
           if (ctx.whereis(JOURNAL) === ctx.self) for (const c of toClaim) askClaim(ctx, c, claim);
           return noreply(s);
         }
         case 'claimed':
+          s.unclaimed.delete(m.cdr.id);
           if (m.won) write(ctx, s, m.cdr, hooks);
           else enqueue(ctx, s, line({ t: 'elsewhere', id: m.cdr.id }));
           return noreply(s);
@@ -243,7 +274,10 @@ export function createJournal(
     },
 
     terminate(_reason, s) {
-      appendLinesSync(s.fd, s.pending);
+      appendLinesSync(
+        s.fd,
+        s.pending.map((e) => e.text),
+      );
       s.pending = [];
       closeLog(s.fd);
     },

@@ -1,12 +1,14 @@
 /**
- * The CDR log: one append-only JSON Lines file per node. Opens, answers and CDRs are
+ * The CDR log: append-only JSON Lines per node, in segments (segments.ts): the head the
+ * journal appends to and the closed segments before it. Opens, answers and CDRs are
  * appended in batches and fdatasync'd (group commit), never one synchronous write per call.
  * A CDR is in the log exactly once; a call whose open has no CDR was up when the node died.
+ * Each head starts with what recovery needs of the segments before it, so recovery reads
+ * the head alone.
  */
 import { randomUUID } from 'node:crypto';
 import {
   closeSync,
-  createReadStream,
   existsSync,
   fdatasync,
   fdatasyncSync,
@@ -18,10 +20,22 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import type { CallEnd } from '../contract.ts';
+import { linesOf, parseLine, readChunks } from './line-reader.ts';
 import type { Cdr, LogLine, OpenCall } from './records.ts';
+import { BLOCK_RECORDS, indexLine, newIndex } from './segment-index.ts';
+import {
+  bytesOf,
+  closedSegments,
+  dropExpired,
+  type Entry,
+  type Head,
+  needsRoll,
+  rollHead,
+  type SegmentPolicy,
+  wrote,
+} from './segments.ts';
 
 const writeAsync = promisify(write);
 const datasyncAsync = promisify(fdatasync);
@@ -36,6 +50,37 @@ export async function appendLines(fd: number, lines: string[]): Promise<void> {
   await datasyncAsync(fd);
 }
 
+/** What appends to the head: its fd and its place in the segments. */
+export interface LogWriter {
+  path: string;
+  policy: SegmentPolicy;
+  fd: number;
+  head: Head;
+}
+
+/**
+ * Append a batch (group commit), first rolling to a new segment when the batch would take
+ * the head past its size or the head is past its age; `carry` is what the new head starts
+ * with. The roll is synchronous and rare (once a segment): its batch is durable with it.
+ */
+export async function writeBatch(
+  w: LogWriter,
+  batch: Entry[],
+  now: number,
+  carry: () => string[],
+): Promise<void> {
+  if (needsRoll(w.head, w.policy, now, bytesOf(batch))) {
+    Object.assign(w, rollHead(w.path, w.fd, w.head, carry(), batch, now));
+    dropExpired(w.path, w.policy, now);
+    return;
+  }
+  await appendLines(
+    w.fd,
+    batch.map((e) => e.text),
+  );
+  wrote(w.head, batch);
+}
+
 export function appendLinesSync(fd: number, lines: string[]): void {
   if (lines.length === 0) return;
   writeSync(fd, lines.join(''));
@@ -45,19 +90,6 @@ export function appendLinesSync(fd: number, lines: string[]): void {
 export const closeLog = (fd: number): void => closeSync(fd);
 
 export const line = (l: LogLine): string => `${JSON.stringify(l)}\n`;
-
-async function* readLines(path: string): AsyncGenerator<LogLine> {
-  if (!existsSync(path)) return;
-  const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const text of rl) {
-    if (text === '') continue;
-    try {
-      yield JSON.parse(text) as LogLine;
-    } catch {
-      // A torn last line from a kill mid-write: the call it belonged to is still open.
-    }
-  }
-}
 
 /**
  * Claims a CDR id across the cluster: true when the claim made with `token` is the first of
@@ -86,49 +118,93 @@ export interface LogScan {
   lastAlive: number;
 }
 
-export async function scanLog(path: string): Promise<LogScan> {
-  const open = new Map<string, OpenCall>();
-  const claiming = new Map<string, Candidate>();
-  let lastAlive = 0;
-  for await (const l of readLines(path)) {
-    switch (l.t) {
-      case 'open': {
-        const { t: _t, ...rest } = l;
-        open.set(l.id, { ...rest, phase: 'setup', answeredAt: null });
-        lastAlive = Math.max(lastAlive, l.setupAt);
-        break;
-      }
-      case 'answered': {
-        const call = open.get(l.id);
-        if (call) {
-          call.answeredAt = l.at;
-          call.phase = 'up';
-        }
-        lastAlive = Math.max(lastAlive, l.at);
-        break;
-      }
-      case 'claiming': {
-        const { t: _t, token, ...cdr } = l;
-        open.delete(l.id);
-        claiming.set(l.id, { cdr, token });
-        lastAlive = Math.max(lastAlive, l.endedAt);
-        break;
-      }
-      case 'elsewhere':
-        open.delete(l.id);
-        claiming.delete(l.id);
-        break;
-      case 'cdr':
-        open.delete(l.id);
-        claiming.delete(l.id);
-        lastAlive = Math.max(lastAlive, l.endedAt);
-        break;
-      case 'alive':
-        lastAlive = Math.max(lastAlive, l.at);
-        break;
+function scanned(scan: LogScan, l: LogLine): void {
+  const { open, claiming } = scan;
+  switch (l.t) {
+    case 'open': {
+      const { t: _t, ...rest } = l;
+      open.set(l.id, { ...rest, phase: 'setup', answeredAt: null });
+      scan.lastAlive = Math.max(scan.lastAlive, l.setupAt);
+      break;
     }
+    case 'answered': {
+      const call = open.get(l.id);
+      if (call) {
+        call.answeredAt = l.at;
+        call.phase = 'up';
+      }
+      scan.lastAlive = Math.max(scan.lastAlive, l.at);
+      break;
+    }
+    case 'claiming': {
+      const { t: _t, token, ...cdr } = l;
+      open.delete(l.id);
+      claiming.set(l.id, { cdr, token });
+      scan.lastAlive = Math.max(scan.lastAlive, l.endedAt);
+      break;
+    }
+    case 'elsewhere':
+      open.delete(l.id);
+      claiming.delete(l.id);
+      break;
+    case 'cdr':
+      open.delete(l.id);
+      claiming.delete(l.id);
+      scan.lastAlive = Math.max(scan.lastAlive, l.endedAt);
+      break;
+    case 'alive':
+      scan.lastAlive = Math.max(scan.lastAlive, l.at);
+      break;
   }
-  return { open, claiming, lastAlive };
+}
+
+/**
+ * The head in one pass: what is open in it, and the head as its writer continues it. A head
+ * with no `segment` line was written before segments (a legacy `cdr.log`): it follows the
+ * closed segments, opened when its first line was.
+ */
+export async function scanHead(
+  path: string,
+  blockRecords = BLOCK_RECORDS,
+): Promise<{ scan: LogScan; head: Head }> {
+  const scan: LogScan = { open: new Map(), claiming: new Map(), lastAlive: 0 };
+  const index = newIndex((closedSegments(path).at(-1) ?? 0) + 1, 0, 0, blockRecords);
+  const head: Head = { seq: index.seq, openedAt: 0, size: 0, start: 0, index };
+  if (!existsSync(path)) return { scan, head };
+  let firstSeen = 0;
+  for await (const { text, offset, bytes } of linesOf(readChunks(path, 0, Number.POSITIVE_INFINITY), 0)) {
+    const l = parseLine<LogLine>(text);
+    head.size = offset + bytes;
+    // A torn last line from a kill mid-write: the call it belonged to is still open.
+    if (l === undefined) {
+      indexLine(index, offset, bytes, undefined);
+      continue;
+    }
+    if (l.t === 'segment' && offset === 0) {
+      head.seq = index.seq = l.seq;
+      head.openedAt = index.openedAt = l.at;
+      head.start = bytes;
+    }
+    scanned(scan, l);
+    firstSeen ||= scan.lastAlive;
+    indexLine(index, offset, bytes, l.t === 'cdr' ? l : undefined);
+  }
+  if (head.start === 0) head.openedAt = index.openedAt = firstSeen;
+  return { scan, head };
+}
+
+export const scanLog = async (path: string): Promise<LogScan> => (await scanHead(path)).scan;
+
+/** Lines that give a new head the state of `scan`: what recovery must still find after a roll. */
+export function carryLines({ open, claiming, lastAlive }: LogScan): string[] {
+  const lines: LogLine[] = [];
+  for (const { phase: _p, answeredAt, ...call } of open.values()) {
+    lines.push({ t: 'open', ...call });
+    if (answeredAt !== null) lines.push({ t: 'answered', id: call.id, at: answeredAt });
+  }
+  for (const c of claiming.values()) lines.push(claimingLine(c));
+  if (lastAlive > 0) lines.push({ t: 'alive', at: lastAlive });
+  return lines.map(line);
 }
 
 /** A call's CDR on `node`, from what the call opened with and how it ended. */
@@ -217,43 +293,4 @@ function append(path: string, lines: LogLine[]): void {
   } finally {
     closeLog(fd);
   }
-}
-
-export interface CdrQuery {
-  user?: string;
-  cause?: string;
-  callId?: string;
-  since?: number;
-  until?: number;
-  limit: number;
-}
-
-/** Later end first; at the same end, the later line in the log first. */
-const newestFirst = (a: [Cdr, number], b: [Cdr, number]): number =>
-  b[0].endedAt - a[0].endedAt || b[1] - a[1];
-
-/**
- * CDRs matching the query, newest (by end time) first. The log is not in end-time order: a
- * CDR that waited for the cluster's claim is written after calls that ended later, so the
- * newest `limit` are chosen by `endedAt`, and paging with `until` misses none.
- */
-export async function queryCdrs(path: string, q: CdrQuery): Promise<Cdr[]> {
-  let out: [Cdr, number][] = [];
-  let n = 0;
-  for await (const l of readLines(path)) {
-    if (l.t !== 'cdr') continue;
-    if (q.user !== undefined && l.caller !== q.user && l.callee !== q.user) continue;
-    if (q.cause !== undefined && l.cause !== q.cause) continue;
-    if (q.callId !== undefined && l.callId !== q.callId) continue;
-    if (q.since !== undefined && l.endedAt < q.since) continue;
-    if (q.until !== undefined && l.endedAt > q.until) continue;
-    const { t: _t, ...cdr } = l;
-    out.push([cdr, n++]);
-    // Keep memory bounded on a large log: only the newest `limit` matter.
-    if (out.length > q.limit * 2) out = out.sort(newestFirst).slice(0, q.limit);
-  }
-  return out
-    .sort(newestFirst)
-    .slice(0, q.limit)
-    .map(([cdr]) => cdr);
 }

@@ -44,5 +44,7 @@ export type LogLine =
   /** A CDR that another node may write too: written as a `cdr` line if this node wins the cluster's claim on it. */
   | ({ t: 'claiming'; token: string } & Cdr)
   | { t: 'alive'; at: number }
+  /** The first line of each segment after the first: its sequence number and when it was opened. */
+  | { t: 'segment'; seq: number; at: number }
   /** A call this log opened whose CDR another node wrote (it won the cluster's claim). */
   | { t: 'elsewhere'; id: string };
