@@ -350,18 +350,30 @@ export class Move {
   #gone(m: DistMessage): void {
     switch (m.type) {
       case 'call':
-        return this.toPeer({
+        return this.#answer({
           type: 'reply_error',
           ref: m.ref,
           error: plainError(hotlineError('HOT_ERR_NOPROC', m.to)),
         });
       case 'link':
-        return this.toPeer({ type: 'exit', from: m.to, to: m.from, reason: noproc });
+        return this.#answer({ type: 'exit', from: m.to, to: m.from, reason: noproc });
       case 'monitor':
-        return this.toPeer({ type: 'down', ref: m.ref, pid: m.target, reason: noproc });
+        return this.#answer({ type: 'down', ref: m.ref, pid: m.target, reason: noproc });
       default:
         return;
     }
+  }
+
+  /**
+   * The answer to a message that may have come here by way of the other side (it routed
+   * here a pid that had moved here and ended): to the asker, on whichever side it is.
+   */
+  #answer(m: DistMessage): void {
+    const k = this.#k;
+    const asker = addressee(m, k);
+    const here = m.type === 'reply_error' ? k.calls.has(m.ref) : asker !== undefined && this.isHere(asker);
+    if (here) this.receive(m);
+    else this.toPeer(m);
   }
 }
 
