@@ -15,7 +15,7 @@ import type { AnyBehaviour } from './behaviour.ts';
 import { type DistMessage, plainError } from './distribution.ts';
 import { noproc } from './exit-reason.ts';
 import type { Kernel } from './kernel.ts';
-import type { Pid } from './pid.ts';
+import { type Pid, pidNode } from './pid.ts';
 import { Process } from './process.ts';
 import type { ProcessImage } from './process-image.ts';
 import { isThenable } from './process-table.ts';
@@ -59,9 +59,20 @@ export class Move {
     this.#k = kernel;
   }
 
-  /** Reach pids of this node missing from the table through `route` (undefined: they are dead, as usual). */
+  /**
+   * Reach pids of this node missing from the table through `route`. Undefined: the other
+   * side is gone (or done), and such pids are dead again, as without a move: so are the
+   * ones committed to it, and calls, monitors and links waiting on them end with
+   * `noconnection`, as when a node goes down.
+   */
   setPeer(route: MoveRoute | undefined): void {
     this.#peer = route;
+    if (route !== undefined) return;
+    const k = this.#k;
+    this.#routed.clear();
+    const gone = (pid: Pid) => pidNode(pid) === k.node && !this.isHere(pid);
+    k.calls.lost(gone);
+    k.links.lost(gone);
   }
 
   /** Whether a pid of this node missing from the table is reached through the move. */

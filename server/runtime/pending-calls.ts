@@ -134,10 +134,13 @@ export class PendingCalls {
       this.fail({ node: this.#k.node, ref }, hotlineError('HOT_ERR_CALL_TARGET_EXITED', p.self, why));
   }
 
-  /** `node` is gone: calls to its processes fail. A rare event: it scans. */
-  nodeDown(node: string): void {
+  /**
+   * The processes `gone` picks can no longer be reached (their node went down, or the
+   * other runtime of a move): calls to them fail. A rare event: it scans.
+   */
+  lost(gone: (pid: Pid) => boolean): void {
     for (const [ref, pending] of this.#pending) {
-      if (pidNode(pending.target) === node)
+      if (gone(pending.target))
         this.settle(ref)?.reject(hotlineError('HOT_ERR_CALL_TARGET_EXITED', pending.target, 'noconnection'));
     }
   }

@@ -480,3 +480,27 @@ it('a moved process that ended answers calls from either side with noproc', asyn
   expect(HotlineError.is(fromB.error, 'HOT_ERR_NOPROC')).toBe(true);
   expect(HotlineError.is(fromA.error, 'HOT_ERR_NOPROC')).toBe(true);
 });
+
+it('when the other side is gone, what waited on processes there ends with noconnection', async () => {
+  const h = pair([holder as never]);
+  const x = h.a.spawn('holder');
+  const watcher = h.a.spawn('recorder');
+  const linked = h.a.spawn('recorder', { trapExit: true });
+  const ref = h.a.monitor(watcher, x);
+  h.a.link(linked, x);
+  await h.move([x]);
+  const waiting = outcome(h.a.call(x, 'hold', Number.POSITIVE_INFINITY));
+  await h.settle();
+  expect(waiting.settled).toBe(false);
+  h.a.move.peer(undefined); // B died
+  await h.settle();
+  expect(HotlineError.is(waiting.error, 'HOT_ERR_CALL_TARGET_EXITED')).toBe(true);
+  const noconnection = { type: 'noconnection' };
+  expect(await h.a.call<RecorderMessages>(watcher, { type: 'seen' })).toEqual([
+    { type: 'DOWN', ref, pid: x, reason: noconnection },
+  ]);
+  expect(await h.a.call<RecorderMessages>(linked, { type: 'seen' })).toEqual([
+    { type: 'EXIT', from: x, reason: noconnection },
+  ]);
+  await expect(h.a.call(x, 'hold')).rejects.toMatchObject({ code: 'HOT_ERR_NOPROC' });
+});
