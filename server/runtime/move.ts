@@ -206,11 +206,14 @@ export class Move {
     const k = this.#k;
     const find = findCode ?? ((module, version) => k.modules.find(module, version));
     const code: AnyBehaviour[] = [];
+    const pids = new Set<Pid>();
     for (const image of images) {
       const b = find(image.module, image.version);
       if (b === undefined)
         throw hotlineError('HOT_ERR_MOVE_CODE_MISSING', image.pid, image.module, image.version);
-      if (this.isHere(image.pid)) throw hotlineError('HOT_ERR_MOVE_PID_TAKEN', image.pid);
+      if (this.isHere(image.pid) || pids.has(image.pid))
+        throw hotlineError('HOT_ERR_MOVE_PID_TAKEN', image.pid);
+      pids.add(image.pid);
       if (image.name !== undefined) k.registry.check(image.name);
       code.push(b);
     }

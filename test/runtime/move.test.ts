@@ -418,6 +418,11 @@ describe('handOver, takeOver, abort and refusals', () => {
     h.b.move.restore(structuredClone(images));
     const err = thrown(() => h.b.move.restore(structuredClone(images)));
     expect(HotlineError.is(err, 'HOT_ERR_MOVE_PID_TAKEN')).toBe(true);
+    const y = h.a.spawn('recorder');
+    const twice = (await h.capture([y])).images;
+    const err2 = thrown(() => h.b.move.restore(structuredClone([...twice, ...twice])));
+    expect(HotlineError.is(err2, 'HOT_ERR_MOVE_PID_TAKEN')).toBe(true);
+    expect(h.b.release.count(recorder)).toBe(1);
   });
 
   it('a discarded restore sends what B sent meanwhile back to A', async () => {
