@@ -187,12 +187,13 @@ export class Move {
   /** Take the captured `pids` back: as if nothing happened, plus `takeOver`. */
   abort(pids: Iterable<Pid>): void {
     const k = this.#k;
-    for (const held of this.#take(pids, false)) {
-      const p = held.p;
-      k.table.insert(p);
+    const batch = this.#take(pids, false);
+    // All back in the table before any runs: an exit signal one of them gets reaches the others here.
+    for (const held of batch) k.table.insert(held.p);
+    for (const held of batch) {
       const elapsed = k.clock.now() - held.at;
-      for (const t of held.timers) k.timers.rearm(p, t, Math.max(0, t.ms - elapsed));
-      this.#run(p, held);
+      for (const t of held.timers) k.timers.rearm(held.p, t, Math.max(0, t.ms - elapsed));
+      this.#run(held.p, held);
     }
   }
 
@@ -244,8 +245,9 @@ export class Move {
    */
   start(pids: Iterable<Pid>): void {
     const k = this.#k;
-    for (const held of this.#take(pids, true)) {
-      k.table.insert(held.p);
+    const batch = this.#take(pids, true);
+    for (const held of batch) k.table.insert(held.p);
+    for (const held of batch) {
       for (const m of held.early as DistMessage[]) this.#apply(held.p, m);
       this.#run(held.p, held);
     }

@@ -509,3 +509,18 @@ it('when the other side is gone, what waited on processes there ends with noconn
   ]);
   await expect(h.a.call(x, 'hold')).rejects.toMatchObject({ code: 'HOT_ERR_NOPROC' });
 });
+
+it('an exit signal held for one process of a batch reaches its linked batch-mate in B directly', async () => {
+  const h = pair();
+  const exitsB = exitLog(h.b);
+  const x = h.a.spawn('recorder');
+  const y = h.a.spawn('recorder');
+  h.a.link(x, y);
+  const { images } = await h.capture([x, y]);
+  h.a.exit(x, { type: 'kill' }); // held with x
+  await h.finish(images);
+  await h.settle();
+  expect(exitsB.get(x)).toEqual({ type: 'killed' });
+  expect(exitsB.get(y)).toEqual({ type: 'killed' });
+  expect(h.sentToA.filter((m) => m.type === 'exit')).toEqual([]);
+});
