@@ -14,6 +14,11 @@ export function formatPid(id: number, node: string): Pid {
   return `<${id}@${node}>` as Pid;
 }
 
+/** The number in a pid of this runtime's form (`42` in `<42@nodeA>`). */
+export function pidSerial(pid: Pid): number {
+  return Number(pid.slice(1, pid.indexOf('@')));
+}
+
 export function pidNode(pid: Pid): string | undefined {
   const at = pid.indexOf('@');
   if (pid.charCodeAt(0) !== 60 /* < */ || at < 0 || !pid.endsWith('>')) return undefined;
