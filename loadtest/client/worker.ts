@@ -14,6 +14,7 @@ import {
 import { encodeHistogram, newHistogram } from './histogram.ts';
 import { MediaStream } from './media.ts';
 import { Phone } from './phone.ts';
+import { operatorTokens } from './tokens.ts';
 
 const rtt = newHistogram();
 const streams: MediaStream[] = [];
@@ -41,6 +42,7 @@ async function runPhone(plan: WorkerPlan, i: number): Promise<void> {
     keepLog: false,
     // Echoed media: the node sends it as {"type":"media",…}; only acks are measured.
     skipPrefix: '{"type":"media",',
+    token: operatorTokens(plan.keyDir),
   });
   phones.push(phone);
   totals.connected++;
@@ -84,7 +86,8 @@ async function runPhone(plan: WorkerPlan, i: number): Promise<void> {
     if (!stopping) totals.dropped++;
     if (up) totals.inCall--;
   });
-  phone.send({ type: 'register', user: `${plan.userPrefix}${i}` });
+  // The invite follows the register at once: the node holds it until the register is answered.
+  await phone.sendRegister(`${plan.userPrefix}${i}`);
   phone.send({ type: 'invite', callId, to: plan.callTo });
 }
 

@@ -11,6 +11,7 @@ import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import { encodeHistogram, newHistogram } from '../client/histogram.ts';
 import { MediaStream } from '../client/media.ts';
 import { Phone } from '../client/phone.ts';
+import { operatorTokens } from '../client/tokens.ts';
 import { type CompletedCall, emptyCounts, type ScriptPlan, type WorkerSecond } from './messages.ts';
 import { nodeOf } from './placement.ts';
 
@@ -193,6 +194,7 @@ export class ScriptedPhone {
         phone = await Phone.connect(this.#plan.urls[this.#node] as string, {
           localAddress: this.#plan.localAddresses[this.#index % this.#plan.localAddresses.length] as string,
           keepLog: false,
+          token: operatorTokens(this.#plan.keyDir),
         });
         this.#attach(phone);
         await phone.register(this.user);

@@ -4,8 +4,8 @@
  * goes through (binary, size, rate, JSON, schema); a valid message is cast to the session.
  * It does not know what the messages mean (the decoder and the session module come from
  * the calls layer), except two it must see for the call-attempt limit, which the node
- * enforces rather than release code: `register` (which user the connection becomes) and
- * `invite`.
+ * enforces rather than release code: `register` (which user the connection becomes, and
+ * the phone token that proves it: phone-auth.ts) and `invite`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -18,6 +18,7 @@ import { CallAttempts } from './call-attempts.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
 import { httpStatus } from './errors.ts';
 import { keepAlive } from './keepalive.ts';
+import { type PhoneAuth, splitToken } from './phone-auth.ts';
 import { clientGone } from './port.ts';
 import { TokenBucket } from './rate-limit.ts';
 
@@ -47,6 +48,10 @@ export interface GatewayHooks {
   callAttemptRefused(): void;
   /** A phone closed for not answering a ping in time. */
   pongTimedOut(): void;
+  /** A register refused by the phone-token check (its error code). */
+  registrationRefused(code: string): void;
+  /** A connection closed because a newer one registered its user with a valid token. */
+  registrationReplaced(): void;
 }
 
 export interface GatewayOptions {
@@ -61,6 +66,8 @@ export interface GatewayOptions {
   limits: GatewayLimits;
   /** Counts the socket as pending until it is a phone. */
   guard: ConnectionGuard;
+  /** The phone-token check; undefined: open registration (any register is believed). */
+  auth: PhoneAuth | undefined;
   hooks: GatewayHooks;
   log: FastifyBaseLogger;
 }
@@ -73,7 +80,16 @@ export interface Gateway {
   registration(socket: number, user: string | null): void;
 }
 
-type Frame = { type: string; callId?: string };
+type Frame = { type: string; callId?: string; user?: string };
+
+/** WebSocket close code of a connection whose user another connection took over (private range). */
+export const REPLACED_CLOSE_CODE = 4409;
+
+/** A phone connection, as a newer registration of its user finds it. */
+interface Connection {
+  /** Close it (REPLACED_CLOSE_CODE) and end its session; resolves once the session is gone. */
+  replace(): Promise<void>;
+}
 
 function rejectUpgrade(socket: Duplex, error: HotlineError): void {
   const body = JSON.stringify({ code: error.code, message: error.message });
@@ -89,6 +105,9 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
   let nextSocket = 0;
   const attempts = new CallAttempts(o.limits.callAttempts, o.limits.callAttemptWindowMs, Date.now());
   const registrations = new Map<number, (user: string | null) => void>();
+  const connections = new Map<number, Connection>();
+  /** Users registered through this gateway, and the connection holding each. */
+  const holders = new Map<string, number>();
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: o.limits.maxPayloadBytes,
@@ -107,10 +126,11 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     if (!accepting) return rejectUpgrade(socket, hotlineError('HOT_ERR_SHUTTING_DOWN'));
     if (o.sockets.size >= o.limits.maxSessions)
       return rejectUpgrade(socket, hotlineError('HOT_ERR_NODE_FULL', o.limits.maxSessions));
+    const address = req.socket.remoteAddress ?? '';
     wss.handleUpgrade(req, socket, head, (ws) => {
       o.guard.becamePhone(socket as Socket);
       keepAlive(ws, o.limits.pingIntervalMs, o.limits.pongTimeoutMs, o.hooks.pongTimedOut);
-      void connect(ws).catch((err: unknown) => {
+      void connect(ws, address).catch((err: unknown) => {
         o.log.error({ err }, 'could not start a session');
         ws.close(1011, 'session start failed');
       });
@@ -131,7 +151,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     o.hooks.sent('error');
   };
 
-  async function connect(ws: WebSocket): Promise<void> {
+  async function connect(ws: WebSocket, address: string): Promise<void> {
     const id = ++nextSocket;
     o.sockets.set(id, ws);
     const bucket = new TokenBucket(o.limits.messagesPerSecond, o.limits.burst, Date.now());
@@ -143,6 +163,9 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     let port: Pid | null = null;
     let closed = false;
     let user: string | null = null;
+    // Texts that arrive while a register's token is being checked: they follow it, in order.
+    let held: string[] | null = null;
+    let authenticated = false;
 
     const pass = (m: Frame) => {
       if (m.type === 'invite' && user !== null && !attempts.admit(user, Date.now())) {
@@ -163,8 +186,71 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     };
     registrations.set(id, (answered) => {
       user = answered ?? user;
+      if (answered !== null) holders.set(answered, id);
       if (session !== null) release();
     });
+    const letGo = () => {
+      if (user !== null && holders.get(user) === id) holders.delete(user);
+    };
+    connections.set(id, {
+      replace: async () => {
+        letGo();
+        connections.delete(id);
+        sendError(ws, hotlineError('HOT_ERR_REGISTRATION_REPLACED'));
+        o.hooks.registrationReplaced();
+        closed = true;
+        // Closed at once, not after the closing handshake: a phone that lost its network
+        // never answers it, and the newer registration waits for this session to end.
+        ws.close(REPLACED_CLOSE_CODE, 'replaced');
+        if (port !== null) o.rt.exit(port, clientGone);
+        if (session !== null) await o.rt.awaitExit(session, Number.POSITIVE_INFINITY);
+      },
+    });
+
+    const deliver = (m: Frame) => {
+      if (waiting !== null) waiting.push(m);
+      else pass(m);
+    };
+    const receive = (text: string) => {
+      if (held !== null) return void held.push(text);
+      let decoded = o.decode(text);
+      let token: unknown;
+      // Only a frame the decoder refused can be a register with its token.
+      const split = !decoded.ok && decoded.ref === 'register' && splitToken(text);
+      if (split) {
+        token = split.token;
+        decoded = o.decode(split.text);
+      }
+      if (!decoded.ok) return sendError(ws, decoded.error, decoded.ref);
+      o.hooks.received(decoded.message.type);
+      const m: Frame = decoded.message;
+      if (o.auth === undefined || m.type !== 'register' || authenticated) return deliver(m);
+      held = [];
+      void admit(o.auth, m, token);
+    };
+    const admit = async (auth: PhoneAuth, m: Frame, token: unknown) => {
+      const verdict = await auth.admit(token, String(m.user), address);
+      if (closed) return;
+      if (!verdict.ok) {
+        o.hooks.registrationRefused(verdict.error.code);
+        sendError(ws, verdict.error, 'register');
+        if (verdict.close) {
+          closed = true;
+          ws.close(1008, 'registration throttled');
+          return;
+        }
+      } else {
+        authenticated = true;
+        const holder = holders.get(verdict.user);
+        if (holder !== undefined && holder !== id) await connections.get(holder)?.replace();
+        if (closed) return;
+        deliver(m);
+      }
+      const queued = held ?? [];
+      held = null;
+      while (queued.length > 0 && held === null) receive(queued.shift() as string);
+      if (held !== null) (held as string[]).push(...queued);
+    };
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (closed) return;
@@ -175,15 +261,13 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
         return;
       }
       if (isBinary) return sendError(ws, hotlineError('HOT_ERR_BINARY_FRAME'));
-      const decoded = o.decode(data.toString());
-      if (!decoded.ok) return sendError(ws, decoded.error, decoded.ref);
-      o.hooks.received(decoded.message.type);
-      if (waiting !== null) waiting.push(decoded.message);
-      else pass(decoded.message);
+      receive(data.toString());
     });
     ws.on('error', (err) => o.log.debug({ err }, 'websocket error'));
     ws.on('close', () => {
       closed = true;
+      letGo();
+      connections.delete(id);
       registrations.delete(id);
       if (port !== null) o.rt.exit(port, clientGone);
       else o.sockets.delete(id);

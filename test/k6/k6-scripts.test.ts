@@ -125,7 +125,7 @@ async function expectCdrs(n: TestNode, run: K6Run, runId: string): Promise<Cdr[]
 }
 
 async function registeredRelease(n: TestNode, user: string): Promise<string | undefined> {
-  const p = await Phone.connect(n.callsUrl);
+  const p = await Phone.connect(n.callsUrl, { token: n.tokens });
   try {
     await p.register(user);
     const m = p.log.find((x) => x.type === 'registered');
