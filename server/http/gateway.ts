@@ -5,7 +5,7 @@
  * It does not know what the messages mean (the decoder and the session module come from
  * the calls layer), except two it must see for the call-attempt limit, which the node
  * enforces rather than release code: `register` (which user the connection becomes, and
- * the phone token that proves it: phone-auth.ts) and `invite`.
+ * the phone token that proves it: registration-gate.ts) and `invite`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -18,13 +18,12 @@ import { CallAttempts } from './call-attempts.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
 import { httpStatus } from './errors.ts';
 import { keepAlive } from './keepalive.ts';
-import { type PhoneAuth, splitToken } from './phone-auth.ts';
+import type { PhoneAuth } from './phone-auth.ts';
 import { clientGone } from './port.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { type Decode, RegistrationGates } from './registration-gate.ts';
 
-export type FrameDecoder = (
-  text: string,
-) => { ok: true; message: { type: string } } | { ok: false; error: HotlineError; ref?: string };
+export type FrameDecoder = Decode;
 
 export interface GatewayLimits {
   maxPayloadBytes: number;
@@ -80,16 +79,7 @@ export interface Gateway {
   registration(socket: number, user: string | null): void;
 }
 
-type Frame = { type: string; callId?: string; user?: string };
-
-/** WebSocket close code of a connection whose user another connection took over (private range). */
-export const REPLACED_CLOSE_CODE = 4409;
-
-/** A phone connection, as a newer registration of its user finds it. */
-interface Connection {
-  /** Close it (REPLACED_CLOSE_CODE) and end its session; resolves once the session is gone. */
-  replace(): Promise<void>;
-}
+type Frame = { type: string; callId?: string };
 
 function rejectUpgrade(socket: Duplex, error: HotlineError): void {
   const body = JSON.stringify({ code: error.code, message: error.message });
@@ -105,9 +95,11 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
   let nextSocket = 0;
   const attempts = new CallAttempts(o.limits.callAttempts, o.limits.callAttemptWindowMs, Date.now());
   const registrations = new Map<number, (user: string | null) => void>();
-  const connections = new Map<number, Connection>();
-  /** Users registered through this gateway, and the connection holding each. */
-  const holders = new Map<string, number>();
+  const gates = new RegistrationGates(o.auth, o.decode, {
+    received: o.hooks.received,
+    refused: o.hooks.registrationRefused,
+    replaced: o.hooks.registrationReplaced,
+  });
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: o.limits.maxPayloadBytes,
@@ -163,9 +155,6 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     let port: Pid | null = null;
     let closed = false;
     let user: string | null = null;
-    // Texts that arrive while a register's token is being checked: they follow it, in order.
-    let held: string[] | null = null;
-    let authenticated = false;
 
     const pass = (m: Frame) => {
       if (m.type === 'invite' && user !== null && !attempts.admit(user, Date.now())) {
@@ -186,71 +175,27 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     };
     registrations.set(id, (answered) => {
       user = answered ?? user;
-      if (answered !== null) holders.set(answered, id);
+      if (answered !== null) gates.registered(id, answered);
       if (session !== null) release();
     });
-    const letGo = () => {
-      if (user !== null && holders.get(user) === id) holders.delete(user);
-    };
-    connections.set(id, {
-      replace: async () => {
-        letGo();
-        connections.delete(id);
-        sendError(ws, hotlineError('HOT_ERR_REGISTRATION_REPLACED'));
-        o.hooks.registrationReplaced();
+    const gate = gates.open(id, address, {
+      deliver: (m) => {
+        if (waiting !== null) waiting.push(m);
+        else pass(m);
+      },
+      refuse: (error, ref) => sendError(ws, error, ref),
+      close: (code, reason) => {
         closed = true;
-        // Closed at once, not after the closing handshake: a phone that lost its network
-        // never answers it, and the newer registration waits for this session to end.
-        ws.close(REPLACED_CLOSE_CODE, 'replaced');
+        ws.close(code, reason);
+      },
+      end: async () => {
         if (port !== null) o.rt.exit(port, clientGone);
         if (session !== null) await o.rt.awaitExit(session, Number.POSITIVE_INFINITY);
       },
+      get closed() {
+        return closed;
+      },
     });
-
-    const deliver = (m: Frame) => {
-      if (waiting !== null) waiting.push(m);
-      else pass(m);
-    };
-    const receive = (text: string) => {
-      if (held !== null) return void held.push(text);
-      let decoded = o.decode(text);
-      let token: unknown;
-      // Only a frame the decoder refused can be a register with its token.
-      const split = !decoded.ok && decoded.ref === 'register' && splitToken(text);
-      if (split) {
-        token = split.token;
-        decoded = o.decode(split.text);
-      }
-      if (!decoded.ok) return sendError(ws, decoded.error, decoded.ref);
-      o.hooks.received(decoded.message.type);
-      const m: Frame = decoded.message;
-      if (o.auth === undefined || m.type !== 'register' || authenticated) return deliver(m);
-      held = [];
-      void admit(o.auth, m, token);
-    };
-    const admit = async (auth: PhoneAuth, m: Frame, token: unknown) => {
-      const verdict = await auth.admit(token, String(m.user), address);
-      if (closed) return;
-      if (!verdict.ok) {
-        o.hooks.registrationRefused(verdict.error.code);
-        sendError(ws, verdict.error, 'register');
-        if (verdict.close) {
-          closed = true;
-          ws.close(1008, 'registration throttled');
-          return;
-        }
-      } else {
-        authenticated = true;
-        const holder = holders.get(verdict.user);
-        if (holder !== undefined && holder !== id) await connections.get(holder)?.replace();
-        if (closed) return;
-        deliver(m);
-      }
-      const queued = held ?? [];
-      held = null;
-      while (queued.length > 0 && held === null) receive(queued.shift() as string);
-      if (held !== null) (held as string[]).push(...queued);
-    };
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (closed) return;
@@ -261,13 +206,12 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
         return;
       }
       if (isBinary) return sendError(ws, hotlineError('HOT_ERR_BINARY_FRAME'));
-      receive(data.toString());
+      gate.receive(data.toString());
     });
     ws.on('error', (err) => o.log.debug({ err }, 'websocket error'));
     ws.on('close', () => {
       closed = true;
-      letGo();
-      connections.delete(id);
+      gates.closed(id, user);
       registrations.delete(id);
       if (port !== null) o.rt.exit(port, clientGone);
       else o.sockets.delete(id);

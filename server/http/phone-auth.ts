@@ -1,9 +1,10 @@
 /**
  * Authenticated registration: node policy in the front door, ahead of any release. A phone
  * puts a phone token in its `register` frame (`{type, user, token}`); the door checks it
- * once per connection, and only a register whose user is the token's reaches the session,
- * as the plain `{type, user}` frame every shipped release knows (the token never reaches
- * session code). Failed registrations are counted per source address: past the limit the
+ * once per connection (registration-gate.ts holds the connection's frames meanwhile), and
+ * only a register whose user is the token's reaches the session, as the plain
+ * `{type, user}` frame every shipped release knows (the token never reaches session code).
+ * Failed registrations are counted per source address: past the limit the
  * door answers HOT_ERR_PHONE_AUTH_THROTTLED and closes the socket with 1008, without
  * checking any more tokens from that address until the window has passed. Whether a user
  * exists or is registered never changes an answer.
