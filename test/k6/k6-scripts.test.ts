@@ -159,7 +159,9 @@ describe('loadtest/k6/calls.ts', { timeout: RUN_TIMEOUT_MS }, () => {
         UPGRADE_AT: '1s',
         INSTALL_WATCH: '300ms',
         INSTALL_POLL: '100ms',
-        DURATION: '5s',
+        // Long enough for a second connection per phone after the install: each connection
+        // first fetches its phone token.
+        DURATION: '8s',
         CALL_LENGTH: '1500ms',
       }),
     });
