@@ -15,7 +15,9 @@
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ClientMessage, ServerMessage } from '../server/calls/protocol/shipped.ts';
-import { Phone } from './client/phone.ts';
+import { defaultSettings } from '../server/node/settings.ts';
+import { Phone, type PhoneTokenSource } from './client/phone.ts';
+import { operatorTokens } from './client/tokens.ts';
 
 const int = (value: string): number => {
   const n = Number(value);
@@ -37,6 +39,17 @@ const program = new Command('phone')
       .default('ws://127.0.0.1:8080/calls'),
   )
   .addOption(new Option('--user <name>', 'user to register as').default(`phone-${process.pid}`))
+  .addOption(
+    new Option(
+      '--token <jwt>',
+      'phone token for --user (default: one issued with the phone key of --data-dir)',
+    ).env('HOTLINE_PHONE_TOKEN'),
+  )
+  .addOption(
+    new Option('--data-dir <dir>', "the node's data directory, whose phone key issues the token")
+      .env('HOTLINE_DATA_DIR')
+      .default(defaultSettings.dataDir),
+  )
   .addOption(new Option('--call <to>', 'user or service number to call: echo, ivr, noanswer').default('echo'))
   .addOption(
     new Option('--answer', 'wait for an incoming call and answer it instead of calling').conflicts('call'),
@@ -64,6 +77,8 @@ program.parse();
 const o = program.opts<{
   url: string;
   user: string;
+  token?: string;
+  dataDir: string;
   call: string;
   answer?: true;
   callId?: string;
@@ -156,7 +171,7 @@ async function run(phone: Phone): Promise<number> {
   const over = (): Ended | null => ended;
 
   try {
-    send({ type: 'register', user: o.user });
+    await phone.sendRegister(o.user);
     await wait(['registered']);
 
     let callId: string;
@@ -203,7 +218,9 @@ async function run(phone: Phone): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  const phone = await Phone.connect(o.url).catch((err: unknown) => {
+  const token: PhoneTokenSource =
+    o.token === undefined ? operatorTokens(o.dataDir, 3_600_000) : () => o.token as string;
+  const phone = await Phone.connect(o.url, { token }).catch((err: unknown) => {
     throw new Exit(1, `could not connect to ${o.url}: ${(err as Error).message}`);
   });
   print('·', `connected to ${o.url}`);

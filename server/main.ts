@@ -151,6 +151,33 @@ const program = new Command('hotline-node')
     ),
   )
   .addOption(
+    new Option(
+      '--open-registration',
+      'take registrations without a phone token: any name nobody holds (trusted labs only; warned at start)',
+    )
+      .env('HOTLINE_OPEN_REGISTRATION')
+      .default(d.openRegistration),
+  )
+  .addOption(
+    new Option(
+      '--phone-keys <pem-or-dir...>',
+      'public keys phone tokens may be signed with (files or directories)',
+    )
+      .env('HOTLINE_PHONE_KEYS')
+      .default(d.phoneKeys)
+      .argParser((value: string, previous: string[]) => [...previous, ...value.split(',').filter(Boolean)]),
+  )
+  .addOption(
+    new Option('--phone-issuer <iss>', 'the issuer phone tokens must name')
+      .env('HOTLINE_PHONE_ISSUER')
+      .default(d.phoneIssuer),
+  )
+  .addOption(
+    new Option('--phone-users <regexp>', 'only users matching this may register here (default: any)').env(
+      'HOTLINE_PHONE_USERS',
+    ),
+  )
+  .addOption(
     intOption(
       'cdr-segment-bytes',
       'HOTLINE_CDR_SEGMENT_BYTES',
@@ -175,6 +202,14 @@ const program = new Command('hotline-node')
     ),
   )
   .addOption(
+    intOption(
+      'registration-failures',
+      'HOTLINE_REGISTRATION_FAILURES',
+      'failed registrations per source address in any minute, then its sockets are closed (1008)',
+      d.registrationFailures,
+    ),
+  )
+  .addOption(
     new Option('--release <version>', 'boot this unpacked release instead of the permanent one').env(
       'HOTLINE_RELEASE',
     ),
@@ -195,7 +230,13 @@ program.parse();
 const o = program.opts<
   Omit<
     NodeSettings,
-    'adminToken' | 'maxPayloadBytes' | 'burst' | 'maxBufferedBytes' | 'callAttemptWindowMs' | 'trustedKeys'
+    | 'adminToken'
+    | 'maxPayloadBytes'
+    | 'burst'
+    | 'maxBufferedBytes'
+    | 'callAttemptWindowMs'
+    | 'trustedKeys'
+    | 'registrationFailureWindowMs'
   > & {
     trustedKey: string[];
   }

@@ -65,6 +65,12 @@ program
   .option('--runs <n>', 'runs to take the median of', positiveInt, 1)
   .option('--saturate-phones <n>', 'phones in the saturation phase', positiveInt, 200)
   .option('--saturate-seconds <n>', 'length of each saturation phase', positiveInt, 5)
+  .option(
+    '--registrations <n>',
+    'phones registering at once, with phone tokens and without',
+    positiveInt,
+    2000,
+  )
   .option('--json', 'print one JSON object on stdout')
   .action(
     runs(

@@ -18,6 +18,7 @@ import { defaultThresholds } from '../../server/ops/health-gate.ts';
 import { discover, type RolloutEvent, type RolloutReport, rollOut } from '../../server/ops/rollout.ts';
 import { buildRelease } from '../../server/release/build.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
+import { devKeyPair, devKeyPaths } from '../../server/release/keys.ts';
 import { Fleet, type FleetResult } from '../client/fleet.ts';
 import { latencyMs, newHistogram } from '../client/histogram.ts';
 import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';
@@ -48,14 +49,23 @@ interface Run {
 }
 
 /** One fleet per node, its users named apart (the directory is cluster-wide); resolves once all are in calls. */
-async function load(nodes: NodeProcess[], o: RolloutBenchOptions, tag: string): Promise<Fleet[]> {
+async function load(
+  nodes: NodeProcess[],
+  o: RolloutBenchOptions,
+  tag: string,
+  keyDir: string,
+): Promise<Fleet[]> {
   const per = Math.ceil(o.sessions / nodes.length);
   const fleets: Fleet[] = [];
   // One node's ramp at a time, a few handshakes at once: three ramps together on two cores
   // time out WebSocket handshakes (the fleet does not retry them).
   for (const [i, n] of nodes.entries()) {
     const f = new Fleet(
-      plan(n.callsUrl, per, { ratePerPhone: o.rate, userPrefix: `${tag}${i}_`, connectConcurrency: 16 }),
+      plan(n.callsUrl, keyDir, per, {
+        ratePerPhone: o.rate,
+        userPrefix: `${tag}${i}_`,
+        connectConcurrency: 16,
+      }),
     );
     fleets.push(f);
     f.start();
@@ -83,6 +93,9 @@ async function oneRun(o: RolloutBenchOptions, r: number): Promise<Run> {
   const keys = generateKeyPairSync('ed25519');
   const pem = join(dir, 'signer.pub.pem');
   writeFileSync(pem, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+  // Every node trusts one phone key, made here: the fleets' tokens come from it.
+  devKeyPair(dir, 'phone-signing');
+  const phoneKey = devKeyPaths(dir, 'phone-signing').publicKey;
   const { path: artifactPath } = await buildRelease({
     entry: fileURLToPath(new URL('../../server/calls/releases/1.1.0/index.ts', import.meta.url)),
     version: '1.1.0',
@@ -97,7 +110,18 @@ async function oneRun(o: RolloutBenchOptions, r: number): Promise<Run> {
       const data = join(dir, `node${i}`);
       nodes.push(
         await startNodeProcess(
-          ['--node', `node${i}`, '--cluster', nats.url, '--data-dir', data, '--trusted-key', pem],
+          [
+            '--node',
+            `node${i}`,
+            '--cluster',
+            nats.url,
+            '--data-dir',
+            data,
+            '--trusted-key',
+            pem,
+            '--phone-keys',
+            phoneKey,
+          ],
           { HOTLINE_ADMIN_TOKEN: TOKEN, HOTLINE_MEDIA_TIMEOUT_MS: '600000', HOTLINE_MAX_SESSIONS: '19000' },
         ),
       );
@@ -109,13 +133,13 @@ async function oneRun(o: RolloutBenchOptions, r: number): Promise<Run> {
       await sleep(200);
     }
     log(`run ${r}: steady, ${o.sessions} sessions for ${o.steadySeconds} s`);
-    const steadyFleets = await load(nodes, o, `s${r}n`);
+    const steadyFleets = await load(nodes, o, `s${r}n`, dir);
     await sleep(o.steadySeconds * 1000);
     const steady = await stopAll(steadyFleets);
     log(`  steady: p99 ${steady.p99} ms, ${steady.dropped} dropped`);
 
     log(`run ${r}: rollout under ${o.sessions} sessions`);
-    const fleets = await load(nodes, o, `r${r}n`);
+    const fleets = await load(nodes, o, `r${r}n`, dir);
     const startedAt = new Map<string, number>();
     const perNode: number[] = [];
     const t0 = performance.now();

@@ -3,7 +3,9 @@
  * phones, each in an echo call sending R media frames a second, driven by the load fleet
  * (several processes, several source addresses). Reports what the node costs per session
  * and the media round trip; then drives the node and a bare `ws` echo server the same way
- * at saturation and reports the throughput ratio, run after run, side by side.
+ * at saturation and reports the throughput ratio, run after run, side by side; and the rate
+ * of registrations with phone tokens and without (registrations.ts). The phones of every
+ * phase register with tokens, as against any node with authentication on.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, type FleetPlan } from '../client/fleet.ts';
 import { latencyMs } from '../client/histogram.ts';
 import { type NodeProcess, startNodeProcess, startProcess } from '../client/node-process.ts';
+import { registrationsPerSecond } from './registrations.ts';
 import { type Figure, median } from './report.ts';
 
 const TOKEN = 'bench-token';
@@ -37,9 +40,10 @@ function startHotline(dir: string, maxSessions: number): Promise<NodeProcess> {
 
 export const log = (text: string) => process.stderr.write(`${text}\n`);
 
-export function plan(url: string, phones: number, extra: Partial<FleetPlan>): FleetPlan {
+export function plan(url: string, keyDir: string, phones: number, extra: Partial<FleetPlan>): FleetPlan {
   return {
     url,
+    keyDir,
     phones,
     phonesPerWorker: 5000,
     sourceAddresses: 4,
@@ -59,6 +63,8 @@ export interface SessionsOptions {
   runs: number;
   saturatePhones: number;
   saturateSeconds: number;
+  /** Phones registering at once in the registration phase (with and without tokens). */
+  registrations: number;
 }
 
 interface Hold {
@@ -74,8 +80,8 @@ interface Hold {
  * Hold `o.sessions` phones at `o.rate` frames a second on `url` for `o.seconds`, and measure
  * the round trip. `measure` runs once every call is up (first) and at the end (second).
  */
-async function hold<T>(url: string, o: SessionsOptions, measure?: () => Promise<T>) {
-  const fleet = new Fleet(plan(url, o.sessions, { ratePerPhone: o.rate }));
+async function hold<T>(url: string, keyDir: string, o: SessionsOptions, measure?: () => Promise<T>) {
+  const fleet = new Fleet(plan(url, keyDir, o.sessions, { ratePerPhone: o.rate }));
   fleet.start();
   const t0 = Date.now();
   try {
@@ -112,7 +118,7 @@ async function steady(o: SessionsOptions) {
   try {
     await sleep(500);
     const before = await memory(node);
-    const { figures, first, last } = await hold(node.callsUrl, o, () => memory(node));
+    const { figures, first, last } = await hold(node.callsUrl, dir, o, () => memory(node));
     const held = first as Memory;
     const after = last as Memory;
     const cpuUs = after.cpu.user + after.cpu.system - (held.cpu.user + held.cpu.system);
@@ -131,16 +137,19 @@ async function steady(o: SessionsOptions) {
 /** The same steady traffic against a bare `ws` echo server: the round trip this stack allows. */
 async function steadyBare(o: SessionsOptions): Promise<Hold> {
   const bare = await startProcess(['loadtest/bench/bare-echo.ts'], {}, []);
+  // The phones sign their tokens as against a node, so both sides of the comparison pay for it.
+  const dir = mkdtempSync(join(tmpdir(), 'hotline-bench-'));
   try {
-    return (await hold(bare.callsUrl, o)).figures;
+    return (await hold(bare.callsUrl, dir, o)).figures;
   } finally {
     await bare.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function saturate(url: string, o: SessionsOptions): Promise<number> {
+async function saturate(url: string, keyDir: string, o: SessionsOptions): Promise<number> {
   const fleet = new Fleet(
-    plan(url, o.saturatePhones, { window: 8, phonesPerWorker: Math.ceil(o.saturatePhones / 2) }),
+    plan(url, keyDir, o.saturatePhones, { window: 8, phonesPerWorker: Math.ceil(o.saturatePhones / 2) }),
   );
   fleet.start();
   await fleet.waitInCall(o.saturatePhones, 60_000);
@@ -159,16 +168,16 @@ async function ratioRun(o: SessionsOptions): Promise<{ hotline: number; bare: nu
   const node = await startHotline(dir, o.saturatePhones + 100);
   let hotline: number;
   try {
-    hotline = await saturate(node.callsUrl, o);
+    hotline = await saturate(node.callsUrl, dir, o);
   } finally {
     await node.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
   const bareServer = await startProcess(['loadtest/bench/bare-echo.ts'], {}, []);
   try {
-    return { hotline, bare: await saturate(bareServer.callsUrl, o) };
+    return { hotline, bare: await saturate(bareServer.callsUrl, dir, o) };
   } finally {
     await bareServer.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -176,6 +185,7 @@ export async function sessionsBench(o: SessionsOptions): Promise<Figure[]> {
   const runs: Awaited<ReturnType<typeof steady>>[] = [];
   const bares: Hold[] = [];
   const ratios: { hotline: number; bare: number }[] = [];
+  const registrations: { tokens: number; open: number }[] = [];
   for (let r = 0; r < o.runs; r++) {
     log(`run ${r + 1}/${o.runs}: ${o.sessions} sessions at ${o.rate} frame/s`);
     runs.push(await steady(o));
@@ -185,7 +195,13 @@ export async function sessionsBench(o: SessionsOptions): Promise<Figure[]> {
       `run ${r + 1}/${o.runs}: saturation, hotline then bare ws (${o.saturatePhones} phones, 8 frames in flight each)`,
     );
     ratios.push(await ratioRun(o));
+    log(`run ${r + 1}/${o.runs}: ${o.registrations} registrations at once, with phone tokens, then open`);
+    registrations.push({
+      tokens: await registrationsPerSecond(o.registrations, true),
+      open: await registrationsPerSecond(o.registrations, false),
+    });
   }
+  const perSecond = (k: 'tokens' | 'open') => Math.round(median(registrations.map((x) => x[k])));
   const m = (f: (x: (typeof runs)[number]) => number) => median(runs.map(f));
   const ratio = median(ratios.map((x) => x.hotline / x.bare));
   return [
@@ -246,6 +262,21 @@ export async function sessionsBench(o: SessionsOptions): Promise<Figure[]> {
       value: Math.round(ratio * 1000) / 1000,
       target: { min: 0.7 },
       label: 'throughput ratio node / bare ws',
+    },
+    {
+      key: 'registrations_per_s_token',
+      value: perSecond('tokens'),
+      label: 'registrations per second, with phone tokens (the default)',
+    },
+    {
+      key: 'registrations_per_s_open',
+      value: perSecond('open'),
+      label: 'registrations per second, --open-registration (no token)',
+    },
+    {
+      key: 'registration_ratio_token_vs_open',
+      value: Math.round(median(registrations.map((x) => x.tokens / x.open)) * 1000) / 1000,
+      label: 'registration rate with tokens / without',
     },
   ];
 }

@@ -2,6 +2,8 @@
 
 export interface WorkerPlan {
   url: string;
+  /** The data directory whose phone key signs the phones' tokens (the node's, or one it trusts). */
+  keyDir: string;
   /** Source addresses, used round-robin: one loopback address has about 28,000 ports. */
   localAddresses: string[];
   phones: number;

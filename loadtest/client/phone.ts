@@ -16,7 +16,15 @@ export interface PhoneOptions {
    * service echoes back is not needed, only its acks). Counted in `skipped`.
    */
   skipPrefix?: string;
+  /**
+   * Where `register` gets its phone token for a user (server/http/phone-tokens.ts); without
+   * it the phone registers with no token, as only an open-registration node takes.
+   */
+  token?: PhoneTokenSource;
 }
+
+/** A phone token for `user`, as a real client gets one from its operator. */
+export type PhoneTokenSource = (user: string) => string | Promise<string>;
 
 export type Closed = { code: number; reason: string };
 type Waiter = {
@@ -39,6 +47,7 @@ export class Phone {
     readonly ws: WebSocket,
     private readonly keepLog: boolean,
     skipPrefix: string | undefined,
+    private readonly token: PhoneTokenSource | undefined,
   ) {
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
@@ -67,7 +76,7 @@ export class Phone {
       // A node that is starting (or stopping) may take the connection and never answer.
       handshakeTimeout: 10_000,
     });
-    const phone = new Phone(ws, options.keepLog ?? true, options.skipPrefix);
+    const phone = new Phone(ws, options.keepLog ?? true, options.skipPrefix, options.token);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(phone));
       ws.once('unexpected-response', (_req, res) =>
@@ -127,8 +136,14 @@ export class Phone {
     return [...this.#queue];
   }
 
+  /** Send `register` for `user`, with a token from the phone's token source if it has one. */
+  async sendRegister(user: string): Promise<void> {
+    const token = await this.token?.(user);
+    this.ws.send(JSON.stringify({ type: 'register', user, ...(token === undefined ? {} : { token }) }));
+  }
+
   async register(user: string): Promise<void> {
-    this.send({ type: 'register', user });
+    await this.sendRegister(user);
     const m = await this.next((x) => x.type === 'registered' || x.type === 'error');
     if (m.type === 'error') throw new Error(`${m.code}: ${m.message}`);
   }

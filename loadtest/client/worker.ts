@@ -13,7 +13,8 @@ import {
 } from './fleet-messages.ts';
 import { encodeHistogram, newHistogram } from './histogram.ts';
 import { MediaStream } from './media.ts';
-import { Phone } from './phone.ts';
+import { Phone, type PhoneTokenSource } from './phone.ts';
+import { operatorTokens } from './tokens.ts';
 
 const rtt = newHistogram();
 const streams: MediaStream[] = [];
@@ -21,6 +22,8 @@ const phones: Phone[] = [];
 const timers: NodeJS.Timeout[] = [];
 const totals: WorkerTotals = emptyTotals();
 let stopping = false;
+/** The phones' token source: the operator key is read once per worker. */
+let tokens: PhoneTokenSource | undefined;
 
 const send = (m: FromWorker) => process.send?.(m);
 
@@ -41,6 +44,7 @@ async function runPhone(plan: WorkerPlan, i: number): Promise<void> {
     keepLog: false,
     // Echoed media: the node sends it as {"type":"media",…}; only acks are measured.
     skipPrefix: '{"type":"media",',
+    token: (tokens ??= operatorTokens(plan.keyDir)),
   });
   phones.push(phone);
   totals.connected++;
@@ -84,7 +88,8 @@ async function runPhone(plan: WorkerPlan, i: number): Promise<void> {
     if (!stopping) totals.dropped++;
     if (up) totals.inCall--;
   });
-  phone.send({ type: 'register', user: `${plan.userPrefix}${i}` });
+  // The invite follows the register at once: the node holds it until the register is answered.
+  await phone.sendRegister(`${plan.userPrefix}${i}`);
   phone.send({ type: 'invite', callId, to: plan.callTo });
 }
 

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import ms from 'ms';
+import { defaultSettings } from '../../server/node/settings.ts';
 import { AdminClient } from '../../server/ops/admin-client.ts';
 import { discoverCluster, namedNodes } from './discover.ts';
 import { type ManagedCluster, startManagedCluster } from './managed-cluster.ts';
@@ -46,6 +47,8 @@ export interface LoadtestOptions {
   url?: string[];
   adminUrl?: string[];
   token?: string;
+  /** With --url or --cluster: the data directory whose phone key the nodes trust (default: npm start's). */
+  phoneKeyDir?: string;
   /** Find the nodes from adminUrl's GET /admin/cluster. */
   cluster?: boolean;
   /** Start a local cluster of this many nodes (more than 1) instead of one node. */
@@ -89,6 +92,7 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
   let managedCluster: ManagedCluster | undefined;
   let dataDir: string | undefined;
   let target: NodeTarget;
+  let keyDir = o.phoneKeyDir ?? defaultSettings.dataDir;
   let cluster: ClusterRun | undefined;
   const several = (o.nodes ?? 1) > 1 || o.cluster === true || (o.url?.length ?? 0) > 1;
   if (several && o.mode === 'restart')
@@ -106,12 +110,14 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
       releases: o.release,
     });
     target = managedCluster.nodes[0] as NodeTarget;
+    keyDir = managedCluster.local.keyDir;
     cluster = clusterRun(managedCluster.nodes, target, o);
   } else if (o.url === undefined && o.cluster !== true) {
     dataDir = mkdtempSync(join(tmpdir(), 'hotline-loadtest-'));
     managed = await ManagedNode.start(dataDir, ['--max-sessions', String(o.sessions + 100)]);
     for (const release of new Set(o.release)) await managed.upload(release);
     target = managed;
+    keyDir = dataDir;
   } else {
     if (o.adminUrl === undefined || o.token === undefined)
       throw new InvalidArgumentError('--url and --cluster need --admin-url and --token');
@@ -139,6 +145,7 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
   bar?.start(total, 0, { connected: 0, cps: 0, p99: '-', dropped: 0, phase: '' });
   const options: RunOptions = {
     node: target,
+    keyDir,
     ...(cluster === undefined ? {} : { cluster }),
     sessions: o.sessions,
     rampSeconds: o.ramp,

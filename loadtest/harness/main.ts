@@ -41,6 +41,10 @@ const program = new Command('loadtest')
   .addOption(
     new Option('--token <token>', 'admin bearer token (with --url, --cluster)').env('HOTLINE_ADMIN_TOKEN'),
   )
+  .option(
+    '--phone-key-dir <dir>',
+    "with --url or --cluster: the data directory whose phone key signs the phones' tokens (default: data/, npm start's)",
+  )
   .option('--sessions <n>', 'phones held at once', count, 1000)
   .option('--ramp <duration>', 'connect the phones over this long', seconds, 10)
   .option('--duration <duration>', 'traffic after the ramp', seconds, 60)

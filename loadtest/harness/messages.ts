@@ -5,6 +5,8 @@ import type { Placement } from './placement.ts';
 export interface ScriptPlan {
   /** The nodes' phone endpoints; placement.ts says which phone goes where. */
   urls: string[];
+  /** The data directory whose phone key signs the phones' tokens (every node trusts it). */
+  keyDir: string;
   placement: Placement;
   localAddresses: string[];
   phones: number;

@@ -10,7 +10,8 @@ import type * as hdr from 'hdr-histogram-js';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import { encodeHistogram, newHistogram } from '../client/histogram.ts';
 import { MediaStream } from '../client/media.ts';
-import { Phone } from '../client/phone.ts';
+import { Phone, type PhoneTokenSource } from '../client/phone.ts';
+import { operatorTokens } from '../client/tokens.ts';
 import { type CompletedCall, emptyCounts, type ScriptPlan, type WorkerSecond } from './messages.ts';
 import { nodeOf } from './placement.ts';
 
@@ -87,6 +88,8 @@ export class ScriptedPhone {
   readonly #index: number;
   /** Index of the node this phone connects to, in the plan's urls. */
   readonly #node: number;
+  /** Its phone token for each (re)connect, as a client has from its operator. */
+  readonly #tokens: PhoneTokenSource;
   #phone: Phone | null = null;
   #call: LiveCall | null = null;
   #lastEnded: LiveCall | null = null;
@@ -103,6 +106,7 @@ export class ScriptedPhone {
     this.#index = index;
     this.#node = node;
     this.#stats = stats;
+    this.#tokens = operatorTokens(plan.keyDir);
     this.user = `${plan.userPrefix}${index}`;
     this.#rampEnd = Date.now() + plan.rampMs + 500;
   }
@@ -193,6 +197,7 @@ export class ScriptedPhone {
         phone = await Phone.connect(this.#plan.urls[this.#node] as string, {
           localAddress: this.#plan.localAddresses[this.#index % this.#plan.localAddresses.length] as string,
           keepLog: false,
+          token: this.#tokens,
         });
         this.#attach(phone);
         await phone.register(this.user);

@@ -81,6 +81,8 @@ export interface Thresholds {
 export interface RunOptions extends Omit<RunSettings, 'url' | 'workers'> {
   /** The node; in a run over several, the first of them. */
   node: NodeTarget;
+  /** The data directory whose phone key signs the phones' tokens. */
+  keyDir: string;
   cluster?: ClusterRun;
   phonesPerWorker: number;
   sourceAddresses: number;
@@ -106,6 +108,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const series = o.cluster === undefined ? undefined : new NodeSeries(nodes);
   const plan: Omit<ScriptPlan, 'phones' | 'localAddresses' | 'userPrefix' | 'placement'> = {
     urls: nodes.map((n) => n.url),
+    keyDir: o.keyDir,
     rampMs: o.rampSeconds * SECOND,
     mediaRate: o.mediaRate,
     meanCallMs: o.meanCallSeconds * SECOND,

@@ -7,12 +7,15 @@
  *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30s] [--dry-run] [--force]
  *   npm run hotline -- promote | rollback | status | release list | release permanent 1.1.0
  *   npm run hotline -- cluster upgrade 1.1.0 [--artifact <file>] [--watch 10s] | cluster status
+ *   npm run hotline -- phone-token alice [--ttl 1h] [--key <private.pem>]
  */
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
+import { issuePhoneToken } from '../http/phone-tokens.ts';
 import { defaultSettings } from '../node/settings.ts';
 import { AdminClient } from '../ops/admin-client.ts';
 import { buildRelease } from '../release/build.ts';
@@ -233,6 +236,24 @@ program
   .command('status')
   .description('the running (or last) install')
   .action(async () => print(await client().get('/admin/install')));
+
+program
+  .command('phone-token <user>')
+  .description(
+    "print a phone token for <user>, signed with the data directory's phone key (made on first use)",
+  )
+  .option('--ttl <duration>', 'how long it is valid: 1h, 15m, 30s (a bare number is ms)', duration, 3_600_000)
+  .option('--key <pem>', 'sign with this private key instead (key rotation)')
+  .option('--issuer <iss>', 'the issuer it names', defaultSettings.phoneIssuer)
+  .action(async (user: string, opts: { ttl: number; key?: string; issuer: string }) => {
+    const { dataDir } = program.opts<{ dataDir: string }>();
+    const privateKey = opts.key === undefined ? undefined : createPrivateKey(readFileSync(opts.key));
+    const token = await issuePhoneToken(dataDir, user, opts.ttl, {
+      issuer: opts.issuer,
+      ...(privateKey === undefined ? {} : { privateKey }),
+    });
+    process.stdout.write(`${token}\n`);
+  });
 
 addClusterCommands(program, access);
 

@@ -9,6 +9,7 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { devKeyPaths } from '../release/keys.ts';
 import { type NatsServer, startNatsServer } from './nats-server.ts';
 
 export interface LocalClusterOptions {
@@ -34,6 +35,8 @@ export interface LocalCluster {
   nats: NatsServer;
   /** The admin bearer token every node accepts. */
   token: string;
+  /** The data directory whose phone key every node trusts (the first node's): phones' tokens come from it. */
+  keyDir: string;
   nodes: LocalNode[];
   /** Stop the nodes gracefully (SIGKILL after 10 s), then NATS; remove the directories. */
   stop(): Promise<void>;
@@ -127,11 +130,22 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     // One at a time: each joins a cluster that already knows the ones before it.
     for (let i = 0; i < options.nodes; i++) {
       const port = (offset: number) => String(base === 0 ? 0 : base + 2 * i + offset);
-      nodes.push(await startNode(`node${i + 1}`, [port(0), port(1)], env, options.nodeArgs ?? [], started));
+      // Every node trusts the first one's phone key, so one token admits a phone anywhere.
+      const trustFirst =
+        i === 0 ? [] : ['--phone-keys', devKeyPaths(nodes[0]?.dir as string, 'phone-signing').publicKey];
+      nodes.push(
+        await startNode(
+          `node${i + 1}`,
+          [port(0), port(1)],
+          env,
+          [...(options.nodeArgs ?? []), ...trustFirst],
+          started,
+        ),
+      );
     }
   } catch (err) {
     await stop();
     throw err;
   }
-  return { nats, token, nodes, stop };
+  return { nats, token, keyDir: nodes[0]?.dir as string, nodes, stop };
 }

@@ -59,6 +59,41 @@ const phoneProtocol = {
     message: (limit: number, seconds: number) =>
       `more than ${limit} call attempts in ${seconds} s by this user`,
   },
+  // registration: the phone token in `register` (server/http/phone-auth.ts)
+  HOT_ERR_PHONE_TOKEN_MISSING: {
+    fault: 'caller',
+    message: () => 'register needs a phone token (field token)',
+  },
+  HOT_ERR_PHONE_TOKEN_MALFORMED: {
+    fault: 'caller',
+    message: () => 'the phone token is not a well-formed JWT',
+  },
+  HOT_ERR_PHONE_TOKEN_EXPIRED: {
+    fault: 'caller',
+    message: () => 'the phone token has expired; get a fresh one',
+  },
+  HOT_ERR_PHONE_TOKEN_NOT_YET_VALID: { fault: 'caller', message: () => 'the phone token is not valid yet' },
+  HOT_ERR_PHONE_TOKEN_REJECTED: {
+    fault: 'caller',
+    message: () => 'the phone token is not from a trusted key and issuer of this node',
+  },
+  HOT_ERR_PHONE_USER_NOT_ALLOWED: {
+    fault: 'caller',
+    message: () => "the phone token's user may not register on this node",
+  },
+  HOT_ERR_PHONE_USER_MISMATCH: {
+    fault: 'caller',
+    message: () => 'register names another user than its phone token',
+  },
+  HOT_ERR_PHONE_AUTH_THROTTLED: {
+    fault: 'caller',
+    message: (limit: number, seconds: number) =>
+      `more than ${limit} failed registrations from this address in ${seconds} s; closing the connection`,
+  },
+  HOT_ERR_REGISTRATION_REPLACED: {
+    fault: 'caller',
+    message: () => 'another connection registered as this user with a valid token; closing this one',
+  },
 } as const satisfies Record<string, Entry>;
 
 const catalogue = {

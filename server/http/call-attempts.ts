@@ -3,7 +3,8 @@
  * log, exact, of at most `limit` times per user). A refused attempt is not recorded, so a
  * phone that keeps trying is admitted again as soon as its oldest admitted attempt leaves
  * the window. Users with no attempt in the window are dropped by a sweep once per window,
- * so memory follows the users who called lately, not every user ever seen.
+ * so memory follows the users who called lately, not every user ever seen. The front door
+ * counts failed registrations per source address the same way (server/http/phone-auth.ts).
  */
 export class CallAttempts {
   readonly #times = new Map<string, number[]>();
@@ -30,6 +31,13 @@ export class CallAttempts {
     if (times.length >= this.limit) return false;
     times.push(now);
     return true;
+  }
+
+  /** Whether `user` is at its limit now: its next attempt would be refused (nothing is recorded). */
+  blocked(user: string, now: number): boolean {
+    const times = this.#times.get(user);
+    if (this.limit === 0 || times === undefined || times.length < this.limit) return false;
+    return (times[0] as number) > now - this.windowMs;
   }
 
   /** Users with an attempt still counted (what the sweep has not dropped yet). */

@@ -4,8 +4,8 @@
  * goes through (binary, size, rate, JSON, schema); a valid message is cast to the session.
  * It does not know what the messages mean (the decoder and the session module come from
  * the calls layer), except two it must see for the call-attempt limit, which the node
- * enforces rather than release code: `register` (which user the connection becomes) and
- * `invite`.
+ * enforces rather than release code: `register` (which user the connection becomes, and
+ * the phone token that proves it: registration-gate.ts) and `invite`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -18,12 +18,12 @@ import { CallAttempts } from './call-attempts.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
 import { httpStatus } from './errors.ts';
 import { keepAlive } from './keepalive.ts';
+import type { PhoneAuth } from './phone-auth.ts';
 import { clientGone } from './port.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { type Decode, RegistrationGates } from './registration-gate.ts';
 
-export type FrameDecoder = (
-  text: string,
-) => { ok: true; message: { type: string } } | { ok: false; error: HotlineError; ref?: string };
+export type FrameDecoder = Decode;
 
 export interface GatewayLimits {
   maxPayloadBytes: number;
@@ -47,6 +47,10 @@ export interface GatewayHooks {
   callAttemptRefused(): void;
   /** A phone closed for not answering a ping in time. */
   pongTimedOut(): void;
+  /** A register refused by the phone-token check (its error code). */
+  registrationRefused(code: string): void;
+  /** A connection closed because a newer one registered its user with a valid token. */
+  registrationReplaced(): void;
 }
 
 export interface GatewayOptions {
@@ -61,6 +65,8 @@ export interface GatewayOptions {
   limits: GatewayLimits;
   /** Counts the socket as pending until it is a phone. */
   guard: ConnectionGuard;
+  /** The phone-token check; undefined: open registration (any register is believed). */
+  auth: PhoneAuth | undefined;
   hooks: GatewayHooks;
   log: FastifyBaseLogger;
 }
@@ -89,6 +95,11 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
   let nextSocket = 0;
   const attempts = new CallAttempts(o.limits.callAttempts, o.limits.callAttemptWindowMs, Date.now());
   const registrations = new Map<number, (user: string | null) => void>();
+  const gates = new RegistrationGates(o.auth, o.decode, {
+    received: o.hooks.received,
+    refused: o.hooks.registrationRefused,
+    replaced: o.hooks.registrationReplaced,
+  });
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: o.limits.maxPayloadBytes,
@@ -107,10 +118,11 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     if (!accepting) return rejectUpgrade(socket, hotlineError('HOT_ERR_SHUTTING_DOWN'));
     if (o.sockets.size >= o.limits.maxSessions)
       return rejectUpgrade(socket, hotlineError('HOT_ERR_NODE_FULL', o.limits.maxSessions));
+    const address = req.socket.remoteAddress ?? '';
     wss.handleUpgrade(req, socket, head, (ws) => {
       o.guard.becamePhone(socket as Socket);
       keepAlive(ws, o.limits.pingIntervalMs, o.limits.pongTimeoutMs, o.hooks.pongTimedOut);
-      void connect(ws).catch((err: unknown) => {
+      void connect(ws, address).catch((err: unknown) => {
         o.log.error({ err }, 'could not start a session');
         ws.close(1011, 'session start failed');
       });
@@ -131,7 +143,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     o.hooks.sent('error');
   };
 
-  async function connect(ws: WebSocket): Promise<void> {
+  async function connect(ws: WebSocket, address: string): Promise<void> {
     const id = ++nextSocket;
     o.sockets.set(id, ws);
     const bucket = new TokenBucket(o.limits.messagesPerSecond, o.limits.burst, Date.now());
@@ -163,7 +175,26 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     };
     registrations.set(id, (answered) => {
       user = answered ?? user;
+      if (answered !== null) gates.registered(id, answered);
       if (session !== null) release();
+    });
+    const gate = gates.open(id, address, {
+      deliver: (m) => {
+        if (waiting !== null) waiting.push(m);
+        else pass(m);
+      },
+      refuse: (error, ref) => sendError(ws, error, ref),
+      close: (code, reason) => {
+        closed = true;
+        ws.close(code, reason);
+      },
+      end: async () => {
+        if (port !== null) o.rt.exit(port, clientGone);
+        if (session !== null) await o.rt.awaitExit(session, Number.POSITIVE_INFINITY);
+      },
+      get closed() {
+        return closed;
+      },
     });
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -175,15 +206,12 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
         return;
       }
       if (isBinary) return sendError(ws, hotlineError('HOT_ERR_BINARY_FRAME'));
-      const decoded = o.decode(data.toString());
-      if (!decoded.ok) return sendError(ws, decoded.error, decoded.ref);
-      o.hooks.received(decoded.message.type);
-      if (waiting !== null) waiting.push(decoded.message);
-      else pass(decoded.message);
+      gate.receive(data.toString());
     });
     ws.on('error', (err) => o.log.debug({ err }, 'websocket error'));
     ws.on('close', () => {
       closed = true;
+      gates.closed(id, user);
       registrations.delete(id);
       if (port !== null) o.rt.exit(port, clientGone);
       else o.sockets.delete(id);

@@ -22,6 +22,8 @@ export interface ObserverSnapshot {
   node: string;
   uptimeSeconds: number;
   ready: boolean;
+  /** Phones register without a token (--open-registration): the page says so in red. */
+  openRegistration: boolean;
   processes: number;
   /** Session processes by the release they run. */
   sessions: Record<string, number>;
@@ -58,6 +60,7 @@ export interface ObserverSources {
   /** The behaviour module whose processes are the sessions. */
   sessionModule: string;
   ready(): boolean;
+  openRegistration: boolean;
   /** Frames counted since the node started. */
   frames(): FrameCounts;
   calls(): Record<string, number>;
@@ -180,6 +183,7 @@ export class ObserverFeed {
       node: this.#s.node,
       uptimeSeconds: (now - this.#s.startedAt) / 1000,
       ready: this.#s.ready(),
+      openRegistration: this.#s.openRegistration,
       processes: rt.processCount,
       sessions,
       calls: this.#s.calls(),

@@ -33,6 +33,9 @@ import { attachGateway, type Gateway } from '../http/gateway.ts';
 import { ObserverFeed } from '../http/observer-feed.ts';
 import { observerRoutes } from '../http/observer-routes.ts';
 import { ObserverSessions } from '../http/observer-session.ts';
+import { PhoneAuth } from '../http/phone-auth.ts';
+import { phoneTokenRoute } from '../http/phone-token-route.ts';
+import { trustedPhoneKeys } from '../http/phone-tokens.ts';
 import { createPort } from '../http/port.ts';
 import { releaseRoutes } from '../http/release-routes.ts';
 import { ReleaseHandler } from '../release/handler.ts';
@@ -77,7 +80,7 @@ export interface StartOptions {
 export async function startNode(settings: NodeSettings, options: StartOptions = {}): Promise<HotlineNode> {
   const startedAt = Date.now();
   const journalPath = join(settings.dataDir, 'cdr.log');
-  const metrics = createMetrics(settings.node);
+  const metrics = createMetrics(settings.node, settings.openRegistration);
   const rt = new Runtime({
     node: settings.node,
     ...(options.clock ? { clock: options.clock } : {}),
@@ -234,12 +237,15 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     decode: (text) => protocol.decode(text),
     limits: settings,
     guard,
+    auth: settings.openRegistration ? undefined : phoneAuth(settings),
     hooks: {
       received: metrics.received,
       sent: metrics.sent,
       protocolError: metrics.protocolError,
       callAttemptRefused: metrics.callAttemptRefused,
       pongTimedOut: metrics.pongTimedOut,
+      registrationRefused: metrics.registrationRefused,
+      registrationReplaced: metrics.registrationReplaced,
     },
     log: publicApp.log,
   });
@@ -270,6 +276,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
           },
   });
   releaseRoutes(adminApp, releases);
+  phoneTokenRoute(adminApp, settings.dataDir);
   const feed = new ObserverFeed({
     node: settings.node,
     startedAt,
@@ -277,6 +284,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     releases,
     sessionModule: 'session',
     ready,
+    openRegistration: settings.openRegistration,
     frames: metrics.frameTotals,
     calls: () => countPhases(openCalls()),
     log: (err) => adminApp.log.error({ err }, 'observer snapshot failed'),
@@ -285,6 +293,10 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
 
   watchdog = await startWatchdog({ ...settings, running: rt.running });
   watchdog?.probation(releases.probation);
+  if (settings.openRegistration)
+    publicApp.log.warn(
+      'open registration: phones register without a token, as any user name nobody holds (--open-registration; trusted labs only)',
+    );
   await publicApp.listen({ host: settings.host, port: settings.port });
   await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });
   if (token.generated) {
@@ -335,4 +347,15 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       return stopping;
     },
   };
+}
+
+/** The phone-token check the settings ask for (the node's own phone key is made on first use). */
+function phoneAuth(settings: NodeSettings): PhoneAuth {
+  return new PhoneAuth({
+    keys: trustedPhoneKeys(settings.dataDir, settings.phoneKeys),
+    issuer: settings.phoneIssuer,
+    users: settings.phoneUsers === undefined ? undefined : new RegExp(`^(?:${settings.phoneUsers})$`),
+    failures: settings.registrationFailures,
+    failureWindowMs: settings.registrationFailureWindowMs,
+  });
 }

@@ -32,6 +32,17 @@ export interface NodeSettings extends ConnectionLimits {
   cdrRetentionDays: number;
   /** PEM files of public keys whose signed releases this node installs (its dev key is trusted too). */
   trustedKeys: string[];
+  /** Take registrations without a phone token (trusted labs only): the register frame's user is believed. */
+  openRegistration: boolean;
+  /** Public keys (PEM files, or directories of them) phone tokens may be signed with; the data directory's phone key is trusted too. */
+  phoneKeys: string[];
+  /** The issuer phone tokens must name. */
+  phoneIssuer: string;
+  /** A regular expression the token's user must match to register here; undefined: any user name. */
+  phoneUsers: string | undefined;
+  /** Failed registrations per source address in any window, then the socket is closed (1008). */
+  registrationFailures: number;
+  registrationFailureWindowMs: number;
   /** Boot this unpacked release instead of the permanent one (what a restart deploy does). */
   release: string | undefined;
   /** NATS URL of the cluster to join; undefined: the node runs alone and needs no NATS. */
@@ -74,6 +85,12 @@ export const defaultSettings: NodeSettings = {
   // CDRs are billing records: deleting them is the operator's decision, never a default.
   cdrRetentionDays: 0,
   trustedKeys: [],
+  openRegistration: false,
+  phoneKeys: [],
+  phoneIssuer: 'hotline',
+  phoneUsers: undefined,
+  registrationFailures: 10,
+  registrationFailureWindowMs: 60_000,
   release: undefined,
   cluster: undefined,
   watchdogMs: 5_000,

@@ -1,7 +1,8 @@
 /**
- * Signing keys for release artifacts (ed25519, node:crypto). A node trusts the public keys
- * it is configured with; for development a key pair is made in the data directory on first
- * use, and the node trusts it too.
+ * Signing keys (ed25519, node:crypto): for release artifacts, and for phone tokens
+ * (server/http/phone-tokens.ts). A node trusts the public keys it is configured with; for
+ * development a key pair of each kind is made in the data directory on first use, and the
+ * node trusts it too.
  */
 import {
   createHash,
@@ -10,7 +11,7 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hotlineErrorWithCause } from '../errors/catalogue.ts';
 
@@ -19,18 +20,32 @@ export interface KeyPair {
   publicKey: KeyObject;
 }
 
-export const devKeyPaths = (dataDir: string) => ({
-  privateKey: join(dataDir, 'keys', 'release-signing.key.pem'),
-  publicKey: join(dataDir, 'keys', 'release-signing.pub.pem'),
+/** What a development key signs: each use has its own key pair. */
+export type KeyUse = 'release-signing' | 'phone-signing';
+
+export const devKeyPaths = (dataDir: string, use: KeyUse = 'release-signing') => ({
+  privateKey: join(dataDir, 'keys', `${use}.key.pem`),
+  publicKey: join(dataDir, 'keys', `${use}.pub.pem`),
 });
 
-/** The development key pair of this data directory, made on first use. */
-export function devKeyPair(dataDir: string): KeyPair {
-  const paths = devKeyPaths(dataDir);
+/** The development key pair of this data directory for `use`, made on first use. */
+export function devKeyPair(dataDir: string, use: KeyUse = 'release-signing'): KeyPair {
+  const paths = devKeyPaths(dataDir, use);
   if (!existsSync(paths.privateKey)) {
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const { privateKey } = generateKeyPairSync('ed25519');
     mkdirSync(join(dataDir, 'keys'), { recursive: true, mode: 0o700 });
-    writeFileSync(paths.privateKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    // Written aside and linked into place: a node and a CLI starting at once on a fresh data
+    // directory agree on one key (the second link fails and that side reads the first's).
+    const aside = `${paths.privateKey}.${process.pid}`;
+    writeFileSync(aside, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    try {
+      linkSync(aside, paths.privateKey);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(aside, { force: true });
+    }
+    const publicKey = createPublicKey(createPrivateKey(readFileSync(paths.privateKey)));
     writeFileSync(paths.publicKey, publicKey.export({ type: 'spki', format: 'pem' }));
   }
   const privateKey = createPrivateKey(readFileSync(paths.privateKey));

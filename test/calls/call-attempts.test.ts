@@ -127,7 +127,7 @@ describe('call attempts per user', () => {
     const n = await busyCallee();
     const alice = await n.phone();
     // All in one go: the invites reach the node before the session has answered the register.
-    alice.send({ type: 'register', user: 'alice' });
+    await alice.sendRegister('alice');
     for (let i = 0; i < LIMIT + 2; i++) alice.send({ type: 'invite', callId: `p${i}`, to: 'bob' });
     await alice.next('registered');
     const outcomes = await Promise.all(

@@ -290,7 +290,7 @@ describe('a session process that dies mid-call', () => {
       peer.send({ type: 'invite', callId: 'after-crash', to: 'echo' });
       await peer.next((m) => m.type === 'answered' && m.callId === 'after-crash');
       await steady.check();
-      await assertServes(n.callsUrl);
+      await assertServes(n);
       await steady.finish();
       // Only the one session died: no supervisor or the journal was restarted.
       expect(tree()).toEqual(before);
@@ -329,7 +329,7 @@ describe('a session process that dies mid-call', () => {
         ),
     );
     await steady.check();
-    await assertServes(n.callsUrl);
+    await assertServes(n);
     await steady.finish();
   });
 });
@@ -340,7 +340,7 @@ describe('kill -9 of a node process', () => {
     const first = await spawnNodeProcess(data);
     const phones: Phone[] = [];
     const phone = async (user: string) => {
-      const p = await Phone.connect(first.callsUrl);
+      const p = await Phone.connect(first.callsUrl, { token: first.tokens });
       phones.push(p);
       extraPhones.push(p);
       await p.register(user);

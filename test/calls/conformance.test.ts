@@ -156,7 +156,7 @@ describe.each(shippedReleases)('release %s', (version) => {
   it('registers the phone and names the node and this release', async () => {
     const n = await node();
     const a = await n.phone();
-    a.send({ type: 'register', user: 'alice' });
+    await a.sendRegister('alice');
     expect(await a.next('registered')).toStrictEqual({
       type: 'registered',
       user: 'alice',
@@ -165,7 +165,7 @@ describe.each(shippedReleases)('release %s', (version) => {
     });
     // Service numbers cannot be registered: nobody could call such a user.
     const b = await n.phone();
-    b.send({ type: 'register', user: 'echo' });
+    await b.sendRegister('echo');
     expect(await nextError(b)).toMatchObject({ code: 'HOT_ERR_USER_TAKEN', ref: 'register' });
   });
 
@@ -411,7 +411,7 @@ describe.each(shippedReleases)('release %s', (version) => {
 
   describe('messages the session cannot act on', () => {
     const guarded = useGuardedNode();
-    const start = () => guarded({}, 20, { release });
+    const start = (settings: Partial<NodeSettings> = {}) => guarded(settings, 20, { release });
 
     it('wrong state: no call, not answered yet, already in a call, registered already', async () => {
       const n = await start();
@@ -429,7 +429,7 @@ describe.each(shippedReleases)('release %s', (version) => {
       });
       a.send({ type: 'media', callId: 'none', seq: 0, sentAt: 0 });
       expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_UNKNOWN_CALL', ref: 'media' });
-      a.send({ type: 'register', user: 'ws-a2' });
+      await a.sendRegister('ws-a2');
       expect(await nextError(a)).toMatchObject({ code: 'HOT_ERR_WRONG_STATE', ref: 'register' });
       expect(n.rt.whereis(userName('ws-a2'))).toBeUndefined();
 
@@ -525,12 +525,13 @@ describe.each(shippedReleases)('release %s', (version) => {
       await n.unharmed();
     });
 
+    // Open registration: with phone tokens, the second socket's valid register replaces the first (test/calls/registration.test.ts).
     it('a user registered from a second socket gets HOT_ERR_USER_TAKEN; the first keeps it', async () => {
-      const n = await start();
+      const n = await start({ openRegistration: true });
       const first = await n.phone('dup');
       const owner = n.rt.whereis(userName('dup'));
       const second = await n.phone();
-      second.send({ type: 'register', user: 'dup' });
+      await second.sendRegister('dup');
       expect(await nextError(second)).toMatchObject({ code: 'HOT_ERR_USER_TAKEN', ref: 'register' });
       expect(n.rt.whereis(userName('dup'))).toBe(owner);
       // The second socket is still usable under another name, and calls reach the first.

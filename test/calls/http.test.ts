@@ -128,9 +128,9 @@ describe('public surface', () => {
     // A node so busy that the session supervisor gets no turn for longer than a call timeout.
     expect(n.rt.sys.trySuspend(sessions)).toBe(true);
     const ports = () => listProcesses(n.rt, (p) => p.module === 'port').length;
-    const phone = await Phone.connect(n.callsUrl);
+    const phone = await Phone.connect(n.callsUrl, { token: n.tokens });
     try {
-      phone.send({ type: 'register', user: 'patient' });
+      await phone.sendRegister('patient');
       await waitFor('a port for the phone', () => ports() === 1);
       clock.advance(n.rt.callTimeoutMs * 3);
       await sleep(20);

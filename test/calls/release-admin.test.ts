@@ -143,7 +143,7 @@ describe('make permanent', () => {
       code: 'HOT_ERR_HISTORY_WRITE',
       message: expect.stringContaining('EISDIR'),
     });
-    await assertServes(n.callsUrl);
+    await assertServes(n);
 
     rmSync(historyPath(n.dataDir), { recursive: true });
     expect((await adminPost(n, '/admin/releases/1.0.0/permanent')).status).toBe(200);

@@ -12,6 +12,7 @@ import type { Pid } from '../../server/runtime/index.ts';
 import { answeredCall, serviceCall } from '../support/calls.ts';
 import { readCdrLog, waitForCdrs } from '../support/cdrs.ts';
 import { reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
+import type { PhoneTarget } from '../support/phone-tokens.ts';
 import { refusedUpgrade } from '../support/refused-upgrade.ts';
 import { startTestNode, type TestNode, tempDataDir } from '../support/test-node.ts';
 import { waitFor } from '../support/wait.ts';
@@ -28,9 +29,9 @@ afterEach(async () => {
 });
 
 /** Calls in every state on the node at `url`: the call ids that must each get a CDR, and every phone. */
-async function callsInEveryState(url: string) {
+async function callsInEveryState(node: PhoneTarget) {
   const phone = async (user?: string) => {
-    const p = await Phone.connect(url);
+    const p = await Phone.connect(node.callsUrl, { token: node.tokens });
     phones.push(p);
     if (user !== undefined) await p.register(user);
     return p;
@@ -99,7 +100,7 @@ describe('node.stop()', () => {
   it('ends every call with a node_shutdown CDR and closes every socket with 1001 before it resolves', async () => {
     const n = await startTestNode();
     nodes.push(n);
-    const setup = await callsInEveryState(n.callsUrl);
+    const setup = await callsInEveryState(n);
     await n.stop();
     // Nothing to wait for: when stop() resolves the log is complete and the sockets are closed.
     const cdrs = expectShutdownCdrs(n.dataDir, setup.callIds);
@@ -121,7 +122,7 @@ describe('node.stop()', () => {
   it('refuses new connections while it is shutting down', async () => {
     const n = await startTestNode();
     nodes.push(n);
-    const setup = await callsInEveryState(n.callsUrl);
+    const setup = await callsInEveryState(n);
     // Hold the shutdown open: one session is suspended and cannot end until resumed.
     const held = n.rt.whereis(userName('ivan')) as Pid;
     await n.rt.sys.suspend(held);
@@ -162,7 +163,7 @@ describe('SIGTERM to a node process', () => {
       const data = tempDataDir();
       dirs.push(data);
       const child = await spawnNodeProcess(data);
-      const setup = await callsInEveryState(child.callsUrl);
+      const setup = await callsInEveryState(child);
       const [first, ...repeats] = signals;
       child.proc.kill(first);
       // A repeat lands while the shutdown the first one began is under way.

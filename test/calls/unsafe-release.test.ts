@@ -41,7 +41,7 @@ describe('a release whose top-level code would harm the node', () => {
       const list = await node.admin<{ unpacked: { version: string }[] }>('/admin/releases');
       expect(list.body.unpacked.map((r) => r.version)).not.toContain(version);
       await bystander.check();
-      await assertServes(node.callsUrl);
+      await assertServes(node);
     },
   );
 

@@ -324,7 +324,7 @@ describe('release handler', () => {
     trusting.forget(first);
     const second = await node({ dataDir });
     const phone = await second.phone();
-    phone.send({ type: 'register', user: 'again' });
+    await phone.sendRegister('again');
     expect(await phone.next('registered')).toMatchObject({ release: '1.1.0' });
     const list = await second.admin<{ current: string; permanent: string; unpacked: { version: string }[] }>(
       '/admin/releases',

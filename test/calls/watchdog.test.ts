@@ -13,6 +13,7 @@ import { adminPost, buildArtifact, install, newSigner, settled, upload } from '.
 import { answeredCall, assertServes, serviceCall } from '../support/calls.ts';
 import { fetchCdrs } from '../support/cdrs.ts';
 import { type NodeProcess, reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
+import { tokensFor } from '../support/phone-tokens.ts';
 import { tempDataDir } from '../support/test-node.ts';
 
 const LOOPING = '1.4.0-dtmf-loop';
@@ -38,7 +39,7 @@ describe('a handler that never returns', () => {
 
     const phones: Phone[] = [];
     const phone = async (user: string) => {
-      const p = await Phone.connect(first.callsUrl);
+      const p = await Phone.connect(first.callsUrl, { token: tokensFor(data) });
       phones.push(p);
       await p.register(user);
       return p;
@@ -74,7 +75,7 @@ describe('a handler that never returns', () => {
 
     // The supervisor's part: start it again, with the same flags, on the same data directory.
     const second = await spawnNodeProcess(data, args, undefined, { ownGroup: true });
-    await assertServes(second.callsUrl);
+    await assertServes({ callsUrl: second.callsUrl, tokens: tokensFor(data) });
     const servingAt = Date.now();
     const releases = await admin<ReleaseList>(second, '/admin/releases');
     expect(releases.current).toBe(before);

@@ -133,7 +133,7 @@ describe('calls across nodes', () => {
     const { n1, n2 } = await twoNodes();
     const first = await registered(n1, n2, 'carol');
     const second = await n2.phone();
-    second.send({ type: 'register', user: 'carol' });
+    await second.sendRegister('carol');
     expect(await second.next('error')).toMatchObject({ code: 'HOT_ERR_USER_TAKEN' });
     await first.close();
     await waitFor('carol gone from n2', () => n2.cluster?.directory.whereis('user:carol') === undefined);

@@ -73,7 +73,7 @@ it('kill -9 of a node: its calls end on the survivor with node_lost in time, the
 
   // Phones of the victim's users connect to the victim itself.
   const onVictim = async (user: string) => {
-    const p = await Phone.connect(victim.callsUrl);
+    const p = await Phone.connect(victim.callsUrl, { token: victim.tokens });
     await p.register(user);
     await waitFor(`${user} in the directory`, () => n1.rt.whereis(`user:${user}`));
     return p;
@@ -130,7 +130,7 @@ it('kill -9 of a node: its calls end on the survivor with node_lost in time, the
   expect(await runningReleases(again)).toEqual({ ...on110, sessions: [] });
   await waitFor('the survivor sees the victim again', () => n1.cluster?.membership.isUp('victim'), 10_000);
   expect(n1.cluster?.membership.member('victim')).toMatchObject({ release: '1.1.0', alsoRuns: [] });
-  const erin = await Phone.connect(again.callsUrl);
+  const erin = await Phone.connect(again.callsUrl, { token: again.tokens });
   await erin.register('erin');
   await waitFor('erin in the directory', () => n1.rt.whereis('user:erin'));
   expect(await runningReleases(again)).toEqual(on110);

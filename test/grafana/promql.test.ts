@@ -53,6 +53,7 @@ describe('dashboards against a real Prometheus', () => {
     bad.send('{not json');
     report = await runLoad({
       node,
+      keyDir: node.dataDir,
       sessions: 80,
       rampSeconds: 2,
       durationSeconds: 12,

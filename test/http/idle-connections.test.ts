@@ -110,7 +110,7 @@ describe('connections that do nothing', () => {
     const n = await start({ pingIntervalMs, pongTimeoutMs, headersTimeoutMs: 200, requestTimeoutMs: 300 });
     const bob = await n.phone('bob');
     const silent = await mutePhone(n);
-    silent.ws.send(JSON.stringify({ type: 'register', user: 'alice' }));
+    silent.ws.send(JSON.stringify({ type: 'register', user: 'alice', token: await n.tokens('alice') }));
     await silent.next('registered');
     silent.ws.send(JSON.stringify({ type: 'invite', callId: 'c1', to: 'bob' }));
     await bob.next((m) => m.type === 'incoming' && m.callId === 'c1');

@@ -125,7 +125,7 @@ async function expectCdrs(n: TestNode, run: K6Run, runId: string): Promise<Cdr[]
 }
 
 async function registeredRelease(n: TestNode, user: string): Promise<string | undefined> {
-  const p = await Phone.connect(n.callsUrl);
+  const p = await Phone.connect(n.callsUrl, { token: n.tokens });
   try {
     await p.register(user);
     const m = p.log.find((x) => x.type === 'registered');
@@ -159,7 +159,9 @@ describe('loadtest/k6/calls.ts', { timeout: RUN_TIMEOUT_MS }, () => {
         UPGRADE_AT: '1s',
         INSTALL_WATCH: '300ms',
         INSTALL_POLL: '100ms',
-        DURATION: '5s',
+        // Long enough for a second connection per phone after the install: each connection
+        // first fetches its phone token.
+        DURATION: '8s',
         CALL_LENGTH: '1500ms',
       }),
     });

@@ -25,7 +25,7 @@ afterAll(async () => {
 function run(options: Partial<RunOptions> = {}): Promise<RunReport> {
   const first = cluster.nodes[0] as ClusterNode;
   return runLoad(
-    smallRun(first, {
+    smallRun(first, cluster.local.keyDir, {
       cluster: { nodes: cluster.nodes, crossNode: 0.5 },
       upgrades: [],
       mode: 'hot',

@@ -37,7 +37,7 @@ async function run(
   const node = await ManagedNode.start(tempDir());
   nodes.push(node);
   for (const r of releases) await node.upload(r);
-  return runLoad(smallRun(node, options));
+  return runLoad(smallRun(node, node.dataDir, options));
 }
 
 describe('load harness', () => {

@@ -5,10 +5,12 @@ import type { RunOptions } from '../../loadtest/harness/run.ts';
 
 export function smallRun(
   node: RunOptions['node'],
+  keyDir: string,
   options: Partial<RunOptions> & Pick<RunOptions, 'upgrades' | 'mode'>,
 ): RunOptions {
   return {
     node,
+    keyDir,
     sessions: 60,
     rampSeconds: 2,
     durationSeconds: 7,

@@ -160,7 +160,12 @@ describe('the observer over HTTP', () => {
       ObserverSnapshot,
       ObserverSnapshot,
     ];
-    expect(first).toMatchObject({ node: n.settings.node, ready: true, sessions: { '1.0.0': 1 } });
+    expect(first).toMatchObject({
+      node: n.settings.node,
+      ready: true,
+      openRegistration: false,
+      sessions: { '1.0.0': 1 },
+    });
     expect(first.calls).toMatchObject({ up: 1 });
     expect(first.releases).toMatchObject({ current: '1.0.0', unpacked: [{ version: '1.1.0' }] });
     expect(first.tree.supervisors.map((sup) => sup.module)).toEqual(['application']);
@@ -353,6 +358,7 @@ describe('the observer in chromium', { timeout: 60_000 }, () => {
 
     expect(await text(page, '#node-name')).toBe(n.settings.node);
     expect(await text(page, '#health')).toBe('ready');
+    expect(await page.locator('#open-registration').isVisible()).toBe(false);
     expect(await text(page, '#release-current')).toBe('1.0.0');
     expect(await text(page, '#release-permanent')).toBe('1.0.0');
     expect(await processCount(n)).toBe(PHONES);

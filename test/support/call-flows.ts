@@ -426,7 +426,7 @@ export function useGuardedNode(): (
         await bystander.check();
         expect(abnormal).toEqual([]);
         expect(infrastructure(n)).toEqual(tree);
-        await assertServes(n.callsUrl);
+        await assertServes(n);
         await bystander.check();
         await bystander.finish();
       },

@@ -5,6 +5,7 @@ import { userName } from '../../server/calls/contract.ts';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import type { Pid, Runtime } from '../../server/runtime/index.ts';
 import { cdrOf } from './cdrs.ts';
+import type { PhoneTarget } from './phone-tokens.ts';
 import type { TestNode } from './test-node.ts';
 import { waitFor } from './wait.ts';
 
@@ -147,10 +148,10 @@ export async function steadyEchoCall(
 let serveCheck = 0;
 
 /** The node still takes a new phone and carries a call with media on it. */
-export async function assertServes(url: string): Promise<void> {
+export async function assertServes(node: PhoneTarget): Promise<void> {
   const user = `serves-${++serveCheck}`;
   const callId = `${user}-call`;
-  const phone = await Phone.connect(url);
+  const phone = await Phone.connect(node.callsUrl, { token: node.tokens });
   try {
     await phone.register(user);
     await serviceCall(phone, callId, 'echo');

@@ -1,12 +1,16 @@
 /** A node as a child process (`npm start`'s entry point), killed after each test if it is still running. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { PhoneTokenSource } from '../../loadtest/client/phone.ts';
 import type { AdminTarget } from './cdrs.ts';
+import { tokensFor } from './phone-tokens.ts';
 
 export interface NodeProcess extends AdminTarget {
   proc: ChildProcess;
   callsUrl: string;
   httpUrl: string;
+  /** Phone tokens signed with the node's phone key (in its data directory). */
+  tokens: PhoneTokenSource;
   /** recoveredCdrs from the node's "up" log line. */
   recovered: number;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -68,6 +72,7 @@ export function spawnNodeProcess(
           proc,
           callsUrl: l.calls,
           httpUrl: l.http,
+          tokens: tokensFor(dataDir),
           adminUrl: l.admin,
           adminToken: 'test-token',
           recovered: l.recoveredCdrs ?? 0,

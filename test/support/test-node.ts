@@ -3,13 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import { Phone } from '../../loadtest/client/phone.ts';
+import { Phone, type PhoneTokenSource } from '../../loadtest/client/phone.ts';
 import { type HotlineNode, type StartOptions, startNode } from '../../server/node/node.ts';
 import { defaultSettings, type NodeSettings } from '../../server/node/settings.ts';
+import { tokensFor } from './phone-tokens.ts';
 
 export interface TestNode extends HotlineNode {
   dataDir: string;
-  /** Phones opened through `phone()`, closed by `shutdown()`. */
+  /** Phone tokens signed with this node's phone key. */
+  tokens: PhoneTokenSource;
+  /** Phones opened through `phone()` (with `tokens`), closed by `shutdown()`. */
   phone(user?: string): Promise<Phone>;
   /** GET on the admin surface with the token. */
   admin<T = unknown>(path: string, token?: string | null): Promise<{ status: number; body: T }>;
@@ -40,10 +43,12 @@ export async function startTestNode(
     { logger: false, ...options },
   );
   const phones: Phone[] = [];
+  const tokens = tokensFor(dataDir);
   return Object.assign(node, {
     dataDir,
+    tokens,
     async phone(user?: string) {
-      const p = await Phone.connect(node.callsUrl);
+      const p = await Phone.connect(node.callsUrl, { token: tokens });
       phones.push(p);
       if (user !== undefined) await p.register(user);
       return p;

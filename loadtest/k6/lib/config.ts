@@ -63,6 +63,8 @@ export interface PhoneSettings {
   /** User names are `<prefix>-<runId>-<vu>-<iteration>`: unique per connection. */
   userPrefix: string;
   runId: string;
+  /** Where each phone gets its token: the node's POST /admin/phone-tokens; null: none (an open-registration node). */
+  tokens: { adminUrl: string; adminToken: string } | null;
 }
 
 export function phoneSettings(env: Env): PhoneSettings {
@@ -78,6 +80,13 @@ export function phoneSettings(env: Env): PhoneSettings {
     // Init code runs once per VU, so each VU may pick another default: the VU number in the
     // user name keeps names unique anyway. Set RUN_ID to find a run's CDRs by name.
     runId: text(env, 'RUN_ID', Date.now().toString(36)),
+    tokens:
+      text(env, 'ADMIN_TOKEN', '') === ''
+        ? null
+        : {
+            adminUrl: text(env, 'ADMIN_URL', 'http://127.0.0.1:8081').replace(/\/+$/, ''),
+            adminToken: text(env, 'ADMIN_TOKEN', ''),
+          },
   };
 }
 

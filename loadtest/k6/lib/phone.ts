@@ -6,6 +6,7 @@
  * is cleared, which is when k6 ends the iteration.
  */
 import { check } from 'k6';
+import http from 'k6/http';
 import {
   clearInterval,
   clearTimeout,
@@ -68,10 +69,20 @@ export function callPlans(s: PhoneSettings, user: string, iter: number): CallPla
   });
 }
 
-/** One k6 iteration of a phone: connect, register, place its calls, close. */
+/** One k6 iteration of a phone: get its token, connect, register, place its calls, close. */
 export function runPhone(s: PhoneSettings, vu: number, iter: number): Promise<SessionReport> {
   const user = phoneUser(s, vu, iter);
-  return phoneSession(s, user, callPlans(s, user, iter));
+  return phoneSession(s, user, callPlans(s, user, iter), phoneToken(s, user));
+}
+
+/** A phone token for `user` from the node's admin surface, as a client gets one before it connects. */
+export function phoneToken(s: PhoneSettings, user: string): string | undefined {
+  if (s.tokens === null) return undefined;
+  const res = http.post(`${s.tokens.adminUrl}/admin/phone-tokens`, JSON.stringify({ user }), {
+    headers: { authorization: `Bearer ${s.tokens.adminToken}`, 'content-type': 'application/json' },
+  });
+  if (res.status !== 200) throw new Error(`POST /admin/phone-tokens answered ${res.status}`);
+  return (JSON.parse(res.body as string) as { token: string }).token;
 }
 
 interface Call {
@@ -92,6 +103,7 @@ export function phoneSession(
   s: PhoneSettings,
   user: string,
   plans: readonly CallPlan[],
+  token?: string,
 ): Promise<SessionReport> {
   return new Promise((resolve) => {
     const report: SessionReport = { user, release: null, completed: 0, dropped: null };
@@ -277,7 +289,7 @@ export function phoneSession(
 
     ws.onopen = () => {
       opened = true;
-      send({ type: 'register', user });
+      send({ type: 'register', user, ...(token === undefined ? {} : { token }) });
       arm('register_timeout');
     };
     ws.onmessage = (e) => {

@@ -6,7 +6,7 @@
  */
 
 export type ClientFrame =
-  | { type: 'register'; user: string }
+  | { type: 'register'; user: string; token?: string }
   | { type: 'invite'; callId: string; to: string }
   | { type: 'media'; callId: string; seq: number; sentAt: number }
   | { type: 'dtmf'; callId: string; digit: string }

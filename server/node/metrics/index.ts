@@ -11,6 +11,7 @@ import { type CallMetrics, callMetrics } from './calls.ts';
 import { clusterMetrics } from './cluster.ts';
 import { type ConnectionMetrics, connectionMetrics } from './connections.ts';
 import { type FrameTotals, frameMetrics } from './frames.ts';
+import { type RegistrationMetrics, registrationMetrics } from './registration.ts';
 import { type ReleaseMetrics, releaseMetrics } from './releases.ts';
 import { runtimeMetrics } from './runtime.ts';
 import { type SessionMetrics, sessionMetrics } from './sessions.ts';
@@ -19,7 +20,7 @@ import type { ScrapeSources } from './sources.ts';
 export type { FrameTotals } from './frames.ts';
 export type { ScrapeSources } from './sources.ts';
 
-export interface NodeMetrics extends CallMetrics, ConnectionMetrics {
+export interface NodeMetrics extends CallMetrics, ConnectionMetrics, RegistrationMetrics {
   registry: Registry;
   /** What the release handler reports. */
   release: ReleaseMetrics;
@@ -38,7 +39,8 @@ export interface NodeMetrics extends CallMetrics, ConnectionMetrics {
   observe(sources: ScrapeSources): void;
 }
 
-export function createMetrics(node: string): NodeMetrics {
+/** `openRegistration`: the node takes registrations without a phone token. */
+export function createMetrics(node: string, openRegistration = false): NodeMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ node });
   collectDefaultMetrics({ register: registry });
@@ -55,6 +57,7 @@ export function createMetrics(node: string): NodeMetrics {
   return {
     registry,
     ...connectionMetrics(registry),
+    ...registrationMetrics(registry, openRegistration),
     release,
     sessionTurn: sessions.turn,
     answered: calls.answered,

@@ -149,6 +149,7 @@ function drawSnapshot(s) {
   const health = $('health');
   health.textContent = s.ready ? 'ready' : 'not ready';
   health.className = `pill ${s.ready ? 'ok' : 'bad'}`;
+  $('open-registration').hidden = !s.openRegistration;
   $('uptime').textContent = duration(s.uptimeSeconds);
   $('release-current').textContent = s.releases.current;
   $('release-permanent').textContent = s.releases.permanent;
