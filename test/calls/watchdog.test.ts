@@ -110,5 +110,6 @@ describe('a handler that never returns', () => {
       `watchdog ${WATCHDOG_MS} ms: fired after ${fired?.type === 'fired' ? fired.stalledMs : '?'} ms stalled; ` +
         `node ended ${endedAt - hungAt} ms after the hang; serving again ${servingAt - hungAt} ms after it`,
     );
-  });
+    // Two node processes started, a release built and installed twice: room on a busy machine.
+  }, 120_000);
 });
