@@ -23,7 +23,10 @@ export interface SuccessorChannel {
 
 export interface SuccessorSpec {
   nodeBinary: string;
+  /** Node's own flags, before the entry (`--import tsx` when A runs from sources). */
+  execArgv: string[];
   entry: string;
+  /** The node's flags, after the entry; `--successor` last. */
   args: string[];
 }
 
@@ -61,7 +64,7 @@ export function onIpcMessage(
 
 /** A spawns B itself: B's stdio is A's, and the channel is Node's IPC with structuredClone. */
 export const directSuccessor: StartSuccessor = async (spec) => {
-  const child = spawn(spec.nodeBinary, [spec.entry, ...spec.args], {
+  const child = spawn(spec.nodeBinary, [...spec.execArgv, spec.entry, ...spec.args], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
   });
