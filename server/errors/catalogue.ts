@@ -119,6 +119,21 @@ const catalogue = {
     message: (pid: string, from: string, to: string) => `codeChange of ${pid} from ${from} to ${to} failed`,
   },
   HOT_ERR_REPLACE_STATE_FAILED: { fault: 'node', message: (pid: string) => `replaceState of ${pid} failed` },
+  // runtime: moving processes to another runtime (move)
+  HOT_ERR_HANDOVER_FAILED: { fault: 'node', message: (pid: string) => `handOver of ${pid} failed` },
+  HOT_ERR_MOVE_NOT_HELD: {
+    fault: 'caller',
+    message: (pid: string) => `${pid} is not held by a move (captured here, or restored and not started)`,
+  },
+  HOT_ERR_MOVE_CODE_MISSING: {
+    fault: 'node',
+    message: (pid: string, module: string, version: string) =>
+      `cannot restore ${pid}: ${module} ${version} is not loaded here`,
+  },
+  HOT_ERR_MOVE_PID_TAKEN: {
+    fault: 'caller',
+    message: (pid: string) => `cannot restore ${pid}: that pid is in use here`,
+  },
   // runtime: supervisors
   HOT_ERR_INVALID_CHILD_SPEC: { fault: 'caller', message: (why: string) => `invalid child spec: ${why}` },
   HOT_ERR_CHILD_EXISTS: { fault: 'caller', message: (id: string) => `child ${id} already exists` },
