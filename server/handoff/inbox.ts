@@ -5,12 +5,10 @@
  * every wait fails with why.
  */
 import type { Handle, SuccessorChannel } from './channel.ts';
-import type { HandoffMessage, HandoffMessageType } from './protocol.ts';
-
-export type MessageOf<T extends HandoffMessageType> = Extract<HandoffMessage, { type: T }>;
+import type { HandoffMessage, HandoffMessageType, MessageOfType } from './protocol.ts';
 
 export interface Received<T extends HandoffMessageType> {
-  message: MessageOf<T>;
+  message: MessageOfType<T>;
   handle: Handle | undefined;
 }
 
@@ -28,7 +26,9 @@ export class Inbox {
 
   constructor(
     channel: Pick<SuccessorChannel, 'onMessage' | 'onGone'>,
-    readonly handlers: Partial<{ [T in HandoffMessageType]: (m: MessageOf<T>) => void }> = {},
+    readonly handlers: Partial<{
+      [T in HandoffMessageType]: (m: MessageOfType<T>, handle: Handle | undefined) => void;
+    }> = {},
   ) {
     channel.onMessage((message, handle) => this.#deliver({ message, handle }));
     channel.onGone((why) => {
@@ -43,8 +43,10 @@ export class Inbox {
   }
 
   #deliver(r: AnyReceived): void {
-    const handler = this.handlers[r.message.type] as ((m: HandoffMessage) => void) | undefined;
-    if (handler !== undefined) return handler(r.message);
+    const handler = this.handlers[r.message.type] as
+      | ((m: HandoffMessage, h: Handle | undefined) => void)
+      | undefined;
+    if (handler !== undefined) return handler(r.message, r.handle);
     for (const w of this.#waiters) {
       if (!w.types.includes(r.message.type)) continue;
       this.#waiters.delete(w);
