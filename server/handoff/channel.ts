@@ -77,7 +77,8 @@ export const directSuccessor: StartSuccessor = async (spec) => {
   };
   child.on('exit', (code, signal) => markGone(`successor exited (${signal ?? `code ${code}`})`));
   child.on('error', (err) => markGone(`successor could not run: ${err.message}`));
-  child.on('disconnect', () => markGone('successor closed its channel'));
+  // A successor that exits closes its channel first: wait a moment to say how it exited.
+  child.on('disconnect', () => setTimeout(() => markGone('successor closed its channel'), 1000).unref());
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);
