@@ -38,6 +38,7 @@ export function handoffMetrics(registry: Registry): HandoffMetrics {
     registers: [registry],
   });
   for (const p of PHASES) phase.set({ phase: p }, 0);
+  for (const outcome of ['done', 'failed', 'refused']) handoffs.inc({ outcome }, 0);
   return {
     phase(current) {
       for (const p of PHASES) phase.set({ phase: p }, p === current ? 1 : 0);
