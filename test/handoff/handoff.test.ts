@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
+import type { HandoffSummary } from '../../server/handoff/handoff.ts';
 import { AdminClient, AdminRequestError } from '../../server/ops/admin-client.ts';
 import { answeredCall, MediaFlow } from '../support/calls.ts';
 import { cdrOf } from '../support/cdrs.ts';
@@ -36,17 +37,8 @@ afterEach(async () => {
 const tempDir = () => mkdtempSync(join(tmpdir(), 'hotline-handoff-'));
 const admin = (node: NodeProcess) => new AdminClient(node.adminUrl, node.adminToken, 120_000);
 
-interface Summary {
-  from: number;
-  to: number;
-  processes: number;
-  sockets: number;
-  batches: number;
-  ms: number;
-}
-
-async function handoff(node: NodeProcess, body: { entry?: string } = {}): Promise<Summary> {
-  const { handoff } = await admin(node).post<{ handoff: Summary }>('/admin/node/handoff', body);
+async function handoff(node: NodeProcess, body: { entry?: string } = {}): Promise<HandoffSummary> {
+  const { handoff } = await admin(node).post<{ handoff: HandoffSummary }>('/admin/node/handoff', body);
   successors.add(handoff.to);
   return handoff;
 }
