@@ -124,7 +124,7 @@ export async function detachWebSocket(
   const listeners = wsSocketListeners(socket) as SocketListeners;
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   detaching.add(ws);
-  // Bytes that arrive while it waits go back to the socket's buffer: they belong to `head`.
+  // Reading is stopped; if the application resumes ws meanwhile, buffered bytes go back: they are `head`.
   const holdBack = (chunk: Buffer): void => {
     socket.pause();
     socket.unshift(chunk);

@@ -265,16 +265,17 @@ export class Links {
   }
 
   /**
-   * `node` is gone: monitors on its processes fire and links to them break with
-   * `noconnection`; monitors it held on ours are dropped. A rare event: it scans.
+   * The processes `gone` picks can no longer be reached (their node went down, or the other
+   * runtime of a move): monitors on them fire and links to them break with `noconnection`;
+   * monitors they held on ours are dropped. A rare event: it scans.
    */
-  nodeDown(node: string): void {
+  lost(gone: (pid: Pid) => boolean): void {
     const table = this.#k.table;
     for (const [ref, m] of this.#monitors) {
-      if (pidNode(m.watcher) === node) {
+      if (gone(m.watcher)) {
         this.#monitors.delete(ref);
         table.get(m.target)?.removeWatcher(ref);
-      } else if (pidNode(m.target) === node) {
+      } else if (gone(m.target)) {
         this.#monitors.delete(ref);
         const watcher = table.get(m.watcher);
         if (watcher === undefined) continue;
@@ -285,7 +286,7 @@ export class Links {
     const cut: [Process, Pid][] = [];
     for (const p of table.values()) {
       if (p.links === null) continue;
-      for (const other of p.links) if (pidNode(other) === node) cut.push([p, other]);
+      for (const other of p.links) if (gone(other)) cut.push([p, other]);
     }
     for (const [p, other] of cut) {
       p.removeLink(other);

@@ -15,7 +15,7 @@ import type { AnyBehaviour } from './behaviour.ts';
 import { type DistMessage, plainError } from './distribution.ts';
 import { noproc } from './exit-reason.ts';
 import type { Kernel } from './kernel.ts';
-import type { Pid } from './pid.ts';
+import { type Pid, pidNode } from './pid.ts';
 import { Process } from './process.ts';
 import type { ProcessImage } from './process-image.ts';
 import { isThenable } from './process-table.ts';
@@ -59,9 +59,20 @@ export class Move {
     this.#k = kernel;
   }
 
-  /** Reach pids of this node missing from the table through `route` (undefined: they are dead, as usual). */
+  /**
+   * Reach pids of this node missing from the table through `route`. Undefined: the other
+   * side is gone (or done), and such pids are dead again, as without a move: so are the
+   * ones committed to it, and calls, monitors and links waiting on them end with
+   * `noconnection`, as when a node goes down.
+   */
   setPeer(route: MoveRoute | undefined): void {
     this.#peer = route;
+    if (route !== undefined) return;
+    const k = this.#k;
+    this.#routed.clear();
+    const gone = (pid: Pid) => pidNode(pid) === k.node && !this.isHere(pid);
+    k.calls.lost(gone);
+    k.links.lost(gone);
   }
 
   /** Whether a pid of this node missing from the table is reached through the move. */
@@ -195,11 +206,14 @@ export class Move {
     const k = this.#k;
     const find = findCode ?? ((module, version) => k.modules.find(module, version));
     const code: AnyBehaviour[] = [];
+    const pids = new Set<Pid>();
     for (const image of images) {
       const b = find(image.module, image.version);
       if (b === undefined)
         throw hotlineError('HOT_ERR_MOVE_CODE_MISSING', image.pid, image.module, image.version);
-      if (this.isHere(image.pid)) throw hotlineError('HOT_ERR_MOVE_PID_TAKEN', image.pid);
+      if (this.isHere(image.pid) || pids.has(image.pid))
+        throw hotlineError('HOT_ERR_MOVE_PID_TAKEN', image.pid);
+      pids.add(image.pid);
       if (image.name !== undefined) k.registry.check(image.name);
       code.push(b);
     }
@@ -350,18 +364,30 @@ export class Move {
   #gone(m: DistMessage): void {
     switch (m.type) {
       case 'call':
-        return this.toPeer({
+        return this.#answer({
           type: 'reply_error',
           ref: m.ref,
           error: plainError(hotlineError('HOT_ERR_NOPROC', m.to)),
         });
       case 'link':
-        return this.toPeer({ type: 'exit', from: m.to, to: m.from, reason: noproc });
+        return this.#answer({ type: 'exit', from: m.to, to: m.from, reason: noproc });
       case 'monitor':
-        return this.toPeer({ type: 'down', ref: m.ref, pid: m.target, reason: noproc });
+        return this.#answer({ type: 'down', ref: m.ref, pid: m.target, reason: noproc });
       default:
         return;
     }
+  }
+
+  /**
+   * The answer to a message that may have come here by way of the other side (it routed
+   * here a pid that had moved here and ended): to the asker, on whichever side it is.
+   */
+  #answer(m: DistMessage): void {
+    const k = this.#k;
+    const asker = addressee(m, k);
+    const here = m.type === 'reply_error' ? k.calls.has(m.ref) : asker !== undefined && this.isHere(asker);
+    if (here) this.receive(m);
+    else this.toPeer(m);
   }
 }
 

@@ -84,7 +84,7 @@ export class PendingCalls {
    * answer goes back through the move's peer.
    */
   adopt(ref: number, p: Process, timeoutMs: number | null): void {
-    if (!this.#pending.has(ref)) {
+    if (!this.has(ref)) {
       const move = this.#k.move;
       const clock = this.#k.clock;
       const timer = timeoutMs === null ? undefined : clock.setTimeout(() => this.settle(ref), timeoutMs);
@@ -103,6 +103,11 @@ export class PendingCalls {
   moved(p: Process): void {
     if (p.callsIn === null) return;
     for (const ref of p.callsIn) if (this.#pending.get(ref)?.peer === true) this.settle(ref);
+  }
+
+  /** Whether call `ref` waits for its answer here. */
+  has(ref: number): boolean {
+    return this.#pending.has(ref);
   }
 
   /** Take the call `ref` out of waiting; undefined if it was settled already. */
@@ -129,10 +134,13 @@ export class PendingCalls {
       this.fail({ node: this.#k.node, ref }, hotlineError('HOT_ERR_CALL_TARGET_EXITED', p.self, why));
   }
 
-  /** `node` is gone: calls to its processes fail. A rare event: it scans. */
-  nodeDown(node: string): void {
+  /**
+   * The processes `gone` picks can no longer be reached (their node went down, or the
+   * other runtime of a move): calls to them fail. A rare event: it scans.
+   */
+  lost(gone: (pid: Pid) => boolean): void {
     for (const [ref, pending] of this.#pending) {
-      if (pidNode(pending.target) === node)
+      if (gone(pending.target))
         this.settle(ref)?.reject(hotlineError('HOT_ERR_CALL_TARGET_EXITED', pending.target, 'noconnection'));
     }
   }

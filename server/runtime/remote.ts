@@ -121,7 +121,8 @@ export class Remote {
    * with `noconnection`, and what it held on ours is dropped.
    */
   nodeDown(node: string): void {
-    this.#k.calls.nodeDown(node);
-    this.#k.links.nodeDown(node);
+    const gone = (pid: Pid) => pidNode(pid) === node;
+    this.#k.calls.lost(gone);
+    this.#k.links.lost(gone);
   }
 }
