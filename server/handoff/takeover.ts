@@ -47,8 +47,11 @@ export interface NewNode {
   readonly listeners: Listeners;
   /** How the gateway's WebSocketServer makes sockets, for the adopted ones. */
   readonly adoptOptions: AdoptOptions;
-  /** The last batch started: the node is this process's from now on. */
-  tookOver(last: LastBatch): void;
+  /**
+   * The last batch started: the node is this process's from now on. `moved` is that batch's
+   * share (A's counters came before it).
+   */
+  tookOver(last: LastBatch, moved: { processes: number; sockets: number }): void;
 }
 
 /** Receive everything; resolves once the last batch runs here. */
@@ -100,7 +103,7 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
         rt.move.start(batch.images.map((i) => i.pid as Pid));
         if (batch.last === undefined) return;
         rt.move.peer(undefined);
-        node.tookOver(batch.last);
+        node.tookOver(batch.last, { processes: batch.images.length, sockets: batch.phones.length });
         void send({ type: 'done' }).then(resolve);
       },
       abort: (m: MessageOfType<'abort'>) => fail(`the old node gave up: ${m.why}`),

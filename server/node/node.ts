@@ -400,7 +400,6 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       if (stopping !== null) throw hotlineError('HOT_ERR_SHUTTING_DOWN');
       try {
         const summary = await handoffs.run(request);
-        metrics.handoff.ended('done');
         // Everything is the successor's: this process holds nothing, and its stop() has nothing to stop.
         app = undefined;
         stopping = Promise.resolve();
@@ -420,10 +419,14 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             gateway,
             listeners: { public: publicApp.server, admin: adminApp.server },
             adoptOptions: gateway.socketOptions,
-            tookOver(last: LastBatch) {
+            tookOver(last: LastBatch, moved) {
               app = last.application as Pid;
               gateway.importShared(last.gateway);
               carryCounters(metrics.registry, last.metrics as MetricsValues);
+              // A's counters were read before its last batch and before it ended.
+              metrics.handoff.moved(moved.processes, moved.sockets);
+              metrics.handoff.ended('done');
+              metrics.handoff.phase('done');
               located();
               supervisorsHere();
             },

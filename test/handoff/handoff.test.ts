@@ -17,6 +17,7 @@ import type { HandoffSummary } from '../../server/handoff/handoff.ts';
 import { AdminClient, AdminRequestError } from '../../server/ops/admin-client.ts';
 import { answeredCall, MediaFlow } from '../support/calls.ts';
 import { cdrOf } from '../support/cdrs.ts';
+import { sample } from '../support/metrics.ts';
 import { type NodeProcess, reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 import { type Checkout, patchedCheckout } from './checkout.ts';
@@ -112,7 +113,7 @@ describe('node handoff to a successor from another checkout', { timeout: 180_000
   afterAll(() => checkout.remove());
 
   it('moves calls, timers and listeners: nothing closed, lost, duplicated, reordered or refused; same pids; exact CDRs', async () => {
-    const node = await spawnNodeProcess(tempDir(), ['--ring-timeout-ms', '30000']);
+    const node = await spawnNodeProcess(tempDir(), ['--ring-timeout-ms', '30000'], 90_000);
     const [alice, bob, carol, dave] = await Promise.all([1, 2, 3, 4].map(() => Phone.connect(node.callsUrl)));
     const phones = [alice, bob, carol, dave] as Phone[];
     const closed: string[] = [];
@@ -134,6 +135,9 @@ describe('node handoff to a successor from another checkout', { timeout: 180_000
     });
     const before = await processes(node);
     expect(before.length).toBeGreaterThan(8);
+    const scrape = async () => (await fetch(`${node.httpUrl}/metrics`)).text();
+    const mediaBefore = sample(await scrape(), 'hotline_frames_received_total', { type: 'media' }) as number;
+    expect(mediaBefore).toBeGreaterThan(0);
     const loop = connectionLoop(node.httpUrl);
 
     const summary = await handoff(node, { entry: checkout.entry });
@@ -147,6 +151,12 @@ describe('node handoff to a successor from another checkout', { timeout: 180_000
     await a.more(5);
     await b.more(5);
     expect(await processes(node)).toEqual(before);
+    // Counters go on from the old process's values; the successor counts the handoff.
+    const after = await scrape();
+    expect(sample(after, 'hotline_frames_received_total', { type: 'media' })).toBeGreaterThan(mediaBefore);
+    expect(sample(after, 'hotline_handoffs_total', { outcome: 'done' })).toBe(1);
+    expect(sample(after, 'hotline_handoff_sockets_moved_total')).toBe(4);
+    expect(sample(after, 'hotline_handoff_processes_moved_total')).toBe(before.length);
     await a.drain();
     await b.drain();
     (alice as Phone).send({ type: 'bye', callId: 'talk' });
@@ -187,7 +197,7 @@ describe('a handoff that cannot happen leaves the node as it was', { timeout: 18
 
   it('refuses an incompatible successor before anything moves, a second handoff while one runs, and carries on when the successor cannot boot or dies mid-batch', async () => {
     const dataDir = tempDir();
-    const node = await spawnNodeProcess(dataDir);
+    const node = await spawnNodeProcess(dataDir, [], 90_000);
     const alice = await Phone.connect(node.callsUrl);
     const bob = await Phone.connect(node.callsUrl);
     let closed = false;
