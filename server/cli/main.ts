@@ -8,10 +8,11 @@
  *   npm run hotline -- promote | rollback | status | release list | release permanent 1.1.0
  *   npm run hotline -- cluster upgrade 1.1.0 [--artifact <file>] [--watch 10s] | cluster status
  *   npm run hotline -- phone-token alice [--ttl 1h] [--key <private.pem>]
+ *   npm run hotline -- node handoff [--entry <file>] [--node-binary <path>]
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
@@ -256,6 +257,22 @@ program
   });
 
 addClusterCommands(program, access);
+
+program
+  .command('node')
+  .description('the running node itself')
+  .command('handoff')
+  .description(
+    "replace the running node's process with a successor started from --entry, with no call dropped; prints the summary",
+  )
+  .option('--entry <file>', "the successor's entry point (default: the node's own)")
+  .option('--node-binary <path>', "the Node.js binary that runs it (default: the node's own)")
+  .action(async (opts: { entry?: string; nodeBinary?: string }) => {
+    const { adminUrl, token } = access();
+    // The answer comes when the handoff ends: a successor boots first, which takes seconds.
+    const request = { ...opts, ...(opts.entry === undefined ? {} : { entry: resolve(opts.entry) }) };
+    print(await new AdminClient(adminUrl, token, 300_000).post('/admin/node/handoff', request));
+  });
 
 await program.parseAsync().catch((err: unknown) => {
   // --help and --version exit 0.

@@ -283,6 +283,19 @@ const catalogue = {
     message: (node: string, why: string) => `the health gate failed on ${node}: ${why}`,
   },
   HOT_ERR_ROLLOUT_STATE: { fault: 'caller', message: (why: string) => `rollout state: ${why}` },
+  // node handoff (server/handoff)
+  HOT_ERR_HANDOFF_RUNNING: {
+    fault: 'caller',
+    message: (to: number) => `a handoff to successor ${to} is running; wait for it to end`,
+  },
+  HOT_ERR_HANDOFF_INCOMPATIBLE: {
+    fault: 'caller',
+    message: (why: string) => `the successor is refused before anything moved: ${why}`,
+  },
+  HOT_ERR_HANDOFF_FAILED: {
+    fault: 'node',
+    message: (why: string) => `the handoff failed and this node carries on with everything it had: ${why}`,
+  },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -88,6 +88,9 @@ export const httpStatus: { readonly [C in ErrorCode]: number } = {
   HOT_ERR_ROLLOUT_PREFLIGHT_FAILED: 422,
   HOT_ERR_ROLLOUT_GATE_FAILED: 422,
   HOT_ERR_ROLLOUT_STATE: 409,
+  HOT_ERR_HANDOFF_RUNNING: 409,
+  HOT_ERR_HANDOFF_INCOMPATIBLE: 409,
+  HOT_ERR_HANDOFF_FAILED: 502,
 };
 
 export function installErrorHandler(app: FastifyInstance): void {

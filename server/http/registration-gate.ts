@@ -57,11 +57,10 @@ export class RegistrationGates {
     private readonly hooks: GateHooks,
   ) {}
 
-  /** The gate of a new connection `id` from `address`. */
-  open(id: number, address: string, line: Line): { receive(text: string): void } {
+  /** The gate of connection `id` from `address`; `authenticated` when it moved here registered. */
+  open(id: number, address: string, line: Line, authenticated = false): { receive(text: string): void } {
     this.#lines.set(id, line);
     let held: string[] | null = null;
-    let authenticated = false;
     const receive = (text: string): void => {
       if (held !== null) return void held.push(text);
       let decoded = this.decode(text);

@@ -12,6 +12,10 @@
  * Shutdown runs in reverse: sessions end their calls (CDRs written), ports close their
  * sockets with 1001, the journal flushes and closes the log, and the node leaves its
  * cluster (if it is in one: server/cluster) once its last messages to other nodes are out.
+ *
+ * A node can hand itself to a successor process (server/handoff): `handoff()` in the old
+ * one; the successor starts with `successor` and builds the same parts but no supervision
+ * tree, listener, cluster join or CDR recovery: those arrive from the old process.
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -26,10 +30,17 @@ import { ClientProtocol } from '../calls/protocol/codec.ts';
 import { builtInRelease } from '../calls/releases/built-in.ts';
 import { additionsOf } from '../calls/releases/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
+import { HotlineError, hotlineError } from '../errors/catalogue.ts';
+import { moveAll } from '../handoff/batches.ts';
+import { directSuccessor, type StartSuccessor, type SuccessorSpec } from '../handoff/channel.ts';
+import { type HandoffRequest, type HandoffSummary, Handoffs } from '../handoff/handoff.ts';
+import type { LastBatch } from '../handoff/protocol.ts';
+import type { NewNode } from '../handoff/takeover.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
 import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
 import { guardConnections } from '../http/connection-guard.ts';
 import { attachGateway, type Gateway } from '../http/gateway.ts';
+import { handoffRoutes } from '../http/handoff-routes.ts';
 import { ObserverFeed } from '../http/observer-feed.ts';
 import { observerRoutes } from '../http/observer-routes.ts';
 import { ObserverSessions } from '../http/observer-session.ts';
@@ -40,7 +51,9 @@ import { createPort } from '../http/port.ts';
 import { releaseRoutes } from '../http/release-routes.ts';
 import { ReleaseHandler } from '../release/handler.ts';
 import { devKeyPair, readPublicKeys } from '../release/keys.ts';
+import { RELEASE_API_VERSION } from '../release/module.ts';
 import { type Clock, type Pid, Runtime } from '../runtime/index.ts';
+import { carryCounters, type MetricsValues } from './metrics/carry.ts';
 import { createMetrics, type NodeMetrics } from './metrics/index.ts';
 import type { NodeSettings } from './settings.ts';
 import { startWatchdog, type Watchdog } from './watchdog.ts';
@@ -68,6 +81,15 @@ export interface HotlineNode {
   recovered: number;
   /** Graceful: stop accepting, end calls with their CDRs, close sockets (1001), flush. */
   stop(): Promise<void>;
+  /**
+   * Hand the node to a successor process; resolves once the successor has it all (this
+   * process then holds nothing and should exit). HOT_ERR_HANDOFF_* when refused or failed.
+   */
+  handoff(request?: HandoffRequest): Promise<HandoffSummary>;
+  /** Resolves once a handoff has moved everything to a successor: this process should exit. */
+  handedOff: Promise<HandoffSummary>;
+  /** In a successor: what receives the node from the old process (server/handoff/takeover.ts). */
+  successor: NewNode | undefined;
 }
 
 export interface StartOptions {
@@ -75,14 +97,23 @@ export interface StartOptions {
   /** false in tests; otherwise pino at settings.logLevel. */
   logger?: boolean;
   release?: Release;
+  /** How this node starts a successor for a handoff; without it, `handoff()` is refused. */
+  launch?: { spec: SuccessorSpec; start?: StartSuccessor };
+  /** Start as a successor: ids from the old process's welcome; nothing runs until it hands over. */
+  successor?: { firstPid: number; firstRef: number };
 }
+
+/** B's first ids are this far above A's: room for the pids and refs A makes while the handoff runs. */
+const HANDOFF_ID_HEADROOM = 1_000_000_000;
 
 export async function startNode(settings: NodeSettings, options: StartOptions = {}): Promise<HotlineNode> {
   const startedAt = Date.now();
   const journalPath = join(settings.dataDir, 'cdr.log');
   const metrics = createMetrics(settings.node, settings.openRegistration);
+  const successor = options.successor;
   const rt = new Runtime({
     node: settings.node,
+    ...(successor ?? {}),
     ...(options.clock ? { clock: options.clock } : {}),
     turnObserver: metrics.sessionTurn,
   });
@@ -127,8 +158,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   // Join before phones can register (their users go into the cluster's directory), and
   // before recovery: a call that was up may have its CDR from a surviving node already.
   const where: { callsUrl?: string; httpUrl?: string; adminUrl?: string } = {};
+  // A successor takes the old process's place in the cluster (see the README: not done yet).
   cluster =
-    settings.cluster === undefined
+    settings.cluster === undefined || successor !== undefined
       ? undefined
       : await joinCluster({
           url: settings.cluster,
@@ -151,8 +183,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     segmentMs: settings.cdrSegmentMinutes * 60_000,
     retentionMs: settings.cdrRetentionDays * 86_400_000,
   };
-  await prepareStore(journalPath, cdrPolicy, rt.clock.now());
-  const recovered = await recoverLog(journalPath, settings.node, claim);
+  // A successor's journal moves with its open calls: nothing to prepare or recover.
+  if (successor === undefined) await prepareStore(journalPath, cdrPolicy, rt.clock.now());
+  const recovered = successor === undefined ? await recoverLog(journalPath, settings.node, claim) : [];
   if (settings.release !== undefined && releases.current.version !== settings.release)
     publicApp.log.warn(
       `release ${settings.release} is marked (${releases.marked(settings.release)}): booted the permanent ${releases.current.version} instead`,
@@ -186,7 +219,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     ),
   );
 
-  const app = rt.spawn('application', {
+  const tree = {
     strategy: 'one_for_one',
     intensity: 10,
     periodMs: 10_000,
@@ -206,7 +239,10 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         },
       },
     ],
-  });
+  };
+  // A successor gets the application master and its tree with the last batch of the handoff.
+  let app: Pid | undefined = successor === undefined ? rt.spawn('application', tree) : undefined;
+  let supervisorsHere: () => void = () => {};
   const openCalls = () => {
     const journal = rt.whereis(JOURNAL);
     const state = journal === undefined ? undefined : (rt.sys.getState(journal) as JournalState | undefined);
@@ -248,6 +284,13 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       registrationReplaced: metrics.registrationReplaced,
     },
     log: publicApp.log,
+    ...(successor === undefined
+      ? {}
+      : {
+          supervisorsHere: new Promise<void>((resolve) => {
+            supervisorsHere = resolve;
+          }),
+        }),
   });
   const ready = () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined;
   publicRoutes(publicApp, {
@@ -277,6 +320,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   });
   releaseRoutes(adminApp, releases);
   phoneTokenRoute(adminApp, settings.dataDir);
+  handoffRoutes(adminApp, (request) => node.handoff(request));
   const feed = new ObserverFeed({
     node: settings.node,
     startedAt,
@@ -297,9 +341,14 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     publicApp.log.warn(
       'open registration: phones register without a token, as any user name nobody holds (--open-registration; trusted labs only)',
     );
-  await publicApp.listen({ host: settings.host, port: settings.port });
-  await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });
-  if (token.generated) {
+  if (successor === undefined) {
+    await publicApp.listen({ host: settings.host, port: settings.port });
+    await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });
+  } else {
+    // Listening comes later, on the old process's sockets (server/handoff/listeners.ts).
+    await Promise.all([publicApp.ready(), adminApp.ready()]);
+  }
+  if (token.generated && successor === undefined) {
     publicApp.log.warn(
       `admin token (printed once; stored in ${join(settings.dataDir, 'admin-token')}): ${token.token}`,
     );
@@ -309,14 +358,55 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
     return `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   };
-  const httpUrl = url(publicApp, 'http');
-  const callsUrl = `${url(publicApp, 'ws')}/calls`;
-  const adminUrl = url(adminApp, 'http');
-  Object.assign(where, { callsUrl, httpUrl, adminUrl });
+  const located = () => {
+    Object.assign(where, {
+      callsUrl: `${url(publicApp, 'ws')}/calls`,
+      httpUrl: url(publicApp, 'http'),
+      adminUrl: url(adminApp, 'http'),
+    });
+    return where as Required<typeof where>;
+  };
+  if (successor === undefined) located();
   cluster?.membership.announce();
 
+  const handoffs =
+    options.launch === undefined
+      ? undefined
+      : new Handoffs(
+          {
+            node: settings.node,
+            runtimeApi: RELEASE_API_VERSION,
+            successor: options.launch.spec,
+            listeners: { public: publicApp.server, admin: adminApp.server },
+            release: () => releases.current.version,
+            nextIds: () => rt.move.nextIds(),
+            pidHeadroom: HANDOFF_ID_HEADROOM,
+            hooks: metrics.handoff,
+            moveAll: moveAll({
+              rt,
+              gateway,
+              sockets,
+              last: (p) =>
+                p.behaviour.name.endsWith('supervisor') ||
+                p.behaviour.name === 'application' ||
+                p.name === JOURNAL,
+              application: () => app as Pid,
+              metrics: () => metrics.registry.getMetricsAsJSON(),
+              stopAccepting: () => {
+                accepting = false;
+                gateway.stopAccepting();
+              },
+            }),
+          },
+          options.launch.start ?? directSuccessor,
+        );
+
   let stopping: Promise<void> | null = null;
-  return {
+  let handedOff: (summary: HandoffSummary) => void = () => {};
+  const node: HotlineNode = {
+    handedOff: new Promise((resolve) => {
+      handedOff = resolve;
+    }),
     settings,
     rt,
     metrics,
@@ -325,9 +415,15 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     publicApp,
     adminApp,
     gateway,
-    callsUrl,
-    httpUrl,
-    adminUrl,
+    get callsUrl() {
+      return where.callsUrl as string;
+    },
+    get httpUrl() {
+      return where.httpUrl as string;
+    },
+    get adminUrl() {
+      return where.adminUrl as string;
+    },
     adminToken: token.token,
     cluster,
     recovered: recovered.length,
@@ -337,16 +433,59 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         gateway.stopAccepting();
         // The application replies to 'stop' before its (async) terminate has shut the tree
         // down: wait for it to end, or the calls' CDRs and the sockets' 1001 closes are lost.
-        const ended = rt.awaitExit(app, Number.POSITIVE_INFINITY);
-        await rt.call(app, 'stop', Number.POSITIVE_INFINITY);
-        await ended;
+        if (app !== undefined) {
+          const ended = rt.awaitExit(app, Number.POSITIVE_INFINITY);
+          await rt.call(app, 'stop', Number.POSITIVE_INFINITY);
+          await ended;
+        }
         await Promise.all([publicApp.close(), adminApp.close(), releases.store.flushed]);
         await cluster?.leave();
         await watchdog?.stop();
       })();
       return stopping;
     },
+    async handoff(request) {
+      if (handoffs === undefined)
+        throw hotlineError(
+          'HOT_ERR_HANDOFF_FAILED',
+          'this node was started without a way to start a successor',
+        );
+      if (stopping !== null) throw hotlineError('HOT_ERR_SHUTTING_DOWN');
+      try {
+        const summary = await handoffs.run(request);
+        // Everything is the successor's: this process holds nothing, and its stop() has nothing to stop.
+        app = undefined;
+        stopping = Promise.resolve();
+        handedOff(summary);
+        return summary;
+      } catch (err) {
+        if (!HotlineError.is(err, 'HOT_ERR_HANDOFF_RUNNING'))
+          metrics.handoff.ended(HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ? 'refused' : 'failed');
+        throw err;
+      }
+    },
+    successor:
+      successor === undefined
+        ? undefined
+        : {
+            rt,
+            gateway,
+            listeners: { public: publicApp.server, admin: adminApp.server },
+            adoptOptions: gateway.socketOptions,
+            tookOver(last: LastBatch, moved) {
+              app = last.application as Pid;
+              gateway.importShared(last.gateway);
+              carryCounters(metrics.registry, last.metrics as MetricsValues);
+              // A's counters were read before its last batch and before it ended.
+              metrics.handoff.moved(moved.processes, moved.sockets);
+              metrics.handoff.ended('done');
+              metrics.handoff.phase('done');
+              located();
+              supervisorsHere();
+            },
+          },
   };
+  return node;
 }
 
 /** The phone-token check the settings ask for (the node's own phone key is made on first use). */

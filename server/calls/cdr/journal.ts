@@ -273,15 +273,29 @@ export function createJournal(
       }
     },
 
+    // A node handoff: the log is flushed and closed here, and reopened by the successor.
+    handOver(s) {
+      const flushed = s.pending.length;
+      flushAndClose(s);
+      return { ...s, fd: -1, written: s.written + flushed };
+    },
+
+    takeOver: (s) => ({ ...s, fd: openLog(s.path) }),
+
     terminate(_reason, s) {
-      appendLinesSync(
-        s.fd,
-        s.pending.map((e) => e.text),
-      );
-      s.pending = [];
-      closeLog(s.fd);
+      flushAndClose(s);
     },
   };
+}
+
+/** What is pending goes to the log at once, and the log is closed. */
+function flushAndClose(s: JournalState): void {
+  appendLinesSync(
+    s.fd,
+    s.pending.map((e) => e.text),
+  );
+  s.pending = [];
+  closeLog(s.fd);
 }
 
 /** Calls by phase, for the calls gauge. */

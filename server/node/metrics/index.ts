@@ -11,6 +11,7 @@ import { type CallMetrics, callMetrics } from './calls.ts';
 import { clusterMetrics } from './cluster.ts';
 import { type ConnectionMetrics, connectionMetrics } from './connections.ts';
 import { type FrameTotals, frameMetrics } from './frames.ts';
+import { type HandoffMetrics, handoffMetrics } from './handoff.ts';
 import { type RegistrationMetrics, registrationMetrics } from './registration.ts';
 import { type ReleaseMetrics, releaseMetrics } from './releases.ts';
 import { runtimeMetrics } from './runtime.ts';
@@ -24,6 +25,8 @@ export interface NodeMetrics extends CallMetrics, ConnectionMetrics, Registratio
   registry: Registry;
   /** What the release handler reports. */
   release: ReleaseMetrics;
+  /** What a node handoff reports. */
+  handoff: HandoffMetrics;
   /** Time session processes spend per message (the runtime's turn observer). */
   sessionTurn: SessionMetrics['turn'];
   received(type: string): void;
@@ -59,6 +62,7 @@ export function createMetrics(node: string, openRegistration = false): NodeMetri
     ...connectionMetrics(registry),
     ...registrationMetrics(registry, openRegistration),
     release,
+    handoff: handoffMetrics(registry),
     sessionTurn: sessions.turn,
     answered: calls.answered,
     ended: calls.ended,
