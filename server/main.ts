@@ -3,6 +3,7 @@
  * change them; SIGTERM or SIGINT shut it down gracefully.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { servingNow } from './handoff/serving.ts';
 import { startNode } from './node/node.ts';
 import { defaultSettings, type NodeSettings } from './node/settings.ts';
 
@@ -153,6 +154,11 @@ const program = new Command('hotline-node')
     ),
   )
   .addOption(
+    new Option('--pid-file <path>', 'write the serving pid here (a successor rewrites it)').env(
+      'HOTLINE_PID_FILE',
+    ),
+  )
+  .addOption(
     new Option('--trusted-key <pem...>', 'public keys whose signed releases this node installs')
       .env('HOTLINE_TRUSTED_KEYS')
       .default(d.trustedKeys)
@@ -188,6 +194,7 @@ node.publicApp.log.info(
   },
   `node ${settings.node} up`,
 );
+servingNow(settings.pidFile);
 
 // Ctrl-C under `npm start` arrives twice (from the terminal, and forwarded by npm): a
 // repeat must not kill the node halfway through ending its calls and writing their CDRs.

@@ -31,6 +31,8 @@ export interface NodeSettings extends ConnectionLimits {
   release: string | undefined;
   /** NATS URL of the cluster to join; undefined: the node runs alone and needs no NATS. */
   cluster: string | undefined;
+  /** Where the serving node writes its pid (a successor rewrites it when it takes over). */
+  pidFile: string | undefined;
 }
 
 export const defaultSettings: NodeSettings = {
@@ -64,4 +66,5 @@ export const defaultSettings: NodeSettings = {
   trustedKeys: [],
   release: undefined,
   cluster: undefined,
+  pidFile: undefined,
 };
