@@ -32,6 +32,10 @@ interface Kept {
   exited: Promise<number | null>;
   /** The first line matching, once it has been printed. */
   line(what: string, match: (l: Line) => boolean, timeoutMs?: number): Promise<Line>;
+  /** Signal the keeper and wait until the fake node in `role` says it got the signal. */
+  passOn(signal: NodeJS.Signals, role: string): Promise<Line>;
+  /** SIGTERM to the keeper; its exit code. */
+  stop(): Promise<number | null>;
 }
 
 const groups: ChildProcess[] = [];
@@ -82,14 +86,27 @@ function startKeeper(script: string, args: string[], env: NodeJS.ProcessEnv = {}
     }
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const line = (what: string, match: (l: Line) => boolean, timeoutMs = 20_000) =>
+    waitFor(what, () => lines.find(match), timeoutMs).catch((err: Error) => {
+      throw new Error(`${err.message}\n${raw}`);
+    });
   return {
     proc,
     lines,
     exited,
-    line: (what, match, timeoutMs = 20_000) =>
-      waitFor(what, () => lines.find(match), timeoutMs).catch((err: Error) => {
-        throw new Error(`${err.message}\n${raw}`);
-      }),
+    line,
+    passOn(signal, role) {
+      const before = lines.length;
+      process.kill(proc.pid as number, signal);
+      return line(
+        `${signal} at ${role}`,
+        (l) => lines.indexOf(l) >= before && fake(role, 'signal')(l) && l.signal === signal,
+      );
+    },
+    stop() {
+      process.kill(proc.pid as number, 'SIGTERM');
+      return exited;
+    },
   };
 }
 
@@ -129,16 +146,9 @@ describe('the keeper over a fake node', () => {
     const kept = startKeeper(fixture, ['A', '7', '-', 'plain']);
     const up = await kept.line('the node up', fake('A', 'up'));
     expect(up.pid).not.toBe(kept.proc.pid);
-    for (const signal of ['SIGINT', 'SIGHUP', 'SIGUSR2'] as const) {
-      process.kill(kept.proc.pid as number, signal);
-      await kept.line(
-        `${signal} at the node`,
-        fake('A', 'signal', (l) => l.signal === signal),
-      );
-    }
+    for (const signal of ['SIGINT', 'SIGHUP', 'SIGUSR2'] as const) await kept.passOn(signal, 'A');
     expect(kept.proc.exitCode).toBeNull();
-    process.kill(kept.proc.pid as number, 'SIGTERM');
-    expect(await kept.exited).toBe(7);
+    expect(await kept.stop()).toBe(7);
     expect(kept.lines.filter(fake('A', 'signal')).map((l) => l.signal)).toStrictEqual([
       'SIGINT',
       'SIGHUP',
@@ -170,13 +180,8 @@ describe('the keeper over a fake node', () => {
         'a bad message was dropped: relay with a bad server number',
       ]),
     );
-    process.kill(kept.proc.pid as number, 'SIGUSR2');
-    await kept.line(
-      'SIGUSR2 at the node',
-      fake('A', 'signal', (l) => l.signal === 'SIGUSR2'),
-    );
-    process.kill(kept.proc.pid as number, 'SIGTERM');
-    expect(await kept.exited).toBe(3);
+    await kept.passOn('SIGUSR2', 'A');
+    expect(await kept.stop()).toBe(3);
   });
 
   it('relays a handoff: the successor gets the messages, a live connection and the listener; signals and the pid file follow it', async () => {
@@ -187,7 +192,7 @@ describe('the keeper over a fake node', () => {
     const phone = connect(a.port as number);
     await phone.until('A\n');
 
-    process.kill(kept.proc.pid as number, 'SIGUSR2');
+    await kept.passOn('SIGUSR2', 'A');
     const started = await kept.line('the successor', fake('A', 'successor'));
     // The successor is the keeper's child, not the old node's.
     expect(parentOf(started.successor as number)).toBe(kept.proc.pid);
@@ -219,13 +224,8 @@ describe('the keeper over a fake node', () => {
     phone.socket.write('still\n');
     await phone.until('B:still\n');
 
-    process.kill(kept.proc.pid as number, 'SIGHUP');
-    await kept.line(
-      'SIGHUP at the successor',
-      fake('B', 'signal', (l) => l.signal === 'SIGHUP'),
-    );
-    process.kill(kept.proc.pid as number, 'SIGTERM');
-    expect(await kept.exited).toBe(5);
+    await kept.passOn('SIGHUP', 'B');
+    expect(await kept.stop()).toBe(5);
     expect(
       kept.lines.filter((l) => l.fake === 'A' && l.event === 'signal').map((l) => l.signal),
     ).toStrictEqual(['SIGUSR2']);
@@ -233,6 +233,30 @@ describe('the keeper over a fake node', () => {
     expect(existsSync(pidFile)).toBe(false);
     phone.socket.destroy();
     late.socket.destroy();
+  });
+});
+
+describe('the keeper tells each side of a handoff when the other is gone', () => {
+  it('the successor dies mid-handoff: the old node is told and goes on serving', async () => {
+    const kept = startKeeper(fixture, ['A', '6', '-', 'b-dies']);
+    const a = await kept.line('the node up', fake('A', 'up'));
+    const phone = connect(a.port as number);
+    await phone.until('A\n');
+    await kept.passOn('SIGUSR2', 'A');
+    const gone = await kept.line('the successor gone', fake('A', 'successor-gone'));
+    expect(gone.why).toBe('successor exited (code 9)');
+    await kept.passOn('SIGHUP', 'A');
+    expect(await kept.stop()).toBe(6);
+    phone.socket.destroy();
+  });
+
+  it('the old node dies before the successor took over: the successor loses its channel; the keeper exits with the old code', async () => {
+    const kept = startKeeper(fixture, ['A', '0', '-', 'a-dies']);
+    await kept.line('the node up', fake('A', 'up'));
+    await kept.passOn('SIGUSR2', 'A');
+    const gone = await kept.line('the old node gone, at the successor', fake('B', 'old-gone'));
+    expect(gone.why).toBe('the old node closed its channel');
+    expect(await kept.exited).toBe(4);
   });
 });
 
@@ -250,8 +274,7 @@ describe('npm start (server/keeper.ts over server/main.ts)', () => {
     expect(readFileSync(pidFile, 'utf8')).toBe(`${up.pid}\n`);
     const health = await fetch(`${up.http as string}/healthz`);
     expect(health.status).toBe(200);
-    process.kill(kept.proc.pid as number, 'SIGTERM');
-    expect(await kept.exited).toBe(0);
+    expect(await kept.stop()).toBe(0);
     expect(kept.lines.some((l) => l.pid === up.pid && l.msg === 'SIGTERM: shutting down')).toBe(true);
     expect(existsSync(pidFile)).toBe(false);
   });
