@@ -261,7 +261,7 @@ describe('the keeper tells each side of a handoff when the other is gone', () =>
 });
 
 describe('npm start (server/keeper.ts over server/main.ts)', () => {
-  it('runs the node as its child with the same flags, writes its pid file, and stops it on SIGTERM', async () => {
+  async function startReal() {
     const dir = tempDir();
     const pidFile = join(dir, 'hotline.pid');
     const kept = startKeeper(
@@ -270,12 +270,25 @@ describe('npm start (server/keeper.ts over server/main.ts)', () => {
       { HOTLINE_ADMIN_TOKEN: 'test-token', HOTLINE_LOG_LEVEL: 'info' },
     );
     const up = await kept.line('the node up', (l) => typeof l.calls === 'string', 30_000);
+    return { kept, up, pidFile };
+  }
+
+  it('runs the node as its child with the same flags, writes its pid file, and stops it on SIGTERM', async () => {
+    const { kept, up, pidFile } = await startReal();
     expect(up.pid).not.toBe(kept.proc.pid);
     expect(readFileSync(pidFile, 'utf8')).toBe(`${up.pid}\n`);
     const health = await fetch(`${up.http as string}/healthz`);
     expect(health.status).toBe(200);
     expect(await kept.stop()).toBe(0);
     expect(kept.lines.some((l) => l.pid === up.pid && l.msg === 'SIGTERM: shutting down')).toBe(true);
+    expect(existsSync(pidFile)).toBe(false);
+  });
+
+  it('the node stops as on SIGTERM when the keeper is killed: no node runs on unwatched', async () => {
+    const { kept, up, pidFile } = await startReal();
+    kept.proc.kill('SIGKILL');
+    await kept.line('the node stopping', (l) => l.pid === up.pid && l.msg === 'SIGTERM: shutting down');
+    await waitFor('the node gone', () => !existsSync(`/proc/${up.pid}`), 20_000);
     expect(existsSync(pidFile)).toBe(false);
   });
 });
