@@ -236,6 +236,32 @@ describe('the keeper over a fake node', () => {
   });
 });
 
+it("a connection the keeper's copy of a listener accepts in transit goes back to the old node", async () => {
+  const kept = startKeeper(fixture, ['A', '0', '-', 'stall']);
+  const a = await kept.line('the node up', fake('A', 'up'));
+  const phone = connect(a.port as number);
+  await phone.until('A\n');
+  await kept.passOn('SIGUSR2', 'A');
+  const started = await kept.line('the successor', fake('A', 'successor'));
+  await kept.line(
+    'the hello',
+    fake('A', 'from-successor', (l) => l.message === 'hello'),
+  );
+  // A stopped successor acknowledges no handle: the listener waits in the keeper, which
+  // listens on it meanwhile, while A has closed its own copy.
+  process.kill(started.successor as number, 'SIGSTOP');
+  await kept.passOn('SIGHUP', 'A');
+  await kept.line('A sent both and closed its listener', fake('A', 'stalled'));
+  const late = connect(a.port as number);
+  await late.until('A\n');
+  late.socket.write('served\n');
+  await late.until('A:served\n');
+  process.kill(started.successor as number, 'SIGCONT');
+  await phone.until('B\n');
+  phone.socket.destroy();
+  late.socket.destroy();
+});
+
 describe('the keeper tells each side of a handoff when the other is gone', () => {
   it('the successor dies mid-handoff: the old node is told and goes on serving', async () => {
     const kept = startKeeper(fixture, ['A', '6', '-', 'b-dies']);
