@@ -141,6 +141,16 @@ function connect(port: number) {
   };
 }
 
+/** A fake node with a phone connected, told to hand off (SIGUSR2 to the keeper) by `plan`. */
+async function handOffWith(plan: string, code: string) {
+  const kept = startKeeper(fixture, ['A', code, '-', plan]);
+  const a = await kept.line('the node up', fake('A', 'up'));
+  const phone = connect(a.port as number);
+  await phone.until('A\n');
+  await kept.passOn('SIGUSR2', 'A');
+  return { kept, a, phone };
+}
+
 describe('the keeper over a fake node', () => {
   it('passes SIGTERM, SIGINT, SIGHUP and SIGUSR2 on to the node and exits with its exit code', async () => {
     const kept = startKeeper(fixture, ['A', '7', '-', 'plain']);
@@ -237,11 +247,7 @@ describe('the keeper over a fake node', () => {
 });
 
 it("a connection the keeper's copy of a listener accepts in transit goes back to the old node", async () => {
-  const kept = startKeeper(fixture, ['A', '0', '-', 'stall']);
-  const a = await kept.line('the node up', fake('A', 'up'));
-  const phone = connect(a.port as number);
-  await phone.until('A\n');
-  await kept.passOn('SIGUSR2', 'A');
+  const { kept, a, phone } = await handOffWith('stall', '0');
   const started = await kept.line('the successor', fake('A', 'successor'));
   await kept.line(
     'the hello',
@@ -264,11 +270,7 @@ it("a connection the keeper's copy of a listener accepts in transit goes back to
 
 describe('the keeper tells each side of a handoff when the other is gone', () => {
   it('the successor dies mid-handoff: the old node is told and goes on serving', async () => {
-    const kept = startKeeper(fixture, ['A', '6', '-', 'b-dies']);
-    const a = await kept.line('the node up', fake('A', 'up'));
-    const phone = connect(a.port as number);
-    await phone.until('A\n');
-    await kept.passOn('SIGUSR2', 'A');
+    const { kept, phone } = await handOffWith('b-dies', '6');
     const gone = await kept.line('the successor gone', fake('A', 'successor-gone'));
     expect(gone.why).toBe('successor exited (code 9)');
     await kept.passOn('SIGHUP', 'A');
