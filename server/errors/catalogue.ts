@@ -119,6 +119,21 @@ const catalogue = {
     message: (pid: string, from: string, to: string) => `codeChange of ${pid} from ${from} to ${to} failed`,
   },
   HOT_ERR_REPLACE_STATE_FAILED: { fault: 'node', message: (pid: string) => `replaceState of ${pid} failed` },
+  // runtime: moving processes to another runtime (move)
+  HOT_ERR_HANDOVER_FAILED: { fault: 'node', message: (pid: string) => `handOver of ${pid} failed` },
+  HOT_ERR_MOVE_NOT_HELD: {
+    fault: 'caller',
+    message: (pid: string) => `${pid} is not held by a move (captured here, or restored and not started)`,
+  },
+  HOT_ERR_MOVE_CODE_MISSING: {
+    fault: 'node',
+    message: (pid: string, module: string, version: string) =>
+      `cannot restore ${pid}: ${module} ${version} is not loaded here`,
+  },
+  HOT_ERR_MOVE_PID_TAKEN: {
+    fault: 'caller',
+    message: (pid: string) => `cannot restore ${pid}: that pid is in use here`,
+  },
   // runtime: supervisors
   HOT_ERR_INVALID_CHILD_SPEC: { fault: 'caller', message: (why: string) => `invalid child spec: ${why}` },
   HOT_ERR_CHILD_EXISTS: { fault: 'caller', message: (id: string) => `child ${id} already exists` },
@@ -219,6 +234,19 @@ const catalogue = {
     message: (node: string, why: string) => `the health gate failed on ${node}: ${why}`,
   },
   HOT_ERR_ROLLOUT_STATE: { fault: 'caller', message: (why: string) => `rollout state: ${why}` },
+  // node handoff (server/handoff)
+  HOT_ERR_HANDOFF_RUNNING: {
+    fault: 'caller',
+    message: (to: number) => `a handoff to successor ${to} is running; wait for it to end`,
+  },
+  HOT_ERR_HANDOFF_INCOMPATIBLE: {
+    fault: 'caller',
+    message: (why: string) => `the successor is refused before anything moved: ${why}`,
+  },
+  HOT_ERR_HANDOFF_FAILED: {
+    fault: 'node',
+    message: (why: string) => `the handoff failed and this node carries on with everything it had: ${why}`,
+  },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

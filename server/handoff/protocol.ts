@@ -6,11 +6,12 @@
  * Order: B says `hello`; A checks it (refuses before anything moves) and says `welcome`;
  * B boots and says `ready` (or `failed`). Then `listener` per surface (with the net.Server
  * handle) answered by `listening`; then batches: one `socket` per phone (with its handle),
- * then `batch` (the images and the phones' gateway state), answered by `ack` or `nack`;
- * then `final`, answered by `done`. `dist` carries the runtime's messages for pids that live
+ * then `batch` (the images and the phones' gateway state), answered by `ack` or `nack`, then
+ * `commit`; the last batch carries what the node keeps besides, and B answers its commit with `done`. `dist` carries the runtime's messages for pids that live
  * on the other side while the move runs, both ways. `abort` tells B to give up and exit.
  */
-import type { DistMessage } from '../runtime/index.ts';
+import type { GatewayShared, PhoneState } from '../http/gateway.ts';
+import type { DistMessage, ProcessImage } from '../runtime/index.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
 export const HANDOFF_PROTOCOL_VERSION = 1;
@@ -18,17 +19,8 @@ export const HANDOFF_PROTOCOL_VERSION = 1;
 /** The two surfaces a node listens on. */
 export type Surface = 'public' | 'admin';
 
-/** A phone's front-door state that moves with its socket (the gateway's, not its processes'). */
-export interface ConnectionState {
-  /** The gateway's socket id: the port process's state names it. */
-  readonly socket: number;
-  readonly port: string;
-  readonly session: string;
-  /** The user its session registered, once it did (call-attempt limit). */
-  readonly user: string | null;
-  /** The rate limiter's bucket. */
-  readonly tokens: number;
-  /** Bytes read from the socket but not yet parsed into frames, to feed the new WebSocket first. */
+/** A phone that moves: its front-door state, and the bytes read from its socket but not yet parsed. */
+export interface MovingPhone extends PhoneState {
   readonly head: Buffer;
 }
 
@@ -48,8 +40,14 @@ export type HandoffMessage =
   | { readonly type: 'nack'; readonly batch: number; readonly why: string }
   | { readonly type: 'done' }
   // ---- A to B ----
-  /** Compatible: boot. Pids B makes start above A's counter, so they never collide with A's. */
-  | { readonly type: 'welcome'; readonly firstPid: number }
+  /** Compatible: boot. Pids and refs B makes start above A's counters, so they never collide with A's. */
+  | {
+      readonly type: 'welcome';
+      readonly firstPid: number;
+      readonly firstRef: number;
+      /** The release A runs: B boots it, so the processes find their code. */
+      readonly release: string;
+    }
   | { readonly type: 'refused'; readonly why: string }
   | { readonly type: 'listener'; readonly surface: Surface }
   /** Sent with the socket's handle, before the batch it belongs to. */
@@ -57,23 +55,48 @@ export type HandoffMessage =
   | {
       readonly type: 'batch';
       readonly batch: number;
-      readonly images: readonly unknown[];
-      readonly connections: readonly ConnectionState[];
+      readonly images: readonly ProcessImage[];
+      readonly phones: readonly MovingPhone[];
+      /** Only with the last batch: what the node keeps besides its processes. */
+      readonly last?: LastBatch;
     }
-  | {
-      readonly type: 'final';
-      readonly batch: number;
-      readonly images: readonly unknown[];
-      /** prom-client's getMetricsAsJSON() of A: B's counters start from these. */
-      readonly metrics: unknown;
-      /** The gateway's socket counter, so B's new sockets never reuse a moved one's id. */
-      readonly nextSocket: number;
-    }
+  /** A committed the batch B acked: its processes run in B from now on. */
+  | { readonly type: 'commit'; readonly batch: number }
   | { readonly type: 'abort'; readonly why: string }
   // ---- both ways ----
   | { readonly type: 'dist'; readonly message: DistMessage };
 
+/** What moves with the last batch besides processes and phones. */
+export interface LastBatch {
+  /** The gateway's socket counter and call attempts, so B goes on from them. */
+  readonly gateway: GatewayShared;
+  /** The application master, restored in this batch: B's stop() stops it. */
+  readonly application: string;
+  /** prom-client's getMetricsAsJSON() of A: B's counters go on from these. */
+  readonly metrics: unknown;
+}
+
 export type HandoffMessageType = HandoffMessage['type'];
+export type MessageOfType<T extends HandoffMessageType> = Extract<HandoffMessage, { type: T }>;
+
+/** What B says in hello that A checks before anything moves. */
+export interface Versions {
+  readonly runtimeApi: number;
+  readonly protocol: number;
+}
+
+/** Why A refuses a successor (undefined: it does not). */
+export function incompatibility(
+  mine: Versions & { node: string },
+  hello: Versions & { node: string },
+): string | undefined {
+  if (hello.protocol !== mine.protocol)
+    return `it speaks handoff protocol ${hello.protocol}; this node speaks ${mine.protocol}`;
+  if (hello.runtimeApi !== mine.runtimeApi)
+    return `it runs runtime API ${hello.runtimeApi}; this node runs ${mine.runtimeApi}`;
+  if (hello.node !== mine.node) return `it is node ${hello.node}, not ${mine.node}`;
+  return undefined;
+}
 
 export function isHandoffMessage(value: unknown): value is HandoffMessage {
   return (

@@ -13,8 +13,16 @@ export class CallAttempts {
     readonly limit: number,
     readonly windowMs: number,
     now: number,
+    /** The attempts another process counted (a node handoff). */
+    carried?: ReadonlyMap<string, readonly number[]>,
   ) {
     this.#sweptAt = now;
+    for (const [user, times] of carried ?? []) this.#times.set(user, [...times]);
+  }
+
+  /** The attempts counted, to carry to another process. */
+  export(): Map<string, number[]> {
+    return new Map([...this.#times].map(([user, times]) => [user, [...times]]));
   }
 
   /** Record an attempt of `user` at `now` if it is within the limit; false when it is not. 0 = no limit. */

@@ -71,9 +71,39 @@ export interface Gateway {
   readonly connections: number;
   /** The session answered the connection's register: with its user, or null when it refused it. */
   registration(socket: number, user: string | null): void;
+  /** Connections accepted whose port and session are not both up yet (a handoff waits for them). */
+  readonly starting: number;
+  /** Phones whose port and session are up: the ones a handoff moves, by socket id. */
+  phones(): PhoneState[];
+  /** The phone moved to another process: forget it without ending its port (its pid lives on there). */
+  forget(socket: number): void;
+  /** A phone that moved here from another process, on a WebSocket adopted without a handshake. */
+  adopt(ws: WebSocket, phone: PhoneState): void;
+  /** What the gateway keeps for all phones: carried to a successor with the last batch. */
+  exportShared(): GatewayShared;
+  importShared(shared: GatewayShared): void;
 }
 
-type Frame = { type: string; callId?: string };
+/** A phone's front-door state: what moves with its socket. */
+export interface PhoneState {
+  readonly socket: number;
+  readonly port: Pid;
+  readonly session: Pid;
+  /** The user its session registered, once it did (for the call-attempt limit). */
+  readonly user: string | null;
+  /** Its rate limiter's tokens. */
+  readonly tokens: number;
+  /** Frames held until its session answers a register (null: none held). */
+  readonly waiting: readonly Frame[] | null;
+}
+
+export interface GatewayShared {
+  /** The last socket id given: a successor's new phones go on from it. */
+  readonly lastSocket: number;
+  readonly attempts: ReadonlyMap<string, readonly number[]>;
+}
+
+export type Frame = { type: string; callId?: string };
 
 function rejectUpgrade(socket: Duplex, error: HotlineError): void {
   const body = JSON.stringify({ code: error.code, message: error.message });
@@ -84,11 +114,28 @@ function rejectUpgrade(socket: Duplex, error: HotlineError): void {
   );
 }
 
+/** One phone's connection as the gateway holds it. */
+interface Connection {
+  readonly ws: WebSocket;
+  readonly bucket: TokenBucket;
+  port: Pid | null;
+  session: Pid | null;
+  user: string | null;
+  /**
+   * Frames wait here, in order, while the session starts and while a register is not yet
+   * answered: an invite is counted against the user the session registered, so it waits
+   * to know that user (a name merely claimed could be someone else's).
+   */
+  waiting: Frame[] | null;
+  closed: boolean;
+  stopKeepAlive(): void;
+}
+
 export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway {
   let accepting = true;
   let nextSocket = 0;
-  const attempts = new CallAttempts(o.limits.callAttempts, o.limits.callAttemptWindowMs, Date.now());
-  const registrations = new Map<number, (user: string | null) => void>();
+  let attempts = new CallAttempts(o.limits.callAttempts, o.limits.callAttemptWindowMs, Date.now());
+  const live = new Map<number, Connection>();
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: o.limits.maxPayloadBytes,
@@ -109,7 +156,6 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
       return rejectUpgrade(socket, hotlineError('HOT_ERR_NODE_FULL', o.limits.maxSessions));
     wss.handleUpgrade(req, socket, head, (ws) => {
       o.guard.becamePhone(socket as Socket);
-      keepAlive(ws, o.limits.pingIntervalMs, o.limits.pongTimeoutMs, o.hooks.pongTimedOut);
       void connect(ws).catch((err: unknown) => {
         o.log.error({ err }, 'could not start a session');
         ws.close(1011, 'session start failed');
@@ -131,76 +177,80 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     o.hooks.sent('error');
   };
 
-  async function connect(ws: WebSocket): Promise<void> {
-    const id = ++nextSocket;
-    o.sockets.set(id, ws);
-    const bucket = new TokenBucket(o.limits.messagesPerSecond, o.limits.burst, Date.now());
-    // Frames wait here, in order, while the session starts and while a register is not yet
-    // answered: an invite is counted against the user the session registered, so it waits
-    // to know that user (a name merely claimed could be someone else's).
-    let waiting: Frame[] | null = [];
-    let session: Pid | null = null;
-    let port: Pid | null = null;
-    let closed = false;
-    let user: string | null = null;
+  const pass = (c: Connection, m: Frame) => {
+    if (m.type === 'invite' && c.user !== null && !attempts.admit(c.user, Date.now())) {
+      o.hooks.callAttemptRefused();
+      const error = hotlineError('HOT_ERR_CALL_ATTEMPTS', attempts.limit, attempts.windowMs / 1000);
+      return sendError(c.ws, error, m.type, m.callId);
+    }
+    o.rt.cast(c.session as Pid, m);
+    if (m.type === 'register' && attempts.limit > 0) c.waiting = [];
+  };
+  const release = (c: Connection) => {
+    const queued = c.waiting ?? [];
+    c.waiting = null;
+    for (const m of queued) {
+      if (c.waiting === null) pass(c, m);
+      else (c.waiting as Frame[]).push(m);
+    }
+  };
 
-    const pass = (m: Frame) => {
-      if (m.type === 'invite' && user !== null && !attempts.admit(user, Date.now())) {
-        o.hooks.callAttemptRefused();
-        const error = hotlineError('HOT_ERR_CALL_ATTEMPTS', attempts.limit, attempts.windowMs / 1000);
-        return sendError(ws, error, m.type, m.callId);
-      }
-      o.rt.cast(session as Pid, m);
-      if (m.type === 'register' && attempts.limit > 0) waiting = [];
-    };
-    const release = () => {
-      const queued = waiting ?? [];
-      waiting = null;
-      for (const m of queued) {
-        if (waiting === null) pass(m);
-        else (waiting as Frame[]).push(m);
-      }
-    };
-    registrations.set(id, (answered) => {
-      user = answered ?? user;
-      if (session !== null) release();
-    });
-
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (closed) return;
-      if (!bucket.take(Date.now())) {
-        sendError(ws, hotlineError('HOT_ERR_RATE_LIMITED', o.limits.messagesPerSecond));
-        closed = true;
-        ws.close(1008, 'rate limit');
+  /** The gateway's side of a phone's WebSocket: every frame's checks, and its end. */
+  function wire(id: number, c: Connection): void {
+    live.set(id, c);
+    o.sockets.set(id, c.ws);
+    c.ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (c.closed) return;
+      if (!c.bucket.take(Date.now())) {
+        sendError(c.ws, hotlineError('HOT_ERR_RATE_LIMITED', o.limits.messagesPerSecond));
+        c.closed = true;
+        c.ws.close(1008, 'rate limit');
         return;
       }
-      if (isBinary) return sendError(ws, hotlineError('HOT_ERR_BINARY_FRAME'));
+      if (isBinary) return sendError(c.ws, hotlineError('HOT_ERR_BINARY_FRAME'));
       const decoded = o.decode(data.toString());
-      if (!decoded.ok) return sendError(ws, decoded.error, decoded.ref);
+      if (!decoded.ok) return sendError(c.ws, decoded.error, decoded.ref);
       o.hooks.received(decoded.message.type);
-      if (waiting !== null) waiting.push(decoded.message);
-      else pass(decoded.message);
+      if (c.waiting !== null) c.waiting.push(decoded.message);
+      else pass(c, decoded.message);
     });
-    ws.on('error', (err) => o.log.debug({ err }, 'websocket error'));
-    ws.on('close', () => {
-      closed = true;
-      registrations.delete(id);
-      if (port !== null) o.rt.exit(port, clientGone);
+    c.ws.on('error', (err) => o.log.debug({ err }, 'websocket error'));
+    c.ws.on('close', () => {
+      c.closed = true;
+      live.delete(id);
+      if (c.port !== null) o.rt.exit(c.port, clientGone);
       else o.sockets.delete(id);
     });
+  }
 
+  const keepAliveOf = (ws: WebSocket) =>
+    keepAlive(ws, o.limits.pingIntervalMs, o.limits.pongTimeoutMs, o.hooks.pongTimedOut);
+
+  async function connect(ws: WebSocket): Promise<void> {
+    const id = ++nextSocket;
+    const c: Connection = {
+      ws,
+      bucket: new TokenBucket(o.limits.messagesPerSecond, o.limits.burst, Date.now()),
+      port: null,
+      session: null,
+      user: null,
+      waiting: [],
+      closed: false,
+      stopKeepAlive: keepAliveOf(ws),
+    };
+    wire(id, c);
     // No call timeout: under load the supervisors may be slow to get a turn, and a start
     // abandoned by a timeout would still happen later, leaving a port nobody owns. The
     // wait is bounded by maxSessions (pending sockets count), and a supervisor that dies
     // fails the call at once.
-    port = await startChild(o.rt, o.ports, { socket: id }, Number.POSITIVE_INFINITY);
-    session = await startChild(o.rt, o.sessions, o.sessionArgs(port), Number.POSITIVE_INFINITY);
-    if (closed) {
+    c.port = await startChild(o.rt, o.ports, { socket: id }, Number.POSITIVE_INFINITY);
+    c.session = await startChild(o.rt, o.sessions, o.sessionArgs(c.port), Number.POSITIVE_INFINITY);
+    if (c.closed) {
       // The phone left while its session was starting.
-      o.rt.exit(port, clientGone);
+      o.rt.exit(c.port, clientGone);
       return;
     }
-    release();
+    release(c);
   }
 
   return {
@@ -210,6 +260,64 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     get connections() {
       return o.sockets.size;
     },
-    registration: (socket, user) => registrations.get(socket)?.(user),
+    registration: (socket, user) => {
+      const c = live.get(socket);
+      if (c === undefined) return;
+      c.user = user ?? c.user;
+      if (c.session !== null) release(c);
+    },
+    get starting() {
+      let n = 0;
+      for (const c of live.values()) if (c.session === null) n++;
+      return n;
+    },
+    phones() {
+      const now = Date.now();
+      const phones: PhoneState[] = [];
+      for (const [socket, c] of live) {
+        if (c.port === null || c.session === null || c.closed) continue;
+        phones.push({
+          socket,
+          port: c.port,
+          session: c.session,
+          user: c.user,
+          tokens: c.bucket.tokensAt(now),
+          waiting: c.waiting,
+        });
+      }
+      return phones;
+    },
+    forget(socket) {
+      const c = live.get(socket);
+      if (c === undefined) return;
+      live.delete(socket);
+      o.sockets.delete(socket);
+      c.closed = true;
+      c.stopKeepAlive();
+      c.ws.removeAllListeners();
+    },
+    adopt(ws, phone) {
+      nextSocket = Math.max(nextSocket, phone.socket);
+      wire(phone.socket, {
+        ws,
+        bucket: new TokenBucket(o.limits.messagesPerSecond, o.limits.burst, Date.now(), phone.tokens),
+        port: phone.port,
+        session: phone.session,
+        user: phone.user,
+        waiting: phone.waiting === null ? null : [...phone.waiting],
+        closed: false,
+        stopKeepAlive: keepAliveOf(ws),
+      });
+    },
+    exportShared: () => ({ lastSocket: nextSocket, attempts: attempts.export() }),
+    importShared(shared) {
+      nextSocket = Math.max(nextSocket, shared.lastSocket);
+      attempts = new CallAttempts(
+        o.limits.callAttempts,
+        o.limits.callAttemptWindowMs,
+        Date.now(),
+        shared.attempts,
+      );
+    },
   };
 }

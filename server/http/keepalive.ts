@@ -6,8 +6,14 @@
  */
 import type { WebSocket } from 'ws';
 
-export function keepAlive(ws: WebSocket, intervalMs: number, timeoutMs: number, timedOut: () => void): void {
-  if (intervalMs === 0) return;
+/** Returns what stops it (the socket moves to another process). */
+export function keepAlive(
+  ws: WebSocket,
+  intervalMs: number,
+  timeoutMs: number,
+  timedOut: () => void,
+): () => void {
+  if (intervalMs === 0) return () => {};
   let deadline: NodeJS.Timeout | undefined;
   const ping = setInterval(() => {
     // Still waiting for the last answer: its deadline stands.
@@ -22,8 +28,10 @@ export function keepAlive(ws: WebSocket, intervalMs: number, timeoutMs: number, 
     clearTimeout(deadline);
     deadline = undefined;
   });
-  ws.once('close', () => {
+  const stop = () => {
     clearInterval(ping);
     clearTimeout(deadline);
-  });
+  };
+  ws.once('close', stop);
+  return stop;
 }

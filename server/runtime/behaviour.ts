@@ -107,6 +107,18 @@ export interface Behaviour<S = unknown, A = never, M extends MessageMap = Messag
    * copies of live states before any process is touched.
    */
   codeChange?(from: CodeChangeFrom, state: unknown, extra: unknown): S;
+  /**
+   * The process is about to move to another runtime (rt.move.capture): release what cannot
+   * move (flush and close a file, say) and return the state to carry. Synchronous. If it
+   * throws, the process is not moved and runs on here.
+   */
+  handOver?(state: S, ctx: ProcessContext): S;
+  /**
+   * The process runs again after a capture: in the runtime it moved to, or back here when
+   * the move was aborted. Take up what handOver released (reopen the file). Synchronous;
+   * if it throws, the process crashes as from any callback.
+   */
+  takeOver?(state: S, ctx: ProcessContext): S;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the runtime stores behaviours of every type side by side

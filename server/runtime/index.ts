@@ -13,7 +13,10 @@ export type { RuntimeEventMap } from './events.ts';
 export * from './exit-reason.ts';
 export * from './introspect.ts';
 export type { ModuleVersionInfo } from './module-table.ts';
+export type { CaptureResult, CodeFinder, MoveRoute } from './move.ts';
+export type { MoveApi } from './move-api.ts';
 export { formatPid, isPid, type Pid, pidNode } from './pid.ts';
+export type { MailImage, ProcessImage, TimerImage } from './process-image.ts';
 export type { ProcessView } from './process-view.ts';
 export type { ProcessScan, ReleaseApi, SuspendedBatch, WatchedEvent } from './release-api.ts';
 export {

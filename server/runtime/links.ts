@@ -4,11 +4,12 @@
  * its links.
  */
 import type { MonitorRef } from './behaviour.ts';
-import type { DistMessage } from './distribution.ts';
+import { type DistMessage, plainReason } from './distribution.ts';
 import { type ExitReason, noconnection, noproc } from './exit-reason.ts';
 import type { Kernel } from './kernel.ts';
 import { type Pid, pidNode } from './pid.ts';
 import type { Process } from './process.ts';
+import type { ProcessImage } from './process-image.ts';
 
 /** A monitor; `theirRef` is set when the watcher is on another node (the ref its DOWN must name). */
 interface Monitor {
@@ -89,6 +90,11 @@ export class Links {
           watcher.removeWatching(ref);
           this.#down(watcher, ref, p.self, reason);
         } else if (m?.theirRef !== undefined) k.remote.down(m.watcher, m.theirRef, p.self, reason);
+        else if (m !== undefined) {
+          // A local watcher a move holds: its DOWN waits with its other messages.
+          const down = { type: 'DOWN', ref, pid: p.self, reason: plainReason(reason) };
+          k.move.forward(m.watcher, { type: 'send', to: m.watcher, kind: 'info', message: down });
+        }
       }
     }
     if (p.links !== null) {
@@ -106,6 +112,102 @@ export class Links {
 
   #down(watcher: Process, ref: MonitorRef, pid: Pid, reason: ExitReason): void {
     this.#k.dispatch.enqueue(watcher, 'info', { type: 'DOWN', ref, pid, reason }, null);
+  }
+
+  // ---- a process moving to (or from) the other runtime of this node (move.ts) ----
+
+  /** The monitors `p` holds and the monitors on it, named by the refs their DOWNs carry. */
+  imageOf(p: Process): Pick<ProcessImage, 'watching' | 'watchers'> {
+    const watching: { ref: MonitorRef; target: Pid }[] = [];
+    const watchers: { watcher: Pid; ref: MonitorRef }[] = [];
+    if (p.watching !== null)
+      for (const ref of p.watching) {
+        const m = this.#monitors.get(ref);
+        if (m !== undefined) watching.push({ ref, target: m.target });
+      }
+    if (p.watchers !== null)
+      for (const ref of p.watchers) {
+        const m = this.#monitors.get(ref);
+        if (m !== undefined) watchers.push({ watcher: m.watcher, ref: m.theirRef ?? ref });
+      }
+    return { watching, watchers };
+  }
+
+  /**
+   * `p` now lives behind a move's route. A monitor it holds on a process still here becomes
+   * one from a remote watcher (its DOWN goes through the route); a monitor on it by a process
+   * still here stays as it is (its DOWN comes back through the route). Monitors between `p`
+   * and processes gone from here are the other side's to keep.
+   */
+  moved(p: Process): void {
+    const move = this.#k.move;
+    if (p.watching !== null)
+      for (const ref of p.watching) {
+        const m = this.#monitors.get(ref);
+        if (m === undefined) continue;
+        if (move.isHere(m.target)) m.theirRef = ref;
+        else this.#monitors.delete(ref);
+      }
+    if (p.watchers !== null)
+      for (const ref of p.watchers) {
+        const m = this.#monitors.get(ref);
+        if (m !== undefined && !move.isHere(m.watcher)) this.#monitors.delete(ref);
+      }
+  }
+
+  /**
+   * The monitors of a process restored here from an image. A monitor between it and a
+   * process restored before is local again; one with a process of this node not here (yet)
+   * is kept as the other side does: by the watcher's ref.
+   */
+  adopt(p: Process, image: Pick<ProcessImage, 'watching' | 'watchers'>): void {
+    const k = this.#k;
+    for (const { ref, target } of image.watching) {
+      const m = this.#monitors.get(ref);
+      if (m === undefined) this.#monitors.set(ref, { watcher: p.self, target });
+      else delete m.theirRef;
+      p.addWatching(ref);
+    }
+    for (const { watcher, ref } of image.watchers) {
+      if (pidNode(watcher) !== k.node) {
+        const local = k.nextRef();
+        this.#monitors.set(local, { watcher, target: p.self, theirRef: ref });
+        p.addWatcher(local);
+        continue;
+      }
+      if (!this.#monitors.has(ref)) {
+        const here = k.move.isHere(watcher);
+        this.#monitors.set(
+          ref,
+          here ? { watcher, target: p.self } : { watcher, target: p.self, theirRef: ref },
+        );
+      }
+      p.addWatcher(ref);
+    }
+  }
+
+  /** A restored process is dropped before it ran: its monitors go with it. */
+  discarded(p: Process): void {
+    if (p.watching !== null) for (const ref of p.watching) this.#monitors.delete(ref);
+    if (p.watchers !== null)
+      for (const ref of p.watchers)
+        if (this.#monitors.get(ref)?.target === p.self) this.#monitors.delete(ref);
+  }
+
+  /** The local watcher of monitor `ref`, if any: where a DOWN for it goes. */
+  watcherOf(ref: MonitorRef): Pid | undefined {
+    return this.#monitors.get(ref)?.watcher;
+  }
+
+  /** A watcher of this node (in the other runtime of a move, or here before `p` was held) monitors `p` by `ref`. */
+  attachWatcher(p: Process, ref: MonitorRef, watcher: Pid): void {
+    if (!this.#monitors.has(ref)) this.#monitors.set(ref, { watcher, target: p.self, theirRef: ref });
+    p.addWatcher(ref);
+  }
+
+  detachWatcher(p: Process, ref: MonitorRef): void {
+    if (this.#monitors.get(ref)?.target === p.self) this.#monitors.delete(ref);
+    p.removeWatcher(ref);
   }
 
   // ---- what other nodes ask of ours ----

@@ -54,6 +54,20 @@ export class Mailbox {
     return this.#slots[this.#head * 3 + 2] as From | null;
   }
 
+  /** Every message in order, left in place: what a process image carries. */
+  entries(): { kind: Kind; message: unknown; from: From | null }[] {
+    const out: { kind: Kind; message: unknown; from: From | null }[] = [];
+    for (let i = 0; i < this.#size; i++) {
+      const at = ((this.#head + i) & (this.#capacity - 1)) * 3;
+      out.push({
+        kind: this.#slots[at] as Kind,
+        message: this.#slots[at + 1],
+        from: this.#slots[at + 2] as From | null,
+      });
+    }
+    return out;
+  }
+
   drop(): void {
     const at = this.#head * 3;
     this.#slots[at + 1] = undefined;

@@ -29,6 +29,14 @@ export class ModuleTable {
     return b;
   }
 
+  /** The loaded `version` of `name`: the current one, or one that processes still run. */
+  find(name: string, version: string): AnyBehaviour | undefined {
+    const current = this.#current.get(name);
+    if (current?.version === version) return current;
+    for (const b of this.#running.keys()) if (b.name === name && b.version === version) return b;
+    return undefined;
+  }
+
   has(name: string): boolean {
     return this.#current.has(name);
   }

@@ -4,6 +4,7 @@
  */
 import { hotlineError } from '../errors/catalogue.ts';
 import type { From } from './behaviour.ts';
+import { plainError } from './distribution.ts';
 import { describeReason, type ExitReason } from './exit-reason.ts';
 import type { Kernel } from './kernel.ts';
 import { type Pid, pidNode } from './pid.ts';
@@ -14,6 +15,8 @@ interface PendingCall {
   resolve(value: unknown): void;
   reject(err: unknown): void;
   timer: unknown;
+  /** Made by a caller in the other runtime of a move: the answer goes back through the move's peer. */
+  peer: boolean;
 }
 
 export class PendingCalls {
@@ -33,6 +36,7 @@ export class PendingCalls {
     try {
       pid = k.registry.resolve(to);
       target = k.table.get(pid);
+      // Another node's pid, or ours behind a move (moving, moved, or not arrived yet).
       if (target === undefined) node = k.remote.nodeOf(pid);
       if (target === undefined && node === undefined) throw hotlineError('HOT_ERR_NOPROC', pid);
     } catch (err) {
@@ -47,28 +51,58 @@ export class PendingCalls {
             if (this.settle(ref)) reject(hotlineError('HOT_ERR_CALL_TIMEOUT', pid, timeoutMs));
           }, timeoutMs)
         : undefined;
-      this.#pending.set(ref, { target: pid, resolve, reject, timer });
+      this.#pending.set(ref, { target: pid, resolve, reject, timer, peer: false });
       if (target === undefined) {
-        return k.remote.send(node as string, {
-          type: 'call',
-          to: pid,
-          message,
-          ref,
-          timeoutMs: finite ? timeoutMs : null,
-        });
+        k.remote.toNodeOf(pid, { type: 'call', to: pid, message, ref, timeoutMs: finite ? timeoutMs : null });
+        return;
       }
       target.addCallIn(ref);
       k.dispatch.enqueue(target, 'call', message, { node: k.node, ref });
     });
   }
 
-  /** Answer a call, now or later (deferred reply). A reply nobody waits for any more is dropped. */
+  /**
+   * Answer a call, now or later (deferred reply). A reply nobody here waits for goes to the
+   * other runtime of a move, if one runs (its caller may be there); otherwise it is dropped.
+   */
   reply(from: From, value: unknown): void {
-    this.settle(from.ref)?.resolve(value);
+    const pending = this.settle(from.ref);
+    if (pending !== undefined) pending.resolve(value);
+    else this.#k.move.toPeer({ type: 'reply', ref: from.ref, value });
   }
 
   fail(from: From, err: unknown): void {
-    this.settle(from.ref)?.reject(err);
+    const pending = this.settle(from.ref);
+    if (pending !== undefined) pending.reject(err);
+    else this.#k.move.toPeer({ type: 'reply_error', ref: from.ref, error: plainError(err) });
+  }
+
+  /**
+   * Call `ref` is now `p`'s to answer. A call of this runtime's own callers just counts
+   * as `p`'s; one whose caller is in the other runtime of a move is waited for here
+   * on its behalf (for at most `timeoutMs`; null: until `p` answers or ends), and its
+   * answer goes back through the move's peer.
+   */
+  adopt(ref: number, p: Process, timeoutMs: number | null): void {
+    if (!this.#pending.has(ref)) {
+      const move = this.#k.move;
+      const clock = this.#k.clock;
+      const timer = timeoutMs === null ? undefined : clock.setTimeout(() => this.settle(ref), timeoutMs);
+      this.#pending.set(ref, {
+        target: p.self,
+        resolve: (value) => move.toPeer({ type: 'reply', ref, value }),
+        reject: (err) => move.toPeer({ type: 'reply_error', ref, error: plainError(err) }),
+        timer,
+        peer: true,
+      });
+    }
+    p.addCallIn(ref);
+  }
+
+  /** `p` moved away: calls waited for here on behalf of the other runtime are its business now. */
+  moved(p: Process): void {
+    if (p.callsIn === null) return;
+    for (const ref of p.callsIn) if (this.#pending.get(ref)?.peer === true) this.settle(ref);
   }
 
   /** Take the call `ref` out of waiting; undefined if it was settled already. */

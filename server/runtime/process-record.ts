@@ -147,6 +147,19 @@ export class ProcessRecord implements ProcessView {
     this._initializing = false;
   }
 
+  /**
+   * Restored from a process image (move.ts): past init, at a message boundary, and
+   * suspended until the move starts it.
+   */
+  restored(state: unknown, trapExits: boolean, handled: number): void {
+    this.state = state;
+    this._busy = false;
+    this._initializing = false;
+    this._suspended = true;
+    this._trapExits = trapExits;
+    this._handled = handled;
+  }
+
   /** A callback returned a promise: no other message starts until it settles. */
   awaitCallback(): void {
     this._busy = true;

@@ -20,10 +20,26 @@ export const isThenable = (v: unknown): v is PromiseLike<unknown> =>
 export class ProcessTable {
   readonly #k: Kernel;
   readonly #procs = new Map<Pid, Process>();
-  #nextId = 0;
+  #nextId: number;
 
-  constructor(kernel: Kernel) {
+  constructor(kernel: Kernel, firstPid: number) {
     this.#k = kernel;
+    this.#nextId = firstPid - 1;
+  }
+
+  /** The id the next spawn takes. */
+  get nextId(): number {
+    return this.#nextId + 1;
+  }
+
+  /** Take a process out of the table, as it is: it is held by a move (move.ts). */
+  hold(p: Process): void {
+    this.#procs.delete(p.self);
+  }
+
+  /** Put a process a move held (or restored) into the table. */
+  insert(p: Process): void {
+    this.#procs.set(p.self, p);
   }
 
   get(pid: Pid): Process | undefined {

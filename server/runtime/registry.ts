@@ -38,6 +38,22 @@ export class Registry {
     if (this.#directory?.covers(name)) this.#directory.unregister(name, pid);
   }
 
+  /**
+   * The name of a process restored here from another runtime of this node: the directory
+   * is told only if it does not know the name as this pid's already.
+   */
+  adopt(name: string, pid: Pid): void {
+    this.check(name);
+    if (this.#directory?.covers(name) && this.#directory.whereis(name) !== pid)
+      this.#directory.register(name, pid);
+    this.#byName.set(name, pid);
+  }
+
+  /** Drop a local name and nothing else: the process lives on elsewhere under it. */
+  forget(name: string, pid: Pid): void {
+    if (this.#byName.get(name) === pid) this.#byName.delete(name);
+  }
+
   /** A local name first; then, for the names it covers, the cluster's directory. */
   whereis(name: string): Pid | undefined {
     const pid = this.#byName.get(name);

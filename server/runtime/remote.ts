@@ -1,7 +1,8 @@
 /**
  * Other nodes: what the runtime sends for pids that are not its own, and what it does with
  * what other nodes' runtimes send it (distribution.ts gives the protocol). Without a
- * cluster every method here is a cheap no: the local path pays one `if` for it.
+ * cluster every method here is a cheap no: the local path pays one `if` for it. Our own
+ * pids missing from the table go to the move (move.ts): held, moved, or not arrived yet.
  */
 import { errorFromNode, hotlineError } from '../errors/catalogue.ts';
 import type { MonitorRef } from './behaviour.ts';
@@ -23,10 +24,14 @@ export class Remote {
     this.#dist = dist;
   }
 
-  /** The node of a pid not in the process table, when that is another node; unreachable without a cluster. */
+  /**
+   * The node of a pid not in the process table, when that is another node (unreachable
+   * without a cluster) or ours with a move that reaches the pid; undefined: nobody.
+   */
   nodeOf(pid: Pid): string | undefined {
     const node = pidNode(pid);
-    if (node === undefined || node === this.#k.node) return undefined;
+    if (node === undefined) return undefined;
+    if (node === this.#k.node) return this.#k.move.reaches(pid) ? node : undefined;
     if (this.#dist === undefined) throw hotlineError('HOT_ERR_NODE_UNREACHABLE', node);
     return node;
   }
@@ -35,19 +40,22 @@ export class Remote {
     this.#dist?.send(node, message);
   }
 
-  /** Send `message` to the node of `pid` when that is another node; false when it is not. */
+  /**
+   * Send `message` for `pid`, which is not in the process table, to the node of `pid`, or
+   * through the move when it is ours; false when nobody takes it.
+   */
   toNodeOf(pid: Pid, message: DistMessage): boolean {
-    if (this.#dist === undefined) return false;
     const node = pidNode(pid);
-    if (node === undefined || node === this.#k.node) return false;
+    if (node === undefined) return false;
+    if (node === this.#k.node) return this.#k.move.forward(pid, message);
+    if (this.#dist === undefined) return false;
     this.#dist.send(node, message);
     return true;
   }
 
   /** A cast or info message for a pid not in the process table. */
   deliver(pid: Pid, kind: 'cast' | 'info', message: unknown): void {
-    const node = this.nodeOf(pid);
-    if (node !== undefined) this.send(node, { type: 'send', to: pid, kind, message });
+    if (this.nodeOf(pid) !== undefined) this.toNodeOf(pid, { type: 'send', to: pid, kind, message });
   }
 
   /** An exit signal for a pid not in the process table. */
@@ -57,7 +65,7 @@ export class Remote {
 
   /** Tell a watcher on another node that `pid` has ended; `ref` is the watcher's own. */
   down(watcher: Pid, ref: MonitorRef, pid: Pid, reason: ExitReason): void {
-    this.send(pidNode(watcher) as string, { type: 'down', ref, pid, reason: plainReason(reason) });
+    this.toNodeOf(watcher, { type: 'down', ref, pid, reason: plainReason(reason) });
   }
 
   /** A message from the runtime of node `from`. Pids it names as ours that are not (any more) get nothing. */
@@ -67,6 +75,8 @@ export class Remote {
       case 'send': {
         const p = k.table.get(m.to);
         if (p !== undefined) k.dispatch.enqueue(p, m.kind, m.message, null);
+        // One a move holds or took to the other runtime of this node follows it.
+        else k.move.forward(m.to, m);
         return;
       }
       case 'call':

@@ -12,6 +12,7 @@ import type { RuntimeEvents } from './events.ts';
 import type { ExitReason } from './exit-reason.ts';
 import { Kernel, type RuntimeOptions } from './kernel.ts';
 import type { ModuleTable } from './module-table.ts';
+import { MoveApi } from './move-api.ts';
 import type { Pid } from './pid.ts';
 import type { Process, ProcessView } from './process.ts';
 import type { RuntimeSpawnOptions } from './process-table.ts';
@@ -33,6 +34,8 @@ export class Runtime {
   readonly sys: Sys;
   /** What the release layer may do to processes (it gets no Process). */
   readonly release: ReleaseApi;
+  /** Moving processes to another runtime of this node (a successor taking over). */
+  readonly move: MoveApi;
   readonly #k: Kernel;
 
   constructor(options: RuntimeOptions = {}) {
@@ -46,6 +49,7 @@ export class Runtime {
     this.modules = k.modules;
     this.sys = new Sys(k);
     this.release = new ReleaseApi(k, this.sys);
+    this.move = new MoveApi(k);
     bootKernel(this.modules);
   }
 

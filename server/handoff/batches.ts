@@ -1,0 +1,217 @@
+/**
+ * The old node's side of moving processes and phones (A). A batch is a set of phones whose
+ * processes link to each other (a phone's port and session, and the legs of their calls,
+ * which may be another phone's): suspended at a message boundary, sockets detached at a
+ * frame boundary, images captured, then sent with the sockets. B restores and acks; A
+ * commits (the processes live in B from now on; A's copies of the sockets close with no FIN)
+ * and tells B to start them. On a nack, or B gone, A aborts: the processes resume here with
+ * what was held for them, the sockets are reattached. The last batch takes every process
+ * left (supervisors, the application, the journal) and what the node keeps besides.
+ */
+import type { WebSocket } from 'ws';
+import type { Gateway } from '../http/gateway.ts';
+import {
+  type DetachedWebSocket,
+  detachWebSocket,
+  reattachWebSocket,
+  releaseDetachedSocket,
+} from '../http/ws-handoff.ts';
+import type { MoveRoute, Pid, ProcessView, Runtime } from '../runtime/index.ts';
+import type { SuccessorChannel } from './channel.ts';
+import type { HandoffHooks, HandoffSummary } from './handoff.ts';
+import type { Inbox } from './inbox.ts';
+import type { MovingPhone } from './protocol.ts';
+
+/** Phones per batch: a batch's processes are suspended while it travels. */
+const BATCH_PHONES = 200;
+/** How long a process may take to reach a message boundary. */
+const SUSPEND_TIMEOUT_MS = 5_000;
+/** How long B may take to restore a batch and ack it. */
+const ACK_TIMEOUT_MS = 30_000;
+/** How long the phones still starting (upgrade done, session not yet up) may take before the last batch. */
+const STARTING_TIMEOUT_MS = 10_000;
+
+export interface MovingNode {
+  readonly rt: Runtime;
+  readonly gateway: Gateway;
+  readonly sockets: ReadonlyMap<number, WebSocket>;
+  /** Processes that move only with the last batch: supervisors and node-wide singletons. */
+  last(p: ProcessView): boolean;
+  /** The application master: B's stop() stops it. */
+  application(): Pid;
+  /** prom-client's values, so B's counters go on from A's. */
+  metrics(): Promise<unknown>;
+  /** Refuse phones from now on (only A's kept keep-alive connections could still bring one). */
+  stopAccepting(): void;
+}
+
+type Counts = Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs'>;
+
+/** A batch on its way: what A must commit or take back. */
+interface Sent {
+  readonly suspended: Pid[];
+  readonly captured: Pid[];
+  readonly detached: { phone: MovingPhone; ws: WebSocket; d: DetachedWebSocket }[];
+  readonly startedAt: number;
+}
+
+export function moveAll(node: MovingNode) {
+  return async (channel: SuccessorChannel, inbox: Inbox, hooks: HandoffHooks): Promise<Counts> => {
+    const { rt } = node;
+    const route: MoveRoute = { send: (m) => void channel.send({ type: 'dist', message: m }).catch(() => {}) };
+    inbox.handlers.dist = (m) => rt.move.receive(m.message);
+    rt.move.peer(route);
+    const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0 };
+    const moveBatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
+      const batch = ++counts.batches;
+      const sent = await send(node, channel, batch, phones, pids, last);
+      const answer = await inbox
+        .take(['ack', 'nack'], ACK_TIMEOUT_MS, `the successor restores batch ${batch}`)
+        .catch((err: unknown) => {
+          takeBack(rt, sent);
+          throw err;
+        });
+      if (answer.message.type === 'nack') {
+        takeBack(rt, sent);
+        throw new Error(`the successor refused batch ${batch}: ${answer.message.why}`);
+      }
+      rt.move.commit(sent.captured, route);
+      for (const { phone, d } of sent.detached) {
+        node.gateway.forget(phone.socket);
+        releaseDetachedSocket(d);
+      }
+      await channel.send({ type: 'commit', batch });
+      const pause = Math.round(performance.now() - sent.startedAt);
+      counts.processes += sent.captured.length;
+      counts.sockets += sent.detached.length;
+      counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
+      hooks.moved(sent.captured.length, sent.detached.length);
+      hooks.paused(pause);
+    };
+    try {
+      hooks.phase('phones');
+      for (const group of batchesOf(node, node.gateway.phones()))
+        await moveBatch(group.phones, group.pids, false);
+      hooks.phase('final');
+      await settleStarting(node.gateway);
+      node.stopAccepting();
+      const phones = node.gateway.phones().map((p) => ({ ...p, head: Buffer.alloc(0) }));
+      const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
+      await moveBatch(phones, rest, true);
+      await inbox.take('done', ACK_TIMEOUT_MS, 'the successor takes over');
+      return counts;
+    } finally {
+      rt.move.peer(undefined);
+    }
+  };
+}
+
+/** Phones grouped so that processes linked to each other move together, up to BATCH_PHONES a group. */
+function batchesOf(node: MovingNode, phones: readonly { socket: number; port: Pid; session: Pid }[]) {
+  const { rt } = node;
+  const seen = new Set<Pid>();
+  const byPort = new Map(phones.map((p) => [p.port, p]));
+  const groups: { phones: MovingPhone[]; pids: Pid[] }[] = [];
+  let current: { phones: MovingPhone[]; pids: Pid[] } = { phones: [], pids: [] };
+  for (const phone of phones) {
+    if (seen.has(phone.port)) continue;
+    // The phone's component of the link graph, supervisors and singletons left out.
+    const todo: Pid[] = [phone.port, phone.session];
+    while (todo.length > 0) {
+      const pid = todo.pop() as Pid;
+      if (seen.has(pid)) continue;
+      const p = rt.lookup(pid);
+      if (p === undefined || p.dead || node.last(p)) continue;
+      seen.add(pid);
+      current.pids.push(pid);
+      const other = byPort.get(pid);
+      if (other !== undefined) current.phones.push({ ...(other as MovingPhone), head: Buffer.alloc(0) });
+      for (const linked of p.links ?? []) if (!seen.has(linked)) todo.push(linked);
+    }
+    if (current.phones.length >= BATCH_PHONES) {
+      groups.push(current);
+      current = { phones: [], pids: [] };
+    }
+  }
+  if (current.pids.length > 0) groups.push(current);
+  return groups;
+}
+
+/** Suspend, detach, capture, send. Anything that fails on the way is taken back here before it throws. */
+/** Wait until no phone is between its upgrade and its session: those would be left behind. */
+async function settleStarting(gateway: Gateway): Promise<void> {
+  const deadline = Date.now() + STARTING_TIMEOUT_MS;
+  while (gateway.starting > 0) {
+    if (Date.now() > deadline) throw new Error(`${gateway.starting} phone(s) still starting`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function send(
+  node: MovingNode,
+  channel: SuccessorChannel,
+  batch: number,
+  phones: readonly MovingPhone[],
+  pids: readonly Pid[],
+  last: boolean,
+): Promise<Sent> {
+  const { rt } = node;
+  const sent: Sent = { suspended: [], captured: [], detached: [], startedAt: performance.now() };
+  try {
+    await Promise.all(
+      pids.map(async (pid) => {
+        try {
+          await rt.sys.suspend(pid, SUSPEND_TIMEOUT_MS);
+          sent.suspended.push(pid);
+        } catch (err) {
+          // Gone meanwhile (a phone that hung up): nothing to move.
+          if (rt.isAlive(pid)) throw err;
+        }
+      }),
+    );
+    // Ports are suspended: nothing more is sent on the sockets, so the detach can flush.
+    await Promise.all(
+      phones.map(async (phone) => {
+        const ws = node.sockets.get(phone.socket);
+        if (ws === undefined) return;
+        try {
+          const d = await detachWebSocket(ws);
+          sent.detached.push({ phone: { ...phone, head: d.head }, ws, d });
+        } catch (err) {
+          // Closed meanwhile: its processes move, and end there as they would have here.
+          if (ws.readyState === ws.OPEN) throw err;
+        }
+      }),
+    );
+    const { images, failed } = rt.move.capture(sent.suspended);
+    sent.captured.push(...images.map((i) => i.pid));
+    const stuck = failed.find((f) => rt.isAlive(f.pid));
+    if (stuck !== undefined)
+      throw new Error(`process ${stuck.pid} could not be captured: ${String(stuck.error)}`);
+    for (const { phone, d } of sent.detached)
+      await channel.send({ type: 'socket', batch, socket: phone.socket }, d.socket);
+    const moving = sent.detached.map((x) => x.phone);
+    const extra = last
+      ? {
+          last: {
+            gateway: node.gateway.exportShared(),
+            application: node.application(),
+            metrics: await node.metrics(),
+          },
+        }
+      : {};
+    await channel.send({ type: 'batch', batch, images, phones: moving, ...extra });
+    return sent;
+  } catch (err) {
+    takeBack(rt, sent);
+    throw err;
+  }
+}
+
+/** Undo a batch in A: processes back in the table (resumed), sockets reattached. */
+function takeBack(rt: Runtime, sent: Sent): void {
+  rt.move.abort(sent.captured);
+  const captured = new Set(sent.captured);
+  rt.release.resume(sent.suspended.filter((pid) => !captured.has(pid)));
+  for (const { ws, d } of sent.detached) reattachWebSocket(ws, d);
+}

@@ -1,0 +1,156 @@
+/**
+ * The old node's side of a handoff (A): start the successor (B), check it, hand it the
+ * listeners, then every phone and process in batches, then exit. Until B has acked the last
+ * batch, anything that goes wrong (B refused, fails to boot, dies, nacks, times out) ends the
+ * handoff with HOT_ERR_HANDOFF_FAILED and A carries on with everything it had: B is killed,
+ * the listeners are taken back, batches not acked are taken back.
+ */
+import { performance } from 'node:perf_hooks';
+import { HotlineError, hotlineError } from '../errors/catalogue.ts';
+import type { StartSuccessor, SuccessorChannel, SuccessorSpec } from './channel.ts';
+import { Inbox } from './inbox.ts';
+import { handListenersOver, type Listeners } from './listeners.ts';
+import { HANDOFF_PROTOCOL_VERSION, incompatibility } from './protocol.ts';
+
+/** How long B may take to say hello (its process starting and loading its code). */
+const HELLO_TIMEOUT_MS = 30_000;
+/** How long B may take to boot once welcomed (its releases loaded from the store). */
+const BOOT_TIMEOUT_MS = 30_000;
+
+/** What `hotline node handoff` and the admin route may say. */
+export interface HandoffRequest {
+  /** The successor's entry point (default: this node's). */
+  entry?: string;
+  /** The Node.js binary that runs it (default: this one). */
+  nodeBinary?: string;
+}
+
+export interface HandoffSummary {
+  /** A's and B's OS pids. */
+  from: number;
+  to: number;
+  processes: number;
+  sockets: number;
+  batches: number;
+  ms: number;
+  /** The longest any moved process was suspended. */
+  maxPauseMs: number;
+}
+
+export type HandoffPhase = 'spawn' | 'hello' | 'boot' | 'listeners' | 'phones' | 'final' | 'done' | 'failed';
+
+/** What the handoff tells the node's metrics and logs. */
+export interface HandoffHooks {
+  phase(phase: HandoffPhase): void;
+  moved(processes: number, sockets: number): void;
+  paused(ms: number): void;
+}
+
+/** What moves once B listens: every phone and process. Resolves with the counts once B has them all. */
+export type MoveAll = (
+  channel: SuccessorChannel,
+  inbox: Inbox,
+  hooks: HandoffHooks,
+) => Promise<Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs'>>;
+
+export interface OldNode {
+  readonly node: string;
+  readonly runtimeApi: number;
+  /** The successor's command line but for what the request may change. */
+  readonly successor: SuccessorSpec;
+  readonly listeners: Listeners;
+  /** The release this node runs: B boots it. */
+  release(): string;
+  /** The runtime's next ids: B's start above them. */
+  nextIds(): { pid: number; ref: number };
+  /** The pids B may make before the handoff ends: B's first pid is this far above A's. */
+  readonly pidHeadroom: number;
+  readonly moveAll: MoveAll;
+  readonly hooks: HandoffHooks;
+}
+
+export class Handoffs {
+  #running: { to: number } | null = null;
+
+  constructor(
+    readonly node: OldNode,
+    readonly start: StartSuccessor,
+  ) {}
+
+  get running(): boolean {
+    return this.#running !== null;
+  }
+
+  /** Hand this node to a successor; resolves once it has everything (this node then exits). */
+  async run(request: HandoffRequest = {}): Promise<HandoffSummary> {
+    if (this.#running !== null) throw hotlineError('HOT_ERR_HANDOFF_RUNNING', this.#running.to);
+    this.#running = { to: 0 };
+    try {
+      return await this.#run(request);
+    } finally {
+      this.#running = null;
+    }
+  }
+
+  async #run(request: HandoffRequest): Promise<HandoffSummary> {
+    const t0 = performance.now();
+    const { node } = this;
+    const { hooks } = node;
+    const spec: SuccessorSpec = {
+      ...node.successor,
+      nodeBinary: request.nodeBinary ?? node.successor.nodeBinary,
+      entry: request.entry ?? node.successor.entry,
+    };
+    hooks.phase('spawn');
+    let channel: SuccessorChannel;
+    try {
+      channel = await this.start(spec);
+    } catch (err) {
+      hooks.phase('failed');
+      throw failed(`the successor could not be started: ${(err as Error).message}`);
+    }
+    (this.#running as { to: number }).to = channel.pid;
+    const inbox = new Inbox(channel);
+    let takeBackListeners: (() => Promise<void>) | undefined;
+    try {
+      hooks.phase('hello');
+      const { message: hello } = await inbox.take('hello', HELLO_TIMEOUT_MS, 'the successor starts');
+      const why = incompatibility(
+        { node: node.node, runtimeApi: node.runtimeApi, protocol: HANDOFF_PROTOCOL_VERSION },
+        hello,
+      );
+      if (why !== undefined) {
+        await channel.send({ type: 'refused', why }).catch(() => {});
+        throw hotlineError('HOT_ERR_HANDOFF_INCOMPATIBLE', why);
+      }
+      hooks.phase('boot');
+      const ids = node.nextIds();
+      await channel.send({
+        type: 'welcome',
+        firstPid: ids.pid + node.pidHeadroom,
+        firstRef: ids.ref + node.pidHeadroom,
+        release: node.release(),
+      });
+      const booted = await inbox.take(['ready', 'failed'], BOOT_TIMEOUT_MS, 'the successor boots');
+      if (booted.message.type === 'failed')
+        throw new Error(`the successor failed to boot: ${booted.message.why}`);
+      hooks.phase('listeners');
+      takeBackListeners = await handListenersOver(channel, inbox, node.listeners);
+      const moved = await node.moveAll(channel, inbox, hooks);
+      hooks.phase('done');
+      return { from: process.pid, to: channel.pid, ...moved, ms: Math.round(performance.now() - t0) };
+    } catch (err) {
+      hooks.phase('failed');
+      channel.kill();
+      await takeBackListeners?.();
+      if (
+        HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ||
+        HotlineError.is(err, 'HOT_ERR_HANDOFF_FAILED')
+      )
+        throw err;
+      throw failed((err as Error).message);
+    }
+  }
+}
+
+const failed = (why: string): HotlineError => hotlineError('HOT_ERR_HANDOFF_FAILED', why);

@@ -1,0 +1,106 @@
+/**
+ * The successor's side of a handoff (B). It says hello and waits to be welcomed (or refused)
+ * before it boots; then it listens on the handles A sends, restores each batch it gets (held,
+ * not running) and acks it, and once A has committed a batch, adopts its phones' sockets and
+ * starts its processes. The last batch makes it the node. If A goes away before that, B has
+ * nothing of its own and exits.
+ */
+import type net from 'node:net';
+import type { Gateway } from '../http/gateway.ts';
+import { type AdoptOptions, adoptWebSocket } from '../http/ws-handoff.ts';
+import type { MoveRoute, Pid, Runtime } from '../runtime/index.ts';
+import type { SuccessorChannel } from './channel.ts';
+import type { Inbox } from './inbox.ts';
+import { type Listeners, listenOn } from './listeners.ts';
+import { HANDOFF_PROTOCOL_VERSION, type LastBatch, type MessageOfType, type Versions } from './protocol.ts';
+
+/** How long A may take to answer hello. */
+const WELCOME_TIMEOUT_MS = 30_000;
+
+export type Parent = Omit<SuccessorChannel, 'kill' | 'pid'>;
+
+/** Say hello; resolves with A's welcome, or rejects with why A refused (or went away). */
+export async function greet(
+  parent: Parent,
+  inbox: Inbox,
+  me: { node: string; runtimeApi: number } & Partial<Versions>,
+): Promise<MessageOfType<'welcome'>> {
+  await parent.send({
+    type: 'hello',
+    node: me.node,
+    pid: process.pid,
+    runtimeApi: me.runtimeApi,
+    protocol: me.protocol ?? HANDOFF_PROTOCOL_VERSION,
+  });
+  const { message } = await inbox.take(
+    ['welcome', 'refused'],
+    WELCOME_TIMEOUT_MS,
+    'the old node answers hello',
+  );
+  if (message.type === 'refused') throw new Error(`the old node refused this successor: ${message.why}`);
+  return message;
+}
+
+export interface NewNode {
+  readonly rt: Runtime;
+  readonly gateway: Gateway;
+  readonly listeners: Listeners;
+  /** How the gateway's WebSocketServer makes sockets, for the adopted ones. */
+  readonly adoptOptions: AdoptOptions;
+  /** The last batch started: the node is this process's from now on. */
+  tookOver(last: LastBatch): void;
+}
+
+/** Receive everything; resolves once the last batch runs here. */
+export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<void> {
+  const { rt } = node;
+  const route: MoveRoute = { send: (m) => void parent.send({ type: 'dist', message: m }).catch(() => {}) };
+  rt.move.peer(route);
+  const sockets = new Map<number, net.Socket>();
+  const restored = new Map<number, MessageOfType<'batch'>>();
+  return new Promise<void>((resolve, reject) => {
+    const fail = (why: string) => reject(new Error(why));
+    parent.onGone(fail);
+    const send = (m: Parameters<Parent['send']>[0]) =>
+      parent.send(m).catch((err: Error) => fail(err.message));
+    Object.assign(inbox.handlers, {
+      dist: (m: MessageOfType<'dist'>) => rt.move.receive(m.message),
+      listener: (m: MessageOfType<'listener'>, handle: net.Server | net.Socket | undefined) =>
+        listenOn(
+          node.listeners[m.surface],
+          handle,
+          () => void send({ type: 'listening', surface: m.surface }),
+        ),
+      socket: (m: MessageOfType<'socket'>, handle: net.Server | net.Socket | undefined) =>
+        sockets.set(m.socket, handle as net.Socket),
+      batch: (m: MessageOfType<'batch'>) => {
+        try {
+          rt.move.restore(m.images);
+        } catch (err) {
+          // Nothing restored: A takes the batch back, and these copies close with no FIN (A holds its own).
+          for (const phone of m.phones) sockets.get(phone.socket)?.destroy();
+          return void send({ type: 'nack', batch: m.batch, why: (err as Error).message });
+        }
+        restored.set(m.batch, m);
+        void send({ type: 'ack', batch: m.batch });
+      },
+      commit: (m: MessageOfType<'commit'>) => {
+        const batch = restored.get(m.batch);
+        if (batch === undefined) return fail(`A committed batch ${m.batch}, which is not here`);
+        restored.delete(m.batch);
+        // Sockets first: a port that starts sends to its socket at once.
+        for (const phone of batch.phones) {
+          const socket = sockets.get(phone.socket) as net.Socket;
+          sockets.delete(phone.socket);
+          node.gateway.adopt(adoptWebSocket(socket, phone.head, node.adoptOptions), phone);
+        }
+        rt.move.start(batch.images.map((i) => i.pid as Pid));
+        if (batch.last === undefined) return;
+        rt.move.peer(undefined);
+        node.tookOver(batch.last);
+        void send({ type: 'done' }).then(resolve);
+      },
+      abort: (m: MessageOfType<'abort'>) => fail(`the old node gave up: ${m.why}`),
+    });
+  });
+}
