@@ -2,7 +2,8 @@
  * A node the harness (or the demo) starts itself, in its own process on its own data
  * directory: releases are built and signed with that directory's development key (which
  * the node trusts) and uploaded; `restart` is a plain deploy — stop the process, start it
- * again on the new release, same ports, same data.
+ * again on the new release, same ports, same data. It runs under the keeper, as `npm start`
+ * runs it, so that `stop` reaches the node that serves after a handoff too.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -83,6 +84,8 @@ export class ManagedNode implements NodeTarget {
         ...this.extraArgs,
       ],
       { HOTLINE_ADMIN_TOKEN: this.token },
+      [],
+      'server/keeper.ts',
     );
   }
 
