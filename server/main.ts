@@ -1,11 +1,20 @@
 /**
  * `npm start`: one node on the embedded defaults. Flags and HOTLINE_* environment variables
- * change them; SIGTERM or SIGINT shut it down gracefully.
+ * change them; SIGTERM or SIGINT shut it down gracefully; SIGUSR2 hands the node to a
+ * successor process started from the same entry point (server/handoff), and this one exits.
+ * `--successor` is how that successor is started: it boots without listening and takes the
+ * node over from its parent.
  */
+import type { Server } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { directSuccessor, parentChannel } from './handoff/channel.ts';
+import { Inbox } from './handoff/inbox.ts';
+import { keeperSuccessor, underKeeper } from './handoff/keeper-channel.ts';
 import { servingNow } from './handoff/serving.ts';
-import { startNode } from './node/node.ts';
+import { greet, takeOver } from './handoff/takeover.ts';
+import { type HotlineNode, startNode } from './node/node.ts';
 import { defaultSettings, type NodeSettings } from './node/settings.ts';
+import { RELEASE_API_VERSION } from './release/module.ts';
 
 const int = (value: string): number => {
   const n = Number(value);
@@ -159,6 +168,12 @@ const program = new Command('hotline-node')
     ),
   )
   .addOption(
+    new Option(
+      '--successor',
+      'started by a node handing itself over: take the node over from the parent process',
+    ).hideHelp(),
+  )
+  .addOption(
     new Option('--trusted-key <pem...>', 'public keys whose signed releases this node installs')
       .env('HOTLINE_TRUSTED_KEYS')
       .default(d.trustedKeys)
@@ -172,9 +187,10 @@ const o = program.opts<
     'adminToken' | 'maxPayloadBytes' | 'burst' | 'maxBufferedBytes' | 'callAttemptWindowMs' | 'trustedKeys'
   > & {
     trustedKey: string[];
+    successor?: boolean;
   }
 >();
-const { trustedKey, ...rest } = o;
+const { trustedKey, successor, ...rest } = o;
 const settings: NodeSettings = {
   ...d,
   ...rest,
@@ -183,7 +199,41 @@ const settings: NodeSettings = {
   burst: o.messagesPerSecond * 2,
 };
 
-const node = await startNode(settings);
+/** How this node starts its own successor (a successor can hand off in its turn). */
+const launch = {
+  spec: {
+    nodeBinary: process.execPath,
+    execArgv: process.execArgv,
+    entry: process.argv[1] as string,
+    args: [...process.argv.slice(2).filter((a) => a !== '--successor'), '--successor'],
+  },
+  // Under the keeper, the keeper spawns the successor, so it outlives this process there.
+  start: underKeeper() ? keeperSuccessor : directSuccessor,
+};
+
+/** As a successor: hello, boot once welcomed, then receive the node; exits 1 if any of it fails. */
+async function succeed(): Promise<HotlineNode> {
+  const parent = parentChannel();
+  const inbox = new Inbox(parent);
+  try {
+    const welcome = await greet(parent, inbox, { node: settings.node, runtimeApi: RELEASE_API_VERSION });
+    let node: HotlineNode;
+    try {
+      node = await startNode({ ...settings, release: welcome.release }, { successor: welcome, launch });
+    } catch (err) {
+      await parent.send({ type: 'failed', why: (err as Error).message });
+      throw err;
+    }
+    await parent.send({ type: 'ready' });
+    await takeOver(node.successor as NonNullable<HotlineNode['successor']>, parent, inbox);
+    return node;
+  } catch (err) {
+    process.stderr.write(`successor: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+const node = successor ? await succeed() : await startNode(settings, { launch });
 node.publicApp.log.info(
   {
     calls: node.callsUrl,
@@ -192,9 +242,30 @@ node.publicApp.log.info(
     recoveredCdrs: node.recovered,
     cluster: settings.cluster ?? null,
   },
-  `node ${settings.node} up`,
+  `node ${settings.node} up${successor ? ` (took over from the old process, pid ${process.ppid})` : ''}`,
 );
 servingNow(settings.pidFile);
+
+process.on('SIGUSR2', () => {
+  node.publicApp.log.info('SIGUSR2: handing the node to a successor process');
+  node.handoff().then(
+    (summary) => node.publicApp.log.info({ handoff: summary }, 'handed off'),
+    (err: unknown) => node.publicApp.log.error({ err }, 'handoff failed; this node carries on'),
+  );
+});
+// Handed off: everything is the successor's. Exit once the answers in flight (the admin
+// route's summary) are sent: the surfaces close when their last connection does.
+void node.handedOff.then(async () => {
+  const deadline = Date.now() + settings.keepAliveTimeoutMs + 1000;
+  const open = (server: Server) =>
+    new Promise<number>((resolve) => server.getConnections((_e, n) => resolve(n ?? 0)));
+  while (Date.now() < deadline) {
+    const [a, b] = await Promise.all([open(node.publicApp.server), open(node.adminApp.server)]);
+    if (a + b === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  process.exit(0);
+});
 
 // Ctrl-C under `npm start` arrives twice (from the terminal, and forwarded by npm): a
 // repeat must not kill the node halfway through ending its calls and writing their CDRs.

@@ -7,7 +7,7 @@
  */
 import type net from 'node:net';
 import type { Gateway } from '../http/gateway.ts';
-import { type AdoptOptions, adoptWebSocket } from '../http/ws-handoff.ts';
+import { type AdoptOptions, adoptWebSocket, holdSocket } from '../http/ws-handoff.ts';
 import type { MoveRoute, Pid, Runtime } from '../runtime/index.ts';
 import type { SuccessorChannel } from './channel.ts';
 import type { Inbox } from './inbox.ts';
@@ -71,8 +71,11 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
           handle,
           () => void send({ type: 'listening', surface: m.surface }),
         ),
-      socket: (m: MessageOfType<'socket'>, handle: net.Server | net.Socket | undefined) =>
-        sockets.set(m.socket, handle as net.Socket),
+      socket: (m: MessageOfType<'socket'>, handle: net.Server | net.Socket | undefined) => {
+        // Read nothing before A commits: until then A may take the socket back.
+        holdSocket(handle as net.Socket);
+        sockets.set(m.socket, handle as net.Socket);
+      },
       batch: (m: MessageOfType<'batch'>) => {
         try {
           rt.move.restore(m.images);

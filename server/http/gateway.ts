@@ -63,6 +63,11 @@ export interface GatewayOptions {
   guard: ConnectionGuard;
   hooks: GatewayHooks;
   log: FastifyBaseLogger;
+  /**
+   * New phones wait for this before their processes start (their frames queue meanwhile): a
+   * successor's supervisors arrive with the last batch of a handoff.
+   */
+  supervisorsHere?: Promise<void>;
 }
 
 export interface Gateway {
@@ -82,6 +87,8 @@ export interface Gateway {
   /** What the gateway keeps for all phones: carried to a successor with the last batch. */
   exportShared(): GatewayShared;
   importShared(shared: GatewayShared): void;
+  /** The per-connection options its sockets are made with (an adopted one gets the same). */
+  readonly socketOptions: { maxPayload: number };
 }
 
 /** A phone's front-door state: what moves with its socket. */
@@ -239,6 +246,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
       stopKeepAlive: keepAliveOf(ws),
     };
     wire(id, c);
+    if (o.supervisorsHere !== undefined) await o.supervisorsHere;
     // No call timeout: under load the supervisors may be slow to get a turn, and a start
     // abandoned by a timeout would still happen later, leaving a port nobody owns. The
     // wait is bounded by maxSessions (pending sockets count), and a supervisor that dies
@@ -309,6 +317,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
         stopKeepAlive: keepAliveOf(ws),
       });
     },
+    socketOptions: { maxPayload: o.limits.maxPayloadBytes },
     exportShared: () => ({ lastSocket: nextSocket, attempts: attempts.export() }),
     importShared(shared) {
       nextSocket = Math.max(nextSocket, shared.lastSocket);

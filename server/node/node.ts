@@ -12,6 +12,10 @@
  * Shutdown runs in reverse: sessions end their calls (CDRs written), ports close their
  * sockets with 1001, the journal flushes and closes the log, and the node leaves its
  * cluster (if it is in one: server/cluster) once its last messages to other nodes are out.
+ *
+ * A node can hand itself to a successor process (server/handoff): `handoff()` in the old
+ * one; the successor starts with `successor` and builds the same parts but no supervision
+ * tree, listener, cluster join or CDR recovery: those arrive from the old process.
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -23,10 +27,17 @@ import { ClientProtocol } from '../calls/protocol/codec.ts';
 import { builtInRelease } from '../calls/releases/built-in.ts';
 import { additionsOf } from '../calls/releases/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
+import { HotlineError, hotlineError } from '../errors/catalogue.ts';
+import { moveAll } from '../handoff/batches.ts';
+import { directSuccessor, type StartSuccessor, type SuccessorSpec } from '../handoff/channel.ts';
+import { type HandoffRequest, type HandoffSummary, Handoffs } from '../handoff/handoff.ts';
+import type { LastBatch } from '../handoff/protocol.ts';
+import type { NewNode } from '../handoff/takeover.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
 import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
 import { guardConnections } from '../http/connection-guard.ts';
 import { attachGateway, type Gateway } from '../http/gateway.ts';
+import { handoffRoutes } from '../http/handoff-routes.ts';
 import { ObserverFeed } from '../http/observer-feed.ts';
 import { observerRoutes } from '../http/observer-routes.ts';
 import { ObserverSessions } from '../http/observer-session.ts';
@@ -34,7 +45,9 @@ import { createPort } from '../http/port.ts';
 import { releaseRoutes } from '../http/release-routes.ts';
 import { ReleaseHandler } from '../release/handler.ts';
 import { devKeyPair, readPublicKeys } from '../release/keys.ts';
+import { RELEASE_API_VERSION } from '../release/module.ts';
 import { type Clock, type Pid, Runtime } from '../runtime/index.ts';
+import { carryCounters, type MetricsValues } from './metrics/carry.ts';
 import { createMetrics, type NodeMetrics } from './metrics/index.ts';
 import type { NodeSettings } from './settings.ts';
 
@@ -59,6 +72,15 @@ export interface HotlineNode {
   recovered: number;
   /** Graceful: stop accepting, end calls with their CDRs, close sockets (1001), flush. */
   stop(): Promise<void>;
+  /**
+   * Hand the node to a successor process; resolves once the successor has it all (this
+   * process then holds nothing and should exit). HOT_ERR_HANDOFF_* when refused or failed.
+   */
+  handoff(request?: HandoffRequest): Promise<HandoffSummary>;
+  /** Resolves once a handoff has moved everything to a successor: this process should exit. */
+  handedOff: Promise<HandoffSummary>;
+  /** In a successor: what receives the node from the old process (server/handoff/takeover.ts). */
+  successor: NewNode | undefined;
 }
 
 export interface StartOptions {
@@ -66,14 +88,23 @@ export interface StartOptions {
   /** false in tests; otherwise pino at settings.logLevel. */
   logger?: boolean;
   release?: Release;
+  /** How this node starts a successor for a handoff; without it, `handoff()` is refused. */
+  launch?: { spec: SuccessorSpec; start?: StartSuccessor };
+  /** Start as a successor: ids from the old process's welcome; nothing runs until it hands over. */
+  successor?: { firstPid: number; firstRef: number };
 }
+
+/** B's first ids are this far above A's: room for the pids and refs A makes while the handoff runs. */
+const HANDOFF_ID_HEADROOM = 1_000_000_000;
 
 export async function startNode(settings: NodeSettings, options: StartOptions = {}): Promise<HotlineNode> {
   const startedAt = Date.now();
   const journalPath = join(settings.dataDir, 'cdr.log');
   const metrics = createMetrics(settings.node);
+  const successor = options.successor;
   const rt = new Runtime({
     node: settings.node,
+    ...(successor ?? {}),
     ...(options.clock ? { clock: options.clock } : {}),
     turnObserver: metrics.sessionTurn,
   });
@@ -112,8 +143,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   // Join before phones can register (their users go into the cluster's directory), and
   // before recovery: a call that was up may have its CDR from a surviving node already.
   const where: { callsUrl?: string; httpUrl?: string; adminUrl?: string } = {};
+  // A successor takes the old process's place in the cluster (see the README: not done yet).
   cluster =
-    settings.cluster === undefined
+    settings.cluster === undefined || successor !== undefined
       ? undefined
       : await joinCluster({
           url: settings.cluster,
@@ -131,7 +163,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         });
   const claim: ClaimCdr =
     cluster === undefined ? claimAlone : (id, token) => cluster.claims.claim(`cdr.${id}`, token);
-  const recovered = await recoverLog(journalPath, settings.node, claim);
+  // A successor's journal moves with its open calls: nothing to recover.
+  const recovered = successor === undefined ? await recoverLog(journalPath, settings.node, claim) : [];
   rt.modules.load(createJournal({ answered: metrics.answered, ended: metrics.ended }, claim));
   rt.modules.load(
     createPort(
@@ -146,7 +179,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     ),
   );
 
-  const app = rt.spawn('application', {
+  const tree = {
     strategy: 'one_for_one',
     intensity: 10,
     periodMs: 10_000,
@@ -166,7 +199,10 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         },
       },
     ],
-  });
+  };
+  // A successor gets the application master and its tree with the last batch of the handoff.
+  let app: Pid | undefined = successor === undefined ? rt.spawn('application', tree) : undefined;
+  let supervisorsHere: () => void = () => {};
   const openCalls = () => {
     const journal = rt.whereis(JOURNAL);
     const state = journal === undefined ? undefined : (rt.sys.getState(journal) as JournalState | undefined);
@@ -205,6 +241,13 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       pongTimedOut: metrics.pongTimedOut,
     },
     log: publicApp.log,
+    ...(successor === undefined
+      ? {}
+      : {
+          supervisorsHere: new Promise<void>((resolve) => {
+            supervisorsHere = resolve;
+          }),
+        }),
   });
   const ready = () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined;
   publicRoutes(publicApp, {
@@ -232,6 +275,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
           },
   });
   releaseRoutes(adminApp, releases);
+  handoffRoutes(adminApp, (request) => node.handoff(request));
   const feed = new ObserverFeed({
     node: settings.node,
     startedAt,
@@ -245,9 +289,14 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   });
   await observerRoutes(adminApp, { node: settings.node, auth, feed });
 
-  await publicApp.listen({ host: settings.host, port: settings.port });
-  await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });
-  if (token.generated) {
+  if (successor === undefined) {
+    await publicApp.listen({ host: settings.host, port: settings.port });
+    await adminApp.listen({ host: settings.adminHost, port: settings.adminPort });
+  } else {
+    // Listening comes later, on the old process's sockets (server/handoff/listeners.ts).
+    await Promise.all([publicApp.ready(), adminApp.ready()]);
+  }
+  if (token.generated && successor === undefined) {
     publicApp.log.warn(
       `admin token (printed once; stored in ${join(settings.dataDir, 'admin-token')}): ${token.token}`,
     );
@@ -257,14 +306,55 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
     return `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   };
-  const httpUrl = url(publicApp, 'http');
-  const callsUrl = `${url(publicApp, 'ws')}/calls`;
-  const adminUrl = url(adminApp, 'http');
-  Object.assign(where, { callsUrl, httpUrl, adminUrl });
+  const located = () => {
+    Object.assign(where, {
+      callsUrl: `${url(publicApp, 'ws')}/calls`,
+      httpUrl: url(publicApp, 'http'),
+      adminUrl: url(adminApp, 'http'),
+    });
+    return where as Required<typeof where>;
+  };
+  if (successor === undefined) located();
   cluster?.membership.announce();
 
+  const handoffs =
+    options.launch === undefined
+      ? undefined
+      : new Handoffs(
+          {
+            node: settings.node,
+            runtimeApi: RELEASE_API_VERSION,
+            successor: options.launch.spec,
+            listeners: { public: publicApp.server, admin: adminApp.server },
+            release: () => releases.current.version,
+            nextIds: () => rt.move.nextIds(),
+            pidHeadroom: HANDOFF_ID_HEADROOM,
+            hooks: metrics.handoff,
+            moveAll: moveAll({
+              rt,
+              gateway,
+              sockets,
+              last: (p) =>
+                p.behaviour.name.endsWith('supervisor') ||
+                p.behaviour.name === 'application' ||
+                p.name === JOURNAL,
+              application: () => app as Pid,
+              metrics: () => metrics.registry.getMetricsAsJSON(),
+              stopAccepting: () => {
+                accepting = false;
+                gateway.stopAccepting();
+              },
+            }),
+          },
+          options.launch.start ?? directSuccessor,
+        );
+
   let stopping: Promise<void> | null = null;
-  return {
+  let handedOff: (summary: HandoffSummary) => void = () => {};
+  const node: HotlineNode = {
+    handedOff: new Promise((resolve) => {
+      handedOff = resolve;
+    }),
     settings,
     rt,
     metrics,
@@ -273,9 +363,15 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     publicApp,
     adminApp,
     gateway,
-    callsUrl,
-    httpUrl,
-    adminUrl,
+    get callsUrl() {
+      return where.callsUrl as string;
+    },
+    get httpUrl() {
+      return where.httpUrl as string;
+    },
+    get adminUrl() {
+      return where.adminUrl as string;
+    },
     adminToken: token.token,
     cluster,
     recovered: recovered.length,
@@ -285,13 +381,53 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         gateway.stopAccepting();
         // The application replies to 'stop' before its (async) terminate has shut the tree
         // down: wait for it to end, or the calls' CDRs and the sockets' 1001 closes are lost.
-        const ended = rt.awaitExit(app, Number.POSITIVE_INFINITY);
-        await rt.call(app, 'stop', Number.POSITIVE_INFINITY);
-        await ended;
+        if (app !== undefined) {
+          const ended = rt.awaitExit(app, Number.POSITIVE_INFINITY);
+          await rt.call(app, 'stop', Number.POSITIVE_INFINITY);
+          await ended;
+        }
         await Promise.all([publicApp.close(), adminApp.close(), releases.store.flushed]);
         await cluster?.leave();
       })();
       return stopping;
     },
+    async handoff(request) {
+      if (handoffs === undefined)
+        throw hotlineError(
+          'HOT_ERR_HANDOFF_FAILED',
+          'this node was started without a way to start a successor',
+        );
+      if (stopping !== null) throw hotlineError('HOT_ERR_SHUTTING_DOWN');
+      try {
+        const summary = await handoffs.run(request);
+        metrics.handoff.ended('done');
+        // Everything is the successor's: this process holds nothing, and its stop() has nothing to stop.
+        app = undefined;
+        stopping = Promise.resolve();
+        handedOff(summary);
+        return summary;
+      } catch (err) {
+        if (!HotlineError.is(err, 'HOT_ERR_HANDOFF_RUNNING'))
+          metrics.handoff.ended(HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ? 'refused' : 'failed');
+        throw err;
+      }
+    },
+    successor:
+      successor === undefined
+        ? undefined
+        : {
+            rt,
+            gateway,
+            listeners: { public: publicApp.server, admin: adminApp.server },
+            adoptOptions: gateway.socketOptions,
+            tookOver(last: LastBatch) {
+              app = last.application as Pid;
+              gateway.importShared(last.gateway);
+              carryCounters(metrics.registry, last.metrics as MetricsValues);
+              located();
+              supervisorsHere();
+            },
+          },
   };
+  return node;
 }

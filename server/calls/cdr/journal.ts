@@ -242,6 +242,15 @@ export function createJournal(
       }
     },
 
+    // A node handoff: the log is flushed and closed here, and reopened by the successor.
+    handOver(s) {
+      appendLinesSync(s.fd, s.pending);
+      closeLog(s.fd);
+      return { ...s, fd: -1, pending: [], written: s.written + s.pending.length };
+    },
+
+    takeOver: (s) => ({ ...s, fd: openLog(s.path) }),
+
     terminate(_reason, s) {
       appendLinesSync(s.fd, s.pending);
       s.pending = [];

@@ -11,6 +11,7 @@ import { type CallMetrics, callMetrics } from './calls.ts';
 import { clusterMetrics } from './cluster.ts';
 import { type ConnectionMetrics, connectionMetrics } from './connections.ts';
 import { type FrameTotals, frameMetrics } from './frames.ts';
+import { type HandoffMetrics, handoffMetrics } from './handoff.ts';
 import { type ReleaseMetrics, releaseMetrics } from './releases.ts';
 import { runtimeMetrics } from './runtime.ts';
 import { type SessionMetrics, sessionMetrics } from './sessions.ts';
@@ -23,6 +24,8 @@ export interface NodeMetrics extends CallMetrics, ConnectionMetrics {
   registry: Registry;
   /** What the release handler reports. */
   release: ReleaseMetrics;
+  /** What a node handoff reports. */
+  handoff: HandoffMetrics;
   /** Time session processes spend per message (the runtime's turn observer). */
   sessionTurn: SessionMetrics['turn'];
   received(type: string): void;
@@ -56,6 +59,7 @@ export function createMetrics(node: string): NodeMetrics {
     registry,
     ...connectionMetrics(registry),
     release,
+    handoff: handoffMetrics(registry),
     sessionTurn: sessions.turn,
     answered: calls.answered,
     ended: calls.ended,
