@@ -28,6 +28,8 @@ export interface WorkerTotals {
   reordered: number;
   /** Sockets closed, or calls ended, by anything but the script. */
   dropped: number;
+  /** Of those, sockets closed. */
+  closed: number;
   errors: Record<string, number>;
 }
 
@@ -39,6 +41,7 @@ export const emptyTotals = (): WorkerTotals => ({
   duplicated: 0,
   reordered: 0,
   dropped: 0,
+  closed: 0,
   errors: {},
 });
 

@@ -81,7 +81,10 @@ async function runPhone(plan: WorkerPlan, i: number): Promise<void> {
     }
   });
   void phone.closed.then(() => {
-    if (!stopping) totals.dropped++;
+    if (!stopping) {
+      totals.dropped++;
+      totals.closed++;
+    }
     if (up) totals.inCall--;
   });
   phone.send({ type: 'register', user: `${plan.userPrefix}${i}` });
