@@ -156,6 +156,8 @@ async function send(
   last: boolean,
 ): Promise<Sent> {
   const { rt } = node;
+  // Read before the processes the metrics read (the journal) leave the table; every phone has moved by then.
+  const metrics = last ? await node.metrics() : undefined;
   const sent: Sent = { suspended: [], captured: [], detached: [], startedAt: performance.now() };
   try {
     await Promise.all(
@@ -192,13 +194,7 @@ async function send(
       await channel.send({ type: 'socket', batch, socket: phone.socket }, d.socket);
     const moving = sent.detached.map((x) => x.phone);
     const extra = last
-      ? {
-          last: {
-            gateway: node.gateway.exportShared(),
-            application: node.application(),
-            metrics: await node.metrics(),
-          },
-        }
+      ? { last: { gateway: node.gateway.exportShared(), application: node.application(), metrics } }
       : {};
     await channel.send({ type: 'batch', batch, images, phones: moving, ...extra });
     return sent;

@@ -142,6 +142,8 @@ export class Handoffs {
     } catch (err) {
       hooks.phase('failed');
       channel.kill();
+      // Its copies of the listeners close with it: only then can this process listen again.
+      await new Promise<void>((resolve) => channel.onGone(() => resolve()));
       await takeBackListeners?.();
       if (
         HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ||
