@@ -296,10 +296,9 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     window.to = Number.POSITIVE_INFINITY;
     mark('handoff');
     phase = 'handoff';
-    const record = await new AdminClient(adminUrl, token, HANDOFF_TIMEOUT_MS).post<HandoffRecord>(
-      '/admin/node/handoff',
-      o.handoffEntry === undefined ? {} : { entry: o.handoffEntry },
-    );
+    const { handoff: record } = await new AdminClient(adminUrl, token, HANDOFF_TIMEOUT_MS).post<{
+      handoff: HandoffRecord;
+    }>('/admin/node/handoff', o.handoffEntry === undefined ? {} : { entry: o.handoffEntry });
     handoffs.push(record);
     mark(`handed off: pid ${record.from} → ${record.to}`);
     phase = null;
