@@ -128,7 +128,11 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
     cluster = clusterRun(managedCluster.nodes, target, o);
   } else if (o.url === undefined && o.cluster !== true) {
     dataDir = mkdtempSync(join(tmpdir(), 'hotline-loadtest-'));
-    managed = await ManagedNode.start(dataDir, ['--max-sessions', String(o.sessions + 100)]);
+    managed = await ManagedNode.start(
+      dataDir,
+      ['--max-sessions', String(o.sessions + 100)],
+      o.mode === 'handoff',
+    );
     for (const release of new Set(o.release)) await managed.upload(release);
     target = managed;
   } else {

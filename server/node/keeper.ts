@@ -151,6 +151,9 @@ export class Keeper {
           this.#serving = from;
           log('info', 'a new node serves', { node: from.pid });
         }
+        // The handoff is over: the old node only finishes its last answers, and the new one
+        // may hand off in its turn before the old one has exited.
+        if (this.#pair?.next === from) this.#pair = undefined;
         return;
       case 'kill-successor':
         if (this.#pair?.old === from) this.#pair.next.kill('SIGKILL');
