@@ -3,6 +3,7 @@
  * a per-second timeline, the installs with their phases, and the summary figures.
  */
 
+import type { HandoffSummary } from '../../server/handoff/handoff.ts';
 import type { Percentiles } from '../client/histogram.ts';
 
 export type { Percentiles };
@@ -91,15 +92,8 @@ export interface RunReport {
   handoffs?: HandoffRecord[];
 }
 
-/** One handoff: the old and new pid, what moved, how long it took (the node's figures). */
-export interface HandoffRecord {
-  from: number;
-  to: number;
-  processes: number;
-  sockets: number;
-  batches: number;
-  ms: number;
-}
+/** One handoff: the old and new pid, what moved, how long it took (the node's own summary). */
+export type HandoffRecord = HandoffSummary;
 
 /** A node of a multi-node run: its share of the figures, and its own series. */
 export interface NodeReport {
