@@ -101,10 +101,12 @@ async function oneRun(o: HandoffBenchOptions): Promise<Run> {
     fleet.resetLatency();
     const closedBefore = fleet.progress().closed;
     const t0 = Date.now();
-    const { handoff: summary } = await admin(node, 300_000).post<{ handoff: HandoffSummary }>(
-      '/admin/node/handoff',
-      {},
-    );
+    const { handoff: summary } = await admin(node, 300_000)
+      .post<{ handoff: HandoffSummary }>('/admin/node/handoff', {})
+      .catch(async (err: unknown) => {
+        await fleet.stop();
+        throw err;
+      });
     const t1 = Date.now();
     log(`  handed off: pid ${summary.from} -> ${summary.to} in ${summary.ms} ms`);
     await sleep(2000);
