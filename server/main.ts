@@ -7,8 +7,10 @@
  */
 import type { Server } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parentChannel } from './handoff/channel.ts';
+import { directSuccessor, parentChannel } from './handoff/channel.ts';
 import { Inbox } from './handoff/inbox.ts';
+import { keeperSuccessor, underKeeper } from './handoff/keeper-channel.ts';
+import { servingNow } from './handoff/serving.ts';
 import { greet, takeOver } from './handoff/takeover.ts';
 import { type HotlineNode, startNode } from './node/node.ts';
 import { defaultSettings, type NodeSettings } from './node/settings.ts';
@@ -228,6 +230,11 @@ const program = new Command('hotline-node')
     ),
   )
   .addOption(
+    new Option('--pid-file <path>', 'write the serving pid here (a successor rewrites it)').env(
+      'HOTLINE_PID_FILE',
+    ),
+  )
+  .addOption(
     new Option(
       '--successor',
       'started by a node handing itself over: take the node over from the parent process',
@@ -265,6 +272,18 @@ const settings: NodeSettings = {
   burst: o.messagesPerSecond * 2,
 };
 
+/** How this node starts its own successor (a successor can hand off in its turn). */
+const launch = {
+  spec: {
+    nodeBinary: process.execPath,
+    execArgv: process.execArgv,
+    entry: process.argv[1] as string,
+    args: [...process.argv.slice(2).filter((a) => a !== '--successor'), '--successor'],
+  },
+  // Under the keeper, the keeper spawns the successor, so it outlives this process there.
+  start: underKeeper() ? keeperSuccessor : directSuccessor,
+};
+
 /** As a successor: hello, boot once welcomed, then receive the node; exits 1 if any of it fails. */
 async function succeed(): Promise<HotlineNode> {
   const parent = parentChannel();
@@ -273,7 +292,7 @@ async function succeed(): Promise<HotlineNode> {
     const welcome = await greet(parent, inbox, { node: settings.node, runtimeApi: RELEASE_API_VERSION });
     let node: HotlineNode;
     try {
-      node = await startNode({ ...settings, release: welcome.release }, { successor: welcome });
+      node = await startNode({ ...settings, release: welcome.release }, { successor: welcome, launch });
     } catch (err) {
       await parent.send({ type: 'failed', why: (err as Error).message });
       throw err;
@@ -287,18 +306,7 @@ async function succeed(): Promise<HotlineNode> {
   }
 }
 
-const node = successor
-  ? await succeed()
-  : await startNode(settings, {
-      launch: {
-        spec: {
-          nodeBinary: process.execPath,
-          execArgv: process.execArgv,
-          entry: process.argv[1] as string,
-          args: [...process.argv.slice(2), '--successor'],
-        },
-      },
-    });
+const node = successor ? await succeed() : await startNode(settings, { launch });
 node.publicApp.log.info(
   {
     calls: node.callsUrl,
@@ -309,6 +317,7 @@ node.publicApp.log.info(
   },
   `node ${settings.node} up${successor ? ` (took over from the old process, pid ${process.ppid})` : ''}`,
 );
+servingNow(settings.pidFile);
 
 process.on('SIGUSR2', () => {
   node.publicApp.log.info('SIGUSR2: handing the node to a successor process');

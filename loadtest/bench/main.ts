@@ -1,6 +1,7 @@
 /** `npm run bench -- <name> [options]`: benchmarks, separate from the tests. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type CdrsOptions, cdrsBench } from './cdrs.ts';
+import { type HandoffBenchOptions, handoffBench } from './handoff.ts';
 import { type NodeLossOptions, nodeLossBench } from './node-loss.ts';
 import { type ProbesOptions, probesBench } from './probes.ts';
 import { type Figure, report } from './report.ts';
@@ -151,6 +152,23 @@ program
         runs: o.runs,
         watch_ms: o.watchMs,
       }),
+    ),
+  );
+
+program
+  .command('handoff')
+  .description(
+    "a node's process handed to a successor under N phones in calls: handoff time, phone waits, loop stalls, sockets closed, frames lost; then a restart on the same traffic",
+  )
+  .option('--sessions <n>', 'phones in echo calls', positiveInt, 5000)
+  .option('--rate <n>', 'media frames per second per phone', positiveInt, 1)
+  .option('--runs <n>', 'runs to take the median of', positiveInt, 1)
+  .option('--json', 'print one JSON object on stdout')
+  .action(
+    runs(
+      'handoff',
+      (o: HandoffBenchOptions & { json?: boolean }) => handoffBench(o),
+      (o) => ({ sessions: o.sessions, rate: o.rate, runs: o.runs }),
     ),
   );
 

@@ -30,6 +30,8 @@ export interface WorkerTotals {
   reordered: number;
   /** Sockets closed, or calls ended, by anything but the script. */
   dropped: number;
+  /** Of those, sockets closed. */
+  closed: number;
   errors: Record<string, number>;
 }
 
@@ -41,6 +43,7 @@ export const emptyTotals = (): WorkerTotals => ({
   duplicated: 0,
   reordered: 0,
   dropped: 0,
+  closed: 0,
   errors: {},
 });
 

@@ -141,6 +141,7 @@ function sumTotals(list: WorkerTotals[]): WorkerTotals {
     t.duplicated += x.duplicated;
     t.reordered += x.reordered;
     t.dropped += x.dropped;
+    t.closed += x.closed;
     for (const [k, v] of Object.entries(x.errors)) t.errors[k] = (t.errors[k] ?? 0) + v;
   }
   return t;

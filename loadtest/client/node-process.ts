@@ -17,14 +17,19 @@ export interface NodeProcess {
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Start `server/main.ts` with these flags; resolves once it logs that it is up. */
+/**
+ * Start `server/main.ts` with these flags; resolves once it logs that it is up. With
+ * `server/keeper.ts` as the entry, the node runs under the keeper as `npm start` runs it:
+ * `child` is the keeper, whose pid and stop outlive a handoff of the node.
+ */
 export function startNodeProcess(
   args: string[],
   env: Record<string, string> = {},
   nodeFlags: string[] = [],
+  entry: 'server/main.ts' | 'server/keeper.ts' = 'server/main.ts',
 ): Promise<NodeProcess> {
   return startProcess(
-    ['server/main.ts', '--port', '0', '--admin-port', '0', '--log-level', 'info', ...args],
+    [entry, '--port', '0', '--admin-port', '0', '--log-level', 'info', ...args],
     env,
     nodeFlags,
   );

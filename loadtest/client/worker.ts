@@ -85,7 +85,10 @@ async function runPhone(plan: WorkerPlan, i: number): Promise<void> {
     }
   });
   void phone.closed.then(() => {
-    if (!stopping) totals.dropped++;
+    if (!stopping) {
+      totals.dropped++;
+      totals.closed++;
+    }
     if (up) totals.inCall--;
   });
   // The invite follows the register at once: the node holds it until the register is answered.

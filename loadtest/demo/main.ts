@@ -1,10 +1,11 @@
 /**
  * `npm run demo`: the whole claim in one command. It starts a node on the embedded
- * defaults, drives a few thousand phones in real calls, hot-installs 1.1.0 and then 2.0.0
- * mid-traffic; then runs the same traffic again, deploying the same releases the usual way
- * (stop the node, start it on the new release), and prints both side by side with where
- * the reports are. Every process it starts is stopped before it exits. With --nodes N, a
- * rolling upgrade over a local cluster instead (rolling.ts).
+ * defaults, drives a few thousand phones in real calls, and deploys twice mid-traffic in
+ * three ways over the same traffic: session code hot-installed (1.1.0, then 2.0.0), the
+ * node's own process handed to a successor (node code), and the usual way (stop the node,
+ * start it on the new release). It prints the three side by side, with what each row
+ * measures and where the reports are. Every process it starts is stopped before it exits.
+ * With --nodes N, a rolling upgrade over a local cluster instead (rolling.ts).
  */
 import { resolve } from 'node:path';
 import { Command } from 'commander';
@@ -14,7 +15,7 @@ import { rollingDemo } from './rolling.ts';
 
 const program = new Command('demo')
   .description(
-    'hot upgrade vs restart, same traffic, side by side; with --nodes N, a rolling upgrade under load',
+    'hot install vs handoff vs restart, same traffic, side by side; with --nodes N, a rolling upgrade under load',
   )
   .option('--sessions <n>', 'phones held at once', count, 2000)
   .option('--out <dir>', 'where the reports go', 'loadtest-report/demo')
@@ -31,7 +32,8 @@ const base = (mode: LoadtestOptions['mode']): LoadtestOptions => ({
   ramp: 8,
   duration: 37,
   upgradeAt: ['15s', '30s'],
-  release: ['1.1.0', '2.0.0'],
+  // A handoff replaces the node's code; the sessions keep their release.
+  release: mode === 'handoff' ? [] : ['1.1.0', '2.0.0'],
   mode,
   out: resolve(o.out, mode),
   rate: 1,
@@ -44,16 +46,25 @@ const base = (mode: LoadtestOptions['mode']): LoadtestOptions => ({
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
-async function hotVsRestart(): Promise<void> {
+async function hotHandoffRestart(): Promise<void> {
   say(
-    `Hotline demo: ${o.sessions} phones in calls, media at 1 frame/s, releases 1.1.0 then 2.0.0 mid-traffic.`,
+    `Hotline demo: ${o.sessions} phones in calls, media at 1 frame/s, two deploys mid-traffic, three ways.`,
   );
-  say('\n1/2  hot upgrade: the node keeps running; every session migrates in place');
+  say('\n1/3  hot install (session code): 1.1.0 then 2.0.0; every session migrates in place');
   const hot = await loadtest(base('hot'));
-  say('\n2/2  restart deploy: the same traffic; the node is stopped and started on each release');
+  say("\n2/3  handoff (node code): twice, the node's process hands its phones and processes to a successor");
+  const handoff = await loadtest(base('handoff'));
+  say('\n3/3  restart: the same traffic; the node is stopped and started on each release');
   const restart = await loadtest(base('restart'));
-  say(`\n${compareTable(hot, restart)}`);
+  say(
+    `\n${compareTable([
+      ['hot install', hot],
+      ['handoff', handoff],
+      ['restart', restart],
+    ])}`,
+  );
   say(`\nreports: ${resolve(o.out, 'hot', 'report.html')}`);
+  say(`         ${resolve(o.out, 'handoff', 'report.html')}`);
   say(`         ${resolve(o.out, 'restart', 'report.html')}`);
 }
 
@@ -61,4 +72,4 @@ if (o.nodes !== undefined && o.nodes > 1) {
   // 1,500 phones unless told: three nodes and the phones share two cores on a laptop.
   const sessions = program.getOptionValueSource('sessions') === 'default' ? 1500 : o.sessions;
   await rollingDemo({ nodes: o.nodes, sessions, out: resolve(o.out, 'rolling') });
-} else await hotVsRestart();
+} else await hotHandoffRestart();

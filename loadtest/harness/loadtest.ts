@@ -16,7 +16,7 @@ import { type ManagedCluster, startManagedCluster } from './managed-cluster.ts';
 import { ManagedNode } from './managed-node.ts';
 import { orchestratorRollOut } from './orchestrator.ts';
 import { renderReportHtml } from './report-html.ts';
-import type { RunReport } from './report-model.ts';
+import type { RunMode, RunReport } from './report-model.ts';
 import { type ClusterNode, type ClusterRun, type NodeTarget, type RunOptions, runLoad } from './run.ts';
 
 export const seconds = (value: string): number => {
@@ -61,7 +61,9 @@ export interface LoadtestOptions {
   upgradeAt: string[];
   release: string[];
   rollbackAt?: number;
-  mode: 'hot' | 'restart';
+  mode: RunMode;
+  /** Handoff mode: the successor's entry point (another checkout's server/main.ts). */
+  entry?: string;
   out: string;
   rate: number;
   meanCall: number;
@@ -72,6 +74,25 @@ export interface LoadtestOptions {
   maxLostMedia?: number;
   maxP99Ms?: number;
   quiet?: boolean;
+}
+
+/**
+ * When to install what. In handoff mode each --upgrade-at is a handoff of the node's process
+ * (the session code stays: no --release), with no rollback.
+ */
+export function plannedUpgrades(o: LoadtestOptions): { release: string; atSeconds: number }[] {
+  if (o.mode === 'handoff') {
+    if (o.release.length > 0)
+      throw new InvalidArgumentError(
+        '--mode handoff replaces the node, not its release: leave out --release',
+      );
+    if (o.rollbackAt !== undefined) throw new InvalidArgumentError('--mode handoff has no --rollback-at');
+    return o.upgradeAt.map((at) => ({ release: '', atSeconds: seconds(at) }));
+  }
+  if (o.entry !== undefined) throw new InvalidArgumentError('--entry is for --mode handoff');
+  if (o.release.length !== o.upgradeAt.length)
+    throw new InvalidArgumentError('give one --upgrade-at time for each --release');
+  return o.release.map((release, i) => ({ release, atSeconds: seconds(o.upgradeAt[i] as string) }));
 }
 
 /** Phones over these nodes; releases rolled out by the orchestrator, through the first node. */
@@ -85,9 +106,7 @@ function clusterRun(nodes: ClusterNode[], first: NodeTarget, o: LoadtestOptions)
 
 /** Run as the options say; returns the report (written to --out). */
 export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
-  if (o.release.length !== o.upgradeAt.length)
-    throw new InvalidArgumentError('give one --upgrade-at time for each --release');
-  const upgrades = o.release.map((release, i) => ({ release, atSeconds: seconds(o.upgradeAt[i] as string) }));
+  const upgrades = plannedUpgrades(o);
   let managed: ManagedNode | undefined;
   let managedCluster: ManagedCluster | undefined;
   let dataDir: string | undefined;
@@ -95,9 +114,9 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
   let keyDir = o.phoneKeyDir ?? defaultSettings.dataDir;
   let cluster: ClusterRun | undefined;
   const several = (o.nodes ?? 1) > 1 || o.cluster === true || (o.url?.length ?? 0) > 1;
-  if (several && o.mode === 'restart')
+  if (several && o.mode !== 'hot')
     throw new InvalidArgumentError(
-      '--mode restart is for one node; over several nodes upgrades roll out hot',
+      `--mode ${o.mode} is for one node; over several nodes upgrades roll out hot`,
     );
   if (several && o.rollbackAt !== undefined)
     throw new InvalidArgumentError(
@@ -114,7 +133,11 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
     cluster = clusterRun(managedCluster.nodes, target, o);
   } else if (o.url === undefined && o.cluster !== true) {
     dataDir = mkdtempSync(join(tmpdir(), 'hotline-loadtest-'));
-    managed = await ManagedNode.start(dataDir, ['--max-sessions', String(o.sessions + 100)]);
+    managed = await ManagedNode.start(
+      dataDir,
+      ['--max-sessions', String(o.sessions + 100)],
+      o.mode === 'handoff',
+    );
     for (const release of new Set(o.release)) await managed.upload(release);
     target = managed;
     keyDir = dataDir;
@@ -153,6 +176,7 @@ export async function loadtest(o: LoadtestOptions): Promise<RunReport> {
     upgrades,
     rollbackAtSeconds: o.rollbackAt ?? null,
     mode: o.mode,
+    ...(o.entry === undefined ? {} : { handoffEntry: o.entry }),
     mediaRate: o.rate,
     meanCallSeconds: o.meanCall,
     // At least one worker per core: the phones' own CPU must not be one core's worth.

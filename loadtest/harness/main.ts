@@ -1,12 +1,13 @@
 /**
  * `npm run loadtest -- …`: hold N phones against a node (one it starts, or --url) or a
  * cluster (--nodes N it starts, --url per node, or --cluster), install releases mid-traffic
- * (hot, by restart, or rolled out node by node), print a summary and write report.json and
+ * (hot, by restart, or rolled out node by node) or hand the node's process to a successor, print a summary and write report.json and
  * report.html. Thresholds make the exit code non-zero, for CI pipelines.
  *
  *   npm run loadtest -- --sessions 2000 --ramp 10s --duration 60s --upgrade-at 20s --release 1.1.0
  *   npm run loadtest -- --sessions 2000 --duration 60s --upgrade-at 20s --release 1.1.0 --mode restart
  *   npm run loadtest -- --nodes 3 --sessions 3000 --duration 60s --upgrade-at 20s --release 1.1.0
+ *   npm run loadtest -- --sessions 2000 --duration 60s --upgrade-at 20s --mode handoff
  */
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
@@ -52,10 +53,14 @@ const program = new Command('loadtest')
   .option('--release <versions>', 'releases to install, in order (comma-separated)', list, [])
   .option('--rollback-at <duration>', 'roll back to the starting release at this time', seconds)
   .addOption(
-    new Option('--mode <mode>', 'hot install, or stop and restart the node')
-      .choices(['hot', 'restart'])
+    new Option(
+      '--mode <mode>',
+      "hot install, stop and restart the node, or hand the node's process to a successor at each --upgrade-at",
+    )
+      .choices(['hot', 'restart', 'handoff'])
       .default('hot'),
   )
+  .option('--entry <path>', "--mode handoff: the successor's entry point (default: the node's own)")
   .option('--out <dir>', 'where report.json and report.html go', 'loadtest-report')
   .option('--rate <n>', 'media frames per second per phone in a call', positive, 1)
   .option('--mean-call <duration>', 'mean call length (exponential)', seconds, 15)

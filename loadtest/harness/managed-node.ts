@@ -2,7 +2,8 @@
  * A node the harness (or the demo) starts itself, in its own process on its own data
  * directory: releases are built and signed with that directory's development key (which
  * the node trusts) and uploaded; `restart` is a plain deploy — stop the process, start it
- * again on the new release, same ports, same data.
+ * again on the new release, same ports, same data. For a handoff run it runs under the
+ * keeper, as `npm start` runs it, so that `stop` reaches the node that serves after a handoff.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -54,10 +55,11 @@ export class ManagedNode implements NodeTarget {
     readonly port: number,
     readonly adminPort: number,
     readonly extraArgs: string[],
+    readonly kept: boolean,
   ) {}
 
-  static async start(dataDir: string, extraArgs: string[] = []): Promise<ManagedNode> {
-    const node = new ManagedNode(dataDir, await freePort(), await freePort(), extraArgs);
+  static async start(dataDir: string, extraArgs: string[] = [], kept = false): Promise<ManagedNode> {
+    const node = new ManagedNode(dataDir, await freePort(), await freePort(), extraArgs, kept);
     await node.#boot(undefined);
     return node;
   }
@@ -83,6 +85,8 @@ export class ManagedNode implements NodeTarget {
         ...this.extraArgs,
       ],
       { HOTLINE_ADMIN_TOKEN: this.token },
+      [],
+      this.kept ? 'server/keeper.ts' : 'server/main.ts',
     );
   }
 

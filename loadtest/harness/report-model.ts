@@ -3,19 +3,23 @@
  * a per-second timeline, the installs with their phases, and the summary figures.
  */
 
+import type { HandoffSummary } from '../../server/handoff/handoff.ts';
 import type { Percentiles } from '../client/histogram.ts';
 
 export type { Percentiles };
 
-export type RunMode = 'hot' | 'restart';
+/** Hot install of session code, handoff of the node's process to a successor, or restart. */
+export type RunMode = 'hot' | 'restart' | 'handoff';
 
 export interface RunSettings {
   url: string;
   sessions: number;
   rampSeconds: number;
   durationSeconds: number;
-  /** Releases installed mid-traffic, at seconds from the start of the run. */
+  /** Releases installed mid-traffic, at seconds from the start of the run (handoff mode: release ''). */
   upgrades: { atSeconds: number; release: string }[];
+  /** Handoff mode: the successor's entry point, when not the node's own. */
+  handoffEntry?: string;
   rollbackAtSeconds: number | null;
   mode: RunMode;
   mediaRate: number;
@@ -66,7 +70,7 @@ export interface RunSummary {
   connectMs: Percentiles;
   setupMs: Percentiles;
   rttMs: Percentiles;
-  /** Round trip p99 from the install's start to its end (or the restart's), ms. */
+  /** Round trip p99 from the install's start to its end (or the restart's, or the handoff's), ms. */
   rttP99DuringInstallMs: number | null;
   /** From the first drop to every dropped phone registered again, ms (null: nothing dropped). */
   recoverMs: number | null;
@@ -84,7 +88,12 @@ export interface RunReport {
   thresholds: { name: string; limit: number; value: number; passed: boolean }[];
   /** Only in a run over several nodes. */
   cluster?: ClusterSection;
+  /** Only in handoff mode: each handoff as the node summed it up. */
+  handoffs?: HandoffRecord[];
 }
+
+/** One handoff: the old and new pid, what moved, how long it took (the node's own summary). */
+export type HandoffRecord = HandoffSummary;
 
 /** A node of a multi-node run: its share of the figures, and its own series. */
 export interface NodeReport {

@@ -15,7 +15,7 @@ export interface PhaseBand {
   color: string;
 }
 
-/** The installer's phases, the orchestrator's, and the harness's 'restart'; a Map, so no name reaches Object's prototype. */
+/** The installer's phases, the orchestrator's, and the harness's 'restart' and 'handoff'; a Map, so no name reaches Object's prototype. */
 export const PHASE_COLORS = new Map([
   ['preflight', '#fdf0c4'],
   ['commit', '#fddcb5'],
@@ -27,6 +27,7 @@ export const PHASE_COLORS = new Map([
   ['rolled_back', '#f8d5e5'],
   ['aborted', '#e7e5e4'],
   ['restart', '#fbd5d5'],
+  ['handoff', '#d5f0f5'],
 ]);
 const OTHER_PHASE_COLOR = '#e5e7eb';
 

@@ -3,12 +3,14 @@
  * nodes, in a run over several), a per-second timeline merged from the workers and the
  * nodes' own view (sessions by release, install phase), a release installed mid-traffic —
  * hot through the admin API, by restarting the node on the new release as a plain deploy
- * does, or rolled out node by node — then CDRs reconciled against what the phones counted,
+ * does, or rolled out node by node — or the node's own process handed to a successor (handoff
+ * mode), then CDRs reconciled against what the phones counted,
  * and the figures the report shows.
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
+import { AdminClient } from '../../server/ops/admin-client.ts';
 import { forkShares } from '../client/fleet.ts';
 import { latencyMs, mergeHistograms, newHistogram } from '../client/histogram.ts';
 import { Bucket, pct } from './bucket.ts';
@@ -23,6 +25,7 @@ import { NodeAdmin } from './node-admin.ts';
 import { NodeSeries } from './node-series.ts';
 import type {
   ClusterSection,
+  HandoffRecord,
   InstallMark,
   RunReport,
   RunSettings,
@@ -96,8 +99,10 @@ export interface RunOptions extends Omit<RunSettings, 'url' | 'workers'> {
 }
 
 const SECOND = 1000;
-/** Seconds after an install (or restart) ends that still count as "during" it. */
+/** Seconds after an install (or restart, or handoff) ends that still count as "during" it. */
 const AFTERMATH_S = 5;
+/** A handoff of many phones answers when it is over: give it longer than an admin read. */
+const HANDOFF_TIMEOUT_MS = 120_000;
 
 export async function runLoad(o: RunOptions): Promise<RunReport> {
   // Not a spread of o.node: a ManagedNode's url and adminUrl are getters.
@@ -287,7 +292,25 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     mark(`rollout ${outcome}`);
   };
 
+  // The node's process handed to a successor: the admin route answers once it is over.
+  const handoffs: HandoffRecord[] = [];
+  const handOff = async () => {
+    window.from = Math.min(window.from, now());
+    window.to = Number.POSITIVE_INFINITY;
+    mark('handoff');
+    phase = 'handoff';
+    const { handoff: record } = await new AdminClient(adminUrl, token, HANDOFF_TIMEOUT_MS).post<{
+      handoff: HandoffRecord;
+    }>('/admin/node/handoff', o.handoffEntry === undefined ? {} : { entry: o.handoffEntry });
+    handoffs.push(record);
+    mark(`handed off: pid ${record.from} → ${record.to}`);
+    phase = null;
+    window.to = now();
+    installOutcome = 'handed_off';
+  };
+
   const upgrade = async (release: string, label: string) => {
+    if (o.mode === 'handoff') return handOff();
     if (o.mode === 'restart') {
       if (o.node.restart === undefined) throw new Error('--mode restart needs a node the harness started');
       window.from = Math.min(window.from, now());
@@ -371,6 +394,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     timeline,
     marks,
   );
+  if (o.mode === 'handoff') return { ...report, handoffs };
   if (o.cluster === undefined || series === undefined) return report;
   const cluster: ClusterSection = {
     crossNodeShare: o.cluster.crossNode,
@@ -458,6 +482,7 @@ function finish(
     rampSeconds: o.rampSeconds,
     durationSeconds: o.durationSeconds,
     upgrades: o.upgrades,
+    ...(o.handoffEntry === undefined ? {} : { handoffEntry: o.handoffEntry }),
     rollbackAtSeconds: o.rollbackAtSeconds,
     mode: o.mode,
     mediaRate: o.mediaRate,

@@ -45,18 +45,25 @@ function figureText(f: KeyFigure): string {
   return f.unit === '' ? f.value : `${f.value} ${f.unit}`;
 }
 
+const MODE_NAMES = { hot: 'hot upgrade', restart: 'restart', handoff: 'handoff' } as const;
+
 export function modeName(report: RunReport): string {
   if (report.cluster !== undefined) return `rolling upgrade over ${report.cluster.nodes.length} nodes`;
-  return report.settings.mode === 'hot' ? 'hot upgrade' : 'restart';
+  return MODE_NAMES[report.settings.mode];
 }
 
-/** The releases the run installs, in order; empty for a run without an upgrade. */
+/** The releases the run installs, in order; empty for a run without an upgrade (or a handoff run). */
 export function targetReleases(report: RunReport): string[] {
-  return report.settings.upgrades.map((u) => u.release);
+  return report.settings.upgrades.map((u) => u.release).filter((r) => r !== '');
 }
 
-/** 'hot upgrade to 1.1.0', 'restart to 1.1.0, then 2.0.0', 'hot upgrade'. */
+/** 'hot upgrade to 1.1.0', 'restart to 1.1.0, then 2.0.0', 'hot upgrade', '2 handoffs'. */
 export function runTitle(report: RunReport): string {
+  const { mode, upgrades, handoffEntry } = report.settings;
+  if (mode === 'handoff') {
+    const n = upgrades.length;
+    return `${n === 1 ? 'handoff' : `${n} handoffs`}${handoffEntry === undefined ? '' : ` to ${handoffEntry}`}`;
+  }
   const releases = targetReleases(report);
   return releases.length === 0 ? modeName(report) : `${modeName(report)} to ${releases.join(', then ')}`;
 }
@@ -76,7 +83,9 @@ const countVerdict = (n: number): KeyFigure['verdict'] => (n === 0 ? 'good' : 'b
 export function keyFigures(report: RunReport): KeyFigure[] {
   const s = report.summary;
   const during =
-    report.cluster !== undefined ? 'rollout' : report.settings.mode === 'hot' ? 'install' : 'restart';
+    report.cluster !== undefined
+      ? 'rollout'
+      : { hot: 'install', restart: 'restart', handoff: 'handoff' }[report.settings.mode];
   const outcome = s.installOutcome;
   return [
     {
@@ -136,10 +145,18 @@ export function keyFigures(report: RunReport): KeyFigure[] {
       value: outcome ?? '—',
       unit: '',
       note:
-        targetReleases(report).length === 0 ? 'no release' : `release ${targetReleases(report).join(', ')}`,
+        report.settings.mode === 'handoff'
+          ? 'the node process, same release'
+          : targetReleases(report).length === 0
+            ? 'no release'
+            : `release ${targetReleases(report).join(', ')}`,
       // 'upgraded': a rollout over several nodes that went through.
       verdict:
-        outcome === null ? 'neutral' : outcome === 'installed' || outcome === 'upgraded' ? 'good' : 'bad',
+        outcome === null
+          ? 'neutral'
+          : outcome === 'installed' || outcome === 'upgraded' || outcome === 'handed_off'
+            ? 'good'
+            : 'bad',
     },
   ];
 }
@@ -185,20 +202,54 @@ function thresholdsRow(report: RunReport): string[] {
   return ['thresholds', passed === null ? 'none' : passed ? 'passed' : 'FAILED', note];
 }
 
-/** The demo's closing table: the same load through a hot upgrade and through a restart. */
-export function compareTable(hot: RunReport, restart: RunReport): string {
+/** What a column of the demo's table deploys, in a few words. */
+function deploys(report: RunReport): string {
+  const releases = targetReleases(report).join(' + ');
+  if (report.settings.mode === 'handoff') return `node code ×${report.settings.upgrades.length}`;
+  return report.settings.mode === 'hot' ? `session code ${releases}` : `node stopped, ${releases}`;
+}
+
+/** Rows of the demo's table, and what each measures (printed under it). */
+const COMPARE_ROWS: [label: string, measures: string][] = [
+  ['deploys', 'what changes mid-traffic'],
+  ['dropped sessions', 'phones whose socket closed by anything but their script'],
+  ['dropped calls', 'calls ended by anything but the script, refused, or not answered in 10 s'],
+  ['lost media frames', 'frames sent and never acknowledged'],
+  [
+    'round trip p99 during deploy',
+    "every phone's media round trip, from each deploy's start to 5 s after its end; n/a where phones were cut off (their frames have no round trip: a p99 of the phones still connected is not comparable)",
+  ],
+  ['time to recover', 'from the first drop until every dropped phone had registered again'],
+  ['CDRs matched', 'completed calls with exactly their CDR, of all completed calls'],
+];
+
+/**
+ * The demo's closing table: the same load through each deploy, a column each, then what each
+ * row measures. A round trip is only shown for a run that cut no phone off.
+ */
+export function compareTable(columns: [title: string, report: RunReport][]): string {
   const table = new Table({
-    head: ['', 'hot upgrade', 'restart'],
-    colAligns: ['left', 'right', 'right'],
+    head: ['', ...columns.map(([title]) => title)],
+    colAligns: ['left', ...columns.map(() => 'right' as const)],
     style: plain,
   });
-  const row = (label: string, figure: (r: RunReport) => string) =>
-    table.push([label, figure(hot), figure(restart)]);
-  row('dropped sessions', (r) => formatCount(r.summary.droppedSessions));
-  row('dropped calls', (r) => formatCount(r.summary.droppedCalls));
-  row('lost media frames', (r) => formatCount(r.summary.lostMedia));
-  row('round trip p99 during install', (r) => formatMs(r.summary.rttP99DuringInstallMs));
-  row('time to recover', (r) => (r.summary.recoverMs === null ? '0 s' : formatSeconds(r.summary.recoverMs)));
-  row('CDRs matched', (r) => `${formatCount(r.summary.cdr.matched)} / ${formatCount(r.summary.cdr.checked)}`);
-  return table.toString();
+  const figures: ((r: RunReport) => string)[] = [
+    deploys,
+    (r) => formatCount(r.summary.droppedSessions),
+    (r) => formatCount(r.summary.droppedCalls),
+    (r) => formatCount(r.summary.lostMedia),
+    (r) => (r.summary.droppedSessions > 0 ? 'n/a' : formatMs(r.summary.rttP99DuringInstallMs)),
+    (r) => (r.summary.recoverMs === null ? '0 s' : formatSeconds(r.summary.recoverMs)),
+    (r) => `${formatCount(r.summary.cdr.matched)} / ${formatCount(r.summary.cdr.checked)}`,
+  ];
+  for (const [i, [label]] of COMPARE_ROWS.entries())
+    table.push([label, ...columns.map(([, r]) => (figures[i] as (r: RunReport) => string)(r))]);
+  const notes = COMPARE_ROWS.map(([label, measures]) => `  ${label}: ${measures}`);
+  const survivors = columns
+    .filter(([, r]) => r.summary.droppedSessions > 0 && r.summary.rttP99DuringInstallMs !== null)
+    .map(
+      ([title, r]) =>
+        `  (${title}: ${formatMs(r.summary.rttP99DuringInstallMs)} over the phones still connected, ${formatCount(r.summary.droppedSessions)} cut off)`,
+    );
+  return [table.toString(), 'What each row measures:', ...notes, ...survivors].join('\n');
 }

@@ -49,6 +49,8 @@ export interface NodeSettings extends ConnectionLimits {
   cluster: string | undefined;
   /** The node ends when its event loop has not turned for this long (watchdog.ts); 0 = no watchdog. */
   watchdogMs: number;
+  /** Where the serving node writes its pid (a successor rewrites it when it takes over). */
+  pidFile: string | undefined;
 }
 
 export const defaultSettings: NodeSettings = {
@@ -94,4 +96,5 @@ export const defaultSettings: NodeSettings = {
   release: undefined,
   cluster: undefined,
   watchdogMs: 5_000,
+  pidFile: undefined,
 };

@@ -34,7 +34,7 @@ async function run(
   releases: string[],
   options: Partial<RunOptions> & Pick<RunOptions, 'upgrades' | 'mode'>,
 ): Promise<RunReport> {
-  const node = await ManagedNode.start(tempDir());
+  const node = await ManagedNode.start(tempDir(), [], options.mode === 'handoff');
   nodes.push(node);
   for (const r of releases) await node.upload(r);
   return runLoad(smallRun(node, node.dataDir, options));
@@ -81,6 +81,30 @@ describe('load harness', () => {
     expect(r.timeline.some((p) => p.releases['1.1.0'] === 60)).toBe(true);
     expect(s.cdr.matched).toBe(s.cdr.checked);
   }, 60_000);
+
+  it("two handoffs of the node's process mid-traffic: no drop, no loss, every completed call has its exact CDR", async () => {
+    const r = await run([], {
+      mode: 'handoff',
+      upgrades: [
+        { atSeconds: 3, release: '' },
+        { atSeconds: 6, release: '' },
+      ],
+      durationSeconds: 10,
+    });
+    const s = r.summary;
+    expect(s.installOutcome).toBe('handed_off');
+    expectNothingLost(s);
+    expect(s.callsCompleted).toBeGreaterThan(10);
+    // Each handoff moved the phones connected then to a new process; the second started from the first's successor.
+    expect(r.handoffs?.length).toBe(2);
+    const [first, second] = r.handoffs ?? [];
+    expect(second?.from).toBe(first?.to);
+    expect(r.marks.map((m) => m.label)).toEqual(
+      expect.arrayContaining(['handoff', `handed off: pid ${first?.from} → ${first?.to}`]),
+    );
+    expect(s.rttP99DuringInstallMs).not.toBeNull();
+    expect(r.timeline.at(-2)?.releases).toEqual({ '1.0.0': 60 });
+  }, 120_000);
 
   it('a release whose handlers crash: rolled back by the watch, nothing dropped', async () => {
     const r = await run(['1.2.0-faulty-crash'], {

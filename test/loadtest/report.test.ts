@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { clusterSummary } from '../../loadtest/harness/cluster-summary.ts';
 import { renderReportHtml } from '../../loadtest/harness/report-html.ts';
 import type { RunReport, TimelinePoint } from '../../loadtest/harness/report-model.ts';
-import { compareTable, summaryTable } from '../../loadtest/harness/summary-table.ts';
+import { compareTable, runTitle, summaryTable } from '../../loadtest/harness/summary-table.ts';
 import { findChromium, launchChromium, missingChromiumMessage, watchPage } from '../support/browser.ts';
 
 const fixture = (name: string) =>
@@ -107,6 +107,20 @@ function restartOf(report: RunReport): RunReport {
 }
 
 const restart = restartOf(hot);
+
+/** The same load through two handoffs of the node's process: nothing dropped, same release. */
+const handoff: RunReport = {
+  ...hot,
+  settings: {
+    ...hot.settings,
+    mode: 'handoff',
+    upgrades: [
+      { atSeconds: 15, release: '' },
+      { atSeconds: 30, release: '' },
+    ],
+  },
+  summary: { ...hot.summary, installOutcome: 'handed_off' },
+};
 
 /** The summary block's figures, label to value and unit, as the page shows them. */
 function figures(html: string): Record<string, string> {
@@ -250,21 +264,54 @@ describe('terminal tables', () => {
     expect(renderReportHtml(hot)).not.toContain('id="nodes"');
   });
 
-  it('compareTable sets a hot upgrade beside a restart', () => {
-    const table = compareTable(hot, restart);
-    expect(row(table, '')).toEqual(['', 'hot upgrade', 'restart']);
-    expect(row(table, 'dropped sessions')).toEqual(['dropped sessions', '0', '2,000']);
-    expect(row(table, 'dropped calls')).toEqual(['dropped calls', '0', '1,012']);
-    expect(row(table, 'lost media frames')).toEqual(['lost media frames', '0', '4,870']);
-    expect(row(table, 'round trip p99 during install')).toEqual([
-      'round trip p99 during install',
-      '11.8 ms',
-      '212 ms',
+  it('compareTable sets a hot install, a handoff and a restart side by side, and says what each row measures', () => {
+    const table = compareTable([
+      ['hot install', hot],
+      ['handoff', handoff],
+      ['restart', restart],
     ]);
-    expect(row(table, 'time to recover')).toEqual(['time to recover', '0 s', '5.4 s']);
+    expect(row(table, '')).toEqual(['', 'hot install', 'handoff', 'restart']);
+    expect(row(table, 'deploys')).toEqual([
+      'deploys',
+      'session code 1.1.0',
+      'node code ×2',
+      'node stopped, 1.1.0',
+    ]);
+    expect(row(table, 'dropped sessions')).toEqual(['dropped sessions', '0', '0', '2,000']);
+    expect(row(table, 'dropped calls')).toEqual(['dropped calls', '0', '0', '1,012']);
+    expect(row(table, 'lost media frames')).toEqual(['lost media frames', '0', '0', '4,870']);
+    // The restart's round trip is that of the phones it did not cut off: not shown as comparable.
+    expect(row(table, 'round trip p99 during deploy')).toEqual([
+      'round trip p99 during deploy',
+      '11.8 ms',
+      '11.8 ms',
+      'n/a',
+    ]);
+    expect(table).toContain('(restart: 212 ms over the phones still connected, 2,000 cut off)');
+    expect(row(table, 'time to recover')).toEqual(['time to recover', '0 s', '0 s', '5.4 s']);
     const { matched, checked } = restart.summary.cdr;
     const restartCdrs = `${matched.toLocaleString('en-US')} / ${checked.toLocaleString('en-US')}`;
-    expect(row(table, 'CDRs matched')).toEqual(['CDRs matched', '3,066 / 3,066', restartCdrs]);
+    expect(row(table, 'CDRs matched')).toEqual([
+      'CDRs matched',
+      '3,066 / 3,066',
+      '3,066 / 3,066',
+      restartCdrs,
+    ]);
+    const measures = table.split('What each row measures:\n')[1] ?? '';
+    for (const label of ['deploys', 'dropped sessions', 'round trip p99 during deploy', 'CDRs matched'])
+      expect(measures).toContain(`  ${label}: `);
+  });
+
+  it('a handoff run is titled by its handoffs, and its outcome is good news', () => {
+    const table = summaryTable(handoff);
+    expect(table.split('\n')[0]).toBe('2 handoffs: 2,000 sessions, 60 s');
+    expect(row(table, 'p99 during handoff')[1]).toBe('11.8 ms');
+    expect(row(table, 'install outcome').slice(1)).toEqual(['handed_off', 'the node process, same release']);
+    const elsewhere = {
+      ...handoff,
+      settings: { ...handoff.settings, handoffEntry: '/srv/next/server/main.ts' },
+    };
+    expect(runTitle(elsewhere)).toBe('2 handoffs to /srv/next/server/main.ts');
   });
 });
 
