@@ -58,6 +58,8 @@ export class Keeper {
   #serving: ChildProcess | undefined;
   #servingCode = 0;
   #pair: Pair | undefined;
+  /** A handoff over, whose old node has not exited yet: the successor's last words still reach it. */
+  #draining: Pair | undefined;
   readonly #done: Promise<number>;
   #finish: (code: number) => void = () => {};
 
@@ -115,7 +117,7 @@ export class Keeper {
   #onMessage(from: ChildProcess, message: unknown, handle: unknown): void {
     if (!isKeeperEnvelope(message)) {
       // In the successor the channel is `process`: its handoff traffic arrives bare.
-      const pair = this.#pair;
+      const pair = this.#pair?.next === from ? this.#pair : this.#draining;
       if (pair === undefined || from !== pair.next) {
         log('warn', 'a message outside any handoff was dropped', { node: from.pid });
         discard(handle);
@@ -153,7 +155,10 @@ export class Keeper {
         }
         // The handoff is over: the old node only finishes its last answers, and the new one
         // may hand off in its turn before the old one has exited.
-        if (this.#pair?.next === from) this.#pair = undefined;
+        if (this.#pair?.next === from) {
+          this.#draining = this.#pair;
+          this.#pair = undefined;
+        }
         return;
       case 'kill-successor':
         if (this.#pair?.old === from) this.#pair.next.kill('SIGKILL');
@@ -224,6 +229,8 @@ export class Keeper {
     const status = exitCode(code, signal);
     log(status === 0 ? 'info' : 'warn', 'a node exited', { node: child.pid, code, signal });
     if (child === this.#serving) this.#servingCode = status;
+    if (this.#draining !== undefined && (child === this.#draining.old || child === this.#draining.next))
+      this.#draining = undefined;
     const pair = this.#pair;
     if (pair !== undefined && (child === pair.old || child === pair.next)) {
       this.#pair = undefined;

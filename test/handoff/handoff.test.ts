@@ -19,6 +19,7 @@ import { answeredCall, MediaFlow } from '../support/calls.ts';
 import { cdrOf } from '../support/cdrs.ts';
 import { sample } from '../support/metrics.ts';
 import { type NodeProcess, reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
+import { tokensFor } from '../support/phone-tokens.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 import { type Checkout, patchedCheckout } from './checkout.ts';
 
@@ -113,8 +114,12 @@ describe('node handoff to a successor from another checkout', { timeout: 180_000
   afterAll(() => checkout.remove());
 
   it('moves calls, timers and listeners: nothing closed, lost, duplicated, reordered or refused; same pids; exact CDRs', async () => {
-    const node = await spawnNodeProcess(tempDir(), ['--ring-timeout-ms', '30000'], 90_000);
-    const [alice, bob, carol, dave] = await Promise.all([1, 2, 3, 4].map(() => Phone.connect(node.callsUrl)));
+    const dataDir = tempDir();
+    const node = await spawnNodeProcess(dataDir, ['--ring-timeout-ms', '30000'], 90_000);
+    const token = tokensFor(dataDir);
+    const [alice, bob, carol, dave] = await Promise.all(
+      [1, 2, 3, 4].map(() => Phone.connect(node.callsUrl, { token })),
+    );
     const phones = [alice, bob, carol, dave] as Phone[];
     const closed: string[] = [];
     for (const [i, p] of phones.entries()) void p.closed.then((c) => closed.push(`phone ${i}: ${c.code}`));
@@ -198,8 +203,9 @@ describe('a handoff that cannot happen leaves the node as it was', { timeout: 18
   it('refuses an incompatible successor before anything moves, a second handoff while one runs, and carries on when the successor cannot boot or dies mid-batch', async () => {
     const dataDir = tempDir();
     const node = await spawnNodeProcess(dataDir, [], 90_000);
-    const alice = await Phone.connect(node.callsUrl);
-    const bob = await Phone.connect(node.callsUrl);
+    const token = tokensFor(dataDir);
+    const alice = await Phone.connect(node.callsUrl, { token });
+    const bob = await Phone.connect(node.callsUrl, { token });
     let closed = false;
     for (const p of [alice, bob])
       void p.closed.then(() => {
@@ -232,7 +238,7 @@ describe('a handoff that cannot happen leaves the node as it was', { timeout: 18
     expect(closed).toBe(false);
     expect(node.proc.exitCode).toBe(null);
     // The node still takes new phones on its listeners.
-    const carol = await Phone.connect(node.callsUrl);
+    const carol = await Phone.connect(node.callsUrl, { token });
     await carol.register('carol');
   });
 });
