@@ -39,12 +39,13 @@ function tally(): WorkerTotals {
 }
 
 async function runPhone(plan: WorkerPlan, i: number): Promise<void> {
+  tokens ??= operatorTokens(plan.keyDir);
   const phone = await Phone.connect(plan.url, {
     localAddress: plan.localAddresses[i % plan.localAddresses.length] as string,
     keepLog: false,
     // Echoed media: the node sends it as {"type":"media",…}; only acks are measured.
     skipPrefix: '{"type":"media",',
-    token: (tokens ??= operatorTokens(plan.keyDir)),
+    token: tokens,
   });
   phones.push(phone);
   totals.connected++;
