@@ -20,7 +20,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
 import { defaultSettings } from '../../server/node/settings.ts';
 import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';
-import { Phone } from '../client/phone.ts';
+import { Phone, type PhoneTokenSource } from '../client/phone.ts';
+import { operatorTokens } from '../client/tokens.ts';
 import { NodeAdmin } from '../harness/node-admin.ts';
 import type { Figure } from './report.ts';
 
@@ -34,11 +35,15 @@ export interface ProbesOptions {
 }
 
 /** A node on its defaults (plus `args`) in a data directory of its own, for the length of `probe`. */
-async function withNode<T>(args: string[], probe: (node: NodeProcess) => Promise<T>): Promise<T> {
+async function withNode<T>(
+  args: string[],
+  probe: (node: NodeProcess, tokens: PhoneTokenSource) => Promise<T>,
+): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'hotline-bench-probes-'));
   const node = await startNodeProcess(args, { HOTLINE_ADMIN_TOKEN: TOKEN, HOTLINE_DATA_DIR: dir });
   try {
-    return await probe(node);
+    // The phones get their tokens as a client would, from the node's phone key.
+    return await probe(node, operatorTokens(dir));
   } finally {
     await node.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -121,13 +126,13 @@ interface FloodRun {
 }
 
 function floodRun(o: ProbesOptions, callAttempts: number): Promise<FloodRun> {
-  return withNode(['--call-attempts', String(callAttempts)], (node) => flood(o, node));
+  return withNode(['--call-attempts', String(callAttempts)], (node, tokens) => flood(o, node, tokens));
 }
 
-async function flood(o: ProbesOptions, node: NodeProcess): Promise<FloodRun> {
+async function flood(o: ProbesOptions, node: NodeProcess, tokens: PhoneTokenSource): Promise<FloodRun> {
   const phones: Phone[] = [];
   const phone = async (user: string, address: string) => {
-    const p = await Phone.connect(node.callsUrl, { keepLog: false, localAddress: address });
+    const p = await Phone.connect(node.callsUrl, { keepLog: false, localAddress: address, token: tokens });
     phones.push(p);
     await p.register(user);
     return p;
