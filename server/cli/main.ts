@@ -7,6 +7,7 @@
  *   npm run hotline -- install 1.1.0 [--canary 0.05] [--watch 30s] [--dry-run]
  *   npm run hotline -- promote | rollback | status | release list | release permanent 1.1.0
  *   npm run hotline -- cluster upgrade 1.1.0 [--artifact <file>] [--watch 10s] | cluster status
+ *   npm run hotline -- admin-token create ci --scope read | admin-token revoke ci | admin-token list | audit
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,8 @@ import type { InstallProgress } from '../release/installer.ts';
 import { devKeyPair } from '../release/keys.ts';
 import { formatPlan, type InstallPlan } from '../release/plan.ts';
 import { checkVersion } from '../release/version.ts';
-import { duration, fraction, wholeNumber } from './arguments.ts';
+import { addAdminCommands } from './admin-commands.ts';
+import { duration, fraction, print, wholeNumber } from './arguments.ts';
 import { addClusterCommands, isUsageError } from './cluster-commands.ts';
 
 const releasesDir = fileURLToPath(new URL('../calls/releases', import.meta.url));
@@ -57,10 +59,6 @@ function client(): AdminClient {
   const { adminUrl, token } = access();
   return new AdminClient(adminUrl, token);
 }
-
-const print = (value: unknown): void => {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-};
 
 const release = program.command('release').description('release artifacts');
 release
@@ -230,6 +228,7 @@ program
   .action(async () => print(await client().get('/admin/install')));
 
 addClusterCommands(program, access);
+addAdminCommands(program, client);
 
 await program.parseAsync().catch((err: unknown) => {
   // --help and --version exit 0.

@@ -23,6 +23,7 @@ import { ClientProtocol } from '../calls/protocol/codec.ts';
 import { builtInRelease } from '../calls/releases/built-in.ts';
 import { additionsOf } from '../calls/releases/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
+import { AdminTokens } from '../http/admin-tokens.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
 import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
 import { guardConnections } from '../http/connection-guard.ts';
@@ -32,6 +33,7 @@ import { observerRoutes } from '../http/observer-routes.ts';
 import { ObserverSessions } from '../http/observer-session.ts';
 import { createPort } from '../http/port.ts';
 import { releaseRoutes } from '../http/release-routes.ts';
+import { tokenRoutes } from '../http/token-routes.ts';
 import { ReleaseHandler } from '../release/handler.ts';
 import { devKeyPair, readPublicKeys } from '../release/keys.ts';
 import { type Clock, type Pid, Runtime } from '../runtime/index.ts';
@@ -216,8 +218,12 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     }),
     protocolSchema: () => protocol.jsonSchema(),
   });
-  const auth = { token: token.token, sessions: new ObserverSessions() };
+  const auth = {
+    tokens: new AdminTokens(token.token, join(settings.dataDir, 'admin-tokens.json')),
+    sessions: new ObserverSessions(),
+  };
   await installAdminAuth(adminApp, auth);
+  tokenRoutes(adminApp, auth);
   adminRoutes(adminApp, {
     rt,
     cdrs: (q) => queryCdrs(journalPath, q),
