@@ -18,6 +18,7 @@ export const ADMIN_SCOPES: Readonly<Record<string, Scope>> = {
   'GET /admin/install/events': 'read',
   'GET /admin/observer/events': 'read',
   'GET /admin/whoami': 'read',
+  'GET /admin/audit': 'read',
   'GET /admin/tokens': 'read',
   'GET /observer/assets/*': 'read',
   'GET /observer/vendor/:file': 'read',

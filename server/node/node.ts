@@ -25,6 +25,8 @@ import { additionsOf } from '../calls/releases/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
 import { AdminTokens } from '../http/admin-tokens.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
+import { AuditLog } from '../http/audit-log.ts';
+import { installAuditTrail } from '../http/audit-trail.ts';
 import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
 import { guardConnections } from '../http/connection-guard.ts';
 import { attachGateway, type Gateway } from '../http/gateway.ts';
@@ -223,6 +225,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     sessions: new ObserverSessions(),
   };
   await installAdminAuth(adminApp, auth);
+  installAuditTrail(adminApp, new AuditLog(join(settings.dataDir, 'audit.log')));
   tokenRoutes(adminApp, auth);
   adminRoutes(adminApp, {
     rt,

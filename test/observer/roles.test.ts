@@ -53,6 +53,7 @@ const REQUESTS: Record<string, { path: string; body?: unknown }> = {
   'GET /admin/install/events': { path: '/admin/install/events' },
   'GET /admin/observer/events': { path: '/admin/observer/events' },
   'GET /admin/whoami': { path: '/admin/whoami' },
+  'GET /admin/audit': { path: '/admin/audit' },
   'GET /admin/tokens': { path: '/admin/tokens' },
   'GET /observer/assets/*': { path: '/observer/assets/observer.js' },
   'GET /observer/vendor/:file': { path: '/observer/vendor/uPlot.min.css' },
