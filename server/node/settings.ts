@@ -29,6 +29,8 @@ export interface NodeSettings extends ConnectionLimits {
   trustedKeys: string[];
   /** Boot this unpacked release instead of the permanent one (what a restart deploy does). */
   release: string | undefined;
+  /** Web origins whose pages may open phone connections (checked when a browser sends one); empty: any. */
+  allowedOrigins: string[];
   /** NATS URL of the cluster to join; undefined: the node runs alone and needs no NATS. */
   cluster: string | undefined;
 }
@@ -63,5 +65,6 @@ export const defaultSettings: NodeSettings = {
   pongTimeoutMs: 10_000,
   trustedKeys: [],
   release: undefined,
+  allowedOrigins: [],
   cluster: undefined,
 };
