@@ -22,6 +22,12 @@ const int = (value: string): number => {
   return n;
 };
 
+/** Repeated flags and comma-separated values add up to one list. */
+const commaList = (value: string, previous: string[]): string[] => [
+  ...previous,
+  ...value.split(',').filter(Boolean),
+];
+
 const d = defaultSettings;
 /** A whole-number setting: its flag, environment variable and default. */
 const intOption = (flag: string, env: string, help: string, value: number) =>
@@ -244,7 +250,16 @@ const program = new Command('hotline-node')
     new Option('--trusted-key <pem...>', 'public keys whose signed releases this node installs')
       .env('HOTLINE_TRUSTED_KEYS')
       .default(d.trustedKeys)
-      .argParser((value: string, previous: string[]) => [...previous, ...value.split(',').filter(Boolean)]),
+      .argParser(commaList),
+  )
+  .addOption(
+    new Option(
+      '--allowed-origins <list>',
+      'web origins whose pages may open phone connections (default: any)',
+    )
+      .env('HOTLINE_ALLOWED_ORIGINS')
+      .default(d.allowedOrigins)
+      .argParser(commaList),
   );
 
 program.parse();

@@ -1,4 +1,7 @@
-/** Parsers of option values shared by every `hotline` command, so `--watch 10s` means the same everywhere. */
+/**
+ * Parsers of option values shared by every `hotline` command, so `--watch 10s` means the same
+ * everywhere; and how they print an answer.
+ */
 import { InvalidArgumentError } from 'commander';
 import ms from 'ms';
 
@@ -20,4 +23,9 @@ export const duration = (value: string): number => {
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
     throw new InvalidArgumentError('expected a duration such as 10s, 500ms or 2m');
   return n;
+};
+
+/** An answer of the node, as indented JSON on stdout. */
+export const print = (value: unknown): void => {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 };

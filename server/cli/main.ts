@@ -9,6 +9,7 @@
  *   npm run hotline -- cluster upgrade 1.1.0 [--artifact <file>] [--watch 10s] | cluster status
  *   npm run hotline -- phone-token alice [--ttl 1h] [--key <private.pem>]
  *   npm run hotline -- node handoff [--entry <file>] [--node-binary <path>]
+ *   npm run hotline -- admin-token create ci --scope read | admin-token revoke ci | admin-token list | audit
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,7 +26,8 @@ import type { InstallProgress } from '../release/installer.ts';
 import { devKeyPair } from '../release/keys.ts';
 import { formatPlan, type InstallPlan } from '../release/plan.ts';
 import { checkVersion } from '../release/version.ts';
-import { duration, fraction, wholeNumber } from './arguments.ts';
+import { addAdminCommands } from './admin-commands.ts';
+import { duration, fraction, print, wholeNumber } from './arguments.ts';
 import { addClusterCommands, isUsageError } from './cluster-commands.ts';
 
 const releasesDir = fileURLToPath(new URL('../calls/releases', import.meta.url));
@@ -61,10 +63,6 @@ function client(): AdminClient {
   const { adminUrl, token } = access();
   return new AdminClient(adminUrl, token);
 }
-
-const print = (value: unknown): void => {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-};
 
 const release = program.command('release').description('release artifacts');
 release
@@ -257,6 +255,7 @@ program
   });
 
 addClusterCommands(program, access);
+addAdminCommands(program, client);
 
 program
   .command('node')

@@ -249,6 +249,24 @@ const catalogue = {
     fault: 'caller',
     message: (header: string) => `a change made with the observer's session cookie must send ${header}: 1`,
   },
+  HOT_ERR_SCOPE_REQUIRED: {
+    fault: 'caller',
+    message: (name: string, scope: string, needed: string) =>
+      `admin token ${name} has scope ${scope}; this route needs ${needed}`,
+  },
+  HOT_ERR_ADMIN_TOKEN_EXISTS: {
+    fault: 'caller',
+    message: (name: string) => `an admin token named ${name} exists already; revoke it first`,
+  },
+  HOT_ERR_DEFAULT_ADMIN_TOKEN: {
+    fault: 'caller',
+    message: () =>
+      'the default admin token comes from HOTLINE_ADMIN_TOKEN or <data-dir>/admin-token; change it there',
+  },
+  HOT_ERR_ORIGIN_NOT_ALLOWED: {
+    fault: 'caller',
+    message: (origin: string) => `origin ${origin} is not allowed to open phone connections on this node`,
+  },
   HOT_ERR_NOT_FOUND: { fault: 'caller', message: (what: string) => `${what} not found` },
   HOT_ERR_UPGRADE_REQUIRED: { fault: 'caller', message: (path: string) => `${path} is a WebSocket endpoint` },
   HOT_ERR_NODE_FULL: {

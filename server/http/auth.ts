@@ -1,20 +1,27 @@
 /**
- * The admin surface's credentials. The bearer token: from the environment, or made at first
- * start, stored in the data directory (mode 0600) and printed once; compared in constant
- * time. Or, for the observer page in a browser, the cookie of a session signed in with it.
+ * The admin surface's credentials. A bearer token (admin-tokens.ts): the node's own, from the
+ * environment or made at first start, stored in the data directory (mode 0600) and printed
+ * once; or a named one. Or, for the observer page in a browser, the cookie of a session signed
+ * in with one. Each route needs a scope (admin-scopes.ts) the credential must have.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyCookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hotlineError } from '../errors/catalogue.ts';
+import { requiredScope } from './admin-scopes.ts';
+import { type AdminTokens, scopeAllows, type TokenHolder } from './admin-tokens.ts';
 import { OBSERVER_COOKIE, type ObserverSessions } from './observer-session.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Answered without credentials: the observer's sign-in page, sign-in and sign-out. */
     public?: boolean;
+  }
+  interface FastifyRequest {
+    /** Whose credential the request came with, once the auth hook has accepted it. */
+    adminHolder: TokenHolder | null;
   }
 }
 
@@ -34,16 +41,8 @@ export function resolveAdminToken(fromEnv: string | undefined, dataDir: string):
   return { token, generated: true };
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** Equal-length digests make the comparison constant-time whatever the input's length. */
-export function tokenMatches(expected: string, presented: string | undefined): boolean {
-  if (presented === undefined) return false;
-  return timingSafeEqual(digest(expected), digest(presented));
-}
-
 export interface AdminAuth {
-  token: string;
+  tokens: AdminTokens;
   sessions: ObserverSessions;
 }
 
@@ -57,11 +56,17 @@ function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-/** How a request proves it may use the admin surface, if it does. */
-export function adminCredential(auth: AdminAuth, request: FastifyRequest): 'bearer' | 'session' | null {
-  if (tokenMatches(auth.token, bearerToken(request.headers.authorization))) return 'bearer';
-  if (auth.sessions.valid(request.cookies[OBSERVER_COOKIE])) return 'session';
-  return null;
+export interface AdminCredential {
+  via: 'bearer' | 'session';
+  holder: TokenHolder;
+}
+
+/** How a request proves it may use the admin surface, and whose token it is, if it does. */
+export function adminCredential(auth: AdminAuth, request: FastifyRequest): AdminCredential | null {
+  const bearer = auth.tokens.identify(bearerToken(request.headers.authorization));
+  if (bearer !== null) return { via: 'bearer', holder: bearer };
+  const session = auth.sessions.holder(request.cookies[OBSERVER_COOKIE]);
+  return session === undefined ? null : { via: 'session', holder: session };
 }
 
 function adminAuthHook(auth: AdminAuth) {
@@ -69,12 +74,16 @@ function adminAuthHook(auth: AdminAuth) {
     if (request.routeOptions.config.public === true) return;
     const credential = adminCredential(auth, request);
     if (credential === null) throw hotlineError('HOT_ERR_UNAUTHORIZED');
+    request.adminHolder = credential.holder;
+    const needed = requiredScope(request.method, request.routeOptions.url);
+    if (!scopeAllows(credential.holder.scope, needed))
+      throw hotlineError('HOT_ERR_SCOPE_REQUIRED', credential.holder.name, credential.holder.scope, needed);
     // Defence in depth against forged requests riding the cookie. SameSite=Strict keeps other
     // sites out, but every server on this host, whatever its port, counts as the same site.
     // A form cannot set a custom header, and a script on another origin can only with a CORS
     // preflight, which this surface never grants.
     if (
-      credential === 'session' &&
+      credential.via === 'session' &&
       !READ_ONLY_METHODS.has(request.method) &&
       request.headers[OBSERVER_HEADER] !== '1'
     )
@@ -86,5 +95,6 @@ function adminAuthHook(auth: AdminAuth) {
 export async function installAdminAuth(app: FastifyInstance, auth: AdminAuth): Promise<void> {
   // Registered (and awaited) first: its onRequest hook must have parsed the cookie when ours runs.
   await app.register(fastifyCookie);
+  app.decorateRequest('adminHolder', null);
   app.addHook('onRequest', adminAuthHook(auth));
 }

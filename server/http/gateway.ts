@@ -7,13 +7,14 @@
  * enforces rather than release code: `register` (which user the connection becomes, and
  * the phone token that proves it: registration-gate.ts) and `invite`.
  */
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
 import { type Pid, type Runtime, startChild } from '../runtime/index.ts';
+import { originRefusal } from './allowed-origins.ts';
 import { CallAttempts } from './call-attempts.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
 import { httpStatus } from './errors.ts';
@@ -36,6 +37,8 @@ export interface GatewayLimits {
   callAttemptWindowMs: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /** Web origins allowed to open phone connections; empty: any (allowed-origins.ts). */
+  allowedOrigins: readonly string[];
 }
 
 export interface GatewayHooks {
@@ -124,7 +127,7 @@ function rejectUpgrade(socket: Duplex, error: HotlineError): void {
   const body = JSON.stringify({ code: error.code, message: error.message });
   const status = httpStatus[error.code];
   socket.end(
-    `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -173,6 +176,8 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     if (path !== o.path)
       return rejectUpgrade(socket, hotlineError('HOT_ERR_NOT_FOUND', `WebSocket endpoint ${path}`));
     if (!accepting) return rejectUpgrade(socket, hotlineError('HOT_ERR_SHUTTING_DOWN'));
+    const badOrigin = originRefusal(o.limits.allowedOrigins, req.headers.origin);
+    if (badOrigin !== null) return rejectUpgrade(socket, badOrigin);
     if (o.sockets.size >= o.limits.maxSessions)
       return rejectUpgrade(socket, hotlineError('HOT_ERR_NODE_FULL', o.limits.maxSessions));
     const address = req.socket.remoteAddress ?? '';

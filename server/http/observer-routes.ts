@@ -11,7 +11,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import Type from 'typebox';
 import { hotlineError } from '../errors/catalogue.ts';
-import { type AdminAuth, adminCredential, tokenMatches } from './auth.ts';
+import { type AdminAuth, adminCredential } from './auth.ts';
 import { openEventStream } from './event-stream.ts';
 import type { ObserverFeed } from './observer-feed.ts';
 import { OBSERVER_COOKIE } from './observer-session.ts';
@@ -44,7 +44,8 @@ export async function observerRoutes(app: FastifyInstance, r: ObserverRoutes): P
 
   app.get('/admin/observer/events', (req, reply) => {
     // A stream opened with a session ends with it: signed out, or expired.
-    const session = adminCredential(r.auth, req) === 'session' ? req.cookies[OBSERVER_COOKIE] : undefined;
+    const session =
+      adminCredential(r.auth, req)?.via === 'session' ? req.cookies[OBSERVER_COOKIE] : undefined;
     let unsubscribe = (): void => undefined;
     const stream = openEventStream(reply, () => {
       unsubscribe();
@@ -99,13 +100,14 @@ export async function observerRoutes(app: FastifyInstance, r: ObserverRoutes): P
     });
 
     typed.post('/observer/session', { config: { public: true }, schema: { body: SignIn } }, (req, reply) => {
-      if (!tokenMatches(r.auth.token, req.body.token)) {
+      const holder = r.auth.tokens.identify(req.body.token);
+      if (holder === null) {
         const refused = hotlineError('HOT_ERR_WRONG_ADMIN_TOKEN');
         if (req.headers['content-type']?.startsWith('application/json')) throw refused;
         return signInForm(reply, refused.message);
       }
       return reply
-        .setCookie(OBSERVER_COOKIE, sessions.create(), {
+        .setCookie(OBSERVER_COOKIE, sessions.create(holder), {
           httpOnly: true,
           sameSite: 'strict',
           path: '/',

@@ -2,9 +2,11 @@
  * Sign-in sessions of the observer page. A browser cannot send a bearer header when it
  * navigates, so signing in with the admin token gives it a cookie instead: a random id that
  * names a session kept here, in memory, until it expires or the user signs out. The token
- * itself never goes into a cookie, and a restart signs everyone out.
+ * itself never goes into a cookie, and a restart signs everyone out. A session can do what
+ * the token it was signed in with can, and ends when that token is revoked.
  */
 import { randomBytes } from 'node:crypto';
+import type { TokenHolder } from './admin-tokens.ts';
 
 export const OBSERVER_COOKIE = 'hotline_observer';
 /** A working day: long enough to watch a release through, short enough to expire overnight. */
@@ -19,8 +21,8 @@ export interface ObserverSessionOptions {
 export class ObserverSessions {
   readonly ttlMs: number;
   readonly #now: () => number;
-  /** Session id → when it expires. */
-  readonly #expiry = new Map<string, number>();
+  /** Session id → when it expires, and whose token signed it in. */
+  readonly #sessions = new Map<string, { expires: number; holder: TokenHolder }>();
 
   constructor(options: ObserverSessionOptions = {}) {
     this.ttlMs = options.ttlMs ?? SESSION_TTL_MS;
@@ -28,24 +30,34 @@ export class ObserverSessions {
   }
 
   /** A new session's id, for the cookie. Forgets the expired ones while at it. */
-  create(): string {
+  create(holder: TokenHolder): string {
     const now = this.#now();
-    for (const [id, expires] of this.#expiry) if (expires <= now) this.#expiry.delete(id);
+    for (const [id, s] of this.#sessions) if (s.expires <= now) this.#sessions.delete(id);
     const id = randomBytes(32).toString('base64url');
-    this.#expiry.set(id, now + this.ttlMs);
+    this.#sessions.set(id, { expires: now + this.ttlMs, holder });
     return id;
   }
 
+  /** Whose token signed the session in, while it lasts. */
+  holder(id: string | undefined): TokenHolder | undefined {
+    if (id === undefined) return undefined;
+    const session = this.#sessions.get(id);
+    if (session === undefined) return undefined;
+    if (session.expires > this.#now()) return session.holder;
+    this.#sessions.delete(id);
+    return undefined;
+  }
+
   valid(id: string | undefined): boolean {
-    if (id === undefined) return false;
-    const expires = this.#expiry.get(id);
-    if (expires === undefined) return false;
-    if (expires > this.#now()) return true;
-    this.#expiry.delete(id);
-    return false;
+    return this.holder(id) !== undefined;
   }
 
   revoke(id: string | undefined): void {
-    if (id !== undefined) this.#expiry.delete(id);
+    if (id !== undefined) this.#sessions.delete(id);
+  }
+
+  /** Ends every session signed in with the token named `name`. */
+  revokeHolder(name: string): void {
+    for (const [id, s] of this.#sessions) if (s.holder.name === name) this.#sessions.delete(id);
   }
 }

@@ -36,7 +36,10 @@ import { directSuccessor, type StartSuccessor, type SuccessorSpec } from '../han
 import { type HandoffRequest, type HandoffSummary, Handoffs } from '../handoff/handoff.ts';
 import type { LastBatch } from '../handoff/protocol.ts';
 import type { NewNode } from '../handoff/takeover.ts';
+import { AdminTokens } from '../http/admin-tokens.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
+import { AuditLog } from '../http/audit-log.ts';
+import { installAuditTrail } from '../http/audit-trail.ts';
 import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
 import { guardConnections } from '../http/connection-guard.ts';
 import { attachGateway, type Gateway } from '../http/gateway.ts';
@@ -49,6 +52,7 @@ import { phoneTokenRoute } from '../http/phone-token-route.ts';
 import { trustedPhoneKeys } from '../http/phone-tokens.ts';
 import { createPort } from '../http/port.ts';
 import { releaseRoutes } from '../http/release-routes.ts';
+import { tokenRoutes } from '../http/token-routes.ts';
 import { ReleaseHandler } from '../release/handler.ts';
 import { devKeyPair, readPublicKeys } from '../release/keys.ts';
 import { RELEASE_API_VERSION } from '../release/module.ts';
@@ -302,9 +306,14 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     }),
     protocolSchema: () => protocol.jsonSchema(),
   });
-  const auth = { token: token.token, sessions: new ObserverSessions() };
+  const auth = {
+    tokens: new AdminTokens(token.token, join(settings.dataDir, 'admin-tokens.json')),
+    sessions: new ObserverSessions(),
+  };
   const cdrArchive = new CdrArchive(journalPath);
   await installAdminAuth(adminApp, auth);
+  installAuditTrail(adminApp, new AuditLog(join(settings.dataDir, 'audit.log')));
+  tokenRoutes(adminApp, auth);
   adminRoutes(adminApp, {
     rt,
     cdrs: { page: (q) => cdrArchive.page(q), exportLines: (range, f) => exportLines(cdrArchive, range, f) },

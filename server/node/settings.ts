@@ -45,6 +45,8 @@ export interface NodeSettings extends ConnectionLimits {
   registrationFailureWindowMs: number;
   /** Boot this unpacked release instead of the permanent one (what a restart deploy does). */
   release: string | undefined;
+  /** Web origins whose pages may open phone connections (checked when a browser sends one); empty: any. */
+  allowedOrigins: string[];
   /** NATS URL of the cluster to join; undefined: the node runs alone and needs no NATS. */
   cluster: string | undefined;
   /** The node ends when its event loop has not turned for this long (watchdog.ts); 0 = no watchdog. */
@@ -94,6 +96,7 @@ export const defaultSettings: NodeSettings = {
   registrationFailures: 10,
   registrationFailureWindowMs: 60_000,
   release: undefined,
+  allowedOrigins: [],
   cluster: undefined,
   watchdogMs: 5_000,
   pidFile: undefined,

@@ -3,15 +3,10 @@
  * directory's key, upload it, install it with the progress bar, list, make permanent, remove, and
  * the typed errors it prints when the node refuses.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionsByRelease } from '../support/call-releases.ts';
+import { hotlineCli } from '../support/hotline-cli.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const run = promisify(execFile);
 
 let node: TestNode;
 
@@ -20,28 +15,7 @@ beforeAll(async () => {
 });
 afterAll(() => node.shutdown());
 
-async function hotline(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'server/cli/main.ts',
-        '--admin-url',
-        node.adminUrl,
-        '--data-dir',
-        node.dataDir,
-        ...args,
-      ],
-      { cwd: root, env: { ...process.env, HOTLINE_ADMIN_TOKEN: node.adminToken } },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const hotline = (...args: string[]) => hotlineCli(node, node.adminToken, ...args);
 
 describe('hotline CLI', () => {
   it('builds, uploads, installs with progress, lists and makes permanent', async () => {

@@ -14,7 +14,8 @@ import { protocolJsonSchema } from '../../server/calls/protocol/json-schema.ts';
 import { baseClientMessages, baseServerMessages } from '../../server/calls/protocol/messages.ts';
 import { clientMessages, serverMessages } from '../../server/calls/protocol/shipped.ts';
 import { shippedAdditions } from '../../server/calls/releases/index.ts';
-import { resolveAdminToken, tokenMatches } from '../../server/http/auth.ts';
+import { AdminTokens, DEFAULT_HOLDER } from '../../server/http/admin-tokens.ts';
+import { resolveAdminToken } from '../../server/http/auth.ts';
 import { defaultSettings } from '../../server/node/settings.ts';
 import { type Pid, SimulatedClock } from '../../server/runtime/index.ts';
 import { listProcesses, type TreeNode } from '../../server/runtime/introspect.ts';
@@ -463,13 +464,14 @@ describe('admin token', () => {
     expect(resolveAdminToken(undefined, base).token).toBe(stored.token);
   });
 
-  it('tokenMatches only the exact token', () => {
-    expect(tokenMatches('s3cret-token', 's3cret-token')).toBe(true);
-    expect(tokenMatches('s3cret-token', undefined)).toBe(false);
-    expect(tokenMatches('s3cret-token', '')).toBe(false);
-    expect(tokenMatches('s3cret-token', 'wrong')).toBe(false);
-    expect(tokenMatches('s3cret-token', 's3cret')).toBe(false);
-    expect(tokenMatches('s3cret-token', 's3cret-token2')).toBe(false);
-    expect(tokenMatches('s3cret-token', 'S3CRET-TOKEN')).toBe(false);
+  it('the default token identifies only with the exact token', () => {
+    const tokens = new AdminTokens('s3cret-token');
+    expect(tokens.identify('s3cret-token')).toEqual(DEFAULT_HOLDER);
+    expect(tokens.identify(undefined)).toBeNull();
+    expect(tokens.identify('')).toBeNull();
+    expect(tokens.identify('wrong')).toBeNull();
+    expect(tokens.identify('s3cret')).toBeNull();
+    expect(tokens.identify('s3cret-token2')).toBeNull();
+    expect(tokens.identify('S3CRET-TOKEN')).toBeNull();
   });
 });

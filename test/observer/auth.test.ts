@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AdminTokens, DEFAULT_HOLDER } from '../../server/http/admin-tokens.ts';
 import { createFastify } from '../../server/http/app.ts';
 import { installAdminAuth, OBSERVER_HEADER } from '../../server/http/auth.ts';
 import { OBSERVER_COOKIE, ObserverSessions, SESSION_TTL_MS } from '../../server/http/observer-session.ts';
@@ -15,8 +16,8 @@ describe('observer sessions', () => {
   it('are random ids, valid until they expire or are revoked', () => {
     let now = 1_000_000;
     const sessions = new ObserverSessions({ ttlMs: 60_000, now: () => now });
-    const a = sessions.create();
-    const b = sessions.create();
+    const a = sessions.create(DEFAULT_HOLDER);
+    const b = sessions.create(DEFAULT_HOLDER);
     expect(a).not.toBe(b);
     expect(a).toMatch(/^[\w-]{43}$/);
     expect(sessions.valid(a)).toBe(true);
@@ -57,7 +58,7 @@ describe('the admin auth hook', () => {
     changes = 0;
     sessions = new ObserverSessions({ ttlMs: 1000, now: () => now });
     app = createFastify({ logger: false });
-    await installAdminAuth(app, { token: TOKEN, sessions });
+    await installAdminAuth(app, { tokens: new AdminTokens(TOKEN), sessions });
     app.get('/admin/thing', async () => ({ changes }));
     app.post('/admin/thing', async () => ({ changes: ++changes }));
     app.delete('/admin/thing', async () => ({ changes: ++changes }));
@@ -94,7 +95,7 @@ describe('the admin auth hook', () => {
       { authorization: TOKEN },
       cookie('not-a-session'),
       cookie(TOKEN),
-      { cookie: `other=${sessions.create()}` },
+      { cookie: `other=${sessions.create(DEFAULT_HOLDER)}` },
     ]) {
       expect(await answer(a, 'GET', headers), JSON.stringify(headers)).toEqual(refused);
       expect(await answer(a, 'POST', { ...headers, [OBSERVER_HEADER]: '1' })).toEqual(refused);
@@ -104,7 +105,7 @@ describe('the admin auth hook', () => {
 
   it('takes a session cookie for reads; for changes only with the observer header', async () => {
     const a = await surface();
-    const id = sessions.create();
+    const id = sessions.create(DEFAULT_HOLDER);
     expect(await answer(a, 'GET', cookie(id))).toEqual({ status: 200, code: undefined });
     const forbidden = { status: 403, code: 'HOT_ERR_OBSERVER_HEADER' };
     expect(await answer(a, 'POST', cookie(id))).toEqual(forbidden);
@@ -120,8 +121,8 @@ describe('the admin auth hook', () => {
 
   it('stops taking a cookie once its session expires or is revoked', async () => {
     const a = await surface();
-    const expiring = sessions.create();
-    const revoked = sessions.create();
+    const expiring = sessions.create(DEFAULT_HOLDER);
+    const revoked = sessions.create(DEFAULT_HOLDER);
     now += 999;
     expect((await answer(a, 'GET', cookie(expiring))).status).toBe(200);
     sessions.revoke(revoked);

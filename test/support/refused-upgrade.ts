@@ -4,9 +4,11 @@ import WebSocket from 'ws';
 /** An upgrade the node must refuse: its HTTP status and `{ code, message }` body. */
 export function refusedUpgrade(
   url: string,
+  /** `origin`: the Origin header a browser would send. */
+  options: { origin?: string } = {},
 ): Promise<{ status: number; body: { code?: string; message?: string } }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...options });
     ws.on('error', () => {
       // reported through the promise
     });

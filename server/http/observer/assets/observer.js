@@ -367,6 +367,39 @@ form.addEventListener('submit', (event) => {
 $('promote-button').addEventListener('click', () => void act('Promote', '/admin/install/promote'));
 $('rollback-button').addEventListener('click', () => void act('Roll back', '/admin/install/rollback'));
 
+// ---- who is signed in, and the audit trail ------------------------------------------------
+
+/** A read-only sign-in sees no actions (the node would refuse them anyway). */
+async function drawSignedIn() {
+  const res = await fetch('/admin/whoami');
+  if (!res.ok) return;
+  const me = await res.json();
+  $('signed-in').textContent = `${me.name} · ${me.scope}`;
+  /** @type {HTMLElement} */ (document.querySelector('section.actions')).hidden = me.scope !== 'operate';
+  document.documentElement.dataset.scope = me.scope;
+}
+
+/** The newest admin changes, refreshed as installs move and every few seconds. */
+async function drawAudit() {
+  const res = await fetch('/admin/audit?limit=15');
+  if (!res.ok) return;
+  const { entries } = await res.json();
+  $('audit-list').replaceChildren(
+    ...entries.map((/** @type {any} */ e) =>
+      h(
+        'li',
+        { className: e.status < 400 ? 'ok' : 'bad' },
+        `${e.time.slice(11, 19)} ${e.token ?? '(no token)'} ${e.method} ${e.route} `,
+        h('span', { className: 'params', textContent: JSON.stringify(e.params) }),
+        ` → ${e.status}${e.code ? ` ${e.code}` : ''}`,
+      ),
+    ),
+  );
+}
+void drawSignedIn();
+void drawAudit();
+setInterval(() => void drawAudit(), 5000);
+
 // ---- the stream ---------------------------------------------------------------------------
 
 const live = $('live');
@@ -384,6 +417,7 @@ events.addEventListener('snapshot', (e) => {
 events.addEventListener('install', (e) => {
   install = JSON.parse(e.data);
   drawInstall(install);
+  void drawAudit();
 });
 events.addEventListener('error', () => {
   // EventSource retries by itself, unless the node refused it (a lapsed session: sign in again).
