@@ -26,6 +26,8 @@ import { NodeAdmin } from '../harness/node-admin.ts';
 import type { Figure } from './report.ts';
 
 const TOKEN = 'bench-token';
+/** 100 invites a second per phone at most: half the node's default frame rate limit. */
+const INVITE_GAP_MS = 10;
 
 export interface ProbesOptions {
   idle: number;
@@ -162,14 +164,14 @@ async function flood(o: ProbesOptions, node: NodeProcess, tokens: PhoneTokenSour
     await Promise.all(
       callers.map(async (p, i) => {
         for (let n = 0; Date.now() < until; n++) {
+          const sent = Date.now();
           p.send({ type: 'invite', callId: `c${i}-${n}`, to: 'callee' });
           invites++;
           const m = await p.next(settled, 10_000);
-          if (m.type === 'error' && m.code === 'HOT_ERR_CALL_ATTEMPTS') {
-            refused++;
-            // A refused phone would retry; pacing it keeps the probe about the node, not the client.
-            await sleep(10);
-          }
+          if (m.type === 'error' && m.code === 'HOT_ERR_CALL_ATTEMPTS') refused++;
+          // At most one invite per INVITE_GAP_MS a phone: under the per-connection frame rate
+          // limit, which would otherwise close the phone (1008) before the call-attempt limit speaks.
+          await sleep(Math.max(0, INVITE_GAP_MS - (Date.now() - sent)));
         }
       }),
     );

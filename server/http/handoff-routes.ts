@@ -24,7 +24,11 @@ export function handoffRoutes(
 ): void {
   app
     .withTypeProvider<TypeBoxTypeProvider>()
-    .post('/admin/node/handoff', { schema: { body: Type.Optional(HandoffBody) } }, async (req) => ({
-      handoff: await handoff(req.body ?? {}),
-    }));
+    .post('/admin/node/handoff', { schema: { body: Type.Optional(HandoffBody) } }, async (req, reply) => {
+      const summary = await handoff(req.body ?? {});
+      // This process no longer serves: a client must not send its next request on this
+      // connection, which only the departing process holds.
+      reply.header('connection', 'close');
+      return { handoff: summary };
+    });
 }
