@@ -1,12 +1,7 @@
 /** `hotline node handoff` and the admin route's refusals, against a node in this process (which cannot start a successor). */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hotlineCli } from '../support/hotline-cli.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 let node: TestNode;
 beforeAll(async () => {
@@ -23,24 +18,7 @@ const post = (body: unknown) =>
 
 describe('hotline node handoff', () => {
   it('asks the node over its admin API and exits 1 with the code when the handoff fails', async () => {
-    const result = await run(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'server/cli/main.ts',
-        '--admin-url',
-        node.adminUrl,
-        'node',
-        'handoff',
-        '--entry',
-        'x.ts',
-      ],
-      { cwd: root, env: { ...process.env, HOTLINE_ADMIN_TOKEN: node.adminToken } },
-    ).then(
-      () => ({ code: 0, stderr: '' }),
-      (err: { code: number; stderr: string }) => err,
-    );
+    const result = await hotlineCli(node, node.adminToken, 'node', 'handoff', '--entry', 'x.ts');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('HOT_ERR_HANDOFF_FAILED');
     // The node carries on.
