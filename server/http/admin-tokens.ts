@@ -7,9 +7,9 @@
  * slow hash is enough, since there is no dictionary to try.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hotlineError } from '../errors/catalogue.ts';
-import { writeDurably } from './durable-write.ts';
+import { replaceDurably } from '../files/durable-write.ts';
 
 export const SCOPES = ['read', 'operate'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -87,13 +87,10 @@ export class AdminTokens {
     this.#save(kept);
   }
 
-  /** Written whole to a temporary file, flushed, then renamed: a crash leaves the old or the new list. */
+  /** Replaced whole: a crash leaves the old or the new list. */
   #save(tokens: StoredToken[]): void {
-    if (this.#file !== undefined) {
-      const tmp = `${this.#file}.tmp`;
-      writeDurably(tmp, 'w', `${JSON.stringify(tokens, null, 2)}\n`);
-      renameSync(tmp, this.#file);
-    }
+    if (this.#file !== undefined)
+      replaceDurably(this.#file, `${JSON.stringify(tokens, null, 2)}\n`, { mode: 0o600 });
     this.#stored = tokens;
   }
 }

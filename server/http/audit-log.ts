@@ -5,7 +5,7 @@
  * off, so no torn line is ever read back or glued to the next entry.
  */
 import { existsSync, readFileSync, statSync, truncateSync } from 'node:fs';
-import { writeDurably } from './durable-write.ts';
+import { appendDurably } from '../files/durable-write.ts';
 
 export interface AuditEntry {
   time: string;
@@ -44,7 +44,7 @@ export class AuditLog {
 
   /** Synchronous on purpose: admin changes are rare, and the entry must be on disk before the answer. */
   append(entry: AuditEntry): void {
-    writeDurably(this.file, 'a', `${JSON.stringify(entry)}\n`);
+    appendDurably(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
   }
 
   /** Newest first: `limit` entries after skipping the `offset` newest. */

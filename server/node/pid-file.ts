@@ -1,15 +1,14 @@
 /**
  * The pid file (`--pid-file`): the pid of the process that serves, for a supervisor that
  * tracks the node without the keeper (systemd's `PIDFile=`). The serving node writes it at
- * start and a successor rewrites it when it takes over; each write is atomic (a whole file
- * renamed into place), so a reader never sees it empty or half written.
+ * start and a successor rewrites it when it takes over; each write replaces the file whole,
+ * so a reader never sees it empty or half written.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { replaceDurably } from '../files/durable-write.ts';
 
 export function writePidFile(path: string, pid = process.pid): void {
-  const partial = `${path}.${pid}.partial`;
-  writeFileSync(partial, `${pid}\n`);
-  renameSync(partial, path);
+  replaceDurably(path, `${pid}\n`);
 }
 
 /** Remove it on exit, unless a successor has written its own pid there meanwhile. */

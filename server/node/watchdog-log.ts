@@ -4,8 +4,9 @@
  * started after that and dealt with it (`recovered`). Every line is fsync'd before the
  * writer goes on, so a fire is on disk before the node ends.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { appendDurably } from '../files/durable-write.ts';
 import type { RunningCallback } from '../runtime/index.ts';
 
 export const watchdogLogPath = (dataDir: string): string => join(dataDir, 'watchdog.log');
@@ -40,21 +41,9 @@ export interface WatchdogRecovered {
 
 export type WatchdogRecord = WatchdogFired | WatchdogRecovered;
 
-/** Append one line and fsync it, and the directory (the file may be new). */
+/** One line, on disk when this returns. */
 export function appendWatchdogRecord(path: string, record: WatchdogRecord): void {
-  const fd = openSync(path, 'a');
-  try {
-    writeSync(fd, `${JSON.stringify(record)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
+  appendDurably(path, `${JSON.stringify(record)}\n`);
 }
 
 /** Every record in the log; a torn or foreign line is skipped. */

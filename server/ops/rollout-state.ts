@@ -1,11 +1,12 @@
 /**
- * A rolling upgrade's recorded progress: one JSON file, rewritten atomically (a temporary
- * file, fsync, rename) after every step, so an orchestrator killed at any point leaves
+ * A rolling upgrade's recorded progress: one JSON file, replaced whole and durably after
+ * every step, so an orchestrator killed at any point leaves
  * either the previous step or the next one on disk, never half of one. A rerun reads it
  * to resume or roll back; the nodes' own releases stay the truth it checks against.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
+import { replaceDurably } from '../files/durable-write.ts';
 import type { GateVerdict, NodeFigures } from './health-gate.ts';
 
 /**
@@ -61,13 +62,5 @@ export function readState(path: string): RolloutState | null {
 
 export function writeState(path: string, state: RolloutState): void {
   state.updatedAt = new Date().toISOString();
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(state, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  replaceDurably(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 }

@@ -2,24 +2,13 @@
  * Where a node keeps its releases: `<dataDir>/releases/<version>.release.json` for each
  * unpacked artifact (verified before it is stored, verified again when loaded) and
  * `history.json` for which release is current and permanent and what happened. Every
- * write goes to a temporary file, is fsync'd and renamed, and the directory is fsync'd
- * after the rename, so a crash leaves the old file or the new one, never half of one, and
- * a write that has returned is still there after a power cut.
+ * write replaces its file whole and durably (server/files): a crash leaves the old file or
+ * the new one, never half of one, and a write that has returned survives a power cut.
  */
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { open, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { type HotlineError, hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
+import { replaceDurably, replaceDurablyAsync } from '../files/durable-write.ts';
 import type { Artifact } from './artifact.ts';
 import { checkVersion } from './version.ts';
 
@@ -56,40 +45,6 @@ export interface History {
 /** Enough to see what happened lately without the file growing for ever. */
 const KEPT_EVENTS = 500;
 
-/** Open `path`, write `text` when given, fsync, close. */
-function syncFile(path: string, flags: string, text?: string): void {
-  const fd = openSync(path, flags);
-  try {
-    if (text !== undefined) writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function syncFileAsync(path: string, flags: string, text?: string): Promise<void> {
-  const file = await open(path, flags);
-  try {
-    if (text !== undefined) await file.writeFile(text);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-}
-
-// A rename is on disk once the directory that holds the name is: hence the last fsync.
-function writeAtomic(path: string, text: string): void {
-  syncFile(`${path}.tmp`, 'w', text);
-  renameSync(`${path}.tmp`, path);
-  syncFile(dirname(path), 'r');
-}
-
-async function writeAtomicAsync(path: string, text: string): Promise<void> {
-  await syncFileAsync(`${path}.tmp`, 'w', text);
-  await rename(`${path}.tmp`, path);
-  await syncFileAsync(dirname(path), 'r');
-}
-
 /** What a failed history write is reported to (the store goes on: the next write writes it all again). */
 export type HistoryWriteFailed = (err: HotlineError<'HOT_ERR_HISTORY_WRITE'>, event: HistoryEvent) => void;
 
@@ -125,7 +80,7 @@ export class ReleaseStore {
   }
 
   save(artifact: Artifact): void {
-    writeAtomic(this.#path(artifact.manifest.version), JSON.stringify(artifact));
+    replaceDurably(this.#path(artifact.manifest.version), JSON.stringify(artifact));
   }
 
   /** The stored artifact as text (verified again by whoever loads it). */
@@ -168,7 +123,7 @@ export class ReleaseStore {
     this.#history = { ...this.#history, ...change, events };
     const text = JSON.stringify(this.#history, null, 2);
     const written = this.#writes
-      .then(() => writeAtomicAsync(join(this.dir, 'history.json'), text))
+      .then(() => replaceDurablyAsync(join(this.dir, 'history.json'), text))
       .catch((cause: unknown) => {
         const err = hotlineErrorWithCause(
           cause,

@@ -56,6 +56,13 @@ describe('every file on its floor', () => {
     ]).toStrictEqual([]);
   });
 
+  it('durable file writes are the floor below everything: they import only the error catalogue', () => {
+    const beyond = importsFromInto('server/files', 'server').filter(
+      (line) => !line.includes(' imports server/files/') && !line.includes(' imports server/errors/'),
+    );
+    expect(beyond).toStrictEqual([]);
+  });
+
   it('dev tooling is apart: nothing else in server/ imports it', () => {
     const outsideDev = sourcesUnder('server').filter((file) => !file.startsWith('server/dev/'));
     expect(importsInto(outsideDev, 'server/dev')).toStrictEqual([]);

@@ -15,8 +15,6 @@
 import {
   closeSync,
   existsSync,
-  fdatasyncSync,
-  fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -24,9 +22,9 @@ import {
   renameSync,
   statSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { replaceDurably, syncDirectory, writeSynced } from '../../files/durable-write.ts';
 import { linesOf, parseLine, readChunks } from './line-reader.ts';
 import type { Cdr, LogLine } from './records.ts';
 import {
@@ -89,28 +87,6 @@ export function readIndex(head: string, seq: number): SegmentIndex | undefined {
   }
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Written whole or not at all: a reader never sees half an index. */
-function writeAtomically(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, text);
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
 export const segmentLine = (seq: number, at: number): LogLine => ({ t: 'segment', seq, at });
 
 /** The head that follows `head`, once its first lines (segment line and carry) are written. */
@@ -163,18 +139,12 @@ export function rollHead(
 ): { fd: number; head: Head } {
   mkdirSync(segmentsDir(path), { recursive: true });
   const first = [`${JSON.stringify(segmentLine(head.seq + 1, now))}\n`, ...carry].join('');
-  const next = openSync(nextPath(path), 'w');
-  try {
-    writeSync(next, first + batch.map((e) => e.text).join(''));
-    fdatasyncSync(next);
-  } finally {
-    closeSync(next);
-  }
-  writeAtomically(indexPath(path, head.seq), indexToJson(finishIndex(head.index, head.size, now)));
+  writeSynced(nextPath(path), first + batch.map((e) => e.text).join(''), 'w');
+  replaceDurably(indexPath(path, head.seq), indexToJson(finishIndex(head.index, head.size, now)));
   renameSync(path, segmentPath(path, head.seq));
   renameSync(nextPath(path), path);
-  fsyncDir(segmentsDir(path));
-  fsyncDir(dirname(path));
+  syncDirectory(segmentsDir(path));
+  syncDirectory(dirname(path));
   closeSync(fd);
   const after = headAfter(head, now, Buffer.byteLength(first));
   wrote(after, batch);
@@ -234,7 +204,7 @@ export async function repairSegments(path: string, blockRecords?: number): Promi
   for (const seq of closed) {
     if (existsSync(indexPath(path, seq))) continue;
     const file = segmentPath(path, seq);
-    writeAtomically(
+    replaceDurably(
       indexPath(path, seq),
       indexToJson(await indexSegment(file, seq, statSync(file).mtimeMs, blockRecords)),
     );

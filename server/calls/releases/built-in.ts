@@ -6,9 +6,10 @@
  * the same bytes. A built bundle is kept in the data directory under its hash, and in
  * memory for the other nodes of this process, so a node starts without bundling again.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { hotlineError } from '../../errors/catalogue.ts';
+import { replaceDurably } from '../../files/durable-write.ts';
 import { sha256 } from '../../release/artifact.ts';
 import { bundleWithManifest } from '../../release/build.ts';
 import { evaluateRelease } from '../../release/loader.ts';
@@ -39,8 +40,7 @@ async function bundleOf(version: string, dataDir: string, locked: Locked | undef
   const code = await building;
   if (kept !== undefined && sha256(code) === locked?.bundle) {
     mkdirSync(dirname(kept), { recursive: true });
-    writeFileSync(`${kept}.tmp`, code);
-    renameSync(`${kept}.tmp`, kept);
+    replaceDurably(kept, code);
   }
   return code;
 }
