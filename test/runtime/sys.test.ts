@@ -161,6 +161,15 @@ function track(promise: Promise<unknown>): { outcome: unknown } {
 const versionCount = (rt: Runtime, version: string) =>
   rt.modules.versions().find((v) => v.module === 'counter' && v.version === version)?.processes ?? 0;
 
+/** A counter inside its `slow` wait: its handler runs until the test opens `gate`. */
+function counterInSlowWait(rt: Runtime, start = 0): { f: Fixture; gate: Deferred<void>; pid: CounterPid } {
+  const f = fixture();
+  const slow = gate(f, 'slow');
+  const pid = spawnCounter(rt, counterV1(f), start);
+  rt.cast(pid, { type: 'wait', id: 'slow' });
+  return { f, gate: slow, pid };
+}
+
 describe('suspend and resume', () => {
   it('queues messages sent while suspended and handles them in order after resume, each once', async () => {
     const rt = newRuntime();
@@ -231,10 +240,7 @@ describe('suspend and resume', () => {
 
   it('waits for an async callback to settle: its effect is in, the next message is not', async () => {
     const rt = newRuntime();
-    const f = fixture();
-    const g = gate(f, 'slow');
-    const pid = spawnCounter(rt, counterV1(f));
-    rt.cast(pid, { type: 'wait', id: 'slow' });
+    const { gate: g, pid } = counterInSlowWait(rt);
     add(rt, pid, 'next');
     await settleBriefly(rt);
     expect(statusOf(rt, pid)).toBe('running');
@@ -255,10 +261,7 @@ describe('suspend and resume', () => {
 
   it('resolves every suspend that waits on the same callback', async () => {
     const rt = newRuntime();
-    const f = fixture();
-    const g = gate(f, 'slow');
-    const pid = spawnCounter(rt, counterV1(f));
-    rt.cast(pid, { type: 'wait', id: 'slow' });
+    const { gate: g, pid } = counterInSlowWait(rt);
     await settleBriefly(rt);
     const first = rt.sys.suspend(pid);
     const second = rt.sys.suspend(pid);
@@ -339,10 +342,7 @@ describe('suspend and resume', () => {
 
   it('keeps a later suspend waiting when an earlier one times out', async () => {
     const { rt, clock } = simulatedRuntime();
-    const f = fixture();
-    const g = gate(f, 'slow');
-    const pid = spawnCounter(rt, counterV1(f));
-    rt.cast(pid, { type: 'wait', id: 'slow' });
+    const { gate: g, pid } = counterInSlowWait(rt);
     await settleBriefly(rt);
     const short = track(rt.sys.suspend(pid, 10));
     const long = track(rt.sys.suspend(pid, 10_000));
@@ -359,10 +359,7 @@ describe('suspend and resume', () => {
 
   it('applies a resume that follows a still-pending suspend: the process is not left suspended', async () => {
     const rt = newRuntime();
-    const f = fixture();
-    const g = gate(f, 'slow');
-    const pid = spawnCounter(rt, counterV1(f));
-    rt.cast(pid, { type: 'wait', id: 'slow' });
+    const { f, gate: g, pid } = counterInSlowWait(rt);
     add(rt, pid, 'next');
     await settleBriefly(rt);
     // A rollback resumes everything it tried to suspend, while this suspend still waits.
@@ -382,10 +379,7 @@ describe('suspend and resume', () => {
 
   it('trySuspend suspends only at a message boundary', async () => {
     const rt = newRuntime();
-    const f = fixture();
-    const g = gate(f, 'slow');
-    const pid = spawnCounter(rt, counterV1(f));
-    rt.cast(pid, { type: 'wait', id: 'slow' });
+    const { gate: g, pid } = counterInSlowWait(rt);
     await settleBriefly(rt);
     expect(rt.sys.trySuspend(pid)).toBe(false);
     expect(statusOf(rt, pid)).toBe('running');
@@ -454,10 +448,7 @@ describe('ending a suspended process', () => {
 
   it('rejects pending suspend waiters with HOT_ERR_NOPROC when the process is killed', async () => {
     const { rt, clock } = simulatedRuntime();
-    const f = fixture();
-    const g = gate(f, 'slow');
-    const pid = spawnCounter(rt, counterV1(f));
-    rt.cast(pid, { type: 'wait', id: 'slow' });
+    const { gate: g, pid } = counterInSlowWait(rt);
     await settleBriefly(rt);
     const first = track(rt.sys.suspend(pid, 1000));
     const second = track(rt.sys.suspend(pid, 2000));
@@ -474,10 +465,7 @@ describe('ending a suspended process', () => {
 
   it('rejects a pending suspend when the callback ends the process', async () => {
     const rt = newRuntime();
-    const f = fixture();
-    const g = gate(f, 'slow');
-    const pid = spawnCounter(rt, counterV1(f));
-    rt.cast(pid, { type: 'wait', id: 'slow' });
+    const { gate: g, pid } = counterInSlowWait(rt);
     rt.cast(pid, { type: 'quit' });
     await settleBriefly(rt);
     const suspended = rt.sys.suspend(pid);
@@ -525,10 +513,7 @@ describe('getState and replaceState', () => {
 
   it('refuses with HOT_ERR_PROCESS_BUSY inside an async callback, without calling the function', async () => {
     const rt = newRuntime();
-    const f = fixture();
-    const g = gate(f, 'slow');
-    const pid = spawnCounter(rt, counterV1(f), 3);
-    rt.cast(pid, { type: 'wait', id: 'slow' });
+    const { gate: g, pid } = counterInSlowWait(rt, 3);
     await settleBriefly(rt);
     let called = false;
     const err = thrown(() =>
