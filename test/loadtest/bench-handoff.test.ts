@@ -3,32 +3,13 @@
  * issue's figures; the handoff closes no phone's socket and loses no frame, while the restart
  * on the same traffic closes every one. Speed is the bench's business: no time is checked.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { benchFigures } from '../support/bench.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const SESSIONS = 20;
 
 it('npm run bench -- handoff: every figure, nothing closed or lost by the handoff, everything by the restart', async () => {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [
-      '--expose-gc',
-      '--import',
-      'tsx',
-      'loadtest/bench/main.ts',
-      'handoff',
-      '--sessions',
-      String(SESSIONS),
-      '--runs',
-      '1',
-      '--json',
-    ],
-    { cwd: root },
-  );
-  const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+  const out = await benchFigures('handoff', '--sessions', String(SESSIONS), '--runs', '1');
   for (const key of [
     'handoff_ms',
     'max_phone_wait_ms',

@@ -5,26 +5,12 @@
  * limit and writes no more busy CDRs than the limit allows, while the same flood without
  * the limit writes more. No figure of time is checked.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
+import { benchFigures } from '../support/bench.ts';
 
 it('probes: idle connections all closed, a busy flood held to the call-attempt limit', async () => {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'loadtest/bench/main.ts',
-      'probes',
-      ...['--idle', '120', '--addresses', '2', '--phones', '5', '--seconds', '2', '--json'],
-    ],
-    { cwd: root, timeout: 120_000 },
-  );
-  const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, number>;
+  const args = ['--idle', '120', '--addresses', '2', '--phones', '5', '--seconds', '2'];
+  const out = (await benchFigures('probes', ...args)) as Record<string, number>;
   // Two addresses, 50 pending connections each (the default cap): 20 refused at once.
   expect(out.idle_closed_at_once).toBe(20);
   expect(out.idle_closed_at_timeout).toBe(100);

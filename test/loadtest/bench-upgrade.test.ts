@@ -4,42 +4,15 @@
  * goes wrong, every session ends on the new release, and the heap figure is a number. Speed
  * is the bench's business, not the test's: no figure of time is checked.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { benchFigures, runBench } from '../support/bench.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const SESSIONS = 2000;
+const SMALL = ['--sessions', String(SESSIONS), '--runs', '1', '--cycles', '20', '--cycle-sessions', '200'];
 
-/** The bench's JSON line, as `npm run bench -- upgrade … --json` prints it. */
-async function bench(...args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [
-      '--expose-gc',
-      '--import',
-      'tsx',
-      'loadtest/bench/main.ts',
-      'upgrade',
-      ...args,
-      ...[
-        '--sessions',
-        String(SESSIONS),
-        '--runs',
-        '1',
-        '--cycles',
-        '20',
-        '--cycle-sessions',
-        '200',
-        '--json',
-      ],
-    ],
-    { cwd: root },
-  );
-  const lines = stdout.trim().split('\n');
-  return JSON.parse(lines.at(-1) as string) as Record<string, unknown>;
-}
+/** The figures of `npm run bench -- upgrade`, small. */
+const bench = (...args: string[]): Promise<Record<string, unknown>> =>
+  benchFigures('upgrade', ...args, ...SMALL);
 
 /** What every workload reports, and what must hold of it. */
 function expectSound(out: Record<string, unknown>): void {
@@ -94,10 +67,7 @@ describe('npm run bench -- upgrade', () => {
   }, 120_000);
 
   it('refuses traffic too thin to keep the calls up', async () => {
-    const refused = await bench('--rate', '10').then(
-      () => ({ code: 0, stderr: '' }),
-      (err: { code: number; stderr: string }) => err,
-    );
+    const refused = await runBench('upgrade', '--rate', '10', ...SMALL, '--json');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/--rate 10 leaves phones silent past the media timeout/);
   });
