@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import {
   type Behaviour,
   type CrashGuard,
-  type ExitReason,
   kill,
   killed,
   noreply,
@@ -16,7 +15,7 @@ import {
 } from '../../server/runtime/index.ts';
 import { type Kind, Mailbox } from '../../server/runtime/mailbox.ts';
 import { settleUntilQuiet } from '../support/release-fixtures.ts';
-import { simulatedRuntime } from '../support/runtime.ts';
+import { exitLog, simulatedRuntime } from '../support/runtime.ts';
 
 type Cast = { type: 'add'; n: number } | { type: 'throw' } | { type: 'suicide' } | { type: 'reject' };
 
@@ -78,19 +77,19 @@ function guard(covered: Behaviour<S, void, never>, take: boolean | 'throw') {
   };
 }
 
-function exits(rt: Runtime): Map<Pid, ExitReason> {
-  const log = new Map<Pid, ExitReason>();
-  rt.events.on('exit', (e) => log.set(e.pid, e.reason));
-  return log;
+/** A runtime whose crash guard covers counter 2.0.0 and answers `take`; `log` records its exits. */
+function guardedRuntime(take: boolean | 'throw' = true) {
+  const { rt } = simulatedRuntime();
+  const v2 = counter('2.0.0');
+  const g = guard(v2 as never, take);
+  rt.release.setGuard(g.make(rt));
+  return { rt, v2, g, log: exitLog(rt) };
 }
 
 describe('crash guard', () => {
   it('puts the state and the message back and suspends the process; resumed on other code, it handles the message', async () => {
-    const { rt } = simulatedRuntime();
     const v1 = counter('1.0.0', 'ok');
-    const v2 = counter('2.0.0');
-    const g = guard(v2 as never, true);
-    rt.release.setGuard(g.make(rt));
+    const { rt, v2, g } = guardedRuntime();
     const pid = rt.spawn(v2);
     rt.cast(pid, { type: 'add', n: 1 });
     rt.cast(pid, { type: 'throw' });
@@ -135,11 +134,7 @@ describe('crash guard', () => {
 
   it('a declining guard (or one that throws) leaves the crash as it was: the process ends, the message is gone', async () => {
     for (const take of [false, 'throw'] as const) {
-      const { rt } = simulatedRuntime();
-      const v2 = counter('2.0.0');
-      const g = guard(v2 as never, take);
-      rt.release.setGuard(g.make(rt));
-      const log = exits(rt);
+      const { rt, v2, g, log } = guardedRuntime(take);
       const pid = rt.spawn(v2);
       rt.cast(pid, { type: 'throw' });
       await settleUntilQuiet(rt);
@@ -150,12 +145,8 @@ describe('crash guard', () => {
   });
 
   it('does not cover other code, nor async callbacks', async () => {
-    const { rt } = simulatedRuntime();
     const v1 = counter('1.0.0');
-    const v2 = counter('2.0.0');
-    const g = guard(v2 as never, true);
-    rt.release.setGuard(g.make(rt));
-    const log = exits(rt);
+    const { rt, v2, g, log } = guardedRuntime();
     const a = rt.spawn(v1);
     const b = rt.spawn(v2);
     rt.cast(a, { type: 'throw' });
@@ -167,11 +158,7 @@ describe('crash guard', () => {
   });
 
   it('a callback that ended its own process before throwing is not put back (and the scheduler carries on)', async () => {
-    const { rt } = simulatedRuntime();
-    const v2 = counter('2.0.0');
-    const g = guard(v2 as never, true);
-    rt.release.setGuard(g.make(rt));
-    const log = exits(rt);
+    const { rt, v2, g, log } = guardedRuntime();
     const pid = rt.spawn(v2);
     const other = rt.spawn(v2);
     rt.cast(pid, { type: 'suicide' });
@@ -207,7 +194,7 @@ describe('crash guard', () => {
         return true;
       },
     });
-    const log = exits(rt);
+    const log = exitLog(rt);
     const pid = rt.spawn(b);
     rt.cast(pid, 'inc');
     await settleUntilQuiet(rt);
