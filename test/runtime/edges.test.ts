@@ -1,6 +1,6 @@
 /** Edge cases found in review: names that look like pids, calling oneself, bad supervisor requests, long timers. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { HotlineError } from '../../server/errors/catalogue.ts';
+import type { HotlineError } from '../../server/errors/catalogue.ts';
 import {
   type Behaviour,
   type Pid,
@@ -11,21 +11,21 @@ import {
   systemClock,
   whichChildren,
 } from '../../server/runtime/index.ts';
-import { newRuntime, recorder, settleBriefly, thrown } from '../support/runtime.ts';
-
-const codeOf = (err: unknown) => (err instanceof HotlineError ? err.code : err);
+import { errorCode, newRuntime, recorder, settleBriefly, thrown } from '../support/runtime.ts';
 
 describe('names', () => {
   it('refuses names that would be read as pids, and empty names, with HOT_ERR_INVALID_NAME', () => {
     const rt = newRuntime();
     const pid = rt.spawn(recorder, undefined);
-    expect(codeOf(thrown(() => rt.register('<1@test>', pid)))).toBe('HOT_ERR_INVALID_NAME');
-    expect(codeOf(thrown(() => rt.register('', pid)))).toBe('HOT_ERR_INVALID_NAME');
+    expect(errorCode(thrown(() => rt.register('<1@test>', pid)))).toBe('HOT_ERR_INVALID_NAME');
+    expect(errorCode(thrown(() => rt.register('', pid)))).toBe('HOT_ERR_INVALID_NAME');
     const before = rt.processCount;
     const spawns: unknown[] = [];
     rt.events.on('spawn', (e) => spawns.push(e));
     rt.events.on('exit', (e) => spawns.push(e));
-    expect(codeOf(thrown(() => rt.spawn(recorder, undefined, { name: '<x>' })))).toBe('HOT_ERR_INVALID_NAME');
+    expect(errorCode(thrown(() => rt.spawn(recorder, undefined, { name: '<x>' })))).toBe(
+      'HOT_ERR_INVALID_NAME',
+    );
     // Refused before the process existed: no spawn and no exit event.
     expect(spawns).toEqual([]);
     expect(rt.processCount).toBe(before);
@@ -46,8 +46,8 @@ describe('calling oneself', () => {
     },
     async handleCall(message, _from, state, ctx) {
       if (message === 'ping') return reply('pong', state);
-      const byPid = await ctx.call(ctx.self, 'ping').catch((e: unknown) => codeOf(e));
-      const byName = await ctx.call('me', 'ping').catch((e: unknown) => codeOf(e));
+      const byPid = await ctx.call(ctx.self, 'ping').catch((e: unknown) => errorCode(e));
+      const byName = await ctx.call('me', 'ping').catch((e: unknown) => errorCode(e));
       return reply([byPid, byName], state);
     },
   };

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { HotlineError } from '../../server/errors/catalogue.ts';
 import { type Behaviour, kill, normal, reply, shutdown, stop } from '../../server/runtime/index.ts';
-import { exitLog, newRuntime, recorder, settleBriefly, thrown } from '../support/runtime.ts';
+import { errorCode, exitLog, newRuntime, recorder, settleBriefly, thrown } from '../support/runtime.ts';
 
 type NamedCall = { type: 'whereis'; name: string } | { type: 'register'; name: string } | { type: 'quit' };
 
@@ -30,8 +30,6 @@ const selfNamed: Behaviour<
     }
   },
 };
-
-const codeOf = (err: unknown): unknown => (HotlineError.is(err) ? err.code : err);
 
 describe('register and whereis', () => {
   it('finds a registered process by name', () => {
@@ -76,8 +74,8 @@ describe('register and whereis', () => {
   it('gives a process one name at most, so no name outlives it', () => {
     const rt = newRuntime();
     const a = rt.spawn(recorder, undefined, { name: 'first' });
-    expect(codeOf(thrown(() => rt.register('second', a)))).toBe('HOT_ERR_ALREADY_REGISTERED');
-    expect(codeOf(thrown(() => rt.register('first', a)))).toBe('HOT_ERR_ALREADY_REGISTERED');
+    expect(errorCode(thrown(() => rt.register('second', a)))).toBe('HOT_ERR_ALREADY_REGISTERED');
+    expect(errorCode(thrown(() => rt.register('first', a)))).toBe('HOT_ERR_ALREADY_REGISTERED');
     expect(rt.whereis('second')).toBeUndefined();
     rt.exit(a, kill);
     expect(rt.registered()).toEqual([]);
@@ -90,7 +88,7 @@ describe('register and whereis', () => {
     const rt = newRuntime();
     const a = rt.spawn(recorder);
     rt.exit(a, kill);
-    expect(codeOf(thrown(() => rt.register('ghost', a)))).toBe('HOT_ERR_NOPROC');
+    expect(errorCode(thrown(() => rt.register('ghost', a)))).toBe('HOT_ERR_NOPROC');
     expect(rt.whereis('ghost')).toBeUndefined();
   });
 });
@@ -129,8 +127,8 @@ describe('addressing by name', () => {
 
   it('throws HOT_ERR_NOPROC for a send or cast to an unknown name', () => {
     const rt = newRuntime();
-    expect(codeOf(thrown(() => rt.send('nobody', 'x')))).toBe('HOT_ERR_NOPROC');
-    expect(codeOf(thrown(() => rt.cast('nobody', 'x')))).toBe('HOT_ERR_NOPROC');
+    expect(errorCode(thrown(() => rt.send('nobody', 'x')))).toBe('HOT_ERR_NOPROC');
+    expect(errorCode(thrown(() => rt.cast('nobody', 'x')))).toBe('HOT_ERR_NOPROC');
   });
 });
 
@@ -185,7 +183,9 @@ describe('spawn with a name', () => {
     const holder = rt.spawn(recorder, undefined, { name: 'taken' });
     const count = rt.processCount;
     const running = rt.modules.versions().find((v) => v.module === 'recorder')?.processes;
-    expect(codeOf(thrown(() => rt.spawn(recorder, undefined, { name: 'taken' })))).toBe('HOT_ERR_NAME_TAKEN');
+    expect(errorCode(thrown(() => rt.spawn(recorder, undefined, { name: 'taken' })))).toBe(
+      'HOT_ERR_NAME_TAKEN',
+    );
     expect(rt.processCount).toBe(count);
     expect(rt.modules.versions().find((v) => v.module === 'recorder')?.processes).toBe(running);
     expect(rt.whereis('taken')).toBe(holder);
@@ -197,9 +197,9 @@ describe('spawn with a name', () => {
     rt.modules.load(recorder);
     rt.spawn(recorder, undefined, { name: 'taken' });
     const parent = rt.spawn(recorder, { trapExit: true });
-    expect(codeOf(thrown(() => rt.spawn('recorder', undefined, { name: 'taken', link: true, parent })))).toBe(
-      'HOT_ERR_NAME_TAKEN',
-    );
+    expect(
+      errorCode(thrown(() => rt.spawn('recorder', undefined, { name: 'taken', link: true, parent }))),
+    ).toBe('HOT_ERR_NAME_TAKEN');
     await settleBriefly(rt);
     expect(rt.isAlive(parent)).toBe(true);
     expect(await rt.call(parent, { type: 'seen' })).toEqual([]);
@@ -215,7 +215,7 @@ describe('spawn with a name', () => {
       code: 'HOT_ERR_CALL_TARGET_EXITED',
     });
     const reason = exits.get(pid);
-    expect(reason?.type === 'error' && codeOf(reason.error)).toBe('HOT_ERR_ALREADY_REGISTERED');
+    expect(reason?.type === 'error' && errorCode(reason.error)).toBe('HOT_ERR_ALREADY_REGISTERED');
     expect(rt.registered()).toEqual([]);
   });
 });

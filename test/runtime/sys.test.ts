@@ -1,7 +1,6 @@
 /** System operations: suspend/resume, getState/replaceState, changeCode, and the migrate dry run. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HotlineError } from '../../server/errors/catalogue.ts';
 import {
   type Behaviour,
   type CodeChangeFrom,
@@ -19,6 +18,7 @@ import {
 import {
   type Deferred,
   deferred,
+  errorCode,
   exitLog,
   kernelProcess,
   live,
@@ -142,8 +142,6 @@ const statusOf = (rt: Runtime, pid: Pid) => {
   return p === undefined ? 'dead' : processInfo(p).status;
 };
 
-const codeOf = (err: unknown): unknown => (HotlineError.is(err) ? err.code : err);
-
 /** Settles to 'resolved', or to the rejection's error code, or stays 'pending'. */
 function track(promise: Promise<unknown>): { outcome: unknown } {
   const t: { outcome: unknown } = { outcome: 'pending' };
@@ -152,7 +150,7 @@ function track(promise: Promise<unknown>): { outcome: unknown } {
       t.outcome = 'resolved';
     },
     (err) => {
-      t.outcome = codeOf(err);
+      t.outcome = errorCode(err);
     },
   );
   return t;
@@ -372,7 +370,7 @@ describe('suspend and resume', () => {
     expect(statusOf(rt, pid)).toBe('waiting');
     expect(logOf(rt, pid)).toEqual(['v1:slow', 'v1:next']);
     // Nothing can change its code now: it is running.
-    expect(codeOf(thrown(() => rt.sys.changeCode(pid, { to: counterV2(f), direction: 'up' })))).toBe(
+    expect(errorCode(thrown(() => rt.sys.changeCode(pid, { to: counterV2(f), direction: 'up' })))).toBe(
       'HOT_ERR_NOT_SUSPENDED',
     );
   });
@@ -398,10 +396,10 @@ describe('suspend and resume', () => {
     const pid = spawnCounter(rt, counterV1(fixture()));
     rt.exit(pid, kill);
     await expect(rt.sys.suspend(pid)).rejects.toMatchObject({ code: 'HOT_ERR_NOPROC' });
-    expect(codeOf(thrown(() => rt.sys.trySuspend(pid)))).toBe('HOT_ERR_NOPROC');
-    expect(codeOf(thrown(() => rt.sys.resume(pid)))).toBe('HOT_ERR_NOPROC');
-    expect(codeOf(thrown(() => rt.sys.getState(pid)))).toBe('HOT_ERR_NOPROC');
-    expect(codeOf(thrown(() => rt.sys.replaceState(pid, (s) => s)))).toBe('HOT_ERR_NOPROC');
+    expect(errorCode(thrown(() => rt.sys.trySuspend(pid)))).toBe('HOT_ERR_NOPROC');
+    expect(errorCode(thrown(() => rt.sys.resume(pid)))).toBe('HOT_ERR_NOPROC');
+    expect(errorCode(thrown(() => rt.sys.getState(pid)))).toBe('HOT_ERR_NOPROC');
+    expect(errorCode(thrown(() => rt.sys.replaceState(pid, (s) => s)))).toBe('HOT_ERR_NOPROC');
   });
 });
 
@@ -497,7 +495,7 @@ describe('getState and replaceState', () => {
         throw cause;
       }),
     );
-    expect(codeOf(err)).toBe('HOT_ERR_REPLACE_STATE_FAILED');
+    expect(errorCode(err)).toBe('HOT_ERR_REPLACE_STATE_FAILED');
     expect((err as Error).cause).toBe(cause);
     expect(rt.sys.getState(pid)).toBe(before);
     expect(rt.sys.getState(pid)).toEqual({ count: 7, log: [] });
@@ -507,7 +505,7 @@ describe('getState and replaceState', () => {
     const rt = newRuntime();
     const pid = spawnCounter(rt, counterV1(fixture()), 1);
     const err = thrown(() => rt.sys.replaceState<V1State>(pid, (s) => ({ ...s, fn: () => 1 }) as V1State));
-    expect(codeOf(err)).toBe('HOT_ERR_REPLACE_STATE_FAILED');
+    expect(errorCode(err)).toBe('HOT_ERR_REPLACE_STATE_FAILED');
     expect(rt.sys.getState(pid)).toEqual({ count: 1, log: [] });
   });
 
@@ -522,7 +520,7 @@ describe('getState and replaceState', () => {
         return { ...s, count: -1 };
       }),
     );
-    expect(codeOf(err)).toBe('HOT_ERR_PROCESS_BUSY');
+    expect(errorCode(err)).toBe('HOT_ERR_PROCESS_BUSY');
     expect(called).toBe(false);
     g.resolve();
     await settleBriefly(rt);
@@ -632,12 +630,12 @@ describe('changeCode', () => {
     const v2 = counterV2(f);
     const g = gate(f, 'slow');
     const pid = spawnCounter(rt, v1);
-    expect(codeOf(thrown(() => rt.sys.changeCode(pid, { to: v2, direction: 'up' })))).toBe(
+    expect(errorCode(thrown(() => rt.sys.changeCode(pid, { to: v2, direction: 'up' })))).toBe(
       'HOT_ERR_NOT_SUSPENDED',
     );
     rt.cast(pid, { type: 'wait', id: 'slow' });
     await settleBriefly(rt);
-    expect(codeOf(thrown(() => rt.sys.changeCode(pid, { to: v2, direction: 'up' })))).toBe(
+    expect(errorCode(thrown(() => rt.sys.changeCode(pid, { to: v2, direction: 'up' })))).toBe(
       'HOT_ERR_NOT_SUSPENDED',
     );
     expect(f.codeChanges).toEqual([]);
@@ -668,7 +666,7 @@ describe('changeCode', () => {
     const state = rt.sys.getState(pid);
     const snapshot = structuredClone(state);
     const err = thrown(() => rt.sys.changeCode(pid, { to: broken, direction: 'up' }));
-    expect(codeOf(err)).toBe('HOT_ERR_CODE_CHANGE_FAILED');
+    expect(errorCode(err)).toBe('HOT_ERR_CODE_CHANGE_FAILED');
     expect((err as Error).cause).toBe(cause);
     expect((err as Error).message).toContain('1.0.0');
     expect((err as Error).message).toContain('2.0.1');
@@ -698,7 +696,7 @@ describe('changeCode', () => {
     const state = rt.sys.getState(pid);
     await rt.sys.suspend(pid);
     const err = thrown(() => rt.sys.changeCode(pid, { to: asyncChange, direction: 'up' }));
-    expect(codeOf(err)).toBe('HOT_ERR_CODE_CHANGE_FAILED');
+    expect(errorCode(err)).toBe('HOT_ERR_CODE_CHANGE_FAILED');
     expect((err as Error).cause).toBeInstanceOf(TypeError);
     expect(rt.lookup(pid)?.behaviour).toBe(v1);
     expect(rt.sys.getState(pid)).toBe(state);
@@ -716,7 +714,7 @@ describe('changeCode', () => {
     };
     const pid = spawnCounter(rt, v1, 1);
     await rt.sys.suspend(pid);
-    expect(codeOf(thrown(() => rt.sys.changeCode(pid, { to: bad, direction: 'up' })))).toBe(
+    expect(errorCode(thrown(() => rt.sys.changeCode(pid, { to: bad, direction: 'up' })))).toBe(
       'HOT_ERR_CODE_CHANGE_FAILED',
     );
     expect(rt.lookup(pid)?.behaviour).toBe(v1);

@@ -1,4 +1,5 @@
 /** Runtimes as tests want them (state checked, a simulated clock), test behaviours, and ways to wait on a runtime. */
+import { HotlineError } from '../../server/errors/catalogue.ts';
 import {
   type Behaviour,
   type CastResult,
@@ -105,6 +106,9 @@ export function thrown(fn: () => unknown): unknown {
   }
   throw new Error('expected the function to throw');
 }
+
+/** The `HOT_ERR_*` code of a Hotline error; anything else as it is, so a surprise shows in the diff. */
+export const errorCode = (err: unknown): unknown => (HotlineError.is(err) ? err.code : err);
 
 /** Every exit reason the runtime reports from now on, by pid. */
 export function exitLog(rt: Runtime): Map<Pid, ExitReason> {
