@@ -6,7 +6,7 @@
  * throttled per source address; open registration.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -25,6 +25,7 @@ import { answeredCall, MediaFlow, serviceCall } from '../support/calls.ts';
 import { cdrOf, fetchCdrs } from '../support/cdrs.ts';
 import { metric } from '../support/metrics.ts';
 import { seeEachOther, useNatsServer } from '../support/nats.ts';
+import { reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
 import { startTestNode, type TestNode, tempDataDir } from '../support/test-node.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
@@ -36,6 +37,7 @@ const phones: Phone[] = [];
 afterEach(async () => {
   for (const p of phones.splice(0)) p.ws.terminate();
   await Promise.all(started.splice(0).map((n) => n.shutdown()));
+  await reapNodeProcesses();
 });
 
 async function start(settings: Partial<NodeSettings> = {}): Promise<TestNode> {
@@ -403,6 +405,30 @@ describe('open registration', () => {
     const n = await start();
     expect(await metric(n, 'hotline_open_registration')).toBe(0);
   });
+
+  it('is warned of in the log at every start of a node process, and only with the flag', async () => {
+    const dataDir = tempDataDir();
+    const warnings = async (args: string[]) => {
+      const n = await spawnNodeProcess(dataDir, args);
+      n.proc.kill('SIGTERM');
+      expect(await n.exited).toMatchObject({ code: 0 });
+      return n
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('open registration'))
+        .map((line) => JSON.parse(line) as { level: number; msg: string });
+    };
+    try {
+      for (let start = 0; start < 2; start++) {
+        const logged = await warnings(['--open-registration']);
+        expect(logged).toHaveLength(1);
+        expect(logged[0]).toMatchObject({ level: 40, msg: expect.stringContaining('--open-registration') });
+      }
+      expect(await warnings([])).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000); // three node processes, one after the other
 });
 
 describe('phone tokens from the admin surface', () => {
@@ -428,7 +454,8 @@ describe('phone tokens from the admin surface', () => {
 /** Two nodes that trust one phone key (a's): a token from `a.tokens` registers on either. */
 async function twoNodes(): Promise<[TestNode, TestNode]> {
   const a = await start({ node: 'ra', cluster: nats().url });
-  const keyFile = publicKeyFile(tempDataDir(), 'operator', devKeyPair(a.dataDir, 'phone-signing').publicKey);
+  // In a's data directory, removed with it: b reads it once, at its start.
+  const keyFile = publicKeyFile(a.dataDir, 'operator', devKeyPair(a.dataDir, 'phone-signing').publicKey);
   const b = await start({ node: 'rb', cluster: nats().url, phoneKeys: [keyFile] });
   await seeEachOther([a, b]);
   return [a, b];
