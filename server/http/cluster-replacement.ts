@@ -68,14 +68,14 @@ export class ClusterReplacement implements Elsewhere {
     }
   }
 
-  /** Answer other nodes' requests: `release` closes this node's holder of a user (the gateway's). */
-  serve(release: (user: string) => Promise<boolean>): () => void {
+  /** Answer other nodes' requests: `replaceHolder` closes this node's holder of a user (the gateway's). */
+  serve(replaceHolder: (user: string) => Promise<boolean>): () => void {
     return this.o.requests.answer(async (body): Promise<Answer> => {
       if (!TakeOver.Check(body)) return this.#refuse('HOT_ERR_SCHEMA');
       const { user, token } = body as TakeOver;
       const verified = await this.o.auth.verify(token, user);
       if (!verified.ok) return this.#refuse(verified.error.code);
-      return { released: await release(verified.user) };
+      return { released: await replaceHolder(verified.user) };
     });
   }
 

@@ -99,7 +99,7 @@ export interface Gateway {
    * Close the connection that holds `user` here, for another node where it registered with a
    * valid token; resolves once its session has ended (false: no connection here holds it).
    */
-  release(user: string): Promise<boolean>;
+  replaceHolder(user: string): Promise<boolean>;
   /** What the gateway keeps for all phones: carried to a successor with the last batch. */
   exportShared(): GatewayShared;
   importShared(shared: GatewayShared): void;
@@ -324,7 +324,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
       if (user !== null) gates.registered(socket, user);
       if (c.session !== null) release(c);
     },
-    release: (user) => gates.release(user),
+    replaceHolder: (user) => gates.replaceHolder(user),
     get starting() {
       let n = 0;
       for (const c of live.values()) if (c.session === null) n++;

@@ -127,7 +127,7 @@ export class RegistrationGates<C extends Gated> {
    * of this node that holds it, as a register here would. Resolves once its session has
    * ended; false when no connection here holds the user.
    */
-  async release(user: string): Promise<boolean> {
+  async replaceHolder(user: string): Promise<boolean> {
     return this.#replace(user, undefined);
   }
 

@@ -315,7 +315,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
           }),
         }),
   });
-  replacement?.serve((user) => gateway.release(user));
+  replacement?.serve((user) => gateway.replaceHolder(user));
   const ready = () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined;
   publicRoutes(publicApp, {
     node: settings.node,
