@@ -94,6 +94,11 @@ const phoneProtocol = {
     fault: 'caller',
     message: () => 'another connection registered as this user with a valid token; closing this one',
   },
+  HOT_ERR_REGISTRATION_NOT_RELEASED: {
+    fault: 'node',
+    message: (node: string, why: string) =>
+      `the user is held on node ${node}, which did not let it go: ${why}`,
+  },
 } as const satisfies Record<string, Entry>;
 
 const catalogue = {

@@ -1,7 +1,7 @@
 /**
  * The admin surface's audit trail: one hook records every answer of a route that needs the
- * `operate` scope (admin-scopes.ts), accepted or refused, in the audit log before the answer is
- * sent; and `GET /admin/audit` pages through it, newest first. What is recorded of a request is
+ * `operate` scope (admin-scopes.ts), and every sign-in to the observer, accepted or refused, in
+ * the audit log before the answer is sent; and `GET /admin/audit` pages through it, newest first. What is recorded of a request is
  * its route parameters plus the few body fields named below: never a token, a secret or a
  * release's code.
  */
@@ -22,6 +22,9 @@ function pick(from: unknown, keys: readonly string[]): Record<string, unknown> {
   }
   return picked;
 }
+
+/** Routes open to anyone that are recorded all the same: who signed in to the observer, or tried. */
+const AUDITED_PUBLIC: ReadonlySet<string> = new Set(['POST /observer/session']);
 
 /** The body fields worth recording, per route; every other body is left out. */
 const BODY_FIELDS: Readonly<Record<string, (body: unknown) => Record<string, unknown>>> = {
@@ -72,9 +75,14 @@ const AuditQuery = Type.Object(
 export function installAuditTrail(app: FastifyInstance, log: AuditLog): void {
   app.addHook('onSend', async (request, reply, payload) => {
     const route = request.routeOptions.url;
-    if (route === undefined || request.routeOptions.config.public === true) return payload;
-    if (request.method === 'GET' || request.method === 'HEAD') return payload;
-    if (requiredScope(request.method, route) !== 'operate') return payload;
+    if (route === undefined) return payload;
+    const audited =
+      request.routeOptions.config.public === true
+        ? AUDITED_PUBLIC.has(`${request.method} ${route}`)
+        : request.method !== 'GET' &&
+          request.method !== 'HEAD' &&
+          requiredScope(request.method, route) === 'operate';
+    if (!audited) return payload;
     try {
       log.append(entryOf(request, route, reply.statusCode, payload));
     } catch (err) {

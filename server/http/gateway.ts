@@ -22,7 +22,7 @@ import { keepAlive } from './keepalive.ts';
 import type { PhoneAuth } from './phone-auth.ts';
 import { clientGone } from './port.ts';
 import { TokenBucket } from './rate-limit.ts';
-import { type Decode, RegistrationGates } from './registration-gate.ts';
+import { type Decode, type Door, type Elsewhere, RegistrationGates } from './registration-gate.ts';
 
 export type FrameDecoder = Decode;
 
@@ -70,6 +70,8 @@ export interface GatewayOptions {
   guard: ConnectionGuard;
   /** The phone-token check; undefined: open registration (any register is believed). */
   auth: PhoneAuth | undefined;
+  /** Users held on other nodes of the cluster, taken over by a valid register here. */
+  elsewhere?: Elsewhere;
   hooks: GatewayHooks;
   log: FastifyBaseLogger;
   /**
@@ -93,6 +95,11 @@ export interface Gateway {
   forget(socket: number): void;
   /** A phone that moved here from another process, on a WebSocket adopted without a handshake. */
   adopt(ws: WebSocket, phone: PhoneState): void;
+  /**
+   * Close the connection that holds `user` here, for another node where it registered with a
+   * valid token; resolves once its session has ended (false: no connection here holds it).
+   */
+  replaceHolder(user: string): Promise<boolean>;
   /** What the gateway keeps for all phones: carried to a successor with the last batch. */
   exportShared(): GatewayShared;
   importShared(shared: GatewayShared): void;
@@ -155,11 +162,6 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
   let nextSocket = 0;
   let attempts = new CallAttempts(o.limits.callAttempts, o.limits.callAttemptWindowMs, Date.now());
   const live = new Map<number, Connection>();
-  const gates = new RegistrationGates(o.auth, o.decode, {
-    received: o.hooks.received,
-    refused: o.hooks.registrationRefused,
-    replaced: o.hooks.registrationReplaced,
-  });
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: o.limits.maxPayloadBytes,
@@ -204,6 +206,34 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     o.hooks.sent('error');
   };
 
+  const close = (c: Connection, code: number, reason: string) => {
+    c.closed = true;
+    c.ws.close(code, reason);
+  };
+  const door: Door<Connection> = {
+    deliver: (c, m) => {
+      if (c.waiting !== null) c.waiting.push(m);
+      else pass(c, m);
+    },
+    refuse: (c, error, ref) => sendError(c.ws, error, ref),
+    close,
+    end: async (c) => {
+      if (c.port !== null) o.rt.exit(c.port, clientGone);
+      if (c.session !== null) await o.rt.awaitExit(c.session, Number.POSITIVE_INFINITY);
+    },
+  };
+  const gates = new RegistrationGates(
+    o.auth,
+    o.decode,
+    door,
+    {
+      received: o.hooks.received,
+      refused: o.hooks.registrationRefused,
+      replaced: o.hooks.registrationReplaced,
+    },
+    o.elsewhere,
+  );
+
   const pass = (c: Connection, m: Frame) => {
     if (m.type === 'invite' && c.user !== null && !attempts.admit(c.user, Date.now())) {
       o.hooks.callAttemptRefused();
@@ -228,36 +258,12 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     o.sockets.set(id, c.ws);
     // A phone that moved here registered with its token already: its gate starts open.
     if (c.user !== null) gates.registered(id, c.user);
-    const gate = gates.open(
-      id,
-      c.address,
-      {
-        deliver: (m) => {
-          if (c.waiting !== null) c.waiting.push(m);
-          else pass(c, m);
-        },
-        refuse: (error, ref) => sendError(c.ws, error, ref),
-        close: (code, reason) => {
-          c.closed = true;
-          c.ws.close(code, reason);
-        },
-        end: async () => {
-          if (c.port !== null) o.rt.exit(c.port, clientGone);
-          if (c.session !== null) await o.rt.awaitExit(c.session, Number.POSITIVE_INFINITY);
-        },
-        get closed() {
-          return c.closed;
-        },
-      },
-      c.user !== null,
-    );
+    const gate = gates.open(id, c, c.user !== null);
     c.ws.on('message', (data: RawData, isBinary: boolean) => {
       if (c.closed) return;
       if (!c.bucket.take(Date.now())) {
         sendError(c.ws, hotlineError('HOT_ERR_RATE_LIMITED', o.limits.messagesPerSecond));
-        c.closed = true;
-        c.ws.close(1008, 'rate limit');
-        return;
+        return close(c, 1008, 'rate limit');
       }
       if (isBinary) return sendError(c.ws, hotlineError('HOT_ERR_BINARY_FRAME'));
       gate.receive(data.toString());
@@ -318,6 +324,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
       if (user !== null) gates.registered(socket, user);
       if (c.session !== null) release(c);
     },
+    replaceHolder: (user) => gates.replaceHolder(user),
     get starting() {
       let n = 0;
       for (const c of live.values()) if (c.session === null) n++;

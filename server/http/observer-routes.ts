@@ -106,6 +106,8 @@ export async function observerRoutes(app: FastifyInstance, r: ObserverRoutes): P
         if (req.headers['content-type']?.startsWith('application/json')) throw refused;
         return signInForm(reply, refused.message);
       }
+      // Whose sign-in it was, for the audit trail (the route is public: no hook has set it).
+      req.adminHolder = holder;
       return reply
         .setCookie(OBSERVER_COOKIE, sessions.create(holder), {
           httpOnly: true,

@@ -5,7 +5,8 @@
  * with it, in order; only a register whose token names its user goes on, as the plain
  * `{type, user}` frame every release knows. A valid register for a user another connection
  * of this node holds closes that connection first (REPLACED_CLOSE_CODE), and goes on once
- * its session has ended, so the old call's CDR is written and the name is free.
+ * its session has ended, so the old call's CDR is written and the name is free; a user held
+ * on another node of a cluster is taken over the same way there (`Elsewhere`).
  */
 import { type HotlineError, hotlineError } from '../errors/catalogue.ts';
 import { type PhoneAuth, splitToken } from './phone-auth.ts';
@@ -23,17 +24,32 @@ export type Decode = (
   text: string,
 ) => { ok: true; message: Message } | { ok: false; error: HotlineError; ref?: string };
 
-/** What a gate may do to its connection. */
-export interface Line {
-  /** Pass a frame on toward the session, in order. */
-  deliver(m: Message): void;
-  /** Send the phone an error frame. */
-  refuse(error: HotlineError, ref?: string): void;
-  /** Close the socket now; later frames are ignored. */
-  close(code: number, reason: string): void;
-  /** End the connection's session; resolves once it is gone. */
-  end(): Promise<void>;
+/** What a gate reads of its connection: the gateway's own record of it, never a copy. */
+export interface Gated {
+  readonly address: string;
+  /** Set once the socket is closing: later frames and answers are dropped. */
   readonly closed: boolean;
+}
+
+/** What a gate may do to a connection: the gateway's, one set for all its connections. */
+export interface Door<C extends Gated> {
+  /** Pass a frame on toward the connection's session, in order. */
+  deliver(c: C, m: Message): void;
+  /** Send the phone an error frame. */
+  refuse(c: C, error: HotlineError, ref?: string): void;
+  /** Close the socket now; later frames are ignored. */
+  close(c: C, code: number, reason: string): void;
+  /** End the connection's session; resolves once it is gone. */
+  end(c: C): Promise<void>;
+}
+
+/** A user held on another node: have that node let go of it (cluster-replacement.ts). */
+export interface Elsewhere {
+  /**
+   * Resolves once `user` is free here (at once when no other node holds it), or with the
+   * error that says why it is not; `token` is the register's, which that node checks again.
+   */
+  takeOver(user: string, token: unknown): Promise<HotlineError | undefined>;
 }
 
 export interface GateHooks {
@@ -46,20 +62,23 @@ export interface GateHooks {
 }
 
 /** The gates of one gateway: every connection's, and which connection holds which user. */
-export class RegistrationGates {
-  readonly #lines = new Map<number, Line>();
+export class RegistrationGates<C extends Gated> {
+  readonly #connections = new Map<number, C>();
   readonly #holders = new Map<string, number>();
 
   /** `auth` undefined: open registration, a register is believed (and any token ignored). */
   constructor(
     private readonly auth: PhoneAuth | undefined,
     private readonly decode: Decode,
+    private readonly door: Door<C>,
     private readonly hooks: GateHooks,
+    private readonly elsewhere?: Elsewhere,
   ) {}
 
-  /** The gate of connection `id` from `address`; `authenticated` when it moved here registered. */
-  open(id: number, address: string, line: Line, authenticated = false): { receive(text: string): void } {
-    this.#lines.set(id, line);
+  /** The gate of connection `id`; `authenticated` when it moved here registered. */
+  open(id: number, c: C, authenticated = false): { receive(text: string): void } {
+    const { door } = this;
+    this.#connections.set(id, c);
     let held: string[] | null = null;
     const receive = (text: string): void => {
       if (held !== null) return void held.push(text);
@@ -72,25 +91,28 @@ export class RegistrationGates {
         token = split.token;
         decoded = this.decode(split.text);
       }
-      if (!decoded.ok) return line.refuse(decoded.error, decoded.ref);
+      if (!decoded.ok) return door.refuse(c, decoded.error, decoded.ref);
       this.hooks.received(decoded.message.type);
       const m = decoded.message;
-      if (this.auth === undefined || m.type !== 'register' || authenticated) return line.deliver(m);
+      if (this.auth === undefined || m.type !== 'register' || authenticated) return door.deliver(c, m);
       held = [];
       void admit(this.auth, m, token);
     };
     const admit = async (auth: PhoneAuth, m: Message, token: unknown): Promise<void> => {
-      const verdict = await auth.admit(token, String(m.user), address);
-      if (line.closed) return;
+      const verdict = await auth.admit(token, String(m.user), c.address);
+      if (c.closed) return;
       if (!verdict.ok) {
         this.hooks.refused(verdict.error.code);
-        line.refuse(verdict.error, 'register');
-        if (verdict.close) return line.close(1008, 'registration throttled');
+        door.refuse(c, verdict.error, 'register');
+        if (verdict.close) return door.close(c, 1008, 'registration throttled');
       } else {
-        authenticated = true;
         await this.#replace(verdict.user, id);
-        if (line.closed) return;
-        line.deliver(m);
+        const elsewhere = await this.elsewhere?.takeOver(verdict.user, token);
+        if (c.closed) return;
+        if (elsewhere === undefined) {
+          authenticated = true;
+          door.deliver(c, m);
+        } else door.refuse(c, elsewhere, 'register');
       }
       const queued = held ?? [];
       held = null;
@@ -100,6 +122,15 @@ export class RegistrationGates {
     return { receive };
   }
 
+  /**
+   * Another node asks for `user`, having checked a valid token for it: close the connection
+   * of this node that holds it, as a register here would. Resolves once its session has
+   * ended; false when no connection here holds the user.
+   */
+  async replaceHolder(user: string): Promise<boolean> {
+    return this.#replace(user, undefined);
+  }
+
   /** The session of connection `id` registered `user`. */
   registered(id: number, user: string): void {
     this.#holders.set(user, id);
@@ -107,20 +138,22 @@ export class RegistrationGates {
 
   /** Connection `id` (registered as `user`, if it was) is gone. */
   closed(id: number, user: string | null): void {
-    this.#lines.delete(id);
+    this.#connections.delete(id);
     if (user !== null && this.#holders.get(user) === id) this.#holders.delete(user);
   }
 
-  async #replace(user: string, by: number): Promise<void> {
+  /** Close the connection other than `by` that holds `user`, and wait for its session's end. */
+  async #replace(user: string, by: number | undefined): Promise<boolean> {
     const holder = this.#holders.get(user);
-    const line = holder === undefined || holder === by ? undefined : this.#lines.get(holder);
-    if (line === undefined) return;
+    const c = holder === undefined || holder === by ? undefined : this.#connections.get(holder);
+    if (c === undefined) return false;
     this.closed(holder as number, user);
     this.hooks.replaced();
-    line.refuse(hotlineError('HOT_ERR_REGISTRATION_REPLACED'));
+    this.door.refuse(c, hotlineError('HOT_ERR_REGISTRATION_REPLACED'));
     // Closed at once, not after the closing handshake: a phone that lost its network never
     // answers it, and this registration waits for the old session to end.
-    line.close(REPLACED_CLOSE_CODE, 'replaced');
-    await line.end();
+    this.door.close(c, REPLACED_CLOSE_CODE, 'replaced');
+    await this.door.end(c);
+    return true;
   }
 }

@@ -30,6 +30,7 @@ import { ClientProtocol } from '../calls/protocol/codec.ts';
 import { builtInRelease } from '../calls/releases/built-in.ts';
 import { additionsOf } from '../calls/releases/index.ts';
 import { type Cluster, joinCluster } from '../cluster/cluster.ts';
+import { nodeRequests } from '../cluster/node-requests.ts';
 import { HotlineError, hotlineError } from '../errors/catalogue.ts';
 import { moveAll } from '../handoff/batches.ts';
 import { directSuccessor, type StartSuccessor, type SuccessorSpec } from '../handoff/channel.ts';
@@ -41,6 +42,7 @@ import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
 import { AuditLog } from '../http/audit-log.ts';
 import { installAuditTrail } from '../http/audit-trail.ts';
 import { installAdminAuth, resolveAdminToken } from '../http/auth.ts';
+import { ClusterReplacement, REPLACE_TOPIC } from '../http/cluster-replacement.ts';
 import { guardConnections } from '../http/connection-guard.ts';
 import { attachGateway, type Gateway } from '../http/gateway.ts';
 import { handoffRoutes } from '../http/handoff-routes.ts';
@@ -56,7 +58,7 @@ import { tokenRoutes } from '../http/token-routes.ts';
 import { ReleaseHandler } from '../release/handler.ts';
 import { devKeyPair, readPublicKeys } from '../release/keys.ts';
 import { RELEASE_API_VERSION } from '../release/module.ts';
-import { type Clock, type Pid, Runtime } from '../runtime/index.ts';
+import { type Clock, type Pid, pidNode, Runtime } from '../runtime/index.ts';
 import { carryCounters, type MetricsValues } from './metrics/carry.ts';
 import { createMetrics, type NodeMetrics } from './metrics/index.ts';
 import type { NodeSettings } from './settings.ts';
@@ -264,6 +266,22 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
 
   const token = resolveAdminToken(settings.adminToken, settings.dataDir);
   let accepting = true;
+  const registrationAuth = settings.openRegistration ? undefined : phoneAuth(settings);
+  // A valid register here takes its user over from another node (only with tokens to check).
+  const replacement =
+    cluster === undefined || registrationAuth === undefined
+      ? undefined
+      : new ClusterReplacement({
+          requests: nodeRequests(cluster.nc, settings.node, REPLACE_TOPIC),
+          node: settings.node,
+          holder: (user) => {
+            const pid = rt.whereis(userName(user));
+            return pid === undefined ? undefined : pidNode(pid);
+          },
+          auth: registrationAuth,
+          refused: (code) =>
+            publicApp.log.warn({ code }, 'cluster: a request to take over a user was refused'),
+        });
   const gateway = attachGateway(publicApp, {
     path: '/calls',
     rt,
@@ -277,7 +295,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     decode: (text) => protocol.decode(text),
     limits: settings,
     guard,
-    auth: settings.openRegistration ? undefined : phoneAuth(settings),
+    auth: registrationAuth,
+    ...(replacement === undefined ? {} : { elsewhere: replacement }),
     hooks: {
       received: metrics.received,
       sent: metrics.sent,
@@ -296,6 +315,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
           }),
         }),
   });
+  replacement?.serve((user) => gateway.replaceHolder(user));
   const ready = () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined;
   publicRoutes(publicApp, {
     node: settings.node,

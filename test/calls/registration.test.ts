@@ -1,23 +1,31 @@
 /**
  * Authenticated registration: a phone registers with a phone token, and the node takes the
  * user from the token. Every refusal with its code; names that cannot be stolen; a phone that
- * comes back replacing its old connection; a token that expires during a call; key rotation,
- * on one node and across two; brute force throttled per source address; open registration.
+ * comes back replacing its old connection, on its node or from another node of a cluster; a
+ * token that expires during a call; key rotation, on one node and across two; brute force
+ * throttled per source address; open registration.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
 import { userName } from '../../server/calls/contract.ts';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
+import { type Answer, requestSubject } from '../../server/cluster/node-requests.ts';
+import { ClusterReplacement, REPLACE_TOPIC } from '../../server/http/cluster-replacement.ts';
+import { PhoneAuth } from '../../server/http/phone-auth.ts';
 import { issuePhoneToken } from '../../server/http/phone-tokens.ts';
 import { REPLACED_CLOSE_CODE } from '../../server/http/registration-gate.ts';
 import type { NodeSettings } from '../../server/node/settings.ts';
-import { MediaFlow, serviceCall } from '../support/calls.ts';
-import { cdrOf } from '../support/cdrs.ts';
+import { devKeyPair } from '../../server/release/keys.ts';
+import { pidNode } from '../../server/runtime/index.ts';
+import { answeredCall, MediaFlow, serviceCall } from '../support/calls.ts';
+import { cdrOf, fetchCdrs } from '../support/cdrs.ts';
 import { metric } from '../support/metrics.ts';
 import { seeEachOther, useNatsServer } from '../support/nats.ts';
+import { reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
 import { startTestNode, type TestNode, tempDataDir } from '../support/test-node.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
@@ -29,6 +37,7 @@ const phones: Phone[] = [];
 afterEach(async () => {
   for (const p of phones.splice(0)) p.ws.terminate();
   await Promise.all(started.splice(0).map((n) => n.shutdown()));
+  await reapNodeProcesses();
 });
 
 async function start(settings: Partial<NodeSettings> = {}): Promise<TestNode> {
@@ -396,6 +405,30 @@ describe('open registration', () => {
     const n = await start();
     expect(await metric(n, 'hotline_open_registration')).toBe(0);
   });
+
+  it('is warned of in the log at every start of a node process, and only with the flag', async () => {
+    const dataDir = tempDataDir();
+    const warnings = async (args: string[]) => {
+      const n = await spawnNodeProcess(dataDir, args);
+      n.proc.kill('SIGTERM');
+      expect(await n.exited).toMatchObject({ code: 0 });
+      return n
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('open registration'))
+        .map((line) => JSON.parse(line) as { level: number; msg: string });
+    };
+    try {
+      for (let start = 0; start < 2; start++) {
+        const logged = await warnings(['--open-registration']);
+        expect(logged).toHaveLength(1);
+        expect(logged[0]).toMatchObject({ level: 40, msg: expect.stringContaining('--open-registration') });
+      }
+      expect(await warnings([])).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000); // three node processes, one after the other
 });
 
 describe('phone tokens from the admin surface', () => {
@@ -415,5 +448,161 @@ describe('phone tokens from the admin surface', () => {
     expect(res.status).toBe(200);
     const { token } = (await res.json()) as { token: string };
     expect(await present(await bare(n), { user: 'alice', token })).toMatchObject({ type: 'registered' });
+  });
+});
+
+/** Two nodes that trust one phone key (a's): a token from `a.tokens` registers on either. */
+async function twoNodes(): Promise<[TestNode, TestNode]> {
+  const a = await start({ node: 'ra', cluster: nats().url });
+  // In a's data directory, removed with it: b reads it once, at its start.
+  const keyFile = publicKeyFile(a.dataDir, 'operator', devKeyPair(a.dataDir, 'phone-signing').publicKey);
+  const b = await start({ node: 'rb', cluster: nats().url, phoneKeys: [keyFile] });
+  await seeEachOther([a, b]);
+  return [a, b];
+}
+
+async function phoneOn(n: TestNode, tokens: TestNode['tokens'], user: string): Promise<Phone> {
+  const p = await Phone.connect(n.callsUrl, { token: tokens });
+  phones.push(p);
+  await p.register(user);
+  return p;
+}
+
+const holderNode = (n: TestNode, user: string) => {
+  const pid = n.rt.whereis(userName(user));
+  return pid === undefined ? undefined : pidNode(pid);
+};
+
+describe('a valid registration on another node of the cluster', () => {
+  it("replaces the holder on its node: 4409 there, the call's CDR there, and the user registers here", async () => {
+    const [a, b] = await twoNodes();
+    const old = await phoneOn(a, a.tokens, 'alice');
+    const bob = await phoneOn(b, a.tokens, 'bob');
+    await waitFor('bob known on ra', () => holderNode(a, 'bob') === 'rb');
+    await waitFor('alice known on rb', () => holderNode(b, 'alice') === 'ra');
+    await answeredCall(old, bob, 'before', 'bob');
+    const flow = new MediaFlow(old, 'before');
+    await flow.more(2);
+
+    // Alice's phone comes back on the other node, its old connection still up as far as ra knows.
+    const back = await phoneOn(b, a.tokens, 'alice');
+    flow.stop();
+    expect(await old.next('error')).toMatchObject({ code: 'HOT_ERR_REGISTRATION_REPLACED' });
+    expect(await old.closed).toMatchObject({ code: REPLACED_CLOSE_CODE, reason: 'replaced' });
+    expect(await bob.next((m) => m.type === 'ended' && m.callId === 'before')).toMatchObject({
+      type: 'ended',
+    });
+    expect(holderNode(b, 'alice')).toBe('rb');
+    await waitFor('ra sees alice on rb', () => holderNode(a, 'alice') === 'rb');
+    // The call alice placed from ra has its one CDR on ra, ended by her old connection going.
+    expect(await cdrOf(a, 'before')).toMatchObject({
+      caller: 'alice',
+      callee: 'bob',
+      cause: 'client_gone',
+      endedBy: 'caller',
+    });
+    expect(await fetchCdrs(b, { callId: 'before' })).toEqual([]);
+    expect(await metric(a, 'hotline_registrations_replaced_total')).toBe(1);
+    expect(await metric(b, 'hotline_registrations_replaced_total')).toBe(0);
+
+    // The new connection is alice now: bob reaches it on rb.
+    await answeredCall(bob, back, 'after', 'alice');
+    bob.send({ type: 'bye', callId: 'after' });
+    expect(await back.next('ended')).toMatchObject({ cause: 'normal' });
+  });
+
+  it('without a valid token changes nothing on the holding node', async () => {
+    const [a, b] = await twoNodes();
+    const owner = await phoneOn(a, a.tokens, 'alice');
+    const session = a.rt.whereis(userName('alice'));
+    await waitFor('alice known on rb', () => holderNode(b, 'alice') === 'ra');
+
+    const other = await bare(b);
+    const expired = await issuePhoneToken(a.dataDir, 'alice', -60_000);
+    expect(await present(other, { user: 'alice', token: expired })).toMatchObject({
+      code: 'HOT_ERR_PHONE_TOKEN_EXPIRED',
+    });
+    expect(await present(other, { user: 'alice', token: await a.tokens('eve') })).toMatchObject({
+      code: 'HOT_ERR_PHONE_USER_MISMATCH',
+    });
+    // A token rb trusts but ra does not: ra refuses to let go, and rb says so.
+    const bOnly = await issuePhoneToken(b.dataDir, 'alice', 60_000);
+    expect(await present(other, { user: 'alice', token: bOnly })).toMatchObject({
+      code: 'HOT_ERR_REGISTRATION_NOT_RELEASED',
+    });
+
+    // Requests forged straight onto ra's subject: not JSON, not the schema, a bad token.
+    const nc = await connect({ servers: nats().url });
+    try {
+      const ask = async (data: string) =>
+        JSON.parse(
+          new TextDecoder().decode(
+            (await nc.request(requestSubject('ra', REPLACE_TOPIC), new TextEncoder().encode(data))).data,
+          ),
+        );
+      expect(await ask('{not json')).toEqual({ refused: 'HOT_ERR_SCHEMA' });
+      expect(await ask(JSON.stringify({ user: 'alice' }))).toEqual({ refused: 'HOT_ERR_SCHEMA' });
+      expect(await ask(JSON.stringify({ user: 'alice', token: expired }))).toEqual({
+        refused: 'HOT_ERR_PHONE_TOKEN_EXPIRED',
+      });
+      expect(await ask(JSON.stringify({ user: 'alice', token: await a.tokens('eve') }))).toEqual({
+        refused: 'HOT_ERR_PHONE_USER_MISMATCH',
+      });
+    } finally {
+      await nc.close();
+    }
+
+    await sleep(100);
+    expect(a.rt.whereis(userName('alice'))).toBe(session);
+    expect(holderNode(b, 'alice')).toBe('ra');
+    expect(owner.isOpen).toBe(true);
+    expect(await metric(a, 'hotline_registrations_replaced_total')).toBe(0);
+    // The owner still calls.
+    owner.send({ type: 'invite', callId: 'still', to: 'echo' });
+    await owner.next((m) => m.type === 'answered' && m.callId === 'still');
+  });
+});
+
+describe('taking a user over from another node, as this node waits for it', () => {
+  const auth = new PhoneAuth({
+    keys: new Map(),
+    issuer: 'hotline',
+    users: undefined,
+    failures: 10,
+    failureWindowMs: 60_000,
+  });
+  const replacement = (holder: () => string | undefined, answer: Answer) =>
+    new ClusterReplacement({
+      requests: { ask: async () => answer, answer: () => () => undefined },
+      node: 'here',
+      holder,
+      auth,
+      timeoutMs: 300,
+      refused: () => undefined,
+    });
+
+  it('ends in a typed error when the other node never frees the name', async () => {
+    const r = replacement(() => 'there', { ok: false, why: 'timeout' });
+    expect(await r.takeOver('alice', 'token')).toMatchObject({
+      code: 'HOT_ERR_REGISTRATION_NOT_RELEASED',
+      message: expect.stringContaining('still held after 300 ms'),
+    });
+  });
+
+  it('goes on once the name is free here, whatever a peer answered', async () => {
+    let holder: string | undefined = 'there';
+    setTimeout(() => {
+      holder = undefined;
+    }, 100);
+    const r = replacement(() => holder, { ok: true, body: { something: 'else' } });
+    expect(await r.takeOver('alice', 'token')).toBeUndefined();
+  });
+
+  it('asks nobody for a user held here or nowhere', async () => {
+    const r = replacement(() => 'here', { ok: false, why: 'failed' });
+    expect(await r.takeOver('alice', 'token')).toBeUndefined();
+    expect(
+      await replacement(() => undefined, { ok: false, why: 'failed' }).takeOver('a', 't'),
+    ).toBeUndefined();
   });
 });

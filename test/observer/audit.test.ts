@@ -40,15 +40,17 @@ async function send(node: TestNode, method: string, path: string, token: string,
   return { status: res.status, text: await res.text() };
 }
 
+/** A node on a fresh data directory, with a read-only token named viewer (its first audited change). */
+async function withViewer(): Promise<{ dir: string; node: TestNode; viewer: string }> {
+  const dir = dataDir();
+  const node = await start(dir);
+  const made = await send(node, 'POST', '/admin/tokens', node.adminToken, { name: 'viewer', scope: 'read' });
+  return { dir, node, viewer: (JSON.parse(made.text) as { token: string }).token };
+}
+
 describe('the audit trail', () => {
   it('records changes and refusals with token, source and outcome, newest first, and never a secret', async () => {
-    const dir = dataDir();
-    const node = await start(dir);
-    const made = await send(node, 'POST', '/admin/tokens', node.adminToken, {
-      name: 'viewer',
-      scope: 'read',
-    });
-    const viewer = (JSON.parse(made.text) as { token: string }).token;
+    const { dir, node, viewer } = await withViewer();
     await send(node, 'POST', '/admin/releases/9.9.9/install', node.adminToken, {
       mode: 'canary',
       watchMs: 1000,
@@ -92,6 +94,50 @@ describe('the audit trail', () => {
 
     const file = readFileSync(join(dir, 'audit.log'), 'utf8');
     for (const secret of [viewer, node.adminToken, 'not-a-token']) expect(file).not.toContain(secret);
+  });
+
+  it('records every observer sign-in, accepted or refused, by token name and never the token', async () => {
+    const { dir, node, viewer } = await withViewer();
+    const signIn = (body: string, type: string) =>
+      fetch(`${node.adminUrl}/observer/session`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body,
+        redirect: 'manual',
+      });
+    const form = 'application/x-www-form-urlencoded';
+    expect((await signIn(new URLSearchParams({ token: viewer }).toString(), form)).status).toBe(303);
+    expect((await signIn(new URLSearchParams({ token: 'guessed-wrong' }).toString(), form)).status).toBe(401);
+    expect((await signIn(JSON.stringify({ token: 'guessed-again' }), 'application/json')).status).toBe(401);
+    expect((await signIn(JSON.stringify({ token: node.adminToken }), 'application/json')).status).toBe(303);
+
+    const { total, entries } = JSON.parse((await send(node, 'GET', '/admin/audit', node.adminToken)).text);
+    expect(total).toBe(5);
+    const signIns = entries.slice(0, 4);
+    for (const e of signIns)
+      expect(e).toMatchObject({ method: 'POST', route: '/observer/session', params: {} });
+    expect(
+      signIns.map((e: { token: string | null; status: number; code?: string }) => [
+        e.token,
+        e.status,
+        e.code,
+      ]),
+    ).toEqual([
+      ['default', 303, undefined],
+      [null, 401, 'HOT_ERR_WRONG_ADMIN_TOKEN'],
+      [null, 401, undefined],
+      ['viewer', 303, undefined],
+    ]);
+    expect(signIns[3].source).toMatch(/127\.0\.0\.1/);
+
+    // Signing out is not an admin change, nor is showing the sign-in page.
+    await fetch(`${node.adminUrl}/observer`);
+    await fetch(`${node.adminUrl}/observer/session/delete`, { method: 'POST', redirect: 'manual' });
+    expect(JSON.parse((await send(node, 'GET', '/admin/audit', viewer)).text).total).toBe(5);
+
+    const file = readFileSync(join(dir, 'audit.log'), 'utf8');
+    for (const secret of [viewer, node.adminToken, 'guessed-wrong', 'guessed-again'])
+      expect(file).not.toContain(secret);
   });
 
   it('outlives a restart, and never reads back or builds on a torn last line', async () => {

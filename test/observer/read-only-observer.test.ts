@@ -45,11 +45,11 @@ describe('the observer signed in read-only', { timeout: 60_000 }, () => {
     expect((await page.locator('#signed-in').textContent())?.trim()).toBe('watcher · read');
     expect(await page.locator('section.actions').isVisible()).toBe(false);
     expect(await page.locator('#install-button').isVisible()).toBe(false);
-    // The audit panel lists the token's own making.
+    // The audit panel lists this sign-in, newest, and before it the token's own making.
     await page.waitForSelector('#audit-list li');
-    expect(await page.locator('#audit-list li').first().textContent()).toContain(
-      'default POST /admin/tokens',
-    );
+    const audit = await page.locator('#audit-list li').allTextContents();
+    expect(audit[0]).toContain('watcher POST /observer/session {} → 303');
+    expect(audit[1]).toContain('default POST /admin/tokens');
     // Nothing the page did on its own was refused.
     expect(watch.errors).toEqual([]);
 
