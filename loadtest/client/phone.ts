@@ -3,6 +3,7 @@
  * harness and the example CLI all drive nodes through it. Incoming messages queue until
  * awaited with `next()`, so a script reads like the call flow it follows.
  */
+import type { SecureContextOptions } from 'node:tls';
 import WebSocket from 'ws';
 import type { ClientMessage, ServerMessage } from '../../server/calls/protocol/shipped.ts';
 
@@ -25,7 +26,7 @@ export interface PhoneOptions {
    * For a wss:// node whose certificate no system CA signed: the PEM certificates to trust
    * (its own, when self-signed). NODE_EXTRA_CA_CERTS does the same for a whole process.
    */
-  ca?: string | Buffer;
+  ca?: SecureContextOptions['ca'];
 }
 
 /** A phone token for `user`, as a real client gets one from its operator. */
