@@ -5,7 +5,7 @@
  * CDR, the handoff counts them, and the listening socket moves, so the phones reconnect to
  * the successor on the same address and certificate.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -23,6 +23,11 @@ import { waitFor } from '../support/wait.ts';
 const certs = useTwoCertificates();
 
 const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hotline-tls-node-'));
+  dirs.push(dir);
+  return dir;
+};
 const groups: number[] = [];
 afterEach(async () => {
   // The node and any successor it started share its process group.
@@ -37,18 +42,22 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A node on the certificate files `cert.pem` and `key.pem` of `dir` (made from `certs.first` without one). */
-async function tlsNodeProcess(dir = mkdtempSync(join(tmpdir(), 'hotline-tls-handoff-'))) {
-  dirs.push(dir);
-  const files = existsSync(join(dir, 'cert.pem'))
-    ? { tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem') }
-    : writeCertificate(dir, certs.first);
+/**
+ * A node on the certificate files `cert.pem` and `key.pem` of `dir` (a new directory with the
+ * first certificate, unless given); `entry` server/keeper.ts runs it under the keeper.
+ */
+async function tlsNodeProcess(o: { dir?: string; entry?: string } = {}) {
+  const dir = o.dir ?? tempDir();
+  const files =
+    o.dir === undefined
+      ? writeCertificate(dir, certs.first)
+      : { tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem') };
   const dataDir = join(dir, 'data');
   const node = await spawnNodeProcess(
     dataDir,
     ['--tls-cert', files.tlsCert, '--tls-key', files.tlsKey],
     20_000,
-    { ownGroup: true },
+    { ownGroup: true, ...(o.entry === undefined ? {} : { entry: o.entry }) },
   );
   groups.push(node.proc.pid as number);
   const phones: Phone[] = [];
@@ -78,15 +87,15 @@ const cdrsOf = (dataDir: string, callId: string) =>
   readCdrLog(dataDir).filter((l): l is { t: 'cdr' } & Cdr => l.t === 'cdr' && l.callId === callId);
 
 describe('a TLS node as a process', () => {
-  it('reloads its certificate on SIGHUP; calls carry on, new connections see the new certificate', async () => {
+  it('reloads its certificate on SIGHUP under the keeper; calls carry on, new connections see the new certificate', async () => {
     // The node's files are symlinks into a directory it does not watch: only SIGHUP tells it.
-    const dir = mkdtempSync(join(tmpdir(), 'hotline-tls-sighup-'));
-    dirs.push(dir);
+    const dir = tempDir();
     mkdirSync(join(dir, 'store'));
     const stored = writeCertificate(join(dir, 'store'), certs.first);
     symlinkSync(stored.tlsCert, join(dir, 'cert.pem'));
     symlinkSync(stored.tlsKey, join(dir, 'key.pem'));
-    const { node, phone } = await tlsNodeProcess(dir);
+    // The keeper passes SIGHUP on to the node it runs.
+    const { node, phone } = await tlsNodeProcess({ dir, entry: 'server/keeper.ts' });
     const alice = await phone('alice');
     await serviceCall(alice, 'e1');
     const flow = new MediaFlow(alice, 'e1', 20);

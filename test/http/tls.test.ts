@@ -76,18 +76,17 @@ describe('a node serving TLS', () => {
     expect(await servedFingerprint(node.adminUrl, certs.ca)).toBe(certs.first.fingerprint);
   });
 
-  it('is reached by the hotline CLI with NODE_EXTRA_CA_CERTS and by npm run phone with --ca', async () => {
+  it('is reached by the hotline CLI with NODE_EXTRA_CA_CERTS (told so without it) and by npm run phone with --ca', async () => {
     const { node, dir } = await tlsNode();
     const caFile = join(dir, 'cert.pem');
+    const target = { adminUrl: node.adminUrl, dataDir: node.dataDir };
+    const untrusted = await hotlineCli(target, node.adminToken, 'admin-token', 'list');
+    expect(untrusted.code).not.toBe(0);
+    expect(untrusted.stderr).toMatch(/TLS certificate is not trusted .*NODE_EXTRA_CA_CERTS/);
     const before = process.env.NODE_EXTRA_CA_CERTS;
     process.env.NODE_EXTRA_CA_CERTS = caFile;
     try {
-      const cli = await hotlineCli(
-        { adminUrl: node.adminUrl, dataDir: node.dataDir },
-        node.adminToken,
-        'admin-token',
-        'list',
-      );
+      const cli = await hotlineCli(target, node.adminToken, 'admin-token', 'list');
       expect(cli.stderr).toBe('');
       expect(cli.code).toBe(0);
       expect(JSON.parse(cli.stdout)).toMatchObject({
