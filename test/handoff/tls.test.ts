@@ -118,6 +118,18 @@ describe('a TLS node as a process', () => {
     expect(node.proc.exitCode).toBeNull();
   });
 
+  it('takes SIGHUP without TLS as nothing to reload, and keeps serving', async () => {
+    const node = await spawnNodeProcess(join(tempDir(), 'data'), [], 20_000, { ownGroup: true });
+    groups.push(node.proc.pid as number);
+    node.proc.kill('SIGHUP');
+    await waitFor('the SIGHUP logged', () =>
+      logLines(node).some((l) => l.msg === 'SIGHUP: this node serves no TLS; nothing to reload'),
+    );
+    const health = (await (await fetch(`${node.httpUrl}/healthz`)).json()) as { status: string };
+    expect(health.status).toBe('ok');
+    expect(node.proc.exitCode).toBeNull();
+  });
+
   it('tells its TLS phones to reconnect at a handoff; their calls end with CDRs, and they come back to the successor', async () => {
     const { node, dataDir, phone } = await tlsNodeProcess();
     const alice = await phone('alice');

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
+import type { NodeSettings } from '../../server/node/settings.ts';
 import { answeredCall, MediaFlow, serviceCall } from '../support/calls.ts';
 import { hotlineCli } from '../support/hotline-cli.ts';
 import { sample } from '../support/metrics.ts';
@@ -33,10 +34,10 @@ afterEach(async () => {
   }
 });
 
-async function tlsNode() {
+async function tlsNode(overrides: Partial<NodeSettings> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'hotline-tls-'));
   const files = writeCertificate(dir, certs.first);
-  const node = await startTestNode(files);
+  const node = await startTestNode({ ...files, ...overrides });
   const r = { node, phones: [] as Phone[], dir, files };
   running.push(r);
   const phone = async (user: string) => {
@@ -142,6 +143,25 @@ describe('a node serving TLS', () => {
     // Node's TLS server takes the request for a bad handshake and closes the socket, saying nothing.
     expect(answer).not.toMatch(/^HTTP\//);
     expect(answer).toBe('');
+  });
+
+  it('counts a TLS connection as pending until it is a phone, and closes one that never shakes hands', async () => {
+    const { node, phone } = await tlsNode({ maxPendingPerAddress: 2, handshakeTimeoutMs: 500 });
+    // Each phone stops being pending once its upgrade is done (over TLS too), so more phones
+    // than the per-address cap connect from one address.
+    const phones = [];
+    for (const user of ['p1', 'p2', 'p3', 'p4']) phones.push(await phone(user));
+    expect(phones.every((p) => p.isOpen)).toBe(true);
+    expect((await httpsGet(`${node.httpUrl}/healthz`, certs.ca)).status).toBe(200);
+
+    const { port } = new URL(node.httpUrl);
+    const silent = tcpConnect({ host: '127.0.0.1', port: Number(port) });
+    silent.on('error', () => {});
+    await new Promise((resolve) => silent.once('close', resolve));
+    await waitFor('the timeout counted', async () => {
+      const text = await node.metrics.registry.metrics();
+      return (sample(text, 'hotline_connections_timed_out_total', { reason: 'handshake' }) ?? 0) >= 1;
+    });
   });
 
   it('takes a new certificate when its files change; live calls carry on, new connections see it', async () => {
