@@ -1,11 +1,12 @@
 /**
  * A node serving TLS, run as `npm start` runs it: SIGHUP reloads its certificate with phones
- * in calls, and a handoff tells its TLS phones to reconnect (a TLS connection cannot change
- * process): each gets HOT_ERR_HANDOFF_TLS_RECONNECT and a 1012 close, its call ends with a
- * CDR, the handoff counts them, and the listening socket moves, so the phones reconnect to
- * the successor on the same address and certificate.
+ * in calls (a bad pair is refused with a logged, typed error), and a handoff tells its TLS
+ * phones to reconnect (a TLS connection cannot change process): each gets
+ * HOT_ERR_HANDOFF_TLS_RECONNECT and a 1012 close, its call ends with a CDR, the handoff counts
+ * them, and the listening socket moves, so the phones reconnect to the successor on the same
+ * address and certificate.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -115,6 +116,14 @@ describe('a TLS node as a process', () => {
     await flow.drain();
     expect(flow.errors).toEqual([]);
     expect(alice.isOpen).toBe(true);
+
+    // A bad pair at the next SIGHUP: logged with its code, and the certificate in use stays.
+    writeFileSync(join(dir, 'store', 'key.pem'), 'not a key');
+    node.proc.kill('SIGHUP');
+    await waitFor('the refusal logged', () =>
+      logLines(node).some((l) => l.code === 'HOT_ERR_TLS_CERTIFICATE_INVALID' && l.why === 'SIGHUP'),
+    );
+    expect(await servedFingerprint(node.callsUrl, certs.ca)).toBe(certs.second.fingerprint);
     expect(node.proc.exitCode).toBeNull();
   });
 
