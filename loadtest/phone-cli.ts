@@ -13,6 +13,7 @@
  * 2 when the call ends with any other cause (busy, ring_timeout, …).
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ClientMessage, ServerMessage } from '../server/calls/protocol/shipped.ts';
 import { defaultSettings } from '../server/node/settings.ts';
@@ -50,6 +51,11 @@ const program = new Command('phone')
       .env('HOTLINE_DATA_DIR')
       .default(defaultSettings.dataDir),
   )
+  .addOption(
+    new Option('--ca <pem>', 'trust this CA (or self-signed) certificate for a wss:// node').env(
+      'HOTLINE_CA',
+    ),
+  )
   .addOption(new Option('--call <to>', 'user or service number to call: echo, ivr, noanswer').default('echo'))
   .addOption(
     new Option('--answer', 'wait for an incoming call and answer it instead of calling').conflicts('call'),
@@ -78,6 +84,7 @@ const o = program.opts<{
   url: string;
   user: string;
   token?: string;
+  ca?: string;
   dataDir: string;
   call: string;
   answer?: true;
@@ -220,7 +227,10 @@ async function run(phone: Phone): Promise<number> {
 async function main(): Promise<number> {
   const token: PhoneTokenSource =
     o.token === undefined ? operatorTokens(o.dataDir, 3_600_000) : () => o.token as string;
-  const phone = await Phone.connect(o.url, { token }).catch((err: unknown) => {
+  const phone = await Phone.connect(o.url, {
+    token,
+    ...(o.ca === undefined ? {} : { ca: readFileSync(o.ca) }),
+  }).catch((err: unknown) => {
     throw new Exit(1, `could not connect to ${o.url}: ${(err as Error).message}`);
   });
   print('·', `connected to ${o.url}`);

@@ -1,6 +1,7 @@
 /**
  * `npm start`: one node on the embedded defaults. Flags and HOTLINE_* environment variables
- * change them; SIGTERM or SIGINT shut it down gracefully; SIGUSR2 hands the node to a
+ * change them; SIGTERM or SIGINT shut it down gracefully; SIGHUP reloads the TLS certificate
+ * (server/http/tls-reload.ts); SIGUSR2 hands the node to a
  * successor process started from the same entry point (server/handoff), and this one exits.
  * `--successor` is how that successor is started: it boots without listening and takes the
  * node over from its parent.
@@ -241,6 +242,12 @@ const program = new Command('hotline-node')
     ),
   )
   .addOption(
+    new Option('--tls-cert <pem>', 'serve wss:// and https:// with this certificate (chain), PEM').env(
+      'HOTLINE_TLS_CERT',
+    ),
+  )
+  .addOption(new Option('--tls-key <pem>', "the TLS certificate's private key, PEM").env('HOTLINE_TLS_KEY'))
+  .addOption(
     new Option(
       '--successor',
       'started by a node handing itself over: take the node over from the parent process',
@@ -334,6 +341,12 @@ node.publicApp.log.info(
 );
 servingNow(settings.pidFile);
 
+// SIGHUP is "read your configuration again" (the keeper passes it on): a new TLS certificate.
+// It never stops the node, TLS or not.
+process.on('SIGHUP', () => {
+  if (node.tls === undefined) node.publicApp.log.info('SIGHUP: this node serves no TLS; nothing to reload');
+  else node.tls.reload('SIGHUP');
+});
 process.on('SIGUSR2', () => {
   node.publicApp.log.info('SIGUSR2: handing the node to a successor process');
   node.handoff().then(

@@ -3,6 +3,7 @@
  * harness and the example CLI all drive nodes through it. Incoming messages queue until
  * awaited with `next()`, so a script reads like the call flow it follows.
  */
+import type { SecureContextOptions } from 'node:tls';
 import WebSocket from 'ws';
 import type { ClientMessage, ServerMessage } from '../../server/calls/protocol/shipped.ts';
 
@@ -21,6 +22,11 @@ export interface PhoneOptions {
    * it the phone registers with no token, as only an open-registration node takes.
    */
   token?: PhoneTokenSource;
+  /**
+   * For a wss:// node whose certificate no system CA signed: the PEM certificates to trust
+   * (its own, when self-signed). NODE_EXTRA_CA_CERTS does the same for a whole process.
+   */
+  ca?: SecureContextOptions['ca'];
 }
 
 /** A phone token for `user`, as a real client gets one from its operator. */
@@ -72,6 +78,7 @@ export class Phone {
   static connect(url: string, options: PhoneOptions = {}): Promise<Phone> {
     const ws = new WebSocket(url, {
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
       perMessageDeflate: false,
       // A node that is starting (or stopping) may take the connection and never answer.
       handshakeTimeout: 10_000,

@@ -319,6 +319,16 @@ const catalogue = {
     fault: 'node',
     message: (why: string) => `the handoff failed and this node carries on with everything it had: ${why}`,
   },
+  HOT_ERR_HANDOFF_TLS_RECONNECT: {
+    fault: 'node',
+    message: () => 'the node is moving to a new process and a TLS connection cannot move with it; reconnect',
+  },
+  // TLS (server/http/tls.ts)
+  HOT_ERR_TLS_CERTIFICATE_INVALID: {
+    fault: 'caller',
+    message: (cert: string, key: string, why: string) =>
+      `the TLS certificate ${cert} with key ${key} cannot be used: ${why}`,
+  },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -43,9 +43,11 @@ export interface MovingNode {
   metrics(): Promise<unknown>;
   /** Refuse phones from now on (only A's kept keep-alive connections could still bring one). */
   stopAccepting(): void;
+  /** Phones that cannot move (TLS) told to reconnect and ended here; resolves with how many. */
+  reconnectUnmovable(): Promise<number>;
 }
 
-type Counts = Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs'>;
+type Counts = Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs' | 'tlsReconnects'>;
 
 /** A batch on its way: what A must commit or take back. */
 interface Sent {
@@ -61,7 +63,7 @@ export function moveAll(node: MovingNode) {
     const route: MoveRoute = { send: (m) => void channel.send({ type: 'dist', message: m }).catch(() => {}) };
     inbox.handlers.dist = (m) => rt.move.receive(m.message);
     rt.move.peer(route);
-    const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0 };
+    const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0, tlsReconnects: 0 };
     const moveBatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
       const batch = ++counts.batches;
       const sent = await send(node, channel, batch, phones, pids, last);
@@ -90,11 +92,14 @@ export function moveAll(node: MovingNode) {
     };
     try {
       hooks.phase('phones');
+      counts.tlsReconnects += await node.reconnectUnmovable();
       for (const group of batchesOf(node, node.gateway.phones()))
         await moveBatch(group.phones, group.pids, false);
       hooks.phase('final');
       await settleStarting(node.gateway);
       node.stopAccepting();
+      // Phones that were still starting when the first batches left.
+      counts.tlsReconnects += await node.reconnectUnmovable();
       const phones = node.gateway.phones().map((p) => ({ ...p, head: Buffer.alloc(0) }));
       const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
       await moveBatch(phones, rest, true);

@@ -35,6 +35,8 @@ export interface HandoffSummary {
   ms: number;
   /** The longest any moved process was suspended. */
   maxPauseMs: number;
+  /** Phones on TLS connections, told to reconnect instead of moving (server/http/tls-reconnect.ts). */
+  tlsReconnects: number;
 }
 
 export type HandoffPhase = 'spawn' | 'hello' | 'boot' | 'listeners' | 'phones' | 'final' | 'done' | 'failed';
@@ -51,7 +53,7 @@ export type MoveAll = (
   channel: SuccessorChannel,
   inbox: Inbox,
   hooks: HandoffHooks,
-) => Promise<Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs'>>;
+) => Promise<Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs' | 'tlsReconnects'>>;
 
 export interface OldNode {
   readonly node: string;

@@ -12,6 +12,7 @@ import { listProcesses, type Runtime, supervisionTree } from '../runtime/index.t
 import { type ConnectionLimits, serverTimeouts } from './connection-guard.ts';
 import { installErrorHandler } from './errors.ts';
 import { answerExpectContinue } from './expect-continue.ts';
+import type { TlsPair } from './tls.ts';
 
 export interface AppOptions {
   logger: boolean | { level: string };
@@ -19,6 +20,8 @@ export interface AppOptions {
   loggerInstance?: FastifyBaseLogger;
   /** Node's request, headers and keep-alive timeouts come from these (Node's defaults without). */
   connections?: ConnectionLimits;
+  /** Serve HTTPS (and wss://) with this certificate; plain HTTP without. */
+  https?: TlsPair;
 }
 
 export function createFastify(options: AppOptions): FastifyInstance {
@@ -27,10 +30,19 @@ export function createFastify(options: AppOptions): FastifyInstance {
   // Fastify's ajv strips unknown properties by default; the schemas say additionalProperties:
   // false, so an unknown query parameter must be refused (400), not silently dropped.
   const ajv = { customOptions: { removeAdditional: false } } as const;
-  const common = { logController, ajv, ...(options.connections && serverTimeouts(options.connections)) };
-  const app = options.loggerInstance
-    ? Fastify({ loggerInstance: options.loggerInstance, ...common })
-    : Fastify({ logger: options.logger, ...common });
+  const common = {
+    logController,
+    ajv,
+    ...(options.connections && serverTimeouts(options.connections)),
+    ...(options.https && { https: options.https }),
+  };
+  // With `https`, fastify's server is an https.Server: a net.Server and an http.Server as
+  // far as everything here uses it (routes, upgrades, listen, close), so it is typed as one.
+  const app = (
+    options.loggerInstance
+      ? Fastify({ loggerInstance: options.loggerInstance, ...common })
+      : Fastify({ logger: options.logger, ...common })
+  ) as FastifyInstance;
   installErrorHandler(app);
   answerExpectContinue(app);
   return app;

@@ -49,6 +49,13 @@ export function serverTimeouts(l: ConnectionLimits) {
   };
 }
 
+/**
+ * The TCP socket a request or upgrade came on. Over TLS, 'connection' gives the TCP socket and
+ * requests and upgrades the TLSSocket wrapped around it, which keeps it as `_parent` (Node's
+ * tls, unchanged since Node 0.x; there is no public accessor).
+ */
+const tcpOf = (socket: Socket): Socket => (socket as { _parent?: Socket | null })._parent ?? socket;
+
 export function guardConnections(
   app: FastifyInstance,
   l: ConnectionLimits,
@@ -95,7 +102,7 @@ export function guardConnections(
   // An upgrade does not: the handshake ends when the socket becomes a phone, and one refused
   // whose client never closes its side is destroyed when the wait runs out.
   server.on('request', (req: { socket: Socket }) => {
-    const p = pending.get(req.socket);
+    const p = pending.get(tcpOf(req.socket));
     if (p?.timer === undefined) return;
     clearTimeout(p.timer);
     p.timer = undefined;
@@ -107,5 +114,5 @@ export function guardConnections(
     for (const [socket, p] of pending) if (p.timer !== undefined) socket.destroy();
   });
 
-  return { becamePhone: release };
+  return { becamePhone: (socket) => release(tcpOf(socket)) };
 }

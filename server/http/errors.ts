@@ -96,6 +96,8 @@ export const httpStatus: { readonly [C in ErrorCode]: number } = {
   HOT_ERR_HANDOFF_RUNNING: 409,
   HOT_ERR_HANDOFF_INCOMPATIBLE: 409,
   HOT_ERR_HANDOFF_FAILED: 502,
+  HOT_ERR_HANDOFF_TLS_RECONNECT: 503,
+  HOT_ERR_TLS_CERTIFICATE_INVALID: 422,
 };
 
 export function installErrorHandler(app: FastifyInstance): void {

@@ -27,6 +27,11 @@ export interface PortHooks {
 /** Reasons a port ends with, beyond OTP's own. */
 export const clientGone: ExitReason = Object.freeze({ type: 'shutdown', detail: 'client_gone' });
 export const slowReader: ExitReason = Object.freeze({ type: 'shutdown', detail: 'slow_reader' });
+/** The node moves to a new process without this connection (a TLS one): the phone reconnects. */
+export const serviceRestart = Object.freeze({
+  type: 'shutdown',
+  detail: 'service_restart',
+}) satisfies ExitReason;
 
 /** WebSocket close codes (RFC 6455) for the ways a port ends. */
 function closeCode(reason: ExitReason): number {
@@ -34,7 +39,8 @@ function closeCode(reason: ExitReason): number {
     case 'normal':
       return 1000;
     case 'shutdown':
-      return 1001;
+      // 1012 Service Restart (IANA's WebSocket close code registry): come back, to the same address.
+      return reason.detail === serviceRestart.detail ? 1012 : 1001;
     default:
       return 1011;
   }

@@ -236,13 +236,18 @@ export function adoptWebSocket(socket: Socket, head: Uint8Array, options: AdoptO
   return ws;
 }
 
+/** A TLS connection cannot move: its session keys live in this process's OpenSSL. */
+export function runsOverTls(ws: WebSocket): boolean {
+  return (internals(ws)._socket as { encrypted?: boolean }).encrypted === true;
+}
+
 function cannotDetach(ws: WebSocket): string | undefined {
   const w = internals(ws);
   if (detached.has(ws) || detaching.has(ws)) return 'it is detached or being detached already';
   if (w._readyState !== WebSocket.OPEN) return `it is not open (readyState ${w._readyState})`;
   if (Object.keys(w._extensions).length > 0)
     return `it negotiated ${Object.keys(w._extensions).join()}, whose compression state cannot move`;
-  if ((w._socket as { encrypted?: boolean }).encrypted === true) return 'it runs over TLS';
+  if (runsOverTls(ws)) return 'it runs over TLS';
   const handle = (w._socket as unknown as { _handle?: Partial<HandleInternals> | null })._handle;
   if (typeof handle?.readStop !== 'function' || typeof handle.readStart !== 'function')
     return 'its socket has no stream handle to stop reading';

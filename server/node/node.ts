@@ -18,6 +18,7 @@
  * tree, listener, cluster join or CDR recovery: those arrive from the old process.
  */
 import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CdrArchive } from '../calls/cdr/archive.ts';
@@ -54,6 +55,9 @@ import { phoneTokenRoute } from '../http/phone-token-route.ts';
 import { trustedPhoneKeys } from '../http/phone-tokens.ts';
 import { createPort } from '../http/port.ts';
 import { releaseRoutes } from '../http/release-routes.ts';
+import { readTlsPair, tlsFiles } from '../http/tls.ts';
+import { reconnectTlsPhones } from '../http/tls-reconnect.ts';
+import { TlsReloader } from '../http/tls-reload.ts';
 import { tokenRoutes } from '../http/token-routes.ts';
 import { ReleaseHandler } from '../release/handler.ts';
 import { devKeyPair, readPublicKeys } from '../release/keys.ts';
@@ -76,13 +80,15 @@ export interface HotlineNode {
   publicApp: FastifyInstance;
   adminApp: FastifyInstance;
   gateway: Gateway;
-  /** ws://host:port/calls */
+  /** ws://host:port/calls (wss:// with TLS) */
   callsUrl: string;
   httpUrl: string;
   adminUrl: string;
   adminToken: string;
   /** The cluster joined with settings.cluster; undefined when the node runs alone. */
   cluster: Cluster | undefined;
+  /** Reloads the certificate of both surfaces (SIGHUP; file changes start it too); undefined without TLS. */
+  tls: TlsReloader | undefined;
   /** CDRs written at start for calls that were up when the node last died. */
   recovered: number;
   /** Graceful: stop accepting, end calls with their CDRs, close sockets (1001), flush. */
@@ -153,8 +159,29 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   // A restarted node boots its permanent release.
   for (const b of (await releases.boot(settings.release)).behaviours) rt.modules.load(b);
   const logger = options.logger === false ? false : { level: settings.logLevel };
-  const publicApp = createFastify({ logger, connections: settings });
-  const adminApp = createFastify({ logger: false, loggerInstance: publicApp.log, connections: settings });
+  // A successor reads the same files: the listening sockets it is handed serve TLS from it.
+  const tlsAt = tlsFiles(settings);
+  const https = tlsAt === undefined ? {} : { https: readTlsPair(tlsAt) };
+  const publicApp = createFastify({ logger, connections: settings, ...https });
+  const adminApp = createFastify({
+    logger: false,
+    loggerInstance: publicApp.log,
+    connections: settings,
+    ...https,
+  });
+  const tls =
+    tlsAt === undefined
+      ? undefined
+      : new TlsReloader(tlsAt, [publicApp.server, adminApp.server] as unknown as TlsServer[], {
+          reloaded: (fingerprint, why) => {
+            metrics.tlsReload('reloaded');
+            publicApp.log.info({ fingerprint, why }, `TLS certificate reloaded (${why})`);
+          },
+          refused: (err, why) => {
+            metrics.tlsReload('refused');
+            publicApp.log.error({ err, code: err.code, why }, `${err.message}; the certificate in use stays`);
+          },
+        });
   const connectionHooks = {
     refused: metrics.connectionRefused,
     handshakeTimedOut: metrics.handshakeTimedOut,
@@ -387,15 +414,17 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
     return `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   };
+  const secure = tls === undefined ? '' : 's';
   const located = () => {
     Object.assign(where, {
-      callsUrl: `${url(publicApp, 'ws')}/calls`,
-      httpUrl: url(publicApp, 'http'),
-      adminUrl: url(adminApp, 'http'),
+      callsUrl: `${url(publicApp, `ws${secure}`)}/calls`,
+      httpUrl: url(publicApp, `http${secure}`),
+      adminUrl: url(adminApp, `http${secure}`),
     });
     return where as Required<typeof where>;
   };
   if (successor === undefined) located();
+  tls?.watch();
   cluster?.membership.announce();
 
   const handoffs =
@@ -425,6 +454,14 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
                 accepting = false;
                 gateway.stopAccepting();
               },
+              reconnectUnmovable: () =>
+                reconnectTlsPhones({
+                  rt,
+                  gateway,
+                  sockets,
+                  sessions: 'sessions' as Pid,
+                  reconnected: metrics.tlsReconnects,
+                }),
             }),
           },
           options.launch.start ?? directSuccessor,
@@ -455,6 +492,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     },
     adminToken: token.token,
     cluster,
+    tls,
     recovered: recovered.length,
     stop() {
       stopping ??= (async () => {
@@ -470,6 +508,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         await Promise.all([publicApp.close(), adminApp.close(), releases.store.flushed]);
         await cluster?.leave();
         await watchdog?.stop();
+        tls?.close();
       })();
       return stopping;
     },
@@ -485,6 +524,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         // Everything is the successor's: this process holds nothing, and its stop() has nothing to stop.
         app = undefined;
         stopping = Promise.resolve();
+        tls?.close();
         handedOff(summary);
         return summary;
       } catch (err) {

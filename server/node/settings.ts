@@ -53,6 +53,9 @@ export interface NodeSettings extends ConnectionLimits {
   watchdogMs: number;
   /** Where the serving node writes its pid (a successor rewrites it when it takes over). */
   pidFile: string | undefined;
+  /** PEM files of the certificate (chain) and its key: both surfaces serve TLS; undefined: plain. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
 }
 
 export const defaultSettings: NodeSettings = {
@@ -100,4 +103,6 @@ export const defaultSettings: NodeSettings = {
   cluster: undefined,
   watchdogMs: 5_000,
   pidFile: undefined,
+  tlsCert: undefined,
+  tlsKey: undefined,
 };

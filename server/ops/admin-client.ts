@@ -1,4 +1,4 @@
-/** A node's admin API over fetch: bearer token, typed errors surfaced with their codes. */
+/** A node's admin API over fetch (http:// or https://): bearer token, typed errors surfaced with their codes. */
 import type { InstallProgress } from '../release/installer.ts';
 
 /** A node's error answer: its HTTP status, its catalogue code, and the whole body (reports ride along). */
@@ -17,6 +17,28 @@ export class AdminRequestError extends Error {
   }
 }
 
+/** What undici's fetch failure carries as its cause's code when the node's certificate is not trusted. */
+const UNTRUSTED_CERTIFICATE = /CERT|SELF_SIGNED|VERIFY/;
+
+/**
+ * fetch, with an https:// node whose certificate this process does not trust named as such
+ * (fetch itself says only "fetch failed"). A client trusts a private CA or a self-signed
+ * certificate through NODE_EXTRA_CA_CERTS, read when the process starts.
+ */
+async function adminFetch(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const code = (err as { cause?: { code?: unknown } }).cause?.code;
+    if (typeof code === 'string' && UNTRUSTED_CERTIFICATE.test(code))
+      throw new Error(
+        `${new URL(url).origin}: its TLS certificate is not trusted (${code}); start this with NODE_EXTRA_CA_CERTS=<the node's certificate or its CA, PEM>`,
+        { cause: err },
+      );
+    throw err;
+  }
+}
+
 export class AdminClient {
   constructor(
     readonly url: string,
@@ -26,7 +48,7 @@ export class AdminClient {
   ) {}
 
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${this.url}${path}`, {
+    const res = await adminFetch(`${this.url}${path}`, {
       method,
       headers: {
         authorization: `Bearer ${this.token}`,
@@ -55,7 +77,7 @@ export class AdminClient {
 
   /** The install's progress as the node pushes it (server-sent events), until it ends. */
   async *installEvents(): AsyncGenerator<InstallProgress> {
-    const res = await fetch(`${this.url}/admin/install/events`, {
+    const res = await adminFetch(`${this.url}/admin/install/events`, {
       headers: { authorization: `Bearer ${this.token}` },
     });
     if (!res.ok || res.body === null) throw new Error(`${res.status}: cannot follow the install`);

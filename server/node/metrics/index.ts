@@ -17,11 +17,12 @@ import { type ReleaseMetrics, releaseMetrics } from './releases.ts';
 import { runtimeMetrics } from './runtime.ts';
 import { type SessionMetrics, sessionMetrics } from './sessions.ts';
 import type { ScrapeSources } from './sources.ts';
+import { type TlsMetrics, tlsMetrics } from './tls.ts';
 
 export type { FrameTotals } from './frames.ts';
 export type { ScrapeSources } from './sources.ts';
 
-export interface NodeMetrics extends CallMetrics, ConnectionMetrics, RegistrationMetrics {
+export interface NodeMetrics extends CallMetrics, ConnectionMetrics, RegistrationMetrics, TlsMetrics {
   registry: Registry;
   /** What the release handler reports. */
   release: ReleaseMetrics;
@@ -61,6 +62,7 @@ export function createMetrics(node: string, openRegistration = false): NodeMetri
     registry,
     ...connectionMetrics(registry),
     ...registrationMetrics(registry, openRegistration),
+    ...tlsMetrics(registry),
     release,
     handoff: handoffMetrics(registry),
     sessionTurn: sessions.turn,
