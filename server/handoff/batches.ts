@@ -196,7 +196,7 @@ async function send(
     const extra = last
       ? { last: { gateway: node.gateway.exportShared(), application: node.application(), metrics } }
       : {};
-    await channel.send({ type: 'batch', batch, images, phones: moving, ...extra });
+    await channel.send({ type: 'batch', batch, images, phones: moving, names: rt.move.names(), ...extra });
     return sent;
   } catch (err) {
     takeBack(rt, sent);

@@ -11,7 +11,7 @@
  * on the other side while the move runs, both ways. `abort` tells B to give up and exit.
  */
 import type { GatewayShared, PhoneState } from '../http/gateway.ts';
-import type { DistMessage, ProcessImage } from '../runtime/index.ts';
+import type { DistMessage, Pid, ProcessImage } from '../runtime/index.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
 export const HANDOFF_PROTOCOL_VERSION = 1;
@@ -57,6 +57,12 @@ export type HandoffMessage =
       readonly batch: number;
       readonly images: readonly ProcessImage[];
       readonly phones: readonly MovingPhone[];
+      /**
+       * A's registered names as the batch leaves (rt.move.names()): B looks them up after its
+       * own, so what runs in B reaches by name what is still in A (the CDR journal, users).
+       * Optional: a successor that ignores it speaks the same protocol, without those names.
+       */
+      readonly names?: readonly [string, Pid][];
       /** Only with the last batch: what the node keeps besides its processes. */
       readonly last?: LastBatch;
     }
