@@ -47,6 +47,8 @@ export type HandoffMessage =
       readonly firstRef: number;
       /** The release A runs: B boots it, so the processes find their code. */
       readonly release: string;
+      /** What A's node gives B to boot with (the observer's sign-ins: B serves pages from the listeners phase on). */
+      readonly boot?: unknown;
     }
   | { readonly type: 'refused'; readonly why: string }
   | { readonly type: 'listener'; readonly surface: Surface }
@@ -80,6 +82,8 @@ export interface LastBatch {
   readonly application: string;
   /** prom-client's getMetricsAsJSON() of A: B's counters go on from these. */
   readonly metrics: unknown;
+  /** What else A's node carries to B (the handoff's progress, the observer's sign-ins); B's node reads it. */
+  readonly node?: unknown;
 }
 
 export type HandoffMessageType = HandoffMessage['type'];
