@@ -139,7 +139,8 @@ describe('the observer and the metrics through a node handoff', { timeout: 180_0
     await page.fill('#token', node.adminToken);
     await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
     const snapshots = async () => Number((await page.locator('html').getAttribute('data-snapshots')) ?? 0);
-    await waitFor('a first snapshot', async () => (await snapshots()) > 0);
+    // A few seconds of charts first, for the screenshot.
+    await waitFor('a few snapshots', async () => (await snapshots()) >= 4, 15_000);
     expect(await page.locator('#handoff-phase').textContent()).toBe('none');
     await page.locator('#handoff-phase').evaluate(recordPhases);
     // Signed in (the sign-in form answered 401): from now on, nothing the page asks is refused.
