@@ -44,7 +44,7 @@ export interface DashboardSpec {
   sections: Section[];
 }
 
-/** What both dashboards share: variables, install annotations, links, refresh and time. */
+/** What both dashboards share: variables, install and handoff annotations, links, refresh and time. */
 export function dashboard(spec: DashboardSpec): Dashboard {
   return {
     uid: spec.uid,
@@ -61,7 +61,7 @@ export function dashboard(spec: DashboardSpec): Dashboard {
     schemaVersion: 42,
     links: [otherDashboards],
     templating: { list: [datasourceVariable, nodeVariable(spec.nodes === ALL_NODES)] },
-    annotations: { list: installAnnotations(spec.nodes) },
+    annotations: { list: [...installAnnotations(spec.nodes), ...handoffAnnotations(spec.nodes)] },
     panels: layout(spec.sections),
   };
 }
@@ -119,6 +119,30 @@ const installAnnotations = (nodes: string): PromAnnotation[] => [
     tagKeys: 'node',
     titleFormat: 'rollback',
     textFormat: 'on {{node}}',
+  }),
+];
+
+/**
+ * A handoff's successor refuses scrapes until it has the node, so the phases Prometheus sees
+ * are the old process's first ones (spawn, hello, boot: the successor starting); the end is
+ * marked by the outcome, counted once the successor serves.
+ */
+const handoffAnnotations = (nodes: string): PromAnnotation[] => [
+  annotation({
+    name: 'Handoff phases',
+    iconColor: 'purple',
+    expr: `max by (node, phase) (hotline_handoff_phase${on(nodes, 'phase!~"done|failed"')})`,
+    tagKeys: 'node,phase',
+    titleFormat: 'handoff: {{phase}}',
+    textFormat: 'on {{node}}',
+  }),
+  annotation({
+    name: 'Handoffs',
+    iconColor: 'orange',
+    expr: `sum by (node, outcome) (increase(hotline_handoffs_total${on(nodes)}[$__rate_interval]))`,
+    tagKeys: 'node,outcome',
+    titleFormat: 'handoff {{outcome}}',
+    textFormat: 'node process replaced on {{node}}',
   }),
 ];
 
@@ -315,6 +339,76 @@ export const phaseDurations = (nodes: string, w: number): Panel =>
       },
     ],
   });
+
+// --- Node handoff ----------------------------------------------------------------------
+
+/** The node's process handed to a successor: outcomes, progress, what moved and the pause phones saw. */
+export const handoffPanels = (nodes: string): Panel[] => [
+  stat({
+    title: 'Handoffs',
+    description:
+      "Handoffs of the node's process to a successor over the time range, by outcome: done, failed (the node carried on with everything) or refused (an incompatible successor, before anything moved).",
+    unit: 'none',
+    w: 6,
+    instant: true,
+    series: [
+      {
+        expr: `sum by (outcome) (increase(hotline_handoffs_total${on(nodes)}[$__range]))`,
+        legend: '{{outcome}}',
+      },
+    ],
+  }),
+  timeseries({
+    title: 'Handoff progress',
+    description:
+      "Share of the running (or latest) handoff's batches done, per node. The successor refuses scrapes until it has the node, so a handoff longer than the scrape interval shows as a gap, then 100%; the observer page follows it batch by batch.",
+    unit: 'percentunit',
+    w: 6,
+    min: 0,
+    max: 1,
+    series: [{ expr: `max by (node) (hotline_handoff_progress_ratio${on(nodes)})`, legend: '{{node}}' }],
+  }),
+  timeseries({
+    title: 'Moved by handoffs',
+    description:
+      'Processes (sessions, ports, call legs, supervisors, the CDR journal) and phone sockets moved to a successor process, per scrape interval.',
+    unit: 'none',
+    w: 6,
+    points: true,
+    series: [
+      {
+        expr: `sum by (node) (increase(hotline_handoff_processes_moved_total${on(nodes)}[$__rate_interval]))`,
+        legend: 'processes {{node}}',
+      },
+      {
+        expr: `sum by (node) (increase(hotline_handoff_sockets_moved_total${on(nodes)}[$__rate_interval]))`,
+        legend: 'sockets {{node}}',
+      },
+    ],
+  }),
+  timeseries({
+    title: 'Pause a phone saw in a handoff',
+    description:
+      "How long a moved phone's processes were suspended while its batch moved: p50 and p99 over the phones moved in the interval, and the longest of the latest handoff.",
+    unit: 's',
+    w: 6,
+    points: true,
+    series: [
+      {
+        expr: `histogram_quantile(0.5, sum by (le) (${rate('hotline_handoff_pause_seconds_bucket', nodes)}))`,
+        legend: 'p50',
+      },
+      {
+        expr: `histogram_quantile(0.99, sum by (le) (${rate('hotline_handoff_pause_seconds_bucket', nodes)}))`,
+        legend: 'p99',
+      },
+      {
+        expr: `max by (node) (hotline_handoff_max_pause_seconds${on(nodes)})`,
+        legend: 'longest {{node}}',
+      },
+    ],
+  }),
+];
 
 // --- Runtime ---------------------------------------------------------------------------
 

@@ -108,6 +108,10 @@ export const node: Dashboard = hotline.dashboard({
       ],
     },
     {
+      row: 'Node handoff',
+      panels: hotline.handoffPanels(nodes),
+    },
+    {
       row: 'Runtime',
       panels: [
         timeseries({

@@ -70,6 +70,10 @@ export const overview: Dashboard = hotline.dashboard({
       panels: [hotline.installProgress(nodes, 12), hotline.phaseDurations(nodes, 12)],
     },
     {
+      row: 'Node handoff',
+      panels: hotline.handoffPanels(nodes),
+    },
+    {
       row: 'Runtime',
       panels: [
         hotline.mailboxes(nodes, 'node', 8),

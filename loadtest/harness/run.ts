@@ -354,9 +354,15 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   let chain = Promise.resolve();
   for (const u of o.upgrades)
     at(u.atSeconds, () => (chain = chain.then(() => upgrade(u.release, 'install'))));
+  // The load goes on until the last upgrade has ended, however long they take (a handoff
+  // boots a new process): an upgrade that outlasts the duration must still find the phones up.
+  let upgrading = o.upgrades.length > 0;
+  void Promise.allSettled(actions).then(() => {
+    upgrading = false;
+  });
   at(o.rollbackAtSeconds, rollback);
 
-  for (let t = 1; t <= endAt; t++) {
+  for (let t = 1; t <= endAt || upgrading; t++) {
     await new Promise((r) => setTimeout(r, Math.max(0, t0 + t * SECOND - Date.now())));
     await closeSecond(t);
   }

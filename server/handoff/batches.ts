@@ -41,6 +41,8 @@ export interface MovingNode {
   application(): Pid;
   /** prom-client's values, so B's counters go on from A's. */
   metrics(): Promise<unknown>;
+  /** What else the node carries to B with the last batch (`LastBatch.node`). */
+  carry(): unknown;
   /** Refuse phones from now on (only A's kept keep-alive connections could still bring one). */
   stopAccepting(): void;
   /** Phones that cannot move (TLS) told to reconnect and ended here; resolves with how many. */
@@ -88,13 +90,14 @@ export function moveAll(node: MovingNode) {
       counts.sockets += sent.detached.length;
       counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
       hooks.moved(sent.captured.length, sent.detached.length);
-      hooks.paused(pause);
+      hooks.paused(pause, sent.detached.length);
     };
     try {
       hooks.phase('phones');
       counts.tlsReconnects += await node.reconnectUnmovable();
-      for (const group of batchesOf(node, node.gateway.phones()))
-        await moveBatch(group.phones, group.pids, false);
+      const groups = batchesOf(node, node.gateway.phones());
+      hooks.planned(groups.length + 1);
+      for (const group of groups) await moveBatch(group.phones, group.pids, false);
       hooks.phase('final');
       await settleStarting(node.gateway);
       node.stopAccepting();
@@ -199,9 +202,16 @@ async function send(
       await channel.send({ type: 'socket', batch, socket: phone.socket }, d.socket);
     const moving = sent.detached.map((x) => x.phone);
     const extra = last
-      ? { last: { gateway: node.gateway.exportShared(), application: node.application(), metrics } }
+      ? {
+          last: {
+            gateway: node.gateway.exportShared(),
+            application: node.application(),
+            metrics,
+            node: node.carry(),
+          },
+        }
       : {};
-    await channel.send({ type: 'batch', batch, images, phones: moving, ...extra });
+    await channel.send({ type: 'batch', batch, images, phones: moving, names: rt.move.names(), ...extra });
     return sent;
   } catch (err) {
     takeBack(rt, sent);

@@ -41,11 +41,16 @@ export interface HandoffSummary {
 
 export type HandoffPhase = 'spawn' | 'hello' | 'boot' | 'listeners' | 'phones' | 'final' | 'done' | 'failed';
 
-/** What the handoff tells the node's metrics and logs. */
+/** What the handoff tells the node's metrics, logs and observer. */
 export interface HandoffHooks {
   phase(phase: HandoffPhase): void;
+  /** The successor's OS pid, once it is started. */
+  started(successor: number): void;
+  /** How many batches the handoff will take, the last one included, once the phones are grouped. */
+  planned(batches: number): void;
   moved(processes: number, sockets: number): void;
-  paused(ms: number): void;
+  /** A batch's processes were suspended `ms`: each of its `phones` saw that pause. */
+  paused(ms: number, phones: number): void;
 }
 
 /** What moves once B listens: every phone and process. Resolves with the counts once B has them all. */
@@ -63,6 +68,8 @@ export interface OldNode {
   readonly listeners: Listeners;
   /** The release this node runs: B boots it. */
   release(): string;
+  /** What B's node boots with besides (`welcome.boot`). */
+  boot(): unknown;
   /** The runtime's next ids: B's start above them. */
   nextIds(): { pid: number; ref: number };
   /** The pids B may make before the handoff ends: B's first pid is this far above A's. */
@@ -112,6 +119,7 @@ export class Handoffs {
       throw failed(`the successor could not be started: ${(err as Error).message}`);
     }
     (this.#running as { to: number }).to = channel.pid;
+    hooks.started(channel.pid);
     const inbox = new Inbox(channel);
     let takeBackListeners: (() => Promise<void>) | undefined;
     try {
@@ -132,6 +140,7 @@ export class Handoffs {
         firstPid: ids.pid + node.pidHeadroom,
         firstRef: ids.ref + node.pidHeadroom,
         release: node.release(),
+        boot: node.boot(),
       });
       const booted = await inbox.take(['ready', 'failed'], BOOT_TIMEOUT_MS, 'the successor boots');
       if (booted.message.type === 'failed')

@@ -11,7 +11,7 @@
  * on the other side while the move runs, both ways. `abort` tells B to give up and exit.
  */
 import type { GatewayShared, PhoneState } from '../http/gateway.ts';
-import type { DistMessage, ProcessImage } from '../runtime/index.ts';
+import type { DistMessage, Pid, ProcessImage } from '../runtime/index.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
 export const HANDOFF_PROTOCOL_VERSION = 1;
@@ -47,6 +47,8 @@ export type HandoffMessage =
       readonly firstRef: number;
       /** The release A runs: B boots it, so the processes find their code. */
       readonly release: string;
+      /** What A's node gives B to boot with (the observer's sign-ins: B serves pages from the listeners phase on). */
+      readonly boot?: unknown;
     }
   | { readonly type: 'refused'; readonly why: string }
   | { readonly type: 'listener'; readonly surface: Surface }
@@ -57,6 +59,12 @@ export type HandoffMessage =
       readonly batch: number;
       readonly images: readonly ProcessImage[];
       readonly phones: readonly MovingPhone[];
+      /**
+       * A's registered names as the batch leaves (rt.move.names()): B looks them up after its
+       * own, so what runs in B reaches by name what is still in A (the CDR journal, users).
+       * Optional: a successor that ignores it speaks the same protocol, without those names.
+       */
+      readonly names?: readonly [string, Pid][];
       /** Only with the last batch: what the node keeps besides its processes. */
       readonly last?: LastBatch;
     }
@@ -74,6 +82,8 @@ export interface LastBatch {
   readonly application: string;
   /** prom-client's getMetricsAsJSON() of A: B's counters go on from these. */
   readonly metrics: unknown;
+  /** What else A's node carries to B (the handoff's progress, the observer's sign-ins); B's node reads it. */
+  readonly node?: unknown;
 }
 
 export type HandoffMessageType = HandoffMessage['type'];

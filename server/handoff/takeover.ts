@@ -80,6 +80,8 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
         sockets.set(m.socket, handle as net.Socket);
       },
       batch: (m: MessageOfType<'batch'>) => {
+        // What runs here by now (earlier batches) reaches by name what is still in A.
+        if (m.names !== undefined) rt.move.peerNames(m.names);
         try {
           rt.move.restore(m.images);
         } catch (err) {

@@ -1,10 +1,12 @@
 /**
  * What the observer page shows, pushed: a snapshot of the node every second and the running
- * install's progress whenever it changes. One feed serves every open page; it samples only
- * while someone watches. It reads the runtime and the release handler and is told the rest
- * (frame counts, calls, readiness) by the composition root: it knows nothing of calls.
+ * install's and node handoff's progress whenever they change. One feed serves every open
+ * page; it samples only while someone watches. It reads the runtime and the release handler
+ * and is told the rest (frame counts, calls, readiness, the handoff) by the composition
+ * root: it knows nothing of calls.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { HandoffPhase } from '../handoff/handoff.ts';
 import type { ReleaseHandler, ReleaseList } from '../release/handler.ts';
 import type { InstallProgress } from '../release/installer.ts';
 import {
@@ -39,6 +41,27 @@ export interface ObserverSnapshot {
   mailboxes: ProcessInfo[];
   releases: Omit<ReleaseList, 'install'>;
   install: InstallProgress | null;
+  /** The running node handoff, or the latest one this process saw (or took over). */
+  handoff: HandoffProgress | null;
+}
+
+/** A node handoff as it goes (server/handoff): the old process's, then its successor's. */
+export interface HandoffProgress {
+  phase: HandoffPhase;
+  /** OS pids: the process handed off, and its successor (0 until it is started). */
+  from: number;
+  to: number;
+  /** Epoch ms. */
+  startedAt: number;
+  endedAt: number | null;
+  /** Planned is 0 until the phones are grouped; the last batch (supervisors, journal) counts. */
+  batches: { planned: number; done: number };
+  processes: number;
+  sockets: number;
+  /** The longest any batch was suspended: the pause its phones saw. */
+  maxPauseMs: number;
+  /** Why it failed (the node carried on), or null. */
+  error: string | null;
 }
 
 export interface FrameCounts {
@@ -49,7 +72,8 @@ export interface FrameCounts {
 
 export type ObserverEvent =
   | { event: 'snapshot'; data: ObserverSnapshot }
-  | { event: 'install'; data: InstallProgress | null };
+  | { event: 'install'; data: InstallProgress | null }
+  | { event: 'handoff'; data: HandoffProgress | null };
 
 export interface ObserverSources {
   node: string;
@@ -64,13 +88,14 @@ export interface ObserverSources {
   /** Frames counted since the node started. */
   frames(): FrameCounts;
   calls(): Record<string, number>;
+  handoff(): HandoffProgress | null;
   /** Where a snapshot that failed is reported: the feed goes on with the next one. */
   log(err: unknown): void;
 }
 
 const SNAPSHOT_EVERY_MS = 1000;
-/** How often the install's progress is compared with what was last sent. */
-const INSTALL_EVERY_MS = 200;
+/** How often the install's and the handoff's progress are compared with what was last sent. */
+const PROGRESS_EVERY_MS = 200;
 const MAILBOXES = 10;
 const NS_PER_MS = 1e6;
 /**
@@ -82,25 +107,30 @@ const lagMs = (ns: number) => Math.max(0, ns / NS_PER_MS - LAG_RESOLUTION_MS);
 
 export class ObserverFeed {
   readonly #s: ObserverSources;
-  readonly #listeners = new Set<(e: ObserverEvent) => void>();
+  /** Each listener, with what ends its stream. */
+  readonly #listeners = new Map<(e: ObserverEvent) => void, () => void>();
   readonly #lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   #timers: NodeJS.Timeout[] = [];
   /** The frame counts at the last sample, for the rates. */
   #frames: { at: number; counts: FrameCounts };
   #last: ObserverSnapshot | null = null;
   #install = '';
+  #handoff = '';
 
   constructor(sources: ObserverSources) {
     this.#s = sources;
     this.#frames = { at: Date.now(), counts: sources.frames() };
   }
 
-  /** Hear every event from now on, starting with a snapshot; returns the unsubscribe. */
-  subscribe(listener: (e: ObserverEvent) => void): () => void {
+  /**
+   * Hear every event from now on, starting with a snapshot, until `ended` (`end()`); returns
+   * the unsubscribe.
+   */
+  subscribe(listener: (e: ObserverEvent) => void, ended: () => void = () => {}): () => void {
     // Taken before anything starts: if it throws, no timer is left running.
     const first = this.#last ?? this.#snapshot(null);
     if (this.#listeners.size === 0) this.#start();
-    this.#listeners.add(listener);
+    this.#listeners.set(listener, ended);
     listener({ event: 'snapshot', data: first });
     return () => {
       this.#listeners.delete(listener);
@@ -108,9 +138,22 @@ export class ObserverFeed {
     };
   }
 
+  /**
+   * This process hands the node to its successor: tell every page how the handoff ended and
+   * end its stream, so that the page reconnects, to the successor, which listens by now.
+   */
+  end(): void {
+    const handoff = this.#s.handoff();
+    for (const [listener, ended] of [...this.#listeners]) {
+      listener({ event: 'handoff', data: handoff });
+      ended();
+    }
+  }
+
   #start(): void {
     this.#frames = { at: Date.now(), counts: this.#s.frames() };
     this.#install = JSON.stringify(this.#s.releases.progress);
+    this.#handoff = JSON.stringify(this.#s.handoff());
     this.#lag.enable();
     // A failing snapshot must not become an uncaught exception: that would take the node down.
     const guarded = (fn: () => void) => () => {
@@ -126,8 +169,8 @@ export class ObserverFeed {
         SNAPSHOT_EVERY_MS,
       ),
       setInterval(
-        guarded(() => this.#installTick()),
-        INSTALL_EVERY_MS,
+        guarded(() => this.#progressTick()),
+        PROGRESS_EVERY_MS,
       ),
     ];
   }
@@ -141,7 +184,7 @@ export class ObserverFeed {
   }
 
   #emit(e: ObserverEvent): void {
-    for (const listener of this.#listeners) listener(e);
+    for (const listener of this.#listeners.keys()) listener(e);
   }
 
   #tick(): void {
@@ -160,12 +203,18 @@ export class ObserverFeed {
     this.#emit({ event: 'snapshot', data: this.#last });
   }
 
-  #installTick(): void {
+  #progressTick(): void {
     const progress = this.#s.releases.progress;
     const text = JSON.stringify(progress);
-    if (text === this.#install) return;
-    this.#install = text;
-    this.#emit({ event: 'install', data: progress });
+    if (text !== this.#install) {
+      this.#install = text;
+      this.#emit({ event: 'install', data: progress });
+    }
+    const handoff = this.#s.handoff();
+    const handoffText = JSON.stringify(handoff);
+    if (handoffText === this.#handoff) return;
+    this.#handoff = handoffText;
+    this.#emit({ event: 'handoff', data: handoff });
   }
 
   #snapshot(rates: FrameCounts | null): ObserverSnapshot {
@@ -201,6 +250,7 @@ export class ObserverFeed {
       mailboxes: longestMailboxes(rt, MAILBOXES),
       releases: list,
       install,
+      handoff: this.#s.handoff(),
     };
   }
 }

@@ -53,10 +53,13 @@ export async function observerRoutes(app: FastifyInstance, r: ObserverRoutes): P
     });
     streams.add(stream.end);
     try {
-      unsubscribe = r.feed.subscribe((e) => {
-        if (session === undefined || sessions.valid(session)) stream.send(e.data, e.event);
-        else stream.end();
-      });
+      unsubscribe = r.feed.subscribe(
+        (e) => {
+          if (session === undefined || sessions.valid(session)) stream.send(e.data, e.event);
+          else stream.end();
+        },
+        () => stream.end(),
+      );
     } catch (err) {
       req.log.error({ err }, 'observer snapshot failed');
       stream.end();

@@ -2,7 +2,8 @@
  * Sign-in sessions of the observer page. A browser cannot send a bearer header when it
  * navigates, so signing in with the admin token gives it a cookie instead: a random id that
  * names a session kept here, in memory, until it expires or the user signs out. The token
- * itself never goes into a cookie, and a restart signs everyone out. A session can do what
+ * itself never goes into a cookie, and a restart signs everyone out (a node handoff does not:
+the sessions go to the successor). A session can do what
  * the token it was signed in with can, and ends when that token is revoked.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,11 +19,15 @@ export interface ObserverSessionOptions {
   now?: () => number;
 }
 
+export type ObserverSessionsImage = [string, { expires: number; holder: TokenHolder }][];
+
 export class ObserverSessions {
   readonly ttlMs: number;
   readonly #now: () => number;
   /** Session id → when it expires, and whose token signed it in. */
   readonly #sessions = new Map<string, { expires: number; holder: TokenHolder }>();
+  /** The ids the last `import` brought. */
+  #imported = new Set<string>();
 
   constructor(options: ObserverSessionOptions = {}) {
     this.ttlMs = options.ttlMs ?? SESSION_TTL_MS;
@@ -54,6 +59,24 @@ export class ObserverSessions {
 
   revoke(id: string | undefined): void {
     if (id !== undefined) this.#sessions.delete(id);
+  }
+
+  /** The sessions as they are, for a successor process (a node handoff): plain data. */
+  export(): ObserverSessionsImage {
+    return [...this.#sessions];
+  }
+
+  /**
+   * Sessions of the process this one takes over from: the pages signed in there stay signed
+   * in. Taken at its boot and again with its last batch: a session imported before and
+   * missing now was signed out or revoked there meanwhile.
+   */
+  import(image: ObserverSessionsImage): void {
+    const now = this.#now();
+    const ids = new Set(image.map(([id]) => id));
+    for (const id of this.#imported) if (!ids.has(id)) this.#sessions.delete(id);
+    this.#imported = ids;
+    for (const [id, s] of image) if (s.expires > now) this.#sessions.set(id, s);
   }
 
   /** Ends every session signed in with the token named `name`. */

@@ -49,7 +49,7 @@ import { attachGateway, type Gateway } from '../http/gateway.ts';
 import { handoffRoutes } from '../http/handoff-routes.ts';
 import { ObserverFeed } from '../http/observer-feed.ts';
 import { observerRoutes } from '../http/observer-routes.ts';
-import { ObserverSessions } from '../http/observer-session.ts';
+import { ObserverSessions, type ObserverSessionsImage } from '../http/observer-session.ts';
 import { PhoneAuth } from '../http/phone-auth.ts';
 import { phoneTokenRoute } from '../http/phone-token-route.ts';
 import { trustedPhoneKeys } from '../http/phone-tokens.ts';
@@ -64,6 +64,7 @@ import { devKeyPair, readPublicKeys } from '../release/keys.ts';
 import { RELEASE_API_VERSION } from '../release/module.ts';
 import { type Clock, type Pid, pidNode, Runtime } from '../runtime/index.ts';
 import { carryCounters, type MetricsValues } from './metrics/carry.ts';
+import type { HandoffCarry } from './metrics/handoff.ts';
 import { createMetrics, type NodeMetrics } from './metrics/index.ts';
 import type { NodeSettings } from './settings.ts';
 import { startWatchdog, type Watchdog } from './watchdog.ts';
@@ -112,7 +113,7 @@ export interface StartOptions {
   /** How this node starts a successor for a handoff; without it, `handoff()` is refused. */
   launch?: { spec: SuccessorSpec; start?: StartSuccessor };
   /** Start as a successor: ids from the old process's welcome; nothing runs until it hands over. */
-  successor?: { firstPid: number; firstRef: number };
+  successor?: { firstPid: number; firstRef: number; boot?: unknown };
 }
 
 /** B's first ids are this far above A's: room for the pids and refs A makes while the handoff runs. */
@@ -125,7 +126,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const successor = options.successor;
   const rt = new Runtime({
     node: settings.node,
-    ...(successor ?? {}),
+    ...(successor === undefined ? {} : { firstPid: successor.firstPid, firstRef: successor.firstRef }),
     ...(options.clock ? { clock: options.clock } : {}),
     turnObserver: metrics.sessionTurn,
   });
@@ -344,19 +345,26 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   });
   replacement?.serve((user) => gateway.replaceHolder(user));
   const ready = () => accepting && rt.whereis(JOURNAL) !== undefined && rt.whereis('sessions') !== undefined;
+  /** A successor has the node once its last batch runs here. */
+  let servingNode = successor === undefined;
   publicRoutes(publicApp, {
     node: settings.node,
     ready,
-    metrics: async () => ({
-      contentType: metrics.registry.contentType,
-      body: await metrics.registry.metrics(),
-    }),
+    metrics: async () => {
+      // A successor listens from the handoff's listeners phase on, but its counters go on
+      // from the old process's only once it has the node: a scrape before then would see
+      // them go backwards. Refused, it is a failed scrape, not a counter reset.
+      if (!servingNode) throw hotlineError('HOT_ERR_HANDOFF_RUNNING', process.pid);
+      return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+    },
     protocolSchema: () => protocol.jsonSchema(),
   });
   const auth = {
     tokens: new AdminTokens(token.token, join(settings.dataDir, 'admin-tokens.json')),
     sessions: new ObserverSessions(),
   };
+  // Pages signed in to the old process reach this one from the handoff's listeners phase on.
+  auth.sessions.import((successor?.boot as Booted | undefined)?.observerSessions ?? []);
   const cdrArchive = new CdrArchive(journalPath);
   await installAdminAuth(adminApp, auth);
   installAuditTrail(adminApp, new AuditLog(join(settings.dataDir, 'audit.log')));
@@ -387,6 +395,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     openRegistration: settings.openRegistration,
     frames: metrics.frameTotals,
     calls: () => countPhases(openCalls()),
+    handoff: metrics.handoff.progress,
     log: (err) => adminApp.log.error({ err }, 'observer snapshot failed'),
   });
   await observerRoutes(adminApp, { node: settings.node, auth, feed });
@@ -438,6 +447,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             listeners: { public: publicApp.server, admin: adminApp.server },
             release: () => releases.current.version,
             nextIds: () => rt.move.nextIds(),
+            boot: (): Booted => ({ observerSessions: auth.sessions.export() }),
             pidHeadroom: HANDOFF_ID_HEADROOM,
             hooks: metrics.handoff,
             moveAll: moveAll({
@@ -450,6 +460,10 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
                 p.name === JOURNAL,
               application: () => app as Pid,
               metrics: () => metrics.registry.getMetricsAsJSON(),
+              carry: (): Carried => ({
+                handoff: metrics.handoff.carry(),
+                observerSessions: auth.sessions.export(),
+              }),
               stopAccepting: () => {
                 accepting = false;
                 gateway.stopAccepting();
@@ -519,17 +533,24 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
           'this node was started without a way to start a successor',
         );
       if (stopping !== null) throw hotlineError('HOT_ERR_SHUTTING_DOWN');
+      // A successor serves the admin surface from the listeners phase on, before it has the node.
+      if (!servingNode) throw hotlineError('HOT_ERR_HANDOFF_RUNNING', process.pid);
       try {
         const summary = await handoffs.run(request);
         // Everything is the successor's: this process holds nothing, and its stop() has nothing to stop.
         app = undefined;
+        // Observer pages reconnect, to the successor.
+        feed.end();
         stopping = Promise.resolve();
         tls?.close();
         handedOff(summary);
         return summary;
       } catch (err) {
         if (!HotlineError.is(err, 'HOT_ERR_HANDOFF_RUNNING'))
-          metrics.handoff.ended(HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ? 'refused' : 'failed');
+          metrics.handoff.ended(
+            HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ? 'refused' : 'failed',
+            (err as Error).message,
+          );
         throw err;
       }
     },
@@ -543,18 +564,29 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             adoptOptions: gateway.socketOptions,
             tookOver(last: LastBatch, moved) {
               app = last.application as Pid;
+              servingNode = true;
               gateway.importShared(last.gateway);
               carryCounters(metrics.registry, last.metrics as MetricsValues);
-              // A's counters were read before its last batch and before it ended.
-              metrics.handoff.moved(moved.processes, moved.sockets);
-              metrics.handoff.ended('done');
-              metrics.handoff.phase('done');
+              // A's counters and progress were read before its last batch and before it ended.
+              const carried = last.node as Carried | undefined;
+              metrics.handoff.tookOver(carried?.handoff, moved);
+              auth.sessions.import(carried?.observerSessions ?? []);
               located();
               supervisorsHere();
             },
           },
   };
   return node;
+}
+
+/** What a node gives its successor to boot with (`welcome.boot`). */
+interface Booted {
+  observerSessions: ObserverSessionsImage;
+}
+
+/** What a node carries to its successor with the last batch, besides counters (`LastBatch.node`). */
+interface Carried extends Booted {
+  handoff: HandoffCarry;
 }
 
 /** The phone-token check the settings ask for (the node's own phone key is made on first use). */

@@ -58,9 +58,27 @@ export class MoveApi {
     this.#move.discard(pids);
   }
 
-  /** While a handoff runs, pids of this node not in the table are reached through `route`; undefined ends that. */
+  /**
+   * While a handoff runs, pids of this node not in the table are reached through `route`;
+   * undefined ends that, and forgets the other side's names (`peerNames`).
+   */
   peer(route: MoveRoute | undefined): void {
     this.#move.setPeer(route);
+    if (route === undefined) this.#k.registry.elsewhere(undefined);
+  }
+
+  /** The registered names of the processes in this runtime (in the table or held by a move), for `peerNames` on the other side. */
+  names(): [string, Pid][] {
+    return this.#k.registry.names().filter(([, pid]) => this.#move.isHere(pid));
+  }
+
+  /**
+   * The other runtime's `names()`: looked up after this runtime's own names until `peer(undefined)`,
+   * so the processes that moved here reach by name those that have not moved yet (the CDR
+   * journal, the sessions of users still there). Each call replaces the previous names.
+   */
+  peerNames(names: Iterable<[string, Pid]>): void {
+    this.#k.registry.elsewhere(new Map(names));
   }
 
   /** What the other runtime's route sent. */

@@ -10,6 +10,8 @@ import type { Pid } from './pid.ts';
 export class Registry {
   #byName = new Map<string, Pid>();
   #directory: NameDirectory | undefined = undefined;
+  /** While a handoff runs: the names of the processes still in the other runtime of this node. */
+  #elsewhere: ReadonlyMap<string, Pid> | undefined = undefined;
 
   /** Consult `directory` for the names it covers from now on. */
   join(directory: NameDirectory | undefined): void {
@@ -54,9 +56,18 @@ export class Registry {
     if (this.#byName.get(name) === pid) this.#byName.delete(name);
   }
 
-  /** A local name first; then, for the names it covers, the cluster's directory. */
+  /**
+   * Names the other runtime of this node has (a handoff's peer, see move-api.ts): looked up
+   * after the local ones, so a process that moved ahead of a named one still reaches it by
+   * name. Undefined: none.
+   */
+  elsewhere(names: ReadonlyMap<string, Pid> | undefined): void {
+    this.#elsewhere = names;
+  }
+
+  /** A local name first; then the other runtime's during a handoff; then, for the names it covers, the cluster's directory. */
   whereis(name: string): Pid | undefined {
-    const pid = this.#byName.get(name);
+    const pid = this.#byName.get(name) ?? this.#elsewhere?.get(name);
     if (pid !== undefined || this.#directory === undefined || !this.#directory.covers(name)) return pid;
     return this.#directory.whereis(name);
   }

@@ -1,8 +1,9 @@
 /**
  * Every PromQL expression of every dashboard — panel targets, variables, annotations —
  * returns data from a real Prometheus that scraped a real node once a second while the load
- * harness ran calls through a hot install and its rollback (then one install went through). Evaluated as Grafana evaluates
- * them: a range query over the run, with Grafana's template variables filled in.
+ * harness ran calls through a hot install and its rollback (then one install went through,
+ * and the node's process was handed to a successor). Evaluated as Grafana evaluates them: a
+ * range query over the run, with Grafana's template variables filled in.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import WebSocket from 'ws';
 import { ManagedNode } from '../../loadtest/harness/managed-node.ts';
 import type { RunReport } from '../../loadtest/harness/report-model.ts';
 import { runLoad } from '../../loadtest/harness/run.ts';
+import type { HandoffSummary } from '../../server/handoff/handoff.ts';
 import { AdminClient } from '../../server/ops/admin-client.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
 import { tempDataDir } from '../support/test-node.ts';
@@ -35,7 +37,8 @@ describe('dashboards against a real Prometheus', () => {
   let window: { start: number; end: number };
 
   beforeAll(async () => {
-    node = await ManagedNode.start(tempDataDir(), ['--node', NODE]);
+    // Under the keeper, as `npm start` runs it: the handoff at the end replaces its process.
+    node = await ManagedNode.start(tempDataDir(), ['--node', NODE], true);
     await node.upload('1.1.0');
     await node.upload('2.0.0');
     const metricsAt = node.url.replace(/^ws:\/\//, '').replace(/\/calls$/, '');
@@ -80,10 +83,16 @@ describe('dashboards against a real Prometheus', () => {
       15_000,
       100,
     );
+    // And a handoff, for the handoff annotations: its first phases (the successor starting)
+    // are scraped from the old process, its outcome from the successor.
+    await new AdminClient(node.adminUrl, node.token, 60_000).post<{ handoff: HandoffSummary }>(
+      '/admin/node/handoff',
+      {},
+    );
     // Two more scrapes, so the end of the run is in Prometheus.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     window = { start, end: Date.now() };
-  }, 90_000);
+  }, 150_000);
 
   afterAll(async () => {
     await prometheus?.stop();
@@ -99,7 +108,7 @@ describe('dashboards against a real Prometheus', () => {
     expect(dashboards.length).toBeGreaterThanOrEqual(2);
     for (const { file, json } of dashboards) {
       expect(expressions(json).length, file).toBeGreaterThan(20);
-      expect(expressions(json).filter((e) => e.where.startsWith('annotations')).length, file).toBe(3);
+      expect(expressions(json).filter((e) => e.where.startsWith('annotations')).length, file).toBe(5);
       expect(variableQueries(json).length, file).toBeGreaterThan(0);
     }
   });
@@ -118,8 +127,8 @@ describe('dashboards against a real Prometheus', () => {
       for (const e of expressions(json)) {
         const series = await prometheus.queryRange(fill(e.expr), window.start, window.end, STEP_SECONDS);
         const values = series.flatMap((s) => s.values.map(([, v]) => Number(v)));
-        // Grafana draws an annotation where the value is not zero: the install and the
-        // rollback this run went through must each leave one.
+        // Grafana draws an annotation where the value is not zero: the install, the
+        // rollback and the handoff this run went through must each leave one.
         const ok = e.where.startsWith('annotations') ? values.some((v) => v > 0) : values.length > 0;
         if (!ok) empty.push(`${file} ${e.where}: ${e.expr}`);
       }

@@ -18,22 +18,14 @@ import { AdminClient, AdminRequestError } from '../../server/ops/admin-client.ts
 import { answeredCall, MediaFlow } from '../support/calls.ts';
 import { cdrOf } from '../support/cdrs.ts';
 import { sample } from '../support/metrics.ts';
-import { type NodeProcess, reapNodeProcesses, spawnNodeProcess } from '../support/node-process.ts';
+import { type NodeProcess, reapHandoffProcesses, spawnNodeProcess } from '../support/node-process.ts';
 import { tokensFor } from '../support/phone-tokens.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 import { type Checkout, patchedCheckout } from './checkout.ts';
 
 const successors = new Set<number>();
 afterEach(async () => {
-  for (const pid of successors) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone already.
-    }
-  }
-  successors.clear();
-  await reapNodeProcesses();
+  await reapHandoffProcesses(successors);
 });
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'hotline-handoff-'));

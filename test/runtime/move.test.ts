@@ -123,6 +123,34 @@ describe('a moved process', () => {
     expect(registered).toEqual([]); // the directory already had it as this pid
   });
 
+  it("reaches by name a process still in A once B has A's names, until the handoff ends", async () => {
+    const h = pair();
+    const journal = h.a.spawn('recorder', undefined, { name: 'journal' });
+    const onlyInA = h.a.spawn('recorder', undefined, { name: 'user:ann' });
+    const x = h.a.spawn('recorder', undefined, { name: 'user:bob' });
+    await h.move([x]);
+    // Without A's names a cast by name from B finds nobody: a CDR journal's `end` was lost so.
+    expect(thrown(() => h.b.send('journal', 'lost'))).toMatchObject({ code: 'HOT_ERR_NOPROC' });
+    // Only the processes A still has: bob moved, and B knows his name itself.
+    expect(new Map(h.a.move.names())).toEqual(
+      new Map([
+        ['journal', journal],
+        ['user:ann', onlyInA],
+      ]),
+    );
+    h.b.move.peerNames(h.a.move.names());
+    expect(h.b.whereis('user:ann')).toBe(onlyInA);
+    expect(h.b.whereis('user:bob')).toBe(x);
+    h.b.send('journal', 'end 1');
+    await h.move([journal]);
+    h.b.send('journal', 'end 2');
+    await h.settle();
+    expect(await h.b.call<RecorderMessages>('journal', { type: 'seen' })).toEqual(['end 1', 'end 2']);
+    h.b.move.peer(undefined);
+    expect(h.b.whereis('user:ann')).toBeUndefined();
+    expect(h.b.whereis('journal')).toBe(journal);
+  });
+
   it('counts in the module table of the runtime it runs in', async () => {
     const h = pair();
     const pids = [h.a.spawn('recorder'), h.a.spawn('recorder'), h.a.spawn('recorder')];

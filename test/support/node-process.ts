@@ -98,3 +98,16 @@ export async function reapNodeProcesses(): Promise<void> {
   for (const n of running) n.proc.kill('SIGKILL');
   await Promise.all(running.map((n) => n.exited));
 }
+
+/** SIGKILL the successors (OS pids) handoffs started from node processes, then every node process still running. */
+export async function reapHandoffProcesses(successors: Set<number>): Promise<void> {
+  for (const pid of successors) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  successors.clear();
+  await reapNodeProcesses();
+}

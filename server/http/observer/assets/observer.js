@@ -5,6 +5,7 @@
  *
  * @typedef {import('../../observer-feed.ts').ObserverSnapshot} Snapshot
  * @typedef {import('../../../release/installer.ts').InstallProgress} InstallProgress
+ * @typedef {import('../../observer-feed.ts').HandoffProgress} HandoffProgress
  */
 
 /** In order of first sight; the load test's report draws releases in the same colors. */
@@ -304,6 +305,47 @@ function drawInstall(p) {
   drawActionState();
 }
 
+// ---- the node handoff ---------------------------------------------------------------------
+
+/**
+ * The old process draws the handoff as it goes; when it has handed everything over it ends
+ * the stream, and the page reconnects to the successor (it listens by then, and knows the
+ * sign-in), which draws the same handoff, done, with its own pid.
+ * @param {HandoffProgress | null} p
+ */
+function drawHandoff(p) {
+  const phase = $('handoff-phase');
+  phase.textContent = p === null ? 'none' : p.phase;
+  phase.dataset.phase = p?.phase ?? 'none';
+  $('handoff').classList.toggle('running', p !== null && p.endedAt === null);
+  $('handoff-bar').hidden = p === null;
+  /** @type {HTMLElement} */ ($('handoff-facts')).hidden = p === null;
+  if (p === null) {
+    $('handoff-route').textContent = 'No handoff since this process started.';
+    for (const id of ['handoff-progress', 'handoff-outcome']) $(id).textContent = '';
+    return;
+  }
+  $('handoff-route').textContent = `pid ${p.from} → ${p.to === 0 ? '…' : p.to}`;
+  const { planned, done } = p.batches;
+  const share = p.phase === 'done' ? 1 : planned === 0 ? 0 : done / planned;
+  /** @type {HTMLElement} */ ($('handoff-bar-fill')).style.width = `${(share * 100).toFixed(1)}%`;
+  $('handoff-bar').dataset.phase = p.phase;
+  $('handoff-progress').textContent =
+    planned === 0 ? 'batches not planned yet' : `${count(done)} of ${count(planned)} batches moved`;
+  $('handoff-processes').textContent = count(p.processes);
+  $('handoff-sockets').textContent = count(p.sockets);
+  $('handoff-pause').textContent = ms(p.maxPauseMs);
+  const outcome = $('handoff-outcome');
+  const took = p.endedAt === null ? null : ((p.endedAt - p.startedAt) / 1000).toFixed(1);
+  outcome.textContent =
+    p.phase === 'done'
+      ? `handed off after ${took} s`
+      : p.phase === 'failed'
+        ? `failed after ${took} s, the node carried on${p.error === null ? '' : `: ${p.error}`}`
+        : '';
+  outcome.dataset.outcome = p.phase;
+}
+
 // ---- actions ------------------------------------------------------------------------------
 
 const form = /** @type {HTMLFormElement} */ ($('install-form'));
@@ -410,6 +452,7 @@ events.addEventListener('snapshot', (e) => {
   install = s.install;
   drawSnapshot(s);
   drawInstall(install);
+  drawHandoff(s.handoff);
   live.textContent = 'live';
   live.className = 'live ok';
   document.documentElement.dataset.snapshots = String(++snapshots);
@@ -419,6 +462,7 @@ events.addEventListener('install', (e) => {
   drawInstall(install);
   void drawAudit();
 });
+events.addEventListener('handoff', (e) => drawHandoff(JSON.parse(e.data)));
 events.addEventListener('error', () => {
   // EventSource retries by itself, unless the node refused it (a lapsed session: sign in again).
   const closed = events.readyState === EventSource.CLOSED;
