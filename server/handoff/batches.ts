@@ -20,6 +20,7 @@ import type { MoveRoute, Pid, ProcessView, Runtime } from '../runtime/index.ts';
 import type { SuccessorChannel } from './channel.ts';
 import type { HandoffHooks, HandoffSummary } from './handoff.ts';
 import type { Inbox } from './inbox.ts';
+import type { SeatGiver } from './membership.ts';
 import type { MovingPhone } from './protocol.ts';
 
 /** Phones per batch: a batch's processes are suspended while it travels. */
@@ -43,6 +44,8 @@ export interface MovingNode {
   metrics(): Promise<unknown>;
   /** Refuse phones from now on (only A's kept keep-alive connections could still bring one). */
   stopAccepting(): void;
+  /** In a cluster: the node's seat, handed over once B has everything (membership.ts). */
+  readonly seat?: SeatGiver | undefined;
 }
 
 type Counts = Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs'>;
@@ -61,6 +64,7 @@ export function moveAll(node: MovingNode) {
     const route: MoveRoute = { send: (m) => void channel.send({ type: 'dist', message: m }).catch(() => {}) };
     inbox.handlers.dist = (m) => rt.move.receive(m.message);
     rt.move.peer(route);
+    const seat = node.seat?.attach(channel, inbox);
     const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0 };
     const moveBatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
       const batch = ++counts.batches;
@@ -99,6 +103,8 @@ export function moveAll(node: MovingNode) {
       const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
       await moveBatch(phones, rest, true);
       await inbox.take('done', ACK_TIMEOUT_MS, 'the successor takes over');
+      // While the routes still reach B: what comes for its processes meanwhile follows them.
+      await seat?.handOver();
       return counts;
     } finally {
       rt.move.peer(undefined);

@@ -52,6 +52,8 @@ export interface NewNode {
    * share (A's counters came before it).
    */
   tookOver(last: LastBatch, moved: { processes: number; sockets: number }): void;
+  /** In a cluster: take the node's seat over from A (membership.ts). */
+  seat?(parent: Parent, inbox: Inbox): void;
 }
 
 /** Receive everything; resolves once the last batch runs here. */
@@ -59,6 +61,7 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
   const { rt } = node;
   const route: MoveRoute = { send: (m) => void parent.send({ type: 'dist', message: m }).catch(() => {}) };
   rt.move.peer(route);
+  node.seat?.(parent, inbox);
   const sockets = new Map<number, net.Socket>();
   const restored = new Map<number, MessageOfType<'batch'>>();
   return new Promise<void>((resolve, reject) => {

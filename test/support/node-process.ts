@@ -95,5 +95,20 @@ export function spawnNodeProcess(
 export async function reapNodeProcesses(): Promise<void> {
   const running = [...nodeProcesses];
   for (const n of running) n.proc.kill('SIGKILL');
+  for (const pid of successors) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  successors.clear();
   await Promise.all(running.map((n) => n.exited));
+}
+
+const successors = new Set<number>();
+
+/** A successor a node process handed itself to (its OS pid): `reapNodeProcesses` kills it too. */
+export function reapSuccessorLater(pid: number): void {
+  successors.add(pid);
 }

@@ -1,0 +1,247 @@
+/**
+ * A node of a 3-node cluster handed to a successor process under cross-node calls. The two
+ * peers run in this process, the node handed off ("mover") is a child process, as
+ * `npm start` runs it. Through the handoff: no phone's socket closes, the peers never see the
+ * mover go (it stays up in their membership, with the same incarnation, and its heartbeats
+ * never pause for as long as the detection window), every media frame crosses once and in
+ * order both ways, the directory keeps the mover's users under the same pids, and the calls
+ * end normally afterwards with exact CDRs; a new cross-node call works. A successor that
+ * dies mid-handoff leaves the mover in the cluster as it was, its calls carrying on.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Phone } from '../../loadtest/client/phone.ts';
+import type { HandoffSummary } from '../../server/handoff/handoff.ts';
+import { AdminClient, AdminRequestError } from '../../server/ops/admin-client.ts';
+import { type Checkout, patchedCheckout } from '../handoff/checkout.ts';
+import { answeredCall, MediaFlow } from '../support/calls.ts';
+import { type AdminTarget, cdrOf } from '../support/cdrs.ts';
+import { useNatsServer } from '../support/nats.ts';
+import {
+  type NodeProcess,
+  reapNodeProcesses,
+  reapSuccessorLater,
+  spawnNodeProcess,
+} from '../support/node-process.ts';
+import { startTestNode, type TestNode, tempDataDir } from '../support/test-node.ts';
+import { waitFor } from '../support/wait.ts';
+
+const nats = useNatsServer();
+const peers: TestNode[] = [];
+afterEach(async () => {
+  await reapNodeProcesses();
+  await Promise.all(peers.splice(0).map((p) => p.shutdown()));
+});
+
+const admin = (node: NodeProcess) => new AdminClient(node.adminUrl, node.adminToken, 120_000);
+
+/** What the peers see of the mover, sampled every 20 ms: absent, incarnations, the longest gap between beats. */
+function watchMover(nodes: TestNode[]) {
+  const absent: string[] = [];
+  const incarnations = new Set<string>();
+  let maxGapMs = 0;
+  const last = new Map<TestNode, number>();
+  const timer = setInterval(() => {
+    for (const n of nodes) {
+      const m = n.cluster?.membership.member('mover');
+      if (m === undefined) {
+        absent.push(`${n.settings.node} at ${Date.now()}`);
+        continue;
+      }
+      incarnations.add(m.incarnation);
+      const before = last.get(n);
+      if (before !== undefined && m.lastSeen !== before) maxGapMs = Math.max(maxGapMs, m.lastSeen - before);
+      last.set(n, m.lastSeen);
+    }
+  }, 20);
+  return {
+    absent,
+    incarnations,
+    get maxGapMs() {
+      return maxGapMs;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Media frames a phone receives, by call: their sequence numbers in arrival order. */
+function mediaSeqs(phone: Phone): Map<string, number[]> {
+  const seqs = new Map<string, number[]>();
+  phone.onMessage((m) => {
+    if (m.type !== 'media') return;
+    const list = seqs.get(m.callId) ?? [];
+    list.push(m.seq);
+    seqs.set(m.callId, list);
+  });
+  return seqs;
+}
+
+/** A call between two phones with media both ways, and what each received. */
+async function crossCall(caller: Phone, callee: Phone, callId: string, to: string) {
+  const heardByCaller = mediaSeqs(caller);
+  const heardByCallee = mediaSeqs(callee);
+  await answeredCall(caller, callee, callId, to);
+  const out = new MediaFlow(caller, callId, 20);
+  const back = new MediaFlow(callee, callId, 20);
+  await out.more(5);
+  await back.more(5);
+  return {
+    callId,
+    out,
+    back,
+    async more(n: number) {
+      await out.more(n);
+      await back.more(n);
+    },
+    /** Stop; every frame acked once in order, and delivered to the other leg once, in order. */
+    async drain() {
+      await out.drain();
+      await back.drain();
+      const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
+      await waitFor(`${callId}: every frame delivered`, () => {
+        const a = heardByCallee.get(callId)?.length ?? 0;
+        const b = heardByCaller.get(callId)?.length ?? 0;
+        return a >= out.sent && b >= back.sent;
+      });
+      expect(heardByCallee.get(callId)).toEqual(upTo(out.sent));
+      expect(heardByCaller.get(callId)).toEqual(upTo(back.sent));
+    },
+    /** Drain, then `by` hangs up: both legs end normally, and the CDR on `owner` has what each side sent. */
+    async end(by: 'caller' | 'callee', owner: AdminTarget) {
+      await this.drain();
+      (by === 'caller' ? caller : callee).send({ type: 'bye', callId });
+      for (const p of [caller, callee])
+        expect(await p.next((m) => m.type === 'ended' && m.callId === callId)).toMatchObject({
+          cause: 'normal',
+        });
+      expect(await cdrOf(owner, callId)).toMatchObject({
+        cause: 'normal',
+        mediaAtoB: out.sent,
+        mediaBtoA: back.sent,
+      });
+    },
+  };
+}
+
+/**
+ * Peers n1 and n2 in this process, the mover as a child process; ann on n1, ben on n2, mara
+ * and mike on the mover; ann calls mara and mike calls ben, with media flowing both ways.
+ */
+async function clusterInCalls() {
+  const url = nats().url;
+  const [n1, n2] = (await Promise.all([
+    startTestNode({ node: 'n1', cluster: url }),
+    startTestNode({ node: 'n2', cluster: url }),
+  ])) as [TestNode, TestNode];
+  peers.push(n1, n2);
+  const mover = await spawnNodeProcess(tempDataDir(), ['--node', 'mover', '--cluster', url], 90_000);
+  await waitFor(
+    'the peers see the mover',
+    () => peers.every((p) => p.cluster?.membership.isUp('mover')),
+    20_000,
+  );
+  const onMover = async (user: string) => {
+    const p = await Phone.connect(mover.callsUrl, { token: mover.tokens });
+    await p.register(user);
+    await waitFor(`${user} in the directory`, () => peers.every((n) => n.rt.whereis(`user:${user}`)));
+    return p;
+  };
+  const ann = await n1.phone('ann');
+  const ben = await n2.phone('ben');
+  const mara = await onMover('mara');
+  const mike = await onMover('mike');
+  const closed: string[] = [];
+  for (const [user, p] of Object.entries({ ann, ben, mara, mike }))
+    void p.closed.then((c) => closed.push(`${user}: ${c.code}`));
+  const toMover = await crossCall(ann, mara, 'n1-to-mover', 'mara');
+  const fromMover = await crossCall(mike, ben, 'mover-to-n2', 'ben');
+  const directory = () => ['user:mara', 'user:mike'].map((u) => [n1.rt.whereis(u), n2.rt.whereis(u)]);
+  expect(
+    directory()
+      .flat()
+      .every((p) => p !== undefined),
+  ).toBe(true);
+  return { n1, n2, mover, onMover, ann, ben, mara, mike, closed, toMover, fromMover, directory };
+}
+
+describe('a node of a 3-node cluster handed off under cross-node calls', { timeout: 180_000 }, () => {
+  it('keeps its seat: no socket closed, no node loss seen, every frame once and in order, same directory, exact CDRs', async () => {
+    const { n1, n2, mover, onMover, ann, ben, mara, mike, closed, toMover, fromMover, directory } =
+      await clusterInCalls();
+    const pids = directory();
+    const seen = watchMover([n1, n2]);
+
+    const { handoff } = await admin(mover).post<{ handoff: HandoffSummary }>('/admin/node/handoff', {});
+    reapSuccessorLater(handoff.to);
+    expect(handoff).toMatchObject({ from: mover.proc.pid, sockets: 2 });
+    expect((await mover.exited).code).toBe(0);
+    await toMover.more(10);
+    await fromMover.more(10);
+    // Beats from the successor for a while after the old process is gone.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    seen.stop();
+
+    expect(seen.absent).toEqual([]);
+    expect(seen.incarnations.size).toBe(1);
+    expect(seen.maxGapMs).toBeLessThan(n1.cluster?.membership.detectionBoundMs as number);
+    expect(directory()).toEqual(pids);
+    // The successor answers for the node: /admin/cluster names both peers.
+    const view = await admin(mover).get<{ cluster: { nodes: { node: string }[] } }>('/admin/cluster');
+    expect(view.cluster.nodes.map((m) => m.node).sort()).toEqual(['n1', 'n2']);
+
+    // Each call's CDR on the caller's node, once, with what each side sent.
+    await toMover.end('caller', n1);
+    await fromMover.end('callee', mover);
+
+    // New calls across, both ways, after the handoff; a new phone on the successor is found.
+    const again = await crossCall(ben, mara, 'n2-to-mover', 'mara');
+    const mia = await onMover('mia');
+    const later = await crossCall(mia, ann, 'mover-to-n1', 'ann');
+    await again.end('caller', n2);
+    await later.end('callee', mover);
+    expect(closed).toEqual([]);
+    for (const p of [mara, mike, mia]) p.ws.terminate();
+  });
+});
+
+describe('a successor that dies mid-handoff in a cluster', { timeout: 180_000 }, () => {
+  let crashing: Checkout;
+  beforeAll(() => {
+    // Dies once the first batch's sockets and images have arrived, before it acks.
+    crashing = patchedCheckout({
+      'server/handoff/takeover.ts': [
+        '        try {\n          rt.move.restore',
+        '        process.exit(9);\n        try {\n          rt.move.restore',
+      ],
+    });
+  });
+  afterAll(() => crashing.remove());
+
+  it('leaves the node in the cluster as it was: still up for the peers, same directory, calls carry on', async () => {
+    const { n1, n2, mover, ben, mara, mike, closed, toMover, fromMover, directory } = await clusterInCalls();
+    const pids = directory();
+    const seen = watchMover([n1, n2]);
+
+    const failed = await admin(mover)
+      .post('/admin/node/handoff', { entry: crashing.entry })
+      .then(
+        () => 'handed off',
+        (err: unknown) => (err instanceof AdminRequestError ? `${err.status} ${err.code}` : String(err)),
+      );
+    expect(failed).toBe('502 HOT_ERR_HANDOFF_FAILED');
+    await toMover.more(10);
+    await fromMover.more(10);
+    seen.stop();
+    expect(seen.absent).toEqual([]);
+    expect(seen.incarnations.size).toBe(1);
+    expect(mover.proc.exitCode).toBe(null);
+    expect(directory()).toEqual(pids);
+
+    await toMover.end('caller', n1);
+    await fromMover.end('caller', mover);
+    // And a new call across still works.
+    const again = await crossCall(ben, mara, 'n2-to-mover', 'mara');
+    await again.end('callee', n2);
+    expect(closed).toEqual([]);
+    for (const p of [mara, mike]) p.ws.terminate();
+  });
+});
