@@ -8,8 +8,11 @@
  * end normally afterwards with exact CDRs; a new cross-node call works. A successor that
  * dies mid-handoff leaves the mover in the cluster as it was, its calls carrying on.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
+import { DistLink } from '../../server/cluster/dist.ts';
+import { decode, type Envelope, subjects } from '../../server/cluster/wire.ts';
 import type { HandoffSummary } from '../../server/handoff/handoff.ts';
 import { AdminClient, AdminRequestError } from '../../server/ops/admin-client.ts';
 import { type Checkout, patchedCheckout } from '../handoff/checkout.ts';
@@ -23,7 +26,7 @@ import {
   spawnNodeProcess,
 } from '../support/node-process.ts';
 import { startTestNode, type TestNode, tempDataDir } from '../support/test-node.ts';
-import { waitFor } from '../support/wait.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const nats = useNatsServer();
 const peers: TestNode[] = [];
@@ -243,5 +246,82 @@ describe('a successor that dies mid-handoff in a cluster', { timeout: 180_000 },
     await again.end('callee', n2);
     expect(closed).toEqual([]);
     for (const p of [mara, mike]) p.ws.terminate();
+  });
+});
+
+describe('the cut on the wire', { timeout: 60_000 }, () => {
+  const connection = async (): Promise<NatsConnection> => {
+    const nc = await connect({ servers: nats().url });
+    onTestFinished(() => nc.close());
+    return nc;
+  };
+  const link = (
+    nc: NatsConnection,
+    node: string,
+    run: string,
+    deliver: (e: Envelope) => void,
+    publishing = true,
+  ) =>
+    new DistLink(
+      nc,
+      { node, run, stamp: () => ({ release: '1.0.0' }), deliver, malformed: () => {} },
+      publishing,
+    );
+  const message = (n: number) => ({ type: 'send', to: '<1@m>', kind: 'info', message: n }) as const;
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+  it('a sender that never pauses: what the old process got and what the successor held make every message once, in order', async () => {
+    const got: unknown[] = [];
+    const deliver = (e: Envelope) => got.push(e.msg.type === 'send' ? e.msg.message : e.msg);
+    const old = link(await connection(), 'm', 'm-run', deliver);
+    const successor = link(await connection(), 'm', 'm-run', deliver, false);
+    old.subscribe();
+    await old.nc.flush();
+    const sender = link(await connection(), 's', 's-run', () => {});
+    let sent = 0;
+    let sending = true;
+    const pump = (async () => {
+      while (sending) {
+        for (let i = 0; i < 20; i++) sender.send('m', message(sent++));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    await waitFor('the old process receiving', () => got.length > 200);
+    await successor.hold();
+    // Both subscribed a while: what comes meanwhile reaches both, and must be delivered once.
+    await sleep(50);
+    const heard = await old.release();
+    const byOld = got.length;
+    successor.resume(heard);
+    await waitFor('more after the cut', () => got.length > byOld + 200);
+    sending = false;
+    await pump;
+    await sender.nc.flush();
+    await waitFor('every message', () => got.length >= sent);
+    expect(got).toEqual(upTo(sent));
+    expect(byOld).toBeLessThan(sent);
+  });
+
+  it('outgoing: the successor publishes from where the old process stopped, after what it queued', async () => {
+    const seen: Envelope[] = [];
+    const receiver = await connection();
+    receiver.subscribe(subjects.dist('r'), { callback: (_e, m) => seen.push(decode<Envelope>(m.data)) });
+    await receiver.flush();
+    const old = link(await connection(), 'm', 'm-run', () => {});
+    const successor = link(await connection(), 'm', 'm-run', () => {}, false);
+    let n = 0;
+    for (; n < 100; n++) old.send('r', message(n));
+    // The successor's own messages wait, the old process's go to it once it gives up publishing.
+    for (let i = 0; i < 50; i++) successor.send('r', message(n++));
+    old.relayTo((node, msg) => successor.send(node, msg));
+    for (let i = 0; i < 50; i++) old.send('r', message(n++));
+    await old.nc.flush();
+    successor.own(old.nextSeq);
+    for (let i = 0; i < 100; i++) successor.send('r', message(n++));
+    await successor.nc.flush();
+    await waitFor('every message', () => seen.length >= n);
+    expect(seen.map((e) => (e.msg.type === 'send' ? e.msg.message : e.msg))).toEqual(upTo(n));
+    expect(seen.map((e) => e.seq)).toEqual(upTo(n).map((i) => i + 1));
+    expect(new Set(seen.map((e) => `${e.from} ${e.run}`))).toEqual(new Set(['m m-run']));
   });
 });
