@@ -102,9 +102,9 @@ export function moveAll(node: MovingNode) {
       const phones = node.gateway.phones().map((p) => ({ ...p, head: Buffer.alloc(0) }));
       const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
       await moveBatch(phones, rest, true);
-      await inbox.take('done', ACK_TIMEOUT_MS, 'the successor takes over');
       // While the routes still reach B: what comes for its processes meanwhile follows them.
       await seat?.handOver();
+      await inbox.take('done', ACK_TIMEOUT_MS, 'the successor takes over');
       return counts;
     } finally {
       rt.move.peer(undefined);

@@ -14,7 +14,8 @@
  *   A stops beating (no leave), lets its claims' answers through, disconnects.
  *
  * Until the cut, messages B's processes send to other nodes go to A (`out`), which publishes
- * them: one publisher for the node at any time. If B goes before the cut, A had given up
+ * them: one publisher for the node at any time. B says `done` (the handoff's last word) only
+ * after `live`, so the channel (and a keeper relaying it) carries all of this. If B goes before the cut, A had given up
  * nothing; during it, A takes its subscription and publishing back.
  */
 import type { Cluster } from '../cluster/cluster.ts';
@@ -129,13 +130,16 @@ export function seatGiver(cluster: Cluster): SeatGiver {
   };
 }
 
-/** B's side: its processes' messages go to A until A says `own`; A's steps are answered as they come. */
-export function seatTaker(cluster: Cluster, parent: Side, inbox: Inbox): void {
+/**
+ * B's side: its processes' messages go to A until A says `own`; A's steps are answered as
+ * they come. Resolves once B holds the seat, or A went away before (it never rejects).
+ */
+export function seatTaker(cluster: Cluster, parent: Side, inbox: Inbox): Promise<void> {
   const steps = seatInbox(cluster, parent, inbox);
   const { dist } = cluster;
   dist.relayTo(steps.relay);
   const answer = (m: SeatStep) => void steps.send(m).catch(() => {});
-  void (async () => {
+  return (async () => {
     // Comes once the last batch runs here, however long the batches take.
     await steps.take('hold', Number.POSITIVE_INFINITY);
     await dist.hold();
@@ -149,6 +153,7 @@ export function seatTaker(cluster: Cluster, parent: Side, inbox: Inbox): void {
     await cluster.occupy();
     answer({ step: 'live' });
   })().catch(() => {
-    // A went away before the cut: B exits with the handoff (takeover.ts); during it, see the README.
+    // A went away: before the last batch B exits with the handoff (takeover.ts); after it, B
+    // serves without the seat (the README's known gaps).
   });
 }

@@ -52,8 +52,8 @@ export interface NewNode {
    * share (A's counters came before it).
    */
   tookOver(last: LastBatch, moved: { processes: number; sockets: number }): void;
-  /** In a cluster: take the node's seat over from A (membership.ts). */
-  seat?(parent: Parent, inbox: Inbox): void;
+  /** In a cluster: take the node's seat over from A (membership.ts); resolves once B holds it, or cannot. */
+  seat?(parent: Parent, inbox: Inbox): Promise<void>;
 }
 
 /** Receive everything; resolves once the last batch runs here. */
@@ -61,7 +61,7 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
   const { rt } = node;
   const route: MoveRoute = { send: (m) => void parent.send({ type: 'dist', message: m }).catch(() => {}) };
   rt.move.peer(route);
-  node.seat?.(parent, inbox);
+  const seated = node.seat?.(parent, inbox);
   const sockets = new Map<number, net.Socket>();
   const restored = new Map<number, MessageOfType<'batch'>>();
   return new Promise<void>((resolve, reject) => {
@@ -107,7 +107,10 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
         if (batch.last === undefined) return;
         rt.move.peer(undefined);
         node.tookOver(batch.last, { processes: batch.images.length, sockets: batch.phones.length });
-        void send({ type: 'done' }).then(resolve);
+        // In a cluster, A hands its seat over first: until B says done, A (and a keeper) relay both ways.
+        void Promise.resolve(seated)
+          .then(() => send({ type: 'done' }))
+          .then(resolve);
       },
       abort: (m: MessageOfType<'abort'>) => fail(`the old node gave up: ${m.why}`),
     });

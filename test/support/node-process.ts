@@ -24,16 +24,17 @@ const nodeProcesses = new Set<NodeProcess>();
 /**
  * `node --import tsx server/main.ts` on ephemeral ports, as `npm start` runs it; `args` adds
  * flags. `ownGroup`: in a process group of its own, as a supervisor starts a service.
+ * `entry`: `server/keeper.ts` runs the node under the keeper, as `npm start` does (`proc` is the keeper).
  */
 export function spawnNodeProcess(
   dataDir: string,
   args: string[] = [],
   timeoutMs = 20_000,
-  { ownGroup = false }: { ownGroup?: boolean } = {},
+  { ownGroup = false, entry = 'server/main.ts' }: { ownGroup?: boolean; entry?: string } = {},
 ): Promise<NodeProcess> {
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', 'server/main.ts', '--port', '0', '--admin-port', '0', '--data-dir', dataDir, ...args],
+    ['--import', 'tsx', entry, '--port', '0', '--admin-port', '0', '--data-dir', dataDir, ...args],
     {
       cwd: repoRoot,
       env: { ...process.env, HOTLINE_ADMIN_TOKEN: 'test-token', HOTLINE_LOG_LEVEL: 'info' },
