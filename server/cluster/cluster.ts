@@ -41,7 +41,7 @@ export interface ClusterOptions extends MembershipOptions {
   onClaimWait?: ClaimsOptions['onWait'];
   /**
    * Join in the place of the node's old process, which hands its seat over
-   * (server/handoff/membership.ts): no name check, no cleaning of its directory entries, no
+   * (server/handoff/seat.ts): no name check, no cleaning of its directory entries, no
    * beats, pings or messages until `occupy`.
    */
   successor?: Seat;
@@ -190,6 +190,8 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
         await claims.answered(claimsMs);
         directory.close();
         claims.close();
+        // Directory deletes and the like still in the write buffer reach the server first.
+        await nc.flush().catch(() => {});
         await nc.close();
       },
     };

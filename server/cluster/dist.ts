@@ -5,7 +5,7 @@
  * number heard from each sender is kept.
  *
  * The numbers are what lets a node's seat pass from one OS process to its successor with
- * nothing lost, duplicated or reordered (server/handoff/membership.ts, and the README's
+ * nothing lost, duplicated or reordered (server/handoff/seat.ts, and the README's
  * "Handing the seat over"): the successor subscribes and holds what comes (`hold`), the old
  * process unsubscribes and drains (`release`) and says what it got, and the successor
  * delivers the rest (`resume`). Outgoing, only one process publishes at any time: the other
@@ -36,6 +36,7 @@ type Out =
 type Relay = (node: string, msg: DistMessage) => void;
 
 export class DistLink implements Distribution {
+  #run: string;
   #seq = 0;
   #out: Out;
   #sub: Subscription | undefined;
@@ -48,6 +49,7 @@ export class DistLink implements Distribution {
     readonly options: DistOptions,
     publishing: boolean,
   ) {
+    this.#run = options.run;
     this.#out = publishing ? { mode: 'publish' } : { mode: 'queue', queue: [] };
   }
 
@@ -75,7 +77,7 @@ export class DistLink implements Distribution {
       from: this.options.node,
       release,
       alsoRuns,
-      run: this.options.run,
+      run: this.#run,
       seq: ++this.#seq,
       msg,
     };
@@ -127,6 +129,19 @@ export class DistLink implements Distribution {
     this.#seq = Math.max(this.#seq, nextSeq - 1);
     this.#out = { mode: 'publish' };
     if (out.mode === 'queue') for (const [node, msg] of out.queue) this.publish(node, msg);
+  }
+
+  /**
+   * The old process went away during the cut: take messages (delivering all that was held:
+   * nothing says which the old process got) and publish, numbering afresh in a new `run`
+   * (the old process's last number is not known).
+   */
+  alone(run: string): void {
+    if (this.#sub === undefined) this.subscribe();
+    else if (this.#held !== null) this.resume([]);
+    this.#run = run;
+    this.#seq = 0;
+    this.own(1);
   }
 
   // ---- both ----

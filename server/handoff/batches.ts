@@ -20,8 +20,8 @@ import type { MoveRoute, Pid, ProcessView, Runtime } from '../runtime/index.ts';
 import type { SuccessorChannel } from './channel.ts';
 import type { HandoffHooks, HandoffSummary } from './handoff.ts';
 import type { Inbox } from './inbox.ts';
-import type { SeatGiver } from './membership.ts';
 import type { MovingPhone } from './protocol.ts';
+import type { SeatGiver } from './seat.ts';
 
 /** Phones per batch: a batch's processes are suspended while it travels. */
 const BATCH_PHONES = 200;
@@ -44,7 +44,7 @@ export interface MovingNode {
   metrics(): Promise<unknown>;
   /** Refuse phones from now on (only A's kept keep-alive connections could still bring one). */
   stopAccepting(): void;
-  /** In a cluster: the node's seat, handed over once B has everything (membership.ts). */
+  /** In a cluster: the node's seat, handed over once B has everything (seat.ts). */
   readonly seat?: SeatGiver | undefined;
 }
 

@@ -68,7 +68,7 @@ export interface OldNode {
   readonly pidHeadroom: number;
   readonly moveAll: MoveAll;
   readonly hooks: HandoffHooks;
-  /** In a cluster: the node's seat, which B joins in (membership.ts). */
+  /** In a cluster: the node's seat, which B joins in (seat.ts). */
   seat?(): Seat | undefined;
 }
 

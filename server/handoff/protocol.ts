@@ -14,7 +14,7 @@
 import type { Seat } from '../cluster/cluster.ts';
 import type { GatewayShared, PhoneState } from '../http/gateway.ts';
 import type { DistMessage, ProcessImage } from '../runtime/index.ts';
-import type { SeatStep } from './membership.ts';
+import type { SeatStep } from './seat.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
 export const HANDOFF_PROTOCOL_VERSION = 1;
@@ -50,7 +50,7 @@ export type HandoffMessage =
       readonly firstRef: number;
       /** The release A runs: B boots it, so the processes find their code. */
       readonly release: string;
-      /** A node in a cluster: B joins in its place (membership.ts). */
+      /** A node in a cluster: B joins in its place (seat.ts). */
       readonly cluster?: Seat;
     }
   | { readonly type: 'refused'; readonly why: string }
@@ -70,7 +70,7 @@ export type HandoffMessage =
   | { readonly type: 'abort'; readonly why: string }
   // ---- both ways ----
   | { readonly type: 'dist'; readonly message: DistMessage }
-  /** The node's seat in its cluster, after the last batch (membership.ts). */
+  /** The node's seat in its cluster, after the last batch (seat.ts). */
   | { readonly type: 'cluster'; readonly message: SeatStep };
 
 /** What moves with the last batch besides processes and phones. */

@@ -35,8 +35,8 @@ import { HotlineError, hotlineError } from '../errors/catalogue.ts';
 import { moveAll } from '../handoff/batches.ts';
 import { directSuccessor, type StartSuccessor, type SuccessorSpec } from '../handoff/channel.ts';
 import { type HandoffRequest, type HandoffSummary, Handoffs } from '../handoff/handoff.ts';
-import { seatGiver, seatTaker } from '../handoff/membership.ts';
 import type { LastBatch } from '../handoff/protocol.ts';
+import { seatGiver, seatTaker } from '../handoff/seat.ts';
 import type { NewNode } from '../handoff/takeover.ts';
 import { AdminTokens } from '../http/admin-tokens.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
@@ -488,7 +488,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             adoptOptions: gateway.socketOptions,
             ...(cluster === undefined
               ? {}
-              : { seat: (parent, inbox) => seatTaker(cluster as Cluster, parent, inbox) }),
+              : { seat: (parent, inbox, isNode) => seatTaker(cluster as Cluster, parent, inbox, isNode) }),
             tookOver(last: LastBatch, moved) {
               app = last.application as Pid;
               gateway.importShared(last.gateway);

@@ -8,7 +8,8 @@
  * end normally afterwards with exact CDRs; a new cross-node call works. A successor that
  * dies mid-handoff leaves the mover in the cluster as it was, its calls carrying on.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
@@ -130,16 +131,21 @@ async function crossCall(caller: Phone, callee: Phone, callId: string, to: strin
  * Peers n1 and n2 in this process, the mover as a child process; ann on n1, ben on n2, mara
  * and mike on the mover; ann calls mara and mike calls ben, with media flowing both ways.
  */
-async function clusterInCalls(entry = 'server/main.ts') {
+async function clusterInCalls(entry = 'server/main.ts', flags: string[] = []) {
   const url = nats().url;
   const [n1, n2] = (await Promise.all([
     startTestNode({ node: 'n1', cluster: url }),
     startTestNode({ node: 'n2', cluster: url }),
   ])) as [TestNode, TestNode];
   peers.push(n1, n2);
-  const mover = await spawnNodeProcess(tempDataDir(), ['--node', 'mover', '--cluster', url], 90_000, {
-    entry,
-  });
+  const mover = await spawnNodeProcess(
+    tempDataDir(),
+    ['--node', 'mover', '--cluster', url, ...flags],
+    90_000,
+    {
+      entry,
+    },
+  );
   await waitFor(
     'the peers see the mover',
     () => peers.every((p) => p.cluster?.membership.isUp('mover')),
@@ -215,18 +221,24 @@ describe.each([
   });
 });
 
-describe('a successor that dies mid-handoff in a cluster', { timeout: 180_000 }, () => {
-  let crashing: Checkout;
+/** Another checkout with `patches` (test/handoff/checkout.ts), for the tests of one describe. */
+function useCheckout(patches: Parameters<typeof patchedCheckout>[0]): () => Checkout {
+  let checkout: Checkout | undefined;
   beforeAll(() => {
-    // Dies once the first batch's sockets and images have arrived, before it acks.
-    crashing = patchedCheckout({
-      'server/handoff/takeover.ts': [
-        '        try {\n          rt.move.restore',
-        '        process.exit(9);\n        try {\n          rt.move.restore',
-      ],
-    });
+    checkout = patchedCheckout(patches);
   });
-  afterAll(() => crashing.remove());
+  afterAll(() => checkout?.remove());
+  return () => checkout as Checkout;
+}
+
+describe('a successor that dies mid-handoff in a cluster', { timeout: 180_000 }, () => {
+  // Dies once the first batch's sockets and images have arrived, before it acks.
+  const crashing = useCheckout({
+    'server/handoff/takeover.ts': [
+      '        try {\n          rt.move.restore',
+      '        process.exit(9);\n        try {\n          rt.move.restore',
+    ],
+  });
 
   it('leaves the node in the cluster as it was: still up for the peers, same directory, calls carry on', async () => {
     const { n1, n2, mover, ben, mara, mike, closed, toMover, fromMover, directory } = await clusterInCalls();
@@ -234,7 +246,7 @@ describe('a successor that dies mid-handoff in a cluster', { timeout: 180_000 },
     const seen = watchMover([n1, n2]);
 
     const failed = await admin(mover)
-      .post('/admin/node/handoff', { entry: crashing.entry })
+      .post('/admin/node/handoff', { entry: crashing().entry })
       .then(
         () => 'handed off',
         (err: unknown) => (err instanceof AdminRequestError ? `${err.status} ${err.code}` : String(err)),
@@ -253,6 +265,57 @@ describe('a successor that dies mid-handoff in a cluster', { timeout: 180_000 },
     // And a new call across still works.
     const again = await crossCall(ben, mara, 'n2-to-mover', 'mara');
     await again.end('callee', n2);
+    expect(closed).toEqual([]);
+    for (const p of [mara, mike]) p.ws.terminate();
+  });
+});
+
+describe('the old process dying during the cut', { timeout: 180_000 }, () => {
+  // The old process exits once the successor has taken the messages (after cut-done), before it flushes and says own.
+  const dying = useCheckout({
+    'server/handoff/seat.ts': [
+      "await steps.take('cut-done');",
+      "await steps.take('cut-done');\n            process.exit(9);",
+    ],
+  });
+
+  it('the successor takes the seat alone: the peers never lose the node, calls carry on and end normally', async () => {
+    const pidFile = join(tempDataDir(), 'mover.pid');
+    const { n1, n2, mover, ann, ben, mara, mike, closed, toMover, fromMover, directory } =
+      await clusterInCalls(dying().entry, ['--pid-file', pidFile]);
+    const pids = directory();
+    const seen = watchMover([n1, n2]);
+    await admin(mover)
+      .post('/admin/node/handoff', {})
+      .catch(() => {});
+    expect((await mover.exited).code).toBe(9);
+    const successor = await waitFor('the successor serving', () => {
+      const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+      return pid > 0 && pid !== mover.proc.pid ? pid : undefined;
+    });
+    reapSuccessorLater(successor);
+    await toMover.more(10);
+    await fromMover.more(10);
+    await sleep(1500);
+    seen.stop();
+    expect(seen.absent).toEqual([]);
+    expect(seen.incarnations.size).toBe(1);
+    expect(directory()).toEqual(pids);
+    // What the old process had not published when it died may be lost: the calls go on and end normally.
+    for (const call of [toMover, fromMover]) {
+      call.out.stop();
+      call.back.stop();
+    }
+    ann.send({ type: 'bye', callId: 'n1-to-mover' });
+    ben.send({ type: 'bye', callId: 'mover-to-n2' });
+    expect(await mara.next((m) => m.type === 'ended' && m.callId === 'n1-to-mover')).toMatchObject({
+      cause: 'normal',
+    });
+    expect(await mike.next((m) => m.type === 'ended' && m.callId === 'mover-to-n2')).toMatchObject({
+      cause: 'normal',
+    });
+    const again = await crossCall(ben, mara, 'n2-to-mover', 'mara');
+    await again.end('caller', n2);
     expect(closed).toEqual([]);
     for (const p of [mara, mike]) p.ws.terminate();
   });

@@ -16,8 +16,10 @@
  * Until the cut, messages B's processes send to other nodes go to A (`out`), which publishes
  * them: one publisher for the node at any time. B says `done` (the handoff's last word) only
  * after `live`, so the channel (and a keeper relaying it) carries all of this. If B goes before the cut, A had given up
- * nothing; during it, A takes its subscription and publishing back.
+ * nothing; during it, A takes its subscription and publishing back. If A goes during the
+ * cut, B takes the seat alone.
  */
+import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/cluster.ts';
 import type { Heard } from '../cluster/dist.ts';
 import type { DistMessage } from '../runtime/index.ts';
@@ -132,28 +134,37 @@ export function seatGiver(cluster: Cluster): SeatGiver {
 
 /**
  * B's side: its processes' messages go to A until A says `own`; A's steps are answered as
- * they come. Resolves once B holds the seat, or A went away before (it never rejects).
+ * they come (no timeouts here: A times out, fails the handoff and kills B). If A goes away
+ * once B is the node, B takes the seat alone. Resolves once B holds the seat, or A went
+ * away before B was the node (then B exits with the handoff).
  */
-export function seatTaker(cluster: Cluster, parent: Side, inbox: Inbox): Promise<void> {
+export function seatTaker(
+  cluster: Cluster,
+  parent: Side,
+  inbox: Inbox,
+  isNode: () => boolean,
+): Promise<void> {
   const steps = seatInbox(cluster, parent, inbox);
   const { dist } = cluster;
   dist.relayTo(steps.relay);
   const answer = (m: SeatStep) => void steps.send(m).catch(() => {});
+  const forever = Number.POSITIVE_INFINITY;
   return (async () => {
-    // Comes once the last batch runs here, however long the batches take.
-    await steps.take('hold', Number.POSITIVE_INFINITY);
+    await steps.take('hold', forever);
     await dist.hold();
     answer({ step: 'holding' });
-    const { heard } = await steps.take('cut');
+    const { heard } = await steps.take('cut', forever);
     dist.resume(heard);
     dist.queue();
     answer({ step: 'cut-done' });
-    const { nextSeq } = await steps.take('own');
+    const { nextSeq } = await steps.take('own', forever);
     dist.own(nextSeq);
     await cluster.occupy();
     answer({ step: 'live' });
-  })().catch(() => {
-    // A went away: before the last batch B exits with the handoff (takeover.ts); after it, B
-    // serves without the seat (the README's known gaps).
+  })().catch(async () => {
+    if (!isNode()) return;
+    // What A got and had not passed on is lost; what B held, it delivers (some perhaps twice).
+    if (!dist.publishing) dist.alone(randomUUID().slice(0, 8));
+    await cluster.occupy();
   });
 }
