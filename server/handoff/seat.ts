@@ -15,9 +15,9 @@
  *
  * Until the cut, messages B's processes send to other nodes go to A (`out`), which publishes
  * them: one publisher for the node at any time. B says `done` (the handoff's last word) only
- * after `live`, so the channel (and a keeper relaying it) carries all of this. If B goes before the cut, A had given up
- * nothing; during it, A takes its subscription and publishing back. If A goes during the
- * cut, B takes the seat alone.
+ * after `live`, so the channel (and a keeper relaying it) carries all of this. If B goes
+ * before the cut, A had given up nothing; during it, A takes its subscription and
+ * publishing back. If A goes during the cut, B takes the seat alone.
  */
 import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/cluster.ts';
