@@ -45,6 +45,7 @@ export interface ClaimsOptions {
 
 export class Claims {
   #closed = false;
+  readonly #asking = new Set<Promise<unknown>>();
 
   private constructor(
     readonly kv: KV,
@@ -65,7 +66,28 @@ export class Claims {
    * While NATS cannot answer it keeps trying; it rejects on a lasting failure, or once the
    * claims are closed (the node is leaving).
    */
-  async claim(key: string, token: string): Promise<boolean> {
+  claim(key: string, token: string): Promise<boolean> {
+    const asked = this.#claim(key, token);
+    this.#asking.add(asked);
+    const done = () => this.#asking.delete(asked);
+    asked.then(done, done);
+    return asked;
+  }
+
+  /**
+   * Resolves once every claim asked so far has its answer, or after `timeoutMs`: a process
+   * handing the node over lets its answers reach the journal, which moved, before it goes.
+   */
+  async answered(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.allSettled([...this.#asking]), late]);
+    clearTimeout(timer);
+  }
+
+  async #claim(key: string, token: string): Promise<boolean> {
     for (let waited = false; ; waited = true) {
       try {
         return await this.#tryClaim(key, token);

@@ -9,11 +9,12 @@
 import { connect, type NatsConnection } from 'nats';
 import { hotlineError, hotlineErrorWithCause } from '../errors/catalogue.ts';
 import { clashes, type NodeReleases, runsOf } from '../release/compat.ts';
-import { type DistMessage, type Distribution, plainError, type Runtime } from '../runtime/index.ts';
+import { plainError, type Runtime } from '../runtime/index.ts';
 import { Claims, type ClaimsOptions } from './claims.ts';
 import { Directory } from './directory.ts';
-import { type Member, Membership, type MembershipOptions } from './membership.ts';
-import { checkNodeName, type Envelope, encode, type NodeInfo, readEnvelope, subjects } from './wire.ts';
+import { DistLink } from './dist.ts';
+import { type Identity, type Member, Membership, type MembershipOptions } from './membership.ts';
+import { checkNodeName, type Envelope, type NodeInfo, subjects } from './wire.ts';
 
 /** Why a message from another node was not delivered. */
 export type Refusal = 'malformed' | 'incompatible';
@@ -38,6 +39,17 @@ export interface ClusterOptions extends MembershipOptions {
   onRefused?: (why: Refusal, from?: string, release?: string) => void;
   /** Told when a claim waits for NATS to answer (logging). */
   onClaimWait?: ClaimsOptions['onWait'];
+  /**
+   * Join in the place of the node's old process, which hands its seat over
+   * (server/handoff/seat.ts): no name check, no cleaning of its directory entries, no
+   * beats, pings or messages until `occupy`.
+   */
+  successor?: Seat;
+}
+
+/** What a successor needs to take the node's place: who it is, and the NATS server it used. */
+export interface Seat extends Identity {
+  server: string;
 }
 
 export interface Cluster {
@@ -49,17 +61,28 @@ export interface Cluster {
   nodes(): Member[];
   /** Tell the others and disconnect (a graceful stop). */
   leave(): Promise<void>;
+  /** The runtime's messages to and from other nodes. */
+  readonly dist: DistLink;
+  /** What a successor needs to take this node's place. */
+  seat(): Seat;
+  /** A successor holds the seat: answer pings and beat as the node (it beats along with the old process a moment). */
+  occupy(): Promise<void>;
+  /** The successor beats: stop without a leave, once the claims asked here are answered (up to `claimsMs`), and disconnect. */
+  vacate(claimsMs: number): Promise<void>;
 }
 
 export const USERS_BUCKET = 'hotline_users';
 
 export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
-  const { rt } = options;
+  const { rt, successor } = options;
   checkNodeName(rt.node);
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers: options.url.split(','),
+      // A successor on the old process's server first: what both publish reaches the others in order.
+      servers:
+        successor === undefined ? options.url.split(',') : [successor.server, ...options.url.split(',')],
+      noRandomize: successor !== undefined,
       name: rt.node,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
@@ -68,7 +91,7 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
     throw hotlineErrorWithCause(err, 'HOT_ERR_NATS_UNAVAILABLE', `${options.url}: ${String(err)}`);
   }
   try {
-    await refuseTakenName(nc, rt.node);
+    if (successor === undefined) await refuseTakenName(nc, rt.node);
     const refuses = new Interop(options.declared);
     const malformed = () => options.onRefused?.('malformed');
     const directory = await Directory.open(nc.jetstream(), rt, {
@@ -76,7 +99,8 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
       covers: options.covers,
       malformed,
     });
-    await directory.clean(rt.node);
+    // A successor's entries are the old process's, under the same pids: they stay.
+    if (successor === undefined) await directory.clean(rt.node);
     const claims = await Claims.open(nc.jetstream(), rt.node, { onWait: options.onClaimWait });
 
     const membership = new Membership(
@@ -94,25 +118,22 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
         },
       },
       options,
+      successor,
     );
-    nc.subscribe(subjects.ping(rt.node), { callback: (_e, m) => m.respond() });
-    const stamp = stamper(options.declared);
-    const distribution: Distribution = {
-      send(node: string, msg: DistMessage) {
-        const { release, alsoRuns } = stamp();
-        const envelope: Envelope = { from: rt.node, release, alsoRuns, msg };
-        nc.publish(subjects.dist(node), encode(envelope));
-      },
-    };
-    nc.subscribe(subjects.dist(rt.node), {
-      callback: (_e, m) => {
-        const envelope = readEnvelope(m.data);
-        if (envelope === undefined) return malformed();
-        const { from, msg } = envelope;
-        // A sender not heard yet is taken on trust.
-        const sender = membership.member(from);
-        const refused = sender === undefined ? undefined : refuses.check(sender, envelope);
-        if (refused !== undefined) {
+    const answerPings = () => nc.subscribe(subjects.ping(rt.node), { callback: (_e, m) => m.respond() });
+    const dist: DistLink = new DistLink(
+      nc,
+      {
+        node: rt.node,
+        run: membership.incarnation.slice(0, 8),
+        stamp: stamper(options.declared),
+        malformed,
+        deliver: (envelope) => {
+          const { from, msg } = envelope;
+          // A sender not heard yet is taken on trust.
+          const sender = membership.member(from);
+          const refused = sender === undefined ? undefined : refuses.check(sender, envelope);
+          if (refused === undefined) return rt.receive(from, msg);
           options.onRefused?.('incompatible', from, refused.theirs);
           if (msg.type === 'call') {
             const error = hotlineError(
@@ -120,21 +141,25 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
               refused.theirs,
               `${refused.ours} on ${rt.node}`,
             );
-            distribution.send(from, { type: 'reply_error', ref: msg.ref, error: plainError(error) });
+            dist.send(from, { type: 'reply_error', ref: msg.ref, error: plainError(error) });
           }
-          return;
-        }
-        rt.receive(from, msg);
+        },
       },
-    });
-    rt.distribute(distribution, directory);
-    membership.start();
+      successor === undefined,
+    );
+    rt.distribute(dist, directory);
+    if (successor === undefined) {
+      answerPings();
+      dist.subscribe();
+      membership.start();
+    } else membership.listen();
     await nc.flush();
     // Entries of nodes that died while nobody was there to notice: gone once every live node has beaten.
-    setTimeout(() => {
-      const stale = new Set(directory.entries().map((e) => e.node));
-      for (const node of stale) if (node !== rt.node && !membership.isUp(node)) void directory.clean(node);
-    }, membership.detectionBoundMs).unref();
+    if (successor === undefined)
+      setTimeout(() => {
+        const stale = new Set(directory.entries().map((e) => e.node));
+        for (const node of stale) if (node !== rt.node && !membership.isUp(node)) void directory.clean(node);
+      }, membership.detectionBoundMs).unref();
 
     return {
       nc,
@@ -147,6 +172,27 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
         directory.close();
         claims.close();
         await nc.drain();
+      },
+      dist,
+      seat: () => ({
+        incarnation: membership.incarnation,
+        startedAt: membership.startedAt,
+        server: nc.getServer(),
+      }),
+      async occupy() {
+        answerPings();
+        membership.beat();
+        await nc.flush();
+      },
+      async vacate(claimsMs) {
+        membership.stop(false);
+        dist.close();
+        await claims.answered(claimsMs);
+        directory.close();
+        claims.close();
+        // Directory deletes and the like still in the write buffer reach the server first.
+        await nc.flush().catch(() => {});
+        await nc.close();
       },
     };
   } catch (err) {

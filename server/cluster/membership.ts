@@ -15,6 +15,12 @@ export interface MembershipOptions {
   missedBeats?: number;
 }
 
+/** Who a node is in the others' eyes: kept by a successor that takes the node's place. */
+export interface Identity {
+  incarnation: string;
+  startedAt: number;
+}
+
 export interface Member extends Heartbeat {
   lastSeen: number;
 }
@@ -30,8 +36,8 @@ export const HEARTBEAT_MS = 500;
 export const MISSED_BEATS = 3;
 
 export class Membership {
-  readonly incarnation = randomUUID();
-  readonly startedAt = Date.now();
+  readonly incarnation: string;
+  readonly startedAt: number;
   readonly intervalMs: number;
   readonly #downAfterMs: number;
   readonly #members = new Map<string, Member>();
@@ -46,7 +52,10 @@ export class Membership {
     readonly info: () => NodeInfo,
     readonly events: MembershipEvents,
     options: MembershipOptions = {},
+    identity: Identity = { incarnation: randomUUID(), startedAt: Date.now() },
   ) {
+    this.incarnation = identity.incarnation;
+    this.startedAt = identity.startedAt;
     this.intervalMs = options.intervalMs ?? HEARTBEAT_MS;
     this.#downAfterMs = this.intervalMs * (options.missedBeats ?? MISSED_BEATS);
   }
@@ -58,11 +67,18 @@ export class Membership {
 
   /** Beat now, out of turn: what the others know of this node has changed (it listens now). */
   announce(): void {
-    // After stop() the connection may be draining or closed, where publish throws.
-    if (!this.#stopped) this.#publish();
+    // After stop() the connection may be draining or closed, where publish throws; a
+    // successor that does not hold the seat yet does not speak for the node.
+    if (!this.#stopped && this.#beat !== undefined) this.#publish();
   }
 
   start(): void {
+    this.listen();
+    this.beat();
+  }
+
+  /** Hear the others (a successor does before it beats as the node). */
+  listen(): void {
     this.#subs.push(
       // A malformed beat or leave is dropped: a throw here would close the NATS connection.
       this.nc.subscribe(subjects.heartbeat, {
@@ -80,9 +96,13 @@ export class Membership {
         },
       }),
     );
+    this.#check = setInterval(() => this.#sweep(), this.intervalMs / 2);
+  }
+
+  /** Beat now and every interval from now on. */
+  beat(): void {
     this.#publish();
     this.#beat = setInterval(() => this.#publish(), this.intervalMs);
-    this.#check = setInterval(() => this.#sweep(), this.intervalMs / 2);
   }
 
   /** Live nodes other than this one. */

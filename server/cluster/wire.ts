@@ -60,6 +60,13 @@ export interface Envelope {
   release: string;
   /** The other releases the sender runs, when it runs several (their declarations are in its heartbeats); undefined stays out of the JSON. */
   alsoRuns?: string[] | undefined;
+  /**
+   * The sender's incarnation and this message's number in it (one sequence for all it sends,
+   * going on across its handoffs): how a node's successor tells what its old process got.
+   * Absent from nodes of a build before them.
+   */
+  run?: string | undefined;
+  seq?: number | undefined;
   msg: DistMessage;
 }
 
@@ -75,6 +82,8 @@ const EnvelopeSchema = Type.Object({
   from: Type.String({ maxLength: 64 }),
   release: Version,
   alsoRuns: Type.Optional(Type.Array(Version, { maxItems: 100 })),
+  run: Type.Optional(Type.String({ maxLength: 100 })),
+  seq: Type.Optional(Type.Integer({ minimum: 0 })),
   msg: Type.Union([
     Type.Object({ type: Type.Literal('send'), to: Pid, kind: Type.Enum(['cast', 'info']), message: Payload }),
     Type.Object({

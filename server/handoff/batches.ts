@@ -21,6 +21,7 @@ import type { SuccessorChannel } from './channel.ts';
 import type { HandoffHooks, HandoffSummary } from './handoff.ts';
 import type { Inbox } from './inbox.ts';
 import type { MovingPhone } from './protocol.ts';
+import type { SeatGiver } from './seat.ts';
 
 /** Phones per batch: a batch's processes are suspended while it travels. */
 const BATCH_PHONES = 200;
@@ -47,6 +48,8 @@ export interface MovingNode {
   stopAccepting(): void;
   /** Phones that cannot move (TLS) told to reconnect and ended here; resolves with how many. */
   reconnectUnmovable(): Promise<number>;
+  /** In a cluster: the node's seat, handed over once B has everything (seat.ts). */
+  readonly seat?: SeatGiver | undefined;
 }
 
 type Counts = Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs' | 'tlsReconnects'>;
@@ -65,6 +68,7 @@ export function moveAll(node: MovingNode) {
     const route: MoveRoute = { send: (m) => void channel.send({ type: 'dist', message: m }).catch(() => {}) };
     inbox.handlers.dist = (m) => rt.move.receive(m.message);
     rt.move.peer(route);
+    const seat = node.seat?.attach(channel, inbox);
     const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0, tlsReconnects: 0 };
     const moveBatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
       const batch = ++counts.batches;
@@ -106,6 +110,8 @@ export function moveAll(node: MovingNode) {
       const phones = node.gateway.phones().map((p) => ({ ...p, head: Buffer.alloc(0) }));
       const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
       await moveBatch(phones, rest, true);
+      // While the routes still reach B: what comes for its processes meanwhile follows them.
+      await seat?.handOver();
       await inbox.take('done', ACK_TIMEOUT_MS, 'the successor takes over');
       return counts;
     } finally {

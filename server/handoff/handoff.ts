@@ -6,6 +6,7 @@
  * the listeners are taken back, batches not acked are taken back.
  */
 import { performance } from 'node:perf_hooks';
+import type { Seat } from '../cluster/cluster.ts';
 import { HotlineError, hotlineError } from '../errors/catalogue.ts';
 import type { StartSuccessor, SuccessorChannel, SuccessorSpec } from './channel.ts';
 import { Inbox } from './inbox.ts';
@@ -76,6 +77,8 @@ export interface OldNode {
   readonly pidHeadroom: number;
   readonly moveAll: MoveAll;
   readonly hooks: HandoffHooks;
+  /** In a cluster: the node's seat, which B joins in (seat.ts). */
+  seat?(): Seat | undefined;
 }
 
 export class Handoffs {
@@ -141,6 +144,7 @@ export class Handoffs {
         firstRef: ids.ref + node.pidHeadroom,
         release: node.release(),
         boot: node.boot(),
+        ...seatOf(node),
       });
       const booted = await inbox.take(['ready', 'failed'], BOOT_TIMEOUT_MS, 'the successor boots');
       if (booted.message.type === 'failed')
@@ -164,6 +168,11 @@ export class Handoffs {
       throw failed((err as Error).message);
     }
   }
+}
+
+function seatOf(node: OldNode): { cluster?: Seat } {
+  const seat = node.seat?.();
+  return seat === undefined ? {} : { cluster: seat };
 }
 
 const failed = (why: string): HotlineError => hotlineError('HOT_ERR_HANDOFF_FAILED', why);

@@ -10,8 +10,11 @@
  * `commit`; the last batch carries what the node keeps besides, and B answers its commit with `done`. `dist` carries the runtime's messages for pids that live
  * on the other side while the move runs, both ways. `abort` tells B to give up and exit.
  */
+
+import type { Seat } from '../cluster/cluster.ts';
 import type { GatewayShared, PhoneState } from '../http/gateway.ts';
 import type { DistMessage, Pid, ProcessImage } from '../runtime/index.ts';
+import type { SeatStep } from './seat.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
 export const HANDOFF_PROTOCOL_VERSION = 1;
@@ -49,6 +52,8 @@ export type HandoffMessage =
       readonly release: string;
       /** What A's node gives B to boot with (the observer's sign-ins: B serves pages from the listeners phase on). */
       readonly boot?: unknown;
+      /** A node in a cluster: B joins in its place (seat.ts). */
+      readonly cluster?: Seat;
     }
   | { readonly type: 'refused'; readonly why: string }
   | { readonly type: 'listener'; readonly surface: Surface }
@@ -72,7 +77,9 @@ export type HandoffMessage =
   | { readonly type: 'commit'; readonly batch: number }
   | { readonly type: 'abort'; readonly why: string }
   // ---- both ways ----
-  | { readonly type: 'dist'; readonly message: DistMessage };
+  | { readonly type: 'dist'; readonly message: DistMessage }
+  /** The node's seat in its cluster, after the last batch (seat.ts). */
+  | { readonly type: 'cluster'; readonly message: SeatStep };
 
 /** What moves with the last batch besides processes and phones. */
 export interface LastBatch {

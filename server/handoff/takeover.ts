@@ -52,6 +52,11 @@ export interface NewNode {
    * share (A's counters came before it).
    */
   tookOver(last: LastBatch, moved: { processes: number; sockets: number }): void;
+  /**
+   * In a cluster: take the node's seat over from A (seat.ts); resolves once B holds it.
+   * `isNode`: the last batch runs here (A gone after that, B takes the seat alone).
+   */
+  seat?(parent: Parent, inbox: Inbox, isNode: () => boolean): Promise<void>;
 }
 
 /** Receive everything; resolves once the last batch runs here. */
@@ -59,10 +64,15 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
   const { rt } = node;
   const route: MoveRoute = { send: (m) => void parent.send({ type: 'dist', message: m }).catch(() => {}) };
   rt.move.peer(route);
+  let isNode = false;
+  const seated = node.seat?.(parent, inbox, () => isNode);
   const sockets = new Map<number, net.Socket>();
   const restored = new Map<number, MessageOfType<'batch'>>();
   return new Promise<void>((resolve, reject) => {
-    const fail = (why: string) => reject(new Error(why));
+    // Once the last batch runs here, this process is the node: A going away no longer fails it.
+    const fail = (why: string) => {
+      if (!isNode) reject(new Error(why));
+    };
     parent.onGone(fail);
     const send = (m: Parameters<Parent['send']>[0]) =>
       parent.send(m).catch((err: Error) => fail(err.message));
@@ -106,7 +116,11 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
         if (batch.last === undefined) return;
         rt.move.peer(undefined);
         node.tookOver(batch.last, { processes: batch.images.length, sockets: batch.phones.length });
-        void send({ type: 'done' }).then(resolve);
+        isNode = true;
+        // In a cluster, A hands its seat over first: until B says done, A (and a keeper) relay both ways.
+        void Promise.resolve(seated)
+          .then(() => send({ type: 'done' }))
+          .then(resolve);
       },
       abort: (m: MessageOfType<'abort'>) => fail(`the old node gave up: ${m.why}`),
     });

@@ -15,7 +15,8 @@
  *
  * A node can hand itself to a successor process (server/handoff): `handoff()` in the old
  * one; the successor starts with `successor` and builds the same parts but no supervision
- * tree, listener, cluster join or CDR recovery: those arrive from the old process.
+ * tree, listener or CDR recovery: those arrive from the old process. In a cluster it joins
+ * in the old process's seat (same name and incarnation), which it takes over at the end.
  */
 import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
@@ -30,13 +31,14 @@ import { JOURNAL, type Release, type SessionArgs, userName } from '../calls/cont
 import { ClientProtocol } from '../calls/protocol/codec.ts';
 import { builtInRelease } from '../calls/releases/built-in.ts';
 import { additionsOf } from '../calls/releases/index.ts';
-import { type Cluster, joinCluster } from '../cluster/cluster.ts';
+import { type Cluster, joinCluster, type Seat } from '../cluster/cluster.ts';
 import { nodeRequests } from '../cluster/node-requests.ts';
 import { HotlineError, hotlineError } from '../errors/catalogue.ts';
 import { moveAll } from '../handoff/batches.ts';
 import { directSuccessor, type StartSuccessor, type SuccessorSpec } from '../handoff/channel.ts';
 import { type HandoffRequest, type HandoffSummary, Handoffs } from '../handoff/handoff.ts';
 import type { LastBatch } from '../handoff/protocol.ts';
+import { seatGiver, seatTaker } from '../handoff/seat.ts';
 import type { NewNode } from '../handoff/takeover.ts';
 import { AdminTokens } from '../http/admin-tokens.ts';
 import { adminRoutes, createFastify, publicRoutes } from '../http/app.ts';
@@ -112,8 +114,8 @@ export interface StartOptions {
   release?: Release;
   /** How this node starts a successor for a handoff; without it, `handoff()` is refused. */
   launch?: { spec: SuccessorSpec; start?: StartSuccessor };
-  /** Start as a successor: ids from the old process's welcome; nothing runs until it hands over. */
-  successor?: { firstPid: number; firstRef: number; boot?: unknown };
+  /** Start as a successor: ids (and the cluster seat) from the old process's welcome; nothing runs until it hands over. */
+  successor?: { firstPid: number; firstRef: number; boot?: unknown; cluster?: Seat };
 }
 
 /** B's first ids are this far above A's: room for the pids and refs A makes while the handoff runs. */
@@ -192,11 +194,12 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   // Join before phones can register (their users go into the cluster's directory), and
   // before recovery: a call that was up may have its CDR from a surviving node already.
   const where: { callsUrl?: string; httpUrl?: string; adminUrl?: string } = {};
-  // A successor takes the old process's place in the cluster (see the README: not done yet).
+  // A successor joins in the old process's seat, which it takes over after the last batch.
   cluster =
-    settings.cluster === undefined || successor !== undefined
+    settings.cluster === undefined
       ? undefined
       : await joinCluster({
+          ...(successor?.cluster === undefined ? {} : { successor: successor.cluster }),
           url: settings.cluster,
           rt,
           declared: () => releases.declared,
@@ -450,7 +453,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             boot: (): Booted => ({ observerSessions: auth.sessions.export() }),
             pidHeadroom: HANDOFF_ID_HEADROOM,
             hooks: metrics.handoff,
+            seat: () => cluster?.seat(),
             moveAll: moveAll({
+              seat: cluster === undefined ? undefined : seatGiver(cluster),
               rt,
               gateway,
               sockets,
@@ -562,6 +567,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             gateway,
             listeners: { public: publicApp.server, admin: adminApp.server },
             adoptOptions: gateway.socketOptions,
+            ...(cluster === undefined
+              ? {}
+              : { seat: (parent, inbox, isNode) => seatTaker(cluster as Cluster, parent, inbox, isNode) }),
             tookOver(last: LastBatch, moved) {
               app = last.application as Pid;
               servingNode = true;

@@ -18,14 +18,18 @@ import { AdminClient, AdminRequestError } from '../../server/ops/admin-client.ts
 import { answeredCall, MediaFlow } from '../support/calls.ts';
 import { cdrOf } from '../support/cdrs.ts';
 import { sample } from '../support/metrics.ts';
-import { type NodeProcess, reapHandoffProcesses, spawnNodeProcess } from '../support/node-process.ts';
+import {
+  type NodeProcess,
+  reapNodeProcesses,
+  reapSuccessorLater,
+  spawnNodeProcess,
+} from '../support/node-process.ts';
 import { tokensFor } from '../support/phone-tokens.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 import { type Checkout, patchedCheckout } from './checkout.ts';
 
-const successors = new Set<number>();
 afterEach(async () => {
-  await reapHandoffProcesses(successors);
+  await reapNodeProcesses();
 });
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'hotline-handoff-'));
@@ -33,7 +37,7 @@ const admin = (node: NodeProcess) => new AdminClient(node.adminUrl, node.adminTo
 
 async function handoff(node: NodeProcess, body: { entry?: string } = {}): Promise<HandoffSummary> {
   const { handoff } = await admin(node).post<{ handoff: HandoffSummary }>('/admin/node/handoff', body);
-  successors.add(handoff.to);
+  reapSuccessorLater(handoff.to);
   return handoff;
 }
 

@@ -21,7 +21,7 @@ import { AdminClient } from '../../server/ops/admin-client.ts';
 import { launchChromium, watchPage } from '../support/browser.ts';
 import { MediaFlow, serviceCall } from '../support/calls.ts';
 import { sample } from '../support/metrics.ts';
-import { reapHandoffProcesses, spawnNodeProcess } from '../support/node-process.ts';
+import { reapNodeProcesses, reapSuccessorLater, spawnNodeProcess } from '../support/node-process.ts';
 import { tokensFor } from '../support/phone-tokens.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -78,12 +78,11 @@ function scrapeLoop(url: string) {
 let browser: Browser | undefined;
 let loop: ReturnType<typeof scrapeLoop> | undefined;
 const flows: MediaFlow[] = [];
-const successors = new Set<number>();
 afterEach(async () => {
   await loop?.stop();
   for (const f of flows.splice(0)) f.stop();
   await browser?.close();
-  await reapHandoffProcesses(successors);
+  await reapNodeProcesses();
 });
 
 interface Recording {
@@ -168,7 +167,7 @@ describe('the observer and the metrics through a node handoff', { timeout: 180_0
       fullPage: true,
     });
     const { handoff: summary } = await running;
-    successors.add(summary.to);
+    reapSuccessorLater(summary.to);
     expect(summary).toMatchObject({ from: node.proc.pid, sockets: PHONES });
     expect((await node.exited).code).toBe(0);
     const before = scrapes.media.length;

@@ -24,7 +24,7 @@ const nodeProcesses = new Set<NodeProcess>();
 /**
  * `node --import tsx server/main.ts` on ephemeral ports, as `npm start` runs it; `args` adds
  * flags. `ownGroup`: in a process group of its own, as a supervisor starts a service.
- * `entry`: `server/keeper.ts` runs the node under the keeper, as `npm start` does (`proc` is then the keeper).
+ * `entry`: `server/keeper.ts` runs the node under the keeper, as `npm start` does (`proc` is the keeper).
  */
 export function spawnNodeProcess(
   dataDir: string,
@@ -96,11 +96,6 @@ export function spawnNodeProcess(
 export async function reapNodeProcesses(): Promise<void> {
   const running = [...nodeProcesses];
   for (const n of running) n.proc.kill('SIGKILL');
-  await Promise.all(running.map((n) => n.exited));
-}
-
-/** SIGKILL the successors (OS pids) handoffs started from node processes, then every node process still running. */
-export async function reapHandoffProcesses(successors: Set<number>): Promise<void> {
   for (const pid of successors) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -109,5 +104,12 @@ export async function reapHandoffProcesses(successors: Set<number>): Promise<voi
     }
   }
   successors.clear();
-  await reapNodeProcesses();
+  await Promise.all(running.map((n) => n.exited));
+}
+
+const successors = new Set<number>();
+
+/** A successor a node process handed itself to (its OS pid): `reapNodeProcesses` kills it too. */
+export function reapSuccessorLater(pid: number): void {
+  successors.add(pid);
 }
