@@ -105,17 +105,16 @@ export class DistLink implements Distribution {
     await this.nc.flush();
   }
 
-  /** The old process got everything up to `heard`: deliver the rest of what was held, in order, then everything as it comes. */
+  /**
+   * The old process got everything up to `heard`: deliver the rest of what was held, in order,
+   * then everything as it comes. What the server had already sent this process when the old
+   * one drained can still be on its way here, so the numbers stay the filter after the cut too.
+   */
   resume(heard: Heard): void {
-    const last = new Map(heard.map(([node, run, seq]) => [`${node}\u0000${run}`, seq]));
+    for (const [node, run, seq] of heard) this.#runsOf(node).set(run, seq);
     const held = this.#held ?? [];
     this.#held = null;
-    for (const e of held) {
-      const got = e.run === undefined ? undefined : last.get(`${e.from}\u0000${e.run}`);
-      // A sender of a build before numbers: nothing tells which the old process got (delivered).
-      if (got !== undefined && e.seq !== undefined && e.seq <= got) continue;
-      this.#deliver(e);
-    }
+    for (const e of held) this.#deliver(e);
   }
 
   /** Keep messages out until `own` (the old process publishes until it has flushed). */
@@ -180,13 +179,20 @@ export class DistLink implements Distribution {
     this.#sub = undefined;
   }
 
+  #runsOf(node: string): Map<string, number> {
+    let runs = this.#heard.get(node);
+    if (runs === undefined) {
+      runs = new Map();
+      this.#heard.set(node, runs);
+    }
+    return runs;
+  }
+
+  /** One sender's messages come in order, so a number not above the last one heard was delivered already. */
   #deliver(e: Envelope): void {
     if (e.run !== undefined && e.seq !== undefined) {
-      let runs = this.#heard.get(e.from);
-      if (runs === undefined) {
-        runs = new Map();
-        this.#heard.set(e.from, runs);
-      }
+      const runs = this.#runsOf(e.from);
+      if (e.seq <= (runs.get(e.run) ?? 0)) return;
       runs.set(e.run, e.seq);
     }
     this.options.deliver(e);
