@@ -10,6 +10,7 @@
  */
 import type { WebSocket } from 'ws';
 import type { Gateway } from '../http/gateway.ts';
+import type { ReleasesImage } from '../release/handler.ts';
 import {
   type DetachedWebSocket,
   detachWebSocket,
@@ -41,6 +42,8 @@ export interface MovingNode {
   application(): Pid;
   /** prom-client's values, so B's counters go on from A's. */
   metrics(): Promise<unknown>;
+  /** The releases as the last processes leave (an install that waits goes on in B). */
+  releases(): ReleasesImage;
   /** Refuse phones from now on (only A's kept keep-alive connections could still bring one). */
   stopAccepting(): void;
 }
@@ -194,7 +197,14 @@ async function send(
       await channel.send({ type: 'socket', batch, socket: phone.socket }, d.socket);
     const moving = sent.detached.map((x) => x.phone);
     const extra = last
-      ? { last: { gateway: node.gateway.exportShared(), application: node.application(), metrics } }
+      ? {
+          last: {
+            gateway: node.gateway.exportShared(),
+            application: node.application(),
+            metrics,
+            releases: node.releases(),
+          },
+        }
       : {};
     await channel.send({ type: 'batch', batch, images, phones: moving, ...extra });
     return sent;

@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { HotlineError, hotlineError } from '../errors/catalogue.ts';
+import type { ReleasesImage } from '../release/handler.ts';
 import type { StartSuccessor, SuccessorChannel, SuccessorSpec } from './channel.ts';
 import { Inbox } from './inbox.ts';
 import { handListenersOver, type Listeners } from './listeners.ts';
@@ -59,8 +60,8 @@ export interface OldNode {
   /** The successor's command line but for what the request may change. */
   readonly successor: SuccessorSpec;
   readonly listeners: Listeners;
-  /** The release this node runs: B boots it. */
-  release(): string;
+  /** The releases this node runs: B boots the current one and loads the others. */
+  releases(): ReleasesImage;
   /** The runtime's next ids: B's start above them. */
   nextIds(): { pid: number; ref: number };
   /** The pids B may make before the handoff ends: B's first pid is this far above A's. */
@@ -125,11 +126,13 @@ export class Handoffs {
       }
       hooks.phase('boot');
       const ids = node.nextIds();
+      const releases = node.releases();
       await channel.send({
         type: 'welcome',
         firstPid: ids.pid + node.pidHeadroom,
         firstRef: ids.ref + node.pidHeadroom,
-        release: node.release(),
+        release: releases.current,
+        releases,
       });
       const booted = await inbox.take(['ready', 'failed'], BOOT_TIMEOUT_MS, 'the successor boots');
       if (booted.message.type === 'failed')

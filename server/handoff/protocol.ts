@@ -11,10 +11,11 @@
  * on the other side while the move runs, both ways. `abort` tells B to give up and exit.
  */
 import type { GatewayShared, PhoneState } from '../http/gateway.ts';
+import type { ReleasesImage } from '../release/handler.ts';
 import type { DistMessage, ProcessImage } from '../runtime/index.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
-export const HANDOFF_PROTOCOL_VERSION = 1;
+export const HANDOFF_PROTOCOL_VERSION = 2;
 
 /** The two surfaces a node listens on. */
 export type Surface = 'public' | 'admin';
@@ -47,6 +48,8 @@ export type HandoffMessage =
       readonly firstRef: number;
       /** The release A runs: B boots it, so the processes find their code. */
       readonly release: string;
+      /** Every release A's processes run, and where A's install waits: B loads them all. */
+      readonly releases: ReleasesImage;
     }
   | { readonly type: 'refused'; readonly why: string }
   | { readonly type: 'listener'; readonly surface: Surface }
@@ -74,6 +77,8 @@ export interface LastBatch {
   readonly application: string;
   /** prom-client's getMetricsAsJSON() of A: B's counters go on from these. */
   readonly metrics: unknown;
+  /** A's releases as the last processes leave: an install that waits goes on in B. */
+  readonly releases: ReleasesImage;
 }
 
 export type HandoffMessageType = HandoffMessage['type'];

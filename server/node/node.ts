@@ -53,7 +53,7 @@ import { trustedPhoneKeys } from '../http/phone-tokens.ts';
 import { createPort } from '../http/port.ts';
 import { releaseRoutes } from '../http/release-routes.ts';
 import { tokenRoutes } from '../http/token-routes.ts';
-import { ReleaseHandler } from '../release/handler.ts';
+import { ReleaseHandler, type ReleasesImage } from '../release/handler.ts';
 import { devKeyPair, readPublicKeys } from '../release/keys.ts';
 import { RELEASE_API_VERSION } from '../release/module.ts';
 import { type Clock, type Pid, Runtime } from '../runtime/index.ts';
@@ -103,8 +103,8 @@ export interface StartOptions {
   release?: Release;
   /** How this node starts a successor for a handoff; without it, `handoff()` is refused. */
   launch?: { spec: SuccessorSpec; start?: StartSuccessor };
-  /** Start as a successor: ids from the old process's welcome; nothing runs until it hands over. */
-  successor?: { firstPid: number; firstRef: number };
+  /** Start as a successor: ids and releases from the old process's welcome; nothing runs until it hands over. */
+  successor?: { firstPid: number; firstRef: number; releases: ReleasesImage };
 }
 
 /** B's first ids are this far above A's: room for the pids and refs A makes while the handoff runs. */
@@ -117,7 +117,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const successor = options.successor;
   const rt = new Runtime({
     node: settings.node,
-    ...(successor ?? {}),
+    ...(successor === undefined ? {} : { firstPid: successor.firstPid, firstRef: successor.firstRef }),
     ...(options.clock ? { clock: options.clock } : {}),
     turnObserver: metrics.sessionTurn,
   });
@@ -150,6 +150,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const verdict = fired === undefined ? undefined : await judgeFire(fired, releases);
   // A restarted node boots its permanent release.
   for (const b of (await releases.boot(settings.release)).behaviours) rt.modules.load(b);
+  // A successor runs every release the old process runs, and holds them as they are until it has the install that waits.
+  const releasesHeld = successor === undefined ? undefined : releases.hold('the node is being handed over');
+  if (successor !== undefined) await releases.takeOverCode(successor.releases);
   const logger = options.logger === false ? false : { level: settings.logLevel };
   const publicApp = createFastify({ logger, connections: settings });
   const adminApp = createFastify({ logger: false, loggerInstance: publicApp.log, connections: settings });
@@ -387,7 +390,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             runtimeApi: RELEASE_API_VERSION,
             successor: options.launch.spec,
             listeners: { public: publicApp.server, admin: adminApp.server },
-            release: () => releases.current.version,
+            releases: () => releases.handOver(),
             nextIds: () => rt.move.nextIds(),
             pidHeadroom: HANDOFF_ID_HEADROOM,
             hooks: metrics.handoff,
@@ -401,6 +404,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
                 p.name === JOURNAL,
               application: () => app as Pid,
               metrics: () => metrics.registry.getMetricsAsJSON(),
+              releases: () => releases.handOver(),
               stopAccepting: () => {
                 accepting = false;
                 gateway.stopAccepting();
@@ -460,6 +464,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
           'this node was started without a way to start a successor',
         );
       if (stopping !== null) throw hotlineError('HOT_ERR_SHUTTING_DOWN');
+      // Releases stay as they are while the processes are split between the two processes.
+      const letGo = handoffs.running ? undefined : releases.hold('the node is being handed to a successor');
       try {
         const summary = await handoffs.run(request);
         // Everything is the successor's: this process holds nothing, and its stop() has nothing to stop.
@@ -468,6 +474,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         handedOff(summary);
         return summary;
       } catch (err) {
+        letGo?.();
         if (!HotlineError.is(err, 'HOT_ERR_HANDOFF_RUNNING'))
           metrics.handoff.ended(HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ? 'refused' : 'failed');
         throw err;
@@ -481,7 +488,11 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             gateway,
             listeners: { public: publicApp.server, admin: adminApp.server },
             adoptOptions: gateway.socketOptions,
+            findCode: (module, version) =>
+              releases.findCode(module, version) ?? rt.modules.find(module, version),
             tookOver(last: LastBatch, moved) {
+              releases.takeOver(last.releases);
+              releasesHeld?.();
               app = last.application as Pid;
               gateway.importShared(last.gateway);
               carryCounters(metrics.registry, last.metrics as MetricsValues);
