@@ -16,9 +16,13 @@ import { logOf, release1, release2 } from './workers.ts';
 const worker = (r: ReleaseModule): AnyBehaviour => r.behaviours[0] as AnyBehaviour;
 
 /** A runtime on `clock` running `n` workers of release 1, and an install of release 2 started on it. */
-async function installing(clock: SimulatedClock, n: number, options: Partial<InstallOptions>) {
+async function installing(
+  clock: SimulatedClock,
+  n: number,
+  options: Partial<InstallOptions>,
+  to: ReleaseModule = release2(),
+) {
   const from = release1();
-  const to = release2();
   const rt = newRuntime({ node: 'n', clock });
   rt.modules.load(worker(from));
   const pids = spawnMany(rt, from, n);
@@ -107,7 +111,7 @@ describe('an install handed over with its processes', () => {
     expect((await resumed.done).outcome).toBe('installed');
   });
 
-  it('held, the window ends and a rollback is asked for only once it is let go', async () => {
+  it("held, the window's end waits until it is let go, and so does a canary's", async () => {
     const clock = new SimulatedClock(1_000_000);
     const { install } = await installing(clock, 10, {});
     install.hold();
@@ -124,6 +128,20 @@ describe('an install handed over with its processes', () => {
     second.install.unhold();
     await second.install.promote();
     expect(second.install.progress.step).toBe('watch');
+  });
+
+  it('held, a rollback its watch asks for waits until it is let go; its image carries it', async () => {
+    const clock = new SimulatedClock(1_000_000);
+    const { rt, pids, install } = await installing(clock, 10, {}, release2({ crashOnBoom: true }));
+    install.hold();
+    rt.cast(pids[0] as Pid, { type: 'boom', seq: 1 });
+    await settleUntilQuiet(rt);
+    expect(install.progress).toMatchObject({ crashes: 1, outcome: null });
+    expect(install.image().rollback).toContain('cannot take boom 1');
+    install.unhold();
+    expect((await install.done).outcome).toBe('rolled_back');
+    await settleUntilQuiet(rt);
+    expect(pids.every((pid) => codeOf(rt, pid)?.version === '1.0.0')).toBe(true);
   });
 
   it('an install that is moving processes cannot be held', async () => {
