@@ -10,13 +10,13 @@
  */
 import type { WebSocket } from 'ws';
 import type { Gateway } from '../http/gateway.ts';
-import type { ReleasesImage } from '../release/handler.ts';
 import {
   type DetachedWebSocket,
   detachWebSocket,
   reattachWebSocket,
   releaseDetachedSocket,
 } from '../http/ws-handoff.ts';
+import type { ReleasesImage } from '../release/handler.ts';
 import type { MoveRoute, Pid, ProcessView, Runtime } from '../runtime/index.ts';
 import type { SuccessorChannel } from './channel.ts';
 import type { HandoffHooks, HandoffSummary } from './handoff.ts';
@@ -44,8 +44,8 @@ export interface MovingNode {
   metrics(): Promise<unknown>;
   /** The releases as the last processes leave (an install that waits goes on in B). */
   releases(): ReleasesImage;
-  /** Refuse phones from now on (only A's kept keep-alive connections could still bring one). */
-  stopAccepting(): void;
+  /** Refuse phones from now on (only A's kept keep-alive connections could still bring one); returns what takes phones again. */
+  stopAccepting(): () => void;
 }
 
 type Counts = Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs'>;
@@ -65,7 +65,9 @@ export function moveAll(node: MovingNode) {
     inbox.handlers.dist = (m) => rt.move.receive(m.message);
     rt.move.peer(route);
     const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0 };
-    const moveBatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
+    /** Batches B acked that A has not committed yet: A can still take them back. */
+    const acked: { batch: number; sent: Sent }[] = [];
+    const sendBatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
       const batch = ++counts.batches;
       const sent = await send(node, channel, batch, phones, pids, last);
       const answer = await inbox
@@ -78,31 +80,56 @@ export function moveAll(node: MovingNode) {
         takeBack(rt, sent);
         throw new Error(`the successor refused batch ${batch}: ${answer.message.why}`);
       }
-      rt.move.commit(sent.captured, route);
-      for (const { phone, d } of sent.detached) {
-        node.gateway.forget(phone.socket);
-        releaseDetachedSocket(d);
-      }
-      await channel.send({ type: 'commit', batch });
-      const pause = Math.round(performance.now() - sent.startedAt);
+      acked.push({ batch, sent });
+      // Counted as B has them: the last batch's metrics are A's values read after this.
       counts.processes += sent.captured.length;
       counts.sockets += sent.detached.length;
-      counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
       hooks.moved(sent.captured.length, sent.detached.length);
-      hooks.paused(pause);
     };
+    const commitAcked = async () => {
+      // One at a time: if B goes meanwhile, those not yet committed are still A's to take back.
+      for (let next = acked.shift(); next !== undefined; next = acked.shift()) {
+        const { batch, sent } = next;
+        rt.move.commit(sent.captured, route);
+        for (const { phone, d } of sent.detached) {
+          node.gateway.forget(phone.socket);
+          releaseDetachedSocket(d);
+        }
+        await channel.send({ type: 'commit', batch });
+        const pause = Math.round(performance.now() - sent.startedAt);
+        counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
+        hooks.paused(pause);
+      }
+    };
+    let acceptAgain: (() => void) | undefined;
     try {
       hooks.phase('phones');
-      for (const group of batchesOf(node, node.gateway.phones()))
-        await moveBatch(group.phones, group.pids, false);
+      const groups = batchesOf(node, node.gateway.phones());
+      // Phones that fit in one batch wait for the last one uncommitted: a successor that dies
+      // before it has acked everything then drops nothing. More batches are committed as they
+      // are acked, so no phone waits for the whole handoff (see the README: the window left).
+      const commitEach = groups.length > 1;
+      for (const group of groups) {
+        await sendBatch(group.phones, group.pids, false);
+        if (commitEach) await commitAcked();
+      }
       hooks.phase('final');
       await settleStarting(node.gateway);
-      node.stopAccepting();
-      const phones = node.gateway.phones().map((p) => ({ ...p, head: Buffer.alloc(0) }));
+      acceptAgain = node.stopAccepting();
+      const waiting = new Set(acked.flatMap(({ sent }) => sent.detached.map((x) => x.phone.socket)));
+      const phones = node.gateway
+        .phones()
+        .filter((p) => !waiting.has(p.socket))
+        .map((p) => ({ ...p, head: Buffer.alloc(0) }));
       const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
-      await moveBatch(phones, rest, true);
+      await sendBatch(phones, rest, true);
+      await commitAcked();
       await inbox.take('done', ACK_TIMEOUT_MS, 'the successor takes over');
       return counts;
+    } catch (err) {
+      for (const { sent } of acked.splice(0)) takeBack(rt, sent);
+      acceptAgain?.();
+      throw err;
     } finally {
       rt.move.peer(undefined);
     }

@@ -407,7 +407,11 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
               releases: () => releases.handOver(),
               stopAccepting: () => {
                 accepting = false;
-                gateway.stopAccepting();
+                const acceptAgain = gateway.stopAccepting();
+                return () => {
+                  accepting = true;
+                  acceptAgain();
+                };
               },
             }),
           },
