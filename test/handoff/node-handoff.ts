@@ -126,7 +126,10 @@ export function arrivingPhones(callsUrl: string, token: PhoneTokenSource, prefix
       try {
         const phone = await Phone.connect(callsUrl, { token });
         void phone.closed.then((c) => closed.push(`${user}: ${c.code}`));
-        await phone.register(user);
+        // One that reaches the successor waits for its session until the last batch: as long as the handoff takes.
+        await phone.sendRegister(user);
+        const m = await phone.next((x) => x.type === 'registered' || x.type === 'error', 120_000);
+        if (m.type === 'error') throw new Error(`${m.code}: ${m.message}`);
         phones.push(phone);
       } catch (err) {
         failures.push(`${user}: ${(err as Error).message}`);
