@@ -220,6 +220,10 @@ const catalogue = {
     message: (id: string) => `install ${id} is running; wait for it or roll it back`,
   },
   HOT_ERR_NO_INSTALL: { fault: 'caller', message: (what: string) => `no install to ${what}` },
+  HOT_ERR_RELEASES_HELD: {
+    fault: 'caller',
+    message: (why: string) => `releases cannot change while ${why}; try again once it ends`,
+  },
   HOT_ERR_PREFLIGHT_FAILED: {
     fault: 'caller',
     message: (version: string, failures: number) =>

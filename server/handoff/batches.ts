@@ -16,6 +16,7 @@ import {
   reattachWebSocket,
   releaseDetachedSocket,
 } from '../http/ws-handoff.ts';
+import type { ReleasesImage } from '../release/handler.ts';
 import type { MoveRoute, Pid, ProcessView, Runtime } from '../runtime/index.ts';
 import type { SuccessorChannel } from './channel.ts';
 import type { HandoffHooks, HandoffSummary } from './handoff.ts';
@@ -44,12 +45,14 @@ export interface MovingNode {
   metrics(): Promise<unknown>;
   /** What else the node carries to B with the last batch (`LastBatch.node`). */
   carry(): unknown;
-  /** Refuse phones from now on (only A's kept keep-alive connections could still bring one). */
-  stopAccepting(): void;
+  /** Refuse phones from now on (only A's kept keep-alive connections could still bring one); returns what takes phones again. */
+  stopAccepting(): () => void;
   /** Phones that cannot move (TLS) told to reconnect and ended here; resolves with how many. */
   reconnectUnmovable(): Promise<number>;
   /** In a cluster: the node's seat, handed over once B has everything (seat.ts). */
   readonly seat?: SeatGiver | undefined;
+  /** The releases as the last processes leave (an install that waits goes on in B). */
+  releases(): ReleasesImage;
 }
 
 type Counts = Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs' | 'tlsReconnects'>;
@@ -70,7 +73,9 @@ export function moveAll(node: MovingNode) {
     rt.move.peer(route);
     const seat = node.seat?.attach(channel, inbox);
     const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0, tlsReconnects: 0 };
-    const moveBatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
+    /** Batches B acked that A has not committed yet: A can still take them back. */
+    const acked: { batch: number; sent: Sent }[] = [];
+    const sendBatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
       const batch = ++counts.batches;
       const sent = await send(node, channel, batch, phones, pids, last);
       const answer = await inbox
@@ -83,37 +88,62 @@ export function moveAll(node: MovingNode) {
         takeBack(rt, sent);
         throw new Error(`the successor refused batch ${batch}: ${answer.message.why}`);
       }
-      rt.move.commit(sent.captured, route);
-      for (const { phone, d } of sent.detached) {
-        node.gateway.forget(phone.socket);
-        releaseDetachedSocket(d);
-      }
-      await channel.send({ type: 'commit', batch });
-      const pause = Math.round(performance.now() - sent.startedAt);
+      acked.push({ batch, sent });
+      // Counted as B has them: the last batch's metrics are A's values read after this.
       counts.processes += sent.captured.length;
       counts.sockets += sent.detached.length;
-      counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
       hooks.moved(sent.captured.length, sent.detached.length);
-      hooks.paused(pause, sent.detached.length);
     };
+    const commitAcked = async () => {
+      // One at a time: if B goes meanwhile, those not yet committed are still A's to take back.
+      for (let next = acked.shift(); next !== undefined; next = acked.shift()) {
+        const { batch, sent } = next;
+        rt.move.commit(sent.captured, route);
+        for (const { phone, d } of sent.detached) {
+          node.gateway.forget(phone.socket);
+          releaseDetachedSocket(d);
+        }
+        await channel.send({ type: 'commit', batch });
+        const pause = Math.round(performance.now() - sent.startedAt);
+        counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
+        hooks.paused(pause, sent.detached.length);
+      }
+    };
+    let acceptAgain: (() => void) | undefined;
     try {
       hooks.phase('phones');
       counts.tlsReconnects += await node.reconnectUnmovable();
       const groups = batchesOf(node, node.gateway.phones());
       hooks.planned(groups.length + 1);
-      for (const group of groups) await moveBatch(group.phones, group.pids, false);
+      // Phones that fit in one batch wait for the last one uncommitted: a successor that dies
+      // before it has acked everything then drops nothing. More batches are committed as they
+      // are acked, so no phone waits for the whole handoff (see the README: the window left).
+      const commitEach = groups.length > 1;
+      for (const group of groups) {
+        await sendBatch(group.phones, group.pids, false);
+        if (commitEach) await commitAcked();
+      }
       hooks.phase('final');
       await settleStarting(node.gateway);
-      node.stopAccepting();
+      acceptAgain = node.stopAccepting();
       // Phones that were still starting when the first batches left.
       counts.tlsReconnects += await node.reconnectUnmovable();
-      const phones = node.gateway.phones().map((p) => ({ ...p, head: Buffer.alloc(0) }));
+      const waiting = new Set(acked.flatMap(({ sent }) => sent.detached.map((x) => x.phone.socket)));
+      const phones = node.gateway
+        .phones()
+        .filter((p) => !waiting.has(p.socket))
+        .map((p) => ({ ...p, head: Buffer.alloc(0) }));
       const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
-      await moveBatch(phones, rest, true);
+      await sendBatch(phones, rest, true);
+      await commitAcked();
       // While the routes still reach B: what comes for its processes meanwhile follows them.
       await seat?.handOver();
       await inbox.take('done', ACK_TIMEOUT_MS, 'the successor takes over');
       return counts;
+    } catch (err) {
+      for (const { sent } of acked.splice(0)) takeBack(rt, sent);
+      acceptAgain?.();
+      throw err;
     } finally {
       rt.move.peer(undefined);
     }
@@ -214,6 +244,7 @@ async function send(
             application: node.application(),
             metrics,
             node: node.carry(),
+            releases: node.releases(),
           },
         }
       : {};

@@ -70,9 +70,12 @@ export const directSuccessor: StartSuccessor = async (spec) => {
   });
   const gone: ((why: string) => void)[] = [];
   let goneWhy: string | undefined;
+  /** Sends not yet done: a message with a handle waits for B's acknowledgement, which never comes once B is gone. */
+  const sending = new Set<(why: string) => void>();
   const markGone = (why: string) => {
     if (goneWhy !== undefined) return;
     goneWhy = why;
+    for (const fail of sending) fail(why);
     for (const listener of gone) listener(why);
   };
   child.on('exit', (code, signal) => markGone(`successor exited (${signal ?? `code ${code}`})`));
@@ -85,7 +88,15 @@ export const directSuccessor: StartSuccessor = async (spec) => {
   });
   return {
     pid: child.pid as number,
-    send: (message, handle) => ipcSend(child, message, handle),
+    send: (message, handle) =>
+      new Promise<void>((resolve, reject) => {
+        if (goneWhy !== undefined) return reject(new Error(goneWhy));
+        const fail = (why: string) => reject(new Error(why));
+        sending.add(fail);
+        ipcSend(child, message, handle)
+          .then(resolve, reject)
+          .finally(() => sending.delete(fail));
+      }),
     onMessage: (listener) => onIpcMessage(child, listener),
     onGone(listener) {
       if (goneWhy !== undefined) listener(goneWhy);

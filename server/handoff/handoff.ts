@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Seat } from '../cluster/cluster.ts';
 import { HotlineError, hotlineError } from '../errors/catalogue.ts';
+import type { ReleasesImage } from '../release/handler.ts';
 import type { StartSuccessor, SuccessorChannel, SuccessorSpec } from './channel.ts';
 import { Inbox } from './inbox.ts';
 import { handListenersOver, type Listeners } from './listeners.ts';
@@ -67,8 +68,8 @@ export interface OldNode {
   /** The successor's command line but for what the request may change. */
   readonly successor: SuccessorSpec;
   readonly listeners: Listeners;
-  /** The release this node runs: B boots it. */
-  release(): string;
+  /** The releases this node runs: B boots the current one and loads the others. */
+  releases(): ReleasesImage;
   /** What B's node boots with besides (`welcome.boot`). */
   boot(): unknown;
   /** The runtime's next ids: B's start above them. */
@@ -138,11 +139,13 @@ export class Handoffs {
       }
       hooks.phase('boot');
       const ids = node.nextIds();
+      const releases = node.releases();
       await channel.send({
         type: 'welcome',
         firstPid: ids.pid + node.pidHeadroom,
         firstRef: ids.ref + node.pidHeadroom,
-        release: node.release(),
+        release: releases.current,
+        releases,
         boot: node.boot(),
         ...seatOf(node),
       });

@@ -13,11 +13,12 @@
 
 import type { Seat } from '../cluster/cluster.ts';
 import type { GatewayShared, PhoneState } from '../http/gateway.ts';
+import type { ReleasesImage } from '../release/handler.ts';
 import type { DistMessage, Pid, ProcessImage } from '../runtime/index.ts';
 import type { SeatStep } from './seat.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
-export const HANDOFF_PROTOCOL_VERSION = 1;
+export const HANDOFF_PROTOCOL_VERSION = 2;
 
 /** The two surfaces a node listens on. */
 export type Surface = 'public' | 'admin';
@@ -54,6 +55,8 @@ export type HandoffMessage =
       readonly boot?: unknown;
       /** A node in a cluster: B joins in its place (seat.ts). */
       readonly cluster?: Seat;
+      /** Every release A's processes run, and where A's install waits: B loads them all. */
+      readonly releases: ReleasesImage;
     }
   | { readonly type: 'refused'; readonly why: string }
   | { readonly type: 'listener'; readonly surface: Surface }
@@ -91,6 +94,8 @@ export interface LastBatch {
   readonly metrics: unknown;
   /** What else A's node carries to B (the handoff's progress, the observer's sign-ins); B's node reads it. */
   readonly node?: unknown;
+  /** A's releases as the last processes leave: an install that waits goes on in B. */
+  readonly releases: ReleasesImage;
 }
 
 export type HandoffMessageType = HandoffMessage['type'];

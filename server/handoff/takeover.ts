@@ -8,7 +8,7 @@
 import type net from 'node:net';
 import type { Gateway } from '../http/gateway.ts';
 import { type AdoptOptions, adoptWebSocket, holdSocket } from '../http/ws-handoff.ts';
-import type { MoveRoute, Pid, Runtime } from '../runtime/index.ts';
+import type { CodeFinder, MoveRoute, Pid, Runtime } from '../runtime/index.ts';
 import type { SuccessorChannel } from './channel.ts';
 import type { Inbox } from './inbox.ts';
 import { type Listeners, listenOn } from './listeners.ts';
@@ -47,6 +47,8 @@ export interface NewNode {
   readonly listeners: Listeners;
   /** How the gateway's WebSocketServer makes sockets, for the adopted ones. */
   readonly adoptOptions: AdoptOptions;
+  /** The code a process arrives on, in every release the old node runs. */
+  readonly findCode: CodeFinder;
   /**
    * The last batch started: the node is this process's from now on. `moved` is that batch's
    * share (A's counters came before it).
@@ -93,7 +95,7 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
         // What runs here by now (earlier batches) reaches by name what is still in A.
         if (m.names !== undefined) rt.move.peerNames(m.names);
         try {
-          rt.move.restore(m.images);
+          rt.move.restore(m.images, node.findCode);
         } catch (err) {
           // Nothing restored: A takes the batch back, and these copies close with no FIN (A holds its own).
           for (const phone of m.phones) sockets.get(phone.socket)?.destroy();

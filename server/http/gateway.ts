@@ -82,8 +82,8 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
-  /** Refuse new connections from now on (graceful shutdown). */
-  stopAccepting(): void;
+  /** Refuse new connections from now on (graceful shutdown); what it returns accepts them again (a failed handoff). */
+  stopAccepting(): () => void;
   readonly connections: number;
   /** The session answered the connection's register: with its user, or null when it refused it. */
   registration(socket: number, user: string | null): void;
@@ -313,6 +313,9 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
   return {
     stopAccepting: () => {
       accepting = false;
+      return () => {
+        accepting = true;
+      };
     },
     get connections() {
       return o.sockets.size;

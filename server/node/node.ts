@@ -61,7 +61,7 @@ import { readTlsPair, tlsFiles } from '../http/tls.ts';
 import { reconnectTlsPhones } from '../http/tls-reconnect.ts';
 import { TlsReloader } from '../http/tls-reload.ts';
 import { tokenRoutes } from '../http/token-routes.ts';
-import { ReleaseHandler } from '../release/handler.ts';
+import { ReleaseHandler, type ReleasesImage } from '../release/handler.ts';
 import { devKeyPair, readPublicKeys } from '../release/keys.ts';
 import { RELEASE_API_VERSION } from '../release/module.ts';
 import { type Clock, type Pid, pidNode, Runtime } from '../runtime/index.ts';
@@ -114,8 +114,8 @@ export interface StartOptions {
   release?: Release;
   /** How this node starts a successor for a handoff; without it, `handoff()` is refused. */
   launch?: { spec: SuccessorSpec; start?: StartSuccessor };
-  /** Start as a successor: ids (and the cluster seat) from the old process's welcome; nothing runs until it hands over. */
-  successor?: { firstPid: number; firstRef: number; boot?: unknown; cluster?: Seat };
+  /** Start as a successor: ids, releases (and the cluster seat) from the old process's welcome; nothing runs until it hands over. */
+  successor?: { firstPid: number; firstRef: number; releases: ReleasesImage; boot?: unknown; cluster?: Seat };
 }
 
 /** B's first ids are this far above A's: room for the pids and refs A makes while the handoff runs. */
@@ -161,6 +161,9 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
   const verdict = fired === undefined ? undefined : await judgeFire(fired, releases);
   // A restarted node boots its permanent release.
   for (const b of (await releases.boot(settings.release)).behaviours) rt.modules.load(b);
+  // A successor runs every release the old process runs, and holds them as they are until it has the install that waits.
+  const releasesHeld = successor === undefined ? undefined : releases.hold('the node is being handed over');
+  if (successor !== undefined) await releases.takeOverCode(successor.releases);
   const logger = options.logger === false ? false : { level: settings.logLevel };
   // A successor reads the same files: the listening sockets it is handed serve TLS from it.
   const tlsAt = tlsFiles(settings);
@@ -448,7 +451,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             runtimeApi: RELEASE_API_VERSION,
             successor: options.launch.spec,
             listeners: { public: publicApp.server, admin: adminApp.server },
-            release: () => releases.current.version,
+            releases: () => releases.handOver(),
             nextIds: () => rt.move.nextIds(),
             boot: (): Booted => ({ observerSessions: auth.sessions.export() }),
             pidHeadroom: HANDOFF_ID_HEADROOM,
@@ -469,9 +472,14 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
                 handoff: metrics.handoff.carry(),
                 observerSessions: auth.sessions.export(),
               }),
+              releases: () => releases.handOver(),
               stopAccepting: () => {
                 accepting = false;
-                gateway.stopAccepting();
+                const acceptAgain = gateway.stopAccepting();
+                return () => {
+                  accepting = true;
+                  acceptAgain();
+                };
               },
               reconnectUnmovable: () =>
                 reconnectTlsPhones({
@@ -540,6 +548,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       if (stopping !== null) throw hotlineError('HOT_ERR_SHUTTING_DOWN');
       // A successor serves the admin surface from the listeners phase on, before it has the node.
       if (!servingNode) throw hotlineError('HOT_ERR_HANDOFF_RUNNING', process.pid);
+      // Releases stay as they are while the processes are split between the two processes.
+      const letGo = handoffs.running ? undefined : releases.hold('the node is being handed to a successor');
       try {
         const summary = await handoffs.run(request);
         // Everything is the successor's: this process holds nothing, and its stop() has nothing to stop.
@@ -551,6 +561,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
         handedOff(summary);
         return summary;
       } catch (err) {
+        letGo?.();
         if (!HotlineError.is(err, 'HOT_ERR_HANDOFF_RUNNING'))
           metrics.handoff.ended(
             HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ? 'refused' : 'failed',
@@ -570,7 +581,11 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             ...(cluster === undefined
               ? {}
               : { seat: (parent, inbox, isNode) => seatTaker(cluster as Cluster, parent, inbox, isNode) }),
+            findCode: (module, version) =>
+              releases.findCode(module, version) ?? rt.modules.find(module, version),
             tookOver(last: LastBatch, moved) {
+              releases.takeOver(last.releases);
+              releasesHeld?.();
               app = last.application as Pid;
               servingNode = true;
               gateway.importShared(last.gateway);

@@ -6,12 +6,13 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { hotlineError } from '../errors/catalogue.ts';
-import type { Runtime } from '../runtime/index.ts';
+import type { AnyBehaviour, Runtime } from '../runtime/index.ts';
 import { type Artifact, verifyArtifact } from './artifact.ts';
 import { clashes, type Declared, declarationOf, type NodeReleases, runsOf } from './compat.ts';
 import {
   Install,
   type InstallHooks,
+  type InstallImage,
   type InstallOptions,
   type InstallProgress,
   type ProcessFailure,
@@ -92,6 +93,20 @@ export interface PreflightReport {
   ms: number;
 }
 
+/**
+ * What a node process's releases are, as data, for a successor process that takes its
+ * processes over (a handoff): it loads the same releases from the same store.
+ */
+export interface ReleasesImage {
+  readonly current: string;
+  /** Every release whose code processes may run: the current one, an install's two, old ones still running. */
+  readonly releases: readonly string[];
+  /** The version each module's new processes start on (an install past its point of no return changed some). */
+  readonly modules: readonly { module: string; version: string }[];
+  /** The install that waits (held), if any: the successor goes on with it. */
+  readonly install: { from: string; to: string; image: InstallImage } | null;
+}
+
 let installs = 0;
 
 export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
@@ -106,6 +121,10 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   #declared: Required<NodeReleases>;
   /** The sha256 of each code this handler has seen load in a worker (sandbox.ts): it may run here. */
   readonly #checked = new Set<string>();
+  /** Releases whose code processes may run here, by version (booted, installed, or an install's old one). */
+  readonly #running = new Map<string, R>();
+  /** Why releases cannot change now (see hold). */
+  #heldFor: string | null = null;
 
   constructor(o: ReleaseHandlerOptions<R>) {
     this.#o = o;
@@ -131,6 +150,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
     const chosen = version !== undefined && this.marked(version) === undefined ? version : this.permanent;
     await this.#checkStored(chosen);
     this.#current = this.load(chosen);
+    this.#running.set(this.#current.version, this.#current);
     this.#o.loaded?.(this.#current);
     // Not waited for: nothing answers a boot, and a failed write is reported by the store.
     if (this.store.history.current !== this.#current.version)
@@ -378,15 +398,24 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
 
   /** Start an install once its code passed the check in a worker: preflight and commit run on; watch `progress` or `done`. */
   async install(version: string, { force, ...options }: InstallRequest = {}): Promise<Install> {
+    this.#notHeld();
     const why = this.marked(version);
     if (why !== undefined && force !== true) throw hotlineError('HOT_ERR_RELEASE_MARKED', version, why);
     await this.#checkStored(version);
     const { install, from, to } = this.#prepare(version, options, this.#o.hooks);
+    this.#track(install, from, to);
+    void install.start();
+    return install;
+  }
+
+  /** `install` is this node's from now on: when it ends, the handler records and declares its outcome. */
+  #track(install: Install, from: R, to: R): void {
     this.#install = install;
+    this.#running.set(from.version, from);
+    this.#running.set(to.version, to);
     // Declared from the preflight on, before any process moves: another node's install is checked against it.
     this.#redeclare();
     this.#probationMayHaveChanged();
-    void install.start();
     void install.done.then((p) => {
       this.#install = null;
       this.#last = p;
@@ -399,24 +428,128 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
         from: from.version,
         ...(p.reason ? { reason: p.reason } : {}),
       });
+      this.#forgetUnused();
       this.#redeclare();
       this.#probationMayHaveChanged();
       this.#o.hooks?.outcome?.(p);
     });
-    return install;
   }
 
-  #running(what: string): Install {
+  /** Releases no process runs any more (but the current one and an install's) are not kept: their code can be collected. */
+  #forgetUnused(): void {
+    for (const version of this.#running.keys()) if (!this.#inUseHere(version)) this.#running.delete(version);
+  }
+
+  #inUseHere(version: string): boolean {
+    const install = this.#install?.progress;
+    if (version === this.#current.version || version === install?.from || version === install?.to)
+      return true;
+    const r = this.#running.get(version);
+    return r?.behaviours.some((b) => this.#o.rt.release.count(b) > 0) ?? false;
+  }
+
+  #notHeld(): void {
+    if (this.#heldFor !== null) throw hotlineError('HOT_ERR_RELEASES_HELD', this.#heldFor);
+  }
+
+  /**
+   * Keep the releases as they are while `why` (a handoff moves the processes to a successor):
+   * installs, promotes, rollbacks, permanent and remove are refused, and an install that waits
+   * (a canary, or its watch window) stays there: its window's end and a rollback its watch asks
+   * for wait until the returned function lets go. Refused while an install moves processes.
+   */
+  hold(why: string): () => void {
+    this.#notHeld();
+    this.#install?.hold();
+    this.#heldFor = why;
+    return () => {
+      this.#heldFor = null;
+      this.#install?.unhold();
+    };
+  }
+
+  /** The releases as data, for a successor that takes the processes over (see `takeOverCode`, `takeOver`). */
+  handOver(): ReleasesImage {
+    const install = this.#install;
+    const progress = install?.progress;
+    return {
+      current: this.#current.version,
+      releases: [...this.#running.keys()].filter((v) => this.#inUseHere(v)),
+      modules: this.#o.rt.release
+        .versions()
+        .filter((v) => v.current)
+        .map(({ module, version }) => ({ module, version })),
+      install:
+        install === null || progress === undefined
+          ? null
+          : { from: progress.from, to: progress.to, image: install.image() },
+    };
+  }
+
+  /**
+   * In the successor, once booted on `image.current`: load the other releases the old node
+   * process runs (from the same store: a shipped release never changes) and start new
+   * processes of each of their modules on the version it did.
+   */
+  async takeOverCode(image: ReleasesImage): Promise<void> {
+    for (const version of image.releases) {
+      if (this.#running.has(version)) continue;
+      await this.#checkStored(version);
+      const r = this.load(version);
+      this.#o.loaded?.(r);
+      this.#running.set(version, r);
+    }
+    // The node's own modules (not in any release) are the node's to load.
+    this.#o.rt.release.load(
+      image.modules.flatMap(({ module, version }) => this.findCode(module, version, image) ?? []),
+    );
+  }
+
+  /**
+   * A module's version in the releases loaded here, for a process that arrives with its code
+   * named (a handoff): the waiting install's new release first, then its old one, the current
+   * one and the rest, so that it runs the very objects the install moves by.
+   */
+  findCode(
+    module: string,
+    version: string,
+    image?: Pick<ReleasesImage, 'install'>,
+  ): AnyBehaviour | undefined {
+    const install = image?.install ?? this.#install?.progress;
+    const first = install === null || install === undefined ? [] : [install.to, install.from];
+    const order = [...first, this.#current.version, ...this.#running.keys()];
+    for (const v of order) {
+      const b = this.#running.get(v)?.behaviours.find((x) => x.name === module && x.version === version);
+      if (b !== undefined) return b;
+    }
+    return undefined;
+  }
+
+  /** In the successor, with the last of the processes: the install that waited goes on here. */
+  takeOver(image: ReleasesImage): void {
+    const handed = image.install;
+    if (handed === null) return;
+    const from = this.#running.get(handed.from);
+    const to = this.#running.get(handed.to);
+    if (from === undefined || to === undefined)
+      throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', from === undefined ? handed.from : handed.to);
+    const install = Install.resumed(this.#o.rt, from, to, handed.image, this.#o.hooks);
+    this.#track(install, from, to);
+  }
+
+  #runningInstall(what: string): Install {
     if (this.#install === null) throw hotlineError('HOT_ERR_NO_INSTALL', what);
     return this.#install;
   }
 
   promote(): Promise<void> {
-    return this.#running('promote').promote();
+    this.#notHeld();
+    return this.#runningInstall('promote').promote();
   }
 
   rollback(): Promise<void> {
-    return this.#running('roll back').rollback();
+    this.#notHeld();
+    return this.#runningInstall('roll back').rollback();
   }
 
   /** A release this node can load: the baseline or a stored one. */
@@ -427,6 +560,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   /** What a restarted node boots; resolves once that is on disk. */
   async makePermanent(version: string): Promise<void> {
     checkVersion(version);
+    this.#notHeld();
     if (version !== this.#current.version) {
       if (!this.#known(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);
       throw hotlineError(
@@ -454,6 +588,7 @@ export class ReleaseHandler<R extends ReleaseModule = ReleaseModule> {
   /** Delete a stored release nothing uses; resolves once the history records it on disk. */
   async remove(version: string): Promise<void> {
     checkVersion(version);
+    this.#notHeld();
     const why = this.#inUse(version);
     if (why !== undefined) throw hotlineError('HOT_ERR_RELEASE_IN_USE', version, why);
     if (!this.store.has(version)) throw hotlineError('HOT_ERR_UNKNOWN_RELEASE', version);

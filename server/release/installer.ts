@@ -92,6 +92,24 @@ export interface InstallHooks {
   codeChangeFailed?(failure: ProcessFailure): void;
 }
 
+/**
+ * An install that waits (a canary for its promote, or its watch window) as it goes to another
+ * node process with the processes (a handoff): the other side's `Install.resumed` goes on from it.
+ */
+export interface InstallImage {
+  readonly options: InstallOptions;
+  readonly progress: InstallProgress;
+  /** What is left of the watch window (step `watch`); 0 once it ended while the install was held. */
+  readonly watchLeftMs: number | null;
+  /** Processes started on the new code since the watch began. */
+  readonly startedOnNew: number;
+  /** A rollback the watch asked for while the install was held: it runs once the install is whole again. */
+  readonly rollback: string | null;
+}
+
+/** The steps an install waits at: held there, it can move to another node process. */
+const WAITING_STEPS: readonly StepName[] = ['await_promote', 'watch'];
+
 /** At most this many failures are kept in a report; the count is exact. */
 const REPORTED_FAILURES = 100;
 
@@ -147,6 +165,12 @@ export class Install {
   readonly #watch: ProbationWatch;
   #targets: Pid[] = [];
   #watchTimer: unknown = undefined;
+  /** When the watch window ends, on the runtime's clock. */
+  #watchDue = 0;
+  /** Held (see hold): the window's end and a rollback the watch asks for wait until unhold. */
+  #held = false;
+  #windowEnded = false;
+  #pendingRollback: string | null = null;
   #rollingBack: Promise<void> | undefined;
   #finished: (() => void) | undefined;
   /** Resolves when the install has an outcome. */
@@ -340,10 +364,7 @@ export class Install {
     await_promote: () => 'stop',
     move_rest: async () => this.#moveForward(await this.#mover.collect(new Set(this.#forward.keys()))),
     watch: () => {
-      this.#watchTimer = this.#api.clock.setTimeout(
-        () => void this.#runFrom('make_current'),
-        this.#options.watchMs,
-      );
+      this.#armWatch(this.#options.watchMs);
       return 'stop';
     },
     make_current: () => {
@@ -351,6 +372,68 @@ export class Install {
       return 'stop';
     },
   };
+
+  #armWatch(ms: number): void {
+    this.#watchDue = this.#api.clock.now() + ms;
+    this.#watchTimer = this.#api.clock.setTimeout(() => {
+      this.#watchTimer = undefined;
+      if (this.#held) this.#windowEnded = true;
+      else void this.#runFrom('make_current');
+    }, ms);
+  }
+
+  /**
+   * Keep the install where it waits (a canary for its promote, or its watch window) while its
+   * processes are split between two node processes (a handoff): the window's end and a
+   * rollback the watch asks for wait until `unhold`. Refused while it moves processes.
+   */
+  hold(): void {
+    if (this.progress.outcome === null && !WAITING_STEPS.includes(this.progress.step))
+      throw hotlineError('HOT_ERR_INSTALL_RUNNING', this.progress.id);
+    this.#held = true;
+  }
+
+  /** What was held back runs now: a rollback the watch asked for, or the window's end. */
+  unhold(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    if (this.#pendingRollback !== null) void this.#rollback(this.#pendingRollback);
+    else if (this.#windowEnded) void this.#runFrom('make_current');
+  }
+
+  /** The held install as data, for `resumed` on the other side. */
+  image(): InstallImage {
+    const left = this.progress.step === 'watch' ? this.#watchDue - this.#api.clock.now() : null;
+    return structuredClone({
+      options: this.#options,
+      progress: this.progress,
+      watchLeftMs: left === null ? null : this.#windowEnded ? 0 : Math.max(0, left),
+      startedOnNew: this.#watch.startedOnNew,
+      rollback: this.#pendingRollback,
+    });
+  }
+
+  /**
+   * The install `image` describes, going on here where it waited, held: its processes are
+   * arriving with their code (the same releases, loaded here). `unhold` lets it act.
+   */
+  static resumed(
+    rt: Runtime,
+    from: ReleaseModule,
+    to: ReleaseModule,
+    image: InstallImage,
+    hooks: InstallHooks = {},
+  ): Install {
+    const install = new Install(rt, image.progress.id, from, to, image.options, hooks);
+    Object.assign(install.progress, image.progress);
+    install.#held = true;
+    install.#pendingRollback = image.rollback;
+    if (image.progress.outcome === null) {
+      install.#watch.start(image.startedOnNew);
+      if (image.watchLeftMs !== null) install.#armWatch(image.watchLeftMs);
+    }
+    return install;
+  }
 
   async #moveForward(pids: Pid[]): Promise<StepResult> {
     // Once a rollback has begun, a forward move still in its slices must stop: what it moved
@@ -402,6 +485,10 @@ export class Install {
   }
 
   #rollback(reason: string): Promise<void> {
+    if (this.#held) {
+      this.#pendingRollback ??= reason;
+      return Promise.resolve();
+    }
     this.#rollingBack ??= (async () => {
       this.progress.reason = reason;
       this.#watch.pause();

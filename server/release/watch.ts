@@ -50,6 +50,10 @@ export class ProbationWatch {
   readonly #rollback: (reason: string) => void;
   /** Processes started on the new code since the watch began (maxErrorRate's share counts them). */
   #startedOnNew = 0;
+
+  get startedOnNew(): number {
+    return this.#startedOnNew;
+  }
   #stopped = false;
   #off: (() => void)[] = [];
 
@@ -71,8 +75,9 @@ export class ProbationWatch {
     return this.#subject.versions.get(e.module) === e.version;
   }
 
-  /** Guard the new code and count what goes wrong on it. */
-  start(): void {
+  /** Guard the new code and count what goes wrong on it; `startedOnNew` goes on from another node process's watch. */
+  start(startedOnNew = 0): void {
+    this.#startedOnNew = startedOnNew;
     const { maxCrashes, maxErrors, maxErrorRate } = this.#limits;
     const counts = this.#counts;
     const release = this.#subject.release;

@@ -6,99 +6,22 @@
  * connecting in a tight loop all the while see no connection refused or reset.
  */
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Phone } from '../../loadtest/client/phone.ts';
 import type { ServerMessage } from '../../server/calls/protocol/shipped.ts';
-import type { HandoffSummary } from '../../server/handoff/handoff.ts';
-import { AdminClient, AdminRequestError } from '../../server/ops/admin-client.ts';
+import { HANDOFF_PROTOCOL_VERSION } from '../../server/handoff/protocol.ts';
 import { answeredCall, MediaFlow } from '../support/calls.ts';
 import { cdrOf } from '../support/cdrs.ts';
 import { sample } from '../support/metrics.ts';
-import {
-  type NodeProcess,
-  reapNodeProcesses,
-  reapSuccessorLater,
-  spawnNodeProcess,
-} from '../support/node-process.ts';
+import { spawnNodeProcess } from '../support/node-process.ts';
 import { tokensFor } from '../support/phone-tokens.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 import { type Checkout, patchedCheckout } from './checkout.ts';
+import { connectionLoop, handoff, processes, reapAfterEach, refusal, tempDir } from './node-handoff.ts';
 
-afterEach(async () => {
-  await reapNodeProcesses();
-});
-
-const tempDir = () => mkdtempSync(join(tmpdir(), 'hotline-handoff-'));
-const admin = (node: NodeProcess) => new AdminClient(node.adminUrl, node.adminToken, 120_000);
-
-async function handoff(node: NodeProcess, body: { entry?: string } = {}): Promise<HandoffSummary> {
-  const { handoff } = await admin(node).post<{ handoff: HandoffSummary }>('/admin/node/handoff', body);
-  reapSuccessorLater(handoff.to);
-  return handoff;
-}
-
-/** The handoff's error code, for a handoff that must fail. */
-const refusal = (node: NodeProcess, body: { entry?: string } = {}) =>
-  handoff(node, body).then(
-    () => 'handed off',
-    (err: unknown) =>
-      err instanceof AdminRequestError ? `${err.status} ${err.code}: ${err.message}` : String(err),
-  );
-
-async function processes(node: NodeProcess): Promise<string[]> {
-  const { processes } = await admin(node).get<{
-    processes: { pid: string; name?: string; module: string; parent?: string }[];
-  }>('/admin/processes?limit=100000');
-  return processes.map((p) => `${p.pid} ${p.module} ${p.name ?? '-'} ${p.parent ?? '-'}`).sort();
-}
-
-/** GET /healthz on a new connection each time, as fast as answers come, until stopped. */
-function connectionLoop(url: string) {
-  const failures: string[] = [];
-  const builds = new Set<string>();
-  let served = 0;
-  let running = true;
-  const once = () =>
-    new Promise<void>((resolve) => {
-      const req = get(`${url}/healthz`, { agent: false }, (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => {
-          body += chunk.toString();
-        });
-        res.on('end', () => {
-          served++;
-          builds.add(String((JSON.parse(body) as { build?: string }).build ?? 'original'));
-          resolve();
-        });
-        res.on('error', (err) => {
-          failures.push(err.message);
-          resolve();
-        });
-      });
-      req.on('error', (err) => {
-        failures.push(err.message);
-        resolve();
-      });
-    });
-  const done = (async () => {
-    while (running) await once();
-  })();
-  return {
-    failures,
-    builds,
-    get served() {
-      return served;
-    },
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
-}
+reapAfterEach();
 
 describe('node handoff to a successor from another checkout', { timeout: 180_000 }, () => {
   let checkout: Checkout;
@@ -181,7 +104,10 @@ describe('a handoff that cannot happen leaves the node as it was', { timeout: 18
   let crashing: Checkout;
   beforeAll(() => {
     incompatible = patchedCheckout({
-      'server/handoff/protocol.ts': ['HANDOFF_PROTOCOL_VERSION = 1;', 'HANDOFF_PROTOCOL_VERSION = 99;'],
+      'server/handoff/protocol.ts': [
+        `HANDOFF_PROTOCOL_VERSION = ${HANDOFF_PROTOCOL_VERSION};`,
+        'HANDOFF_PROTOCOL_VERSION = 99;',
+      ],
     });
     // Dies once the first batch's sockets and images have arrived, before it acks.
     crashing = patchedCheckout({
