@@ -191,6 +191,16 @@ async function settleStarting(gateway: Gateway): Promise<void> {
   }
 }
 
+async function settleGates(gateway: Gateway, detached: readonly { phone: MovingPhone }[]): Promise<void> {
+  const deadline = Date.now() + STARTING_TIMEOUT_MS;
+  for (const { phone } of detached)
+    while (gateway.checking(phone.socket)) {
+      if (Date.now() > deadline)
+        throw new Error(`phone ${phone.socket}'s registration is still being checked`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+}
+
 async function send(
   node: MovingNode,
   channel: SuccessorChannel,
@@ -229,6 +239,10 @@ async function send(
         }
       }),
     );
+    // Reading has stopped: a register whose token is still being checked passes on (to its
+    // suspended session's mailbox) or is refused here, then the phone's state is read as it is.
+    await settleGates(node.gateway, sent.detached);
+    for (const x of sent.detached) x.phone = { ...x.phone, ...node.gateway.phone(x.phone.socket) };
     const { images, failed } = rt.move.capture(sent.suspended);
     sent.captured.push(...images.map((i) => i.pid));
     const stuck = failed.find((f) => rt.isAlive(f.pid));

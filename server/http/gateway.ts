@@ -91,6 +91,10 @@ export interface Gateway {
   readonly starting: number;
   /** Phones whose port and session are up: the ones a handoff moves, by socket id. */
   phones(): PhoneState[];
+  /** One phone's state as it is now (undefined: not a phone here, or closed). */
+  phone(socket: number): PhoneState | undefined;
+  /** Whether the phone's registration gate still has frames it has not dealt with (a token being checked). */
+  checking(socket: number): boolean;
   /** The phone moved to another process: forget it without ending its port (its pid lives on there). */
   forget(socket: number): void;
   /** A phone that moved here from another process, on a WebSocket adopted without a handshake. */
@@ -310,6 +314,19 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     release(c);
   }
 
+  const stateOf = (socket: number, c: Connection, now: number): PhoneState | undefined =>
+    c.port === null || c.session === null || c.closed
+      ? undefined
+      : {
+          socket,
+          address: c.address,
+          port: c.port,
+          session: c.session,
+          user: c.user,
+          tokens: c.bucket.tokensAt(now),
+          waiting: c.waiting,
+        };
+
   return {
     stopAccepting: () => {
       accepting = false;
@@ -337,19 +354,16 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
       const now = Date.now();
       const phones: PhoneState[] = [];
       for (const [socket, c] of live) {
-        if (c.port === null || c.session === null || c.closed) continue;
-        phones.push({
-          socket,
-          address: c.address,
-          port: c.port,
-          session: c.session,
-          user: c.user,
-          tokens: c.bucket.tokensAt(now),
-          waiting: c.waiting,
-        });
+        const phone = stateOf(socket, c, now);
+        if (phone !== undefined) phones.push(phone);
       }
       return phones;
     },
+    phone(socket) {
+      const c = live.get(socket);
+      return c === undefined ? undefined : stateOf(socket, c, Date.now());
+    },
+    checking: (socket) => gates.checking(socket),
     forget(socket) {
       const c = live.get(socket);
       if (c === undefined) return;

@@ -65,6 +65,8 @@ export interface GateHooks {
 export class RegistrationGates<C extends Gated> {
   readonly #connections = new Map<number, C>();
   readonly #holders = new Map<string, number>();
+  /** Connections whose register's token is being checked (their later frames wait behind it). */
+  readonly #checking = new Set<number>();
 
   /** `auth` undefined: open registration, a register is believed (and any token ignored). */
   constructor(
@@ -96,7 +98,8 @@ export class RegistrationGates<C extends Gated> {
       const m = decoded.message;
       if (this.auth === undefined || m.type !== 'register' || authenticated) return door.deliver(c, m);
       held = [];
-      void admit(this.auth, m, token);
+      this.#checking.add(id);
+      void admit(this.auth, m, token).finally(() => this.#checking.delete(id));
     };
     const admit = async (auth: PhoneAuth, m: Message, token: unknown): Promise<void> => {
       const verdict = await auth.admit(token, String(m.user), c.address);
@@ -134,6 +137,15 @@ export class RegistrationGates<C extends Gated> {
   /** The session of connection `id` registered `user`. */
   registered(id: number, user: string): void {
     this.#holders.set(user, id);
+  }
+
+  /**
+   * Whether connection `id` has frames its gate has not dealt with: a register whose token is
+   * being checked, and what came behind it. A connection moves to another process only once
+   * this is false and it reads no more, or those frames would be lost with the check.
+   */
+  checking(id: number): boolean {
+    return this.#checking.has(id);
   }
 
   /** Connection `id` (registered as `user`, if it was) is gone. */

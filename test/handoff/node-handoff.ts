@@ -106,24 +106,19 @@ export function connectionLoop(url: string) {
 export function arrivingPhones(callsUrl: string, token: PhoneTokenSource, prefix: string, everyMs = 25) {
   const phones: Phone[] = [];
   const failures: string[] = [];
-  /** Registrations never answered (the README's known defect), kept apart from refusals and resets. */
-  const unanswered: string[] = [];
   const closed: string[] = [];
   let running = true;
   const done = (async () => {
     while (running) {
-      const user = `${prefix}-${phones.length + failures.length + unanswered.length}`;
+      const user = `${prefix}-${phones.length + failures.length}`;
       try {
         const phone = await Phone.connect(callsUrl, { token });
         void phone.closed.then((c) => closed.push(`${user}: ${c.code}`));
         // One that reaches the successor waits for its session until the last batch: as long as the handoff takes.
         await phone.sendRegister(user);
-        const m = await phone
-          .next((x) => x.type === 'registered' || x.type === 'error', 30_000)
-          .catch(() => undefined);
-        if (m === undefined) unanswered.push(user);
-        else if (m.type === 'error') throw new Error(`${m.code}: ${m.message}`);
-        else phones.push(phone);
+        const m = await phone.next((x) => x.type === 'registered' || x.type === 'error', 30_000);
+        if (m.type === 'error') throw new Error(`${m.code}: ${m.message}`);
+        phones.push(phone);
       } catch (err) {
         failures.push(`${user}: ${(err as Error).message}`);
       }
@@ -133,7 +128,6 @@ export function arrivingPhones(callsUrl: string, token: PhoneTokenSource, prefix
   return {
     phones,
     failures,
-    unanswered,
     closed,
     async stop() {
       running = false;
