@@ -8,31 +8,34 @@
  * stop, 2 s after its end; the loop stalls are each node process's own (loop-probe.mjs,
  * imported into the keeper and every node it runs), over the handoff's span.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { HandoffSummary } from '../../server/handoff/handoff.ts';
-import { AdminClient } from '../../server/ops/admin-client.ts';
 import { Fleet } from '../client/fleet.ts';
 import { latencyMs } from '../client/histogram.ts';
-import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';
+import type { NodeProcess } from '../client/node-process.ts';
+import { BenchNodes } from './bench-nodes.ts';
 import { type Figure, median } from './report.ts';
 import { log, plan } from './sessions.ts';
 
-const TOKEN = 'bench-token';
 const probe = fileURLToPath(new URL('loop-probe.mjs', import.meta.url));
 
 export interface HandoffBenchOptions {
   sessions: number;
   rate: number;
   runs: number;
+  /** Write each node process's CPU profile here (`--cpu-prof`). */
+  cpuProf?: string;
 }
 
 interface Run {
   handoffMs: number;
   wallMs: number;
+  maxPauseMs: number;
+  batches: number;
+  bootMs: number;
   maxPhoneWaitMs: number;
   maxLoopStallOldMs: number;
   maxLoopStallNewMs: number;
@@ -52,15 +55,23 @@ interface Memory {
   rss: number;
 }
 
-const admin = (node: NodeProcess, timeoutMs = 30_000) => new AdminClient(node.adminUrl, TOKEN, timeoutMs);
-
-function startKept(dir: string, loops: string, o: HandoffBenchOptions): Promise<NodeProcess> {
-  return startNodeProcess(
-    ['--data-dir', dir, '--max-sessions', String(o.sessions + 100), '--media-timeout-ms', '600000'],
-    { HOTLINE_ADMIN_TOKEN: TOKEN, HOTLINE_BENCH_LOOP_DIR: loops },
-    ['--import', probe],
-    'server/keeper.ts',
-  );
+function startKept(
+  nodes: BenchNodes,
+  dir: string,
+  loops: string,
+  o: HandoffBenchOptions,
+): Promise<NodeProcess> {
+  return nodes.start(dir, {
+    args: ['--max-sessions', String(o.sessions + 100), '--media-timeout-ms', '600000'],
+    env: { HOTLINE_BENCH_LOOP_DIR: loops },
+    // The keeper runs each node with its own Node flags, and a node its successor: all are probed (and profiled).
+    nodeFlags: [
+      '--import',
+      probe,
+      ...(o.cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`]),
+    ],
+    entry: 'server/keeper.ts',
+  });
 }
 
 /** N phones in echo calls, settled for 2 s. */
@@ -85,38 +96,44 @@ async function phonesInCalls(
   return fleet;
 }
 
+/** A loop-probe window: its delay is what the loop saw in the PROBE_WINDOW_MS before its stamp. */
+const PROBE_WINDOW_MS = 100;
+
 /** The longest loop delay a probed process saw between `from` and `to` (epoch ms). */
 function maxStall(loops: string, pid: number, from: number, to: number): number {
   const windows = JSON.parse(readFileSync(join(loops, `${pid}.json`), 'utf8')) as [number, number][];
-  // A window's delay is what the loop saw in the 100 ms before its stamp.
-  return Math.max(0, ...windows.filter(([t]) => t >= from && t <= to + 100).map(([, d]) => d));
+  return Math.max(0, ...windows.filter(([t]) => t >= from && t <= to + PROBE_WINDOW_MS).map(([, d]) => d));
 }
 
 async function oneRun(o: HandoffBenchOptions): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'hotline-bench-handoff-'));
-  const loops = join(dir, 'loops');
-  mkdirSync(loops);
-  let node = await startKept(dir, loops, o);
+  const nodes = new BenchNodes();
   try {
+    const dir = nodes.dir('handoff');
+    const loops = join(dir, 'loops');
+    mkdirSync(loops);
+    let node = await startKept(nodes, dir, loops, o);
     await sleep(500);
-    const before = await admin(node).get<Memory>('/admin/memory');
+    const before = await nodes.admin(node).get<Memory>('/admin/memory');
 
     log(`  handoff: ${o.sessions} phones in echo calls at ${o.rate} frame/s`);
     let fleet = await phonesInCalls(node, dir, o, 'h');
-    const held = await admin(node).get<Memory>('/admin/memory');
+    const held = await nodes.admin(node).get<Memory>('/admin/memory');
     fleet.resetLatency();
     const closedBefore = fleet.progress().closed;
     const t0 = Date.now();
-    const { handoff: summary } = await admin(node, 300_000)
+    const { handoff: summary } = await nodes
+      .admin(node, 300_000)
       .post<{ handoff: HandoffSummary }>('/admin/node/handoff', {})
       .catch(async (err: unknown) => {
         await fleet.stop();
         throw err;
       });
     const t1 = Date.now();
-    log(`  handed off: pid ${summary.from} -> ${summary.to} in ${summary.ms} ms`);
+    log(
+      `  handed off: pid ${summary.from} -> ${summary.to} in ${summary.ms} ms ${JSON.stringify(summary.phases)}`,
+    );
     await sleep(2000);
-    const after = await admin(node).get<Memory>('/admin/memory');
+    const after = await nodes.admin(node).get<Memory>('/admin/memory');
     const closed = fleet.progress().closed - closedBefore;
     const handed = await fleet.stop();
 
@@ -125,19 +142,23 @@ async function oneRun(o: HandoffBenchOptions): Promise<Run> {
     const restartClosedBefore = fleet.progress().closed;
     const r0 = Date.now();
     await node.stop();
-    node = await startKept(dir, loops, o);
+    node = await startKept(nodes, dir, loops, o);
     const restartMs = Date.now() - r0;
     await sleep(2000);
     const restartClosed = fleet.progress().closed - restartClosedBefore;
     const restarted = await fleet.stop();
-    await node.stop();
 
+    // The successor serves from the listeners on: before that it boots, and serves nobody.
+    const serving = t0 + (summary.phases.listeners ?? 0);
     return {
       handoffMs: summary.ms,
       wallMs: t1 - t0,
+      maxPauseMs: summary.maxPauseMs,
+      batches: summary.batches,
+      bootMs: summary.phases.listeners ?? 0,
       maxPhoneWaitMs: latencyMs(handed.histogram).max,
       maxLoopStallOldMs: maxStall(loops, summary.from, t0, t1),
-      maxLoopStallNewMs: maxStall(loops, summary.to, t0, t1),
+      maxLoopStallNewMs: maxStall(loops, summary.to, serving + PROBE_WINDOW_MS, t1),
       socketsClosed: closed,
       framesLost: handed.lost,
       processes: summary.processes,
@@ -150,8 +171,7 @@ async function oneRun(o: HandoffBenchOptions): Promise<Run> {
       restartFramesLost: restarted.lost,
     };
   } finally {
-    await node.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   }
 }
 
@@ -172,6 +192,17 @@ export async function handoffBench(o: HandoffBenchOptions): Promise<Figure[]> {
     },
     { key: 'handoff_request_ms', value: m((x) => x.wallMs), label: 'the admin request, start to answer, ms' },
     {
+      key: 'successor_boot_ms',
+      value: m((x) => x.bootMs),
+      label: 'of which the successor starting and booting, until it takes the listeners, ms',
+    },
+    { key: 'batches', value: m((x) => x.batches), label: 'batches (the last one included)' },
+    {
+      key: 'max_batch_pause_ms',
+      value: m((x) => x.maxPauseMs),
+      label: "longest a batch's processes were suspended, as the node timed it, ms",
+    },
+    {
       key: 'max_phone_wait_ms',
       value: ms(m((x) => x.maxPhoneWaitMs)),
       target: { max: 100 },
@@ -185,7 +216,7 @@ export async function handoffBench(o: HandoffBenchOptions): Promise<Figure[]> {
     {
       key: 'max_loop_stall_new_ms',
       value: ms(m((x) => x.maxLoopStallNewMs)),
-      label: 'longest event-loop stall in the successor during the handoff, ms',
+      label: 'longest event-loop stall in the successor once it took the listeners, ms',
     },
     {
       key: 'sockets_closed',

@@ -163,6 +163,7 @@ program
   .option('--sessions <n>', 'phones in echo calls', positiveInt, 5000)
   .option('--rate <n>', 'media frames per second per phone', positiveInt, 1)
   .option('--runs <n>', 'runs to take the median of', positiveInt, 1)
+  .option('--cpu-prof <dir>', "write the keeper's and every node process's CPU profile to this directory")
   .option('--json', 'print one JSON object on stdout')
   .action(
     runs(

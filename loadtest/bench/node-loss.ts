@@ -9,19 +9,15 @@
  * directory: every call must have exactly one CDR across both nodes, written by the
  * survivor (the claim on each CDR id decides; the restarted node recovers none of them).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cdr } from '../../server/calls/cdr/records.ts';
 import { startNatsServer } from '../../server/dev/nats-server.ts';
-import { type NodeProcess, startNodeProcess } from '../client/node-process.ts';
+import type { NodeProcess } from '../client/node-process.ts';
 import { Phone } from '../client/phone.ts';
 import { NodeAdmin } from '../harness/node-admin.ts';
+import { BENCH_TOKEN, BenchNodes } from './bench-nodes.ts';
 import { type Figure, median } from './report.ts';
 import { log } from './sessions.ts';
-
-const TOKEN = 'bench-token';
 
 export interface NodeLossOptions {
   runs: number;
@@ -54,14 +50,10 @@ async function answered(caller: Phone, callee: Phone, callId: string, to: string
 }
 
 async function oneRun(natsUrl: string, run: number, calls: number): Promise<Run> {
-  const dirs = ['survivor', 'victim'].map((n) => mkdtempSync(join(tmpdir(), `hotline-bench-${n}-`)));
-  const node = (name: string, dir: string): Promise<NodeProcess> =>
-    startNodeProcess(['--node', name, '--cluster', natsUrl], {
-      HOTLINE_ADMIN_TOKEN: TOKEN,
-      HOTLINE_DATA_DIR: dir,
-    });
-  const survivor = await node(`survivor${run}`, dirs[0] as string);
-  let victim = await node(`victim${run}`, dirs[1] as string);
+  const nodes = new BenchNodes();
+  const dirs = { survivor: nodes.dir('survivor'), victim: nodes.dir('victim') };
+  const node = (name: keyof typeof dirs): Promise<NodeProcess> =>
+    nodes.start(dirs[name], { args: ['--node', `${name}${run}`, '--cluster', natsUrl] });
   const phones: Phone[] = [];
   const phone = async (url: string, user: string) => {
     const p = await Phone.connect(url, { keepLog: false });
@@ -70,6 +62,8 @@ async function oneRun(natsUrl: string, run: number, calls: number): Promise<Run>
     return p;
   };
   try {
+    const survivor = await node('survivor');
+    let victim = await node('victim');
     // Pairs: s (survivor) calls v (victim), and w (victim) calls t (survivor).
     const watched: { p: Phone; callId: string }[] = [];
     for (let i = 0; i < calls; i++) {
@@ -101,7 +95,7 @@ async function oneRun(natsUrl: string, run: number, calls: number): Promise<Run>
 
     const ids = new Set(watched.map((w) => w.callId));
     const cdrsOf = async (adminUrl: string): Promise<Cdr[]> =>
-      (await new NodeAdmin({ adminUrl, token: TOKEN }).cdrsSince(0)).filter((c) => ids.has(c.callId));
+      (await new NodeAdmin({ adminUrl, token: BENCH_TOKEN }).cdrsSince(0)).filter((c) => ids.has(c.callId));
     // The survivor's journal writes each once its claim is answered: give it a moment.
     let onSurvivor: Cdr[] = [];
     for (let tries = 0; tries < 50 && onSurvivor.length < ids.size; tries++) {
@@ -109,7 +103,7 @@ async function oneRun(natsUrl: string, run: number, calls: number): Promise<Run>
       onSurvivor = await cdrsOf(survivor.adminUrl);
     }
     await victim.exited;
-    victim = await node(`victim${run}`, dirs[1] as string);
+    victim = await node('victim');
     const onVictim = await cdrsOf(victim.adminUrl);
     const all = [...onSurvivor, ...onVictim].map((c) => c.callId);
     return {
@@ -123,8 +117,7 @@ async function oneRun(natsUrl: string, run: number, calls: number): Promise<Run>
     };
   } finally {
     for (const p of phones) p.ws.terminate();
-    await Promise.all([survivor.stop(), victim.stop()]);
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    await nodes.close();
   }
 }
 

@@ -37,6 +37,8 @@ export interface HandoffSummary {
   ms: number;
   /** The longest any moved process was suspended. */
   maxPauseMs: number;
+  /** When each phase began, in ms from the start: where the time went. */
+  phases: Partial<Record<HandoffPhase, number>>;
   /** Phones on TLS connections, told to reconnect instead of moving (server/http/tls-reconnect.ts). */
   tlsReconnects: number;
 }
@@ -108,7 +110,14 @@ export class Handoffs {
   async #run(request: HandoffRequest): Promise<HandoffSummary> {
     const t0 = performance.now();
     const { node } = this;
-    const { hooks } = node;
+    const phases: HandoffSummary['phases'] = {};
+    const hooks: HandoffHooks = {
+      ...node.hooks,
+      phase(phase) {
+        phases[phase] = Math.round(performance.now() - t0);
+        node.hooks.phase(phase);
+      },
+    };
     const spec: SuccessorSpec = {
       ...node.successor,
       nodeBinary: request.nodeBinary ?? node.successor.nodeBinary,
@@ -156,7 +165,13 @@ export class Handoffs {
       takeBackListeners = await handListenersOver(channel, inbox, node.listeners);
       const moved = await node.moveAll(channel, inbox, hooks);
       hooks.phase('done');
-      return { from: process.pid, to: channel.pid, ...moved, ms: Math.round(performance.now() - t0) };
+      return {
+        from: process.pid,
+        to: channel.pid,
+        ...moved,
+        ms: Math.round(performance.now() - t0),
+        phases,
+      };
     } catch (err) {
       hooks.phase('failed');
       channel.kill();
