@@ -106,9 +106,11 @@ export function moveAll(node: MovingNode) {
         await channel.send({ type: 'commit', batch });
         const pause = Math.round(performance.now() - sent.startedAt);
         counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
-        hooks.paused(pause, sent.detached.length);
+        if (!observed.delete(sent)) hooks.paused(pause, sent.detached.length);
       }
     };
+    /** Batches whose pause the metrics took before their commit (see below). */
+    const observed = new Set<Sent>();
     let acceptAgain: (() => void) | undefined;
     try {
       hooks.phase('phones');
@@ -134,6 +136,12 @@ export function moveAll(node: MovingNode) {
         .filter((p) => !waiting.has(p.socket))
         .map((p) => ({ ...p, head: Buffer.alloc(0) }));
       const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
+      // B takes A's metrics with the last batch: phones still waiting for their commit are
+      // counted now, their pause up to here (short of the last batch's round trip).
+      for (const { sent } of acked) {
+        hooks.paused(Math.round(performance.now() - sent.startedAt), sent.detached.length);
+        observed.add(sent);
+      }
       await sendBatch(phones, rest, true);
       await commitAcked();
       // While the routes still reach B: what comes for its processes meanwhile follows them.

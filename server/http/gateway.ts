@@ -79,6 +79,12 @@ export interface GatewayOptions {
    * successor's supervisors arrive with the last batch of a handoff.
    */
   supervisorsHere?: Promise<void>;
+  /**
+   * The socket id before this gateway's first (0 by default). A successor's starts far above the
+   * old process's: phones that connect to it during a handoff must not take the ids of the
+   * phones still to arrive from there, each with its own.
+   */
+  lastSocket?: number;
 }
 
 export interface Gateway {
@@ -163,7 +169,7 @@ interface Connection {
 
 export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway {
   let accepting = true;
-  let nextSocket = 0;
+  let nextSocket = o.lastSocket ?? 0;
   let attempts = new CallAttempts(o.limits.callAttempts, o.limits.callAttemptWindowMs, Date.now());
   const live = new Map<number, Connection>();
   const wss = new WebSocketServer({

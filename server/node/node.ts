@@ -316,6 +316,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
           refused: (code) =>
             publicApp.log.warn({ code }, 'cluster: a request to take over a user was refused'),
         });
+  const booted = successor?.boot as Booted | undefined;
   const gateway = attachGateway(publicApp, {
     path: '/calls',
     rt,
@@ -341,6 +342,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
       registrationReplaced: metrics.registrationReplaced,
     },
     log: publicApp.log,
+    ...(booted === undefined ? {} : { lastSocket: booted.lastSocket }),
     ...(successor === undefined
       ? {}
       : {
@@ -370,7 +372,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     sessions: new ObserverSessions(),
   };
   // Pages signed in to the old process reach this one from the handoff's listeners phase on.
-  auth.sessions.import((successor?.boot as Booted | undefined)?.observerSessions ?? []);
+  auth.sessions.import(booted?.observerSessions ?? []);
   const cdrArchive = new CdrArchive(journalPath);
   await installAdminAuth(adminApp, auth);
   installAuditTrail(adminApp, new AuditLog(join(settings.dataDir, 'audit.log')));
@@ -453,7 +455,10 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
             listeners: { public: publicApp.server, admin: adminApp.server },
             releases: () => releases.handOver(),
             nextIds: () => rt.move.nextIds(),
-            boot: (): Booted => ({ observerSessions: auth.sessions.export() }),
+            boot: (): Booted => ({
+              observerSessions: auth.sessions.export(),
+              lastSocket: gateway.exportShared().lastSocket + HANDOFF_ID_HEADROOM,
+            }),
             pidHeadroom: HANDOFF_ID_HEADROOM,
             hooks: metrics.handoff,
             seat: () => cluster?.seat(),
@@ -605,10 +610,12 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
 /** What a node gives its successor to boot with (`welcome.boot`). */
 interface Booted {
   observerSessions: ObserverSessionsImage;
+  /** The successor's phones' socket ids start above this (the old process's, plus headroom). */
+  lastSocket: number;
 }
 
 /** What a node carries to its successor with the last batch, besides counters (`LastBatch.node`). */
-interface Carried extends Booted {
+interface Carried extends Pick<Booted, 'observerSessions'> {
   handoff: HandoffCarry;
 }
 

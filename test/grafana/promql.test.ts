@@ -35,6 +35,12 @@ describe('dashboards against a real Prometheus', () => {
   let node: ManagedNode;
   let report: RunReport;
   let window: { start: number; end: number };
+  /**
+   * Grafana's $__rate_interval: at least four scrape intervals, and here also longer than the
+   * handoff, whose successor refuses scrapes until it has the node, so that a window holds a
+   * sample from each side of it (Grafana's own is a minute or more).
+   */
+  let rateInterval = '5s';
 
   beforeAll(async () => {
     // Under the keeper, as `npm start` runs it: the handoff at the end replaces its process.
@@ -85,10 +91,10 @@ describe('dashboards against a real Prometheus', () => {
     );
     // And a handoff, for the handoff annotations: its first phases (the successor starting)
     // are scraped from the old process, its outcome from the successor.
-    await new AdminClient(node.adminUrl, node.token, 60_000).post<{ handoff: HandoffSummary }>(
-      '/admin/node/handoff',
-      {},
-    );
+    const { handoff } = await new AdminClient(node.adminUrl, node.token, 60_000).post<{
+      handoff: HandoffSummary;
+    }>('/admin/node/handoff', {});
+    rateInterval = `${Math.max(5, Math.ceil(handoff.ms / 1000) + 5)}s`;
     // Two more scrapes, so the end of the run is in Prometheus.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     window = { start, end: Date.now() };
@@ -119,7 +125,7 @@ describe('dashboards against a real Prometheus', () => {
     const fill = (expr: string) =>
       fillTokens(expr, {
         $node: NODE,
-        $__rate_interval: '5s',
+        $__rate_interval: rateInterval,
         $__interval: `${STEP_SECONDS}s`,
         $__range: `${rangeSeconds}s`,
       });
