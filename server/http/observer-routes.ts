@@ -115,6 +115,8 @@ export async function observerRoutes(app: FastifyInstance, r: ObserverRoutes): P
         .setCookie(OBSERVER_COOKIE, sessions.create(holder), {
           httpOnly: true,
           sameSite: 'strict',
+          // Over https the browser must never send it over plain http.
+          secure: req.protocol === 'https',
           path: '/',
           maxAge: sessions.ttlMs / 1000,
         })

@@ -75,6 +75,12 @@ describe('a node serving TLS', () => {
     });
     expect(cdrs[0]?.cause).toBe('normal');
     expect(await servedFingerprint(node.adminUrl, certs.ca)).toBe(certs.first.fingerprint);
+    // The observer's session cookie, given over https, is never sent back over plain http.
+    const signIn = await httpsGet(`${node.adminUrl}/observer/session`, certs.ca, undefined, {
+      token: node.adminToken,
+    });
+    expect(signIn.status).toBe(303);
+    expect(signIn.headers['set-cookie']?.[0]).toMatch(/; Secure/);
   });
 
   it('is reached by the hotline CLI with NODE_EXTRA_CA_CERTS (told so without it) and by npm run phone with --ca', async () => {

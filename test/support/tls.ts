@@ -6,6 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -88,17 +89,23 @@ export function httpsGet(
   url: string,
   ca: string[],
   token?: string,
-): Promise<{ status: number; body: string }> {
+  /** JSON to POST instead of a GET. */
+  post?: unknown,
+): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
-    const req = request(url, { ca, headers, agent: false }, (res) => {
+    const headers = {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(post === undefined ? {} : { 'content-type': 'application/json' }),
+    };
+    const method = post === undefined ? 'GET' : 'POST';
+    const req = request(url, { ca, headers, method, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (chunk: string) => {
         body += chunk;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.once('error', reject);
-    req.end();
+    req.end(post === undefined ? undefined : JSON.stringify(post));
   });
 }
