@@ -231,8 +231,11 @@ describe('the observer and the metrics through a node handoff', { timeout: 180_0
     const longest = sample(text, 'hotline_handoff_max_pause_seconds') as number;
     expect(longest).toBeGreaterThan(0);
     expect(sample(text, 'hotline_handoff_pause_seconds_bucket', { le: '+Inf' })).toBe(PHONES);
-    // The phones' pauses are the old process's batches': none longer than the longest.
-    expect(sample(text, 'hotline_handoff_pause_seconds_sum') as number).toBeLessThanOrEqual(PHONES * longest);
+    // The phones' pauses are the old process's batches': none longer than the longest (give or
+    // take the rounding of a sum of equal pauses, when every phone was in one batch).
+    expect(sample(text, 'hotline_handoff_pause_seconds_sum') as number).toBeLessThanOrEqual(
+      PHONES * longest * (1 + 1e-9),
+    );
     for (const f of flows) await f.more(3);
     for (const f of flows) await f.drain();
   });
