@@ -19,6 +19,15 @@ export class MoveApi {
   }
 
   /**
+   * The processes `pid` is tied to (linked, monitored by it, monitoring it): what is best
+   * moved with it, so that little of their traffic crosses between the runtimes. Empty when
+   * `pid` is not in the table.
+   */
+  neighbours(pid: Pid): Pid[] {
+    return this.#move.neighbours(pid);
+  }
+
+  /**
    * Images of suspended processes (`rt.sys.suspend` first), after each one's `handOver`.
    * The captured ones leave the table; whatever is sent to them is held, in order, until
    * `commit` or `abort`. A process that is not suspended, or whose handOver throws

@@ -108,6 +108,15 @@ export class Move {
 
   // ---- the old runtime ----
 
+  /** The processes `pid` is tied to: linked to it, monitored by it, or monitoring it. */
+  neighbours(pid: Pid): Pid[] {
+    const k = this.#k;
+    const p = k.table.get(pid);
+    if (p === undefined) return [];
+    const { watching, watchers } = k.links.imageOf(p);
+    return [...(p.links ?? []), ...watching.map((w) => w.target), ...watchers.map((w) => w.watcher)];
+  }
+
   capture(pids: Iterable<Pid>): CaptureResult {
     const k = this.#k;
     const result: CaptureResult = { images: [], failed: [] };

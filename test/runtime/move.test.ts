@@ -250,6 +250,23 @@ describe('links and monitors across the boundary', () => {
     ]);
   });
 
+  it('neighbours: what a process links to, what it monitors and what monitors it; none once it moved', async () => {
+    const h = pair();
+    const spawn = () => h.a.spawn('recorder');
+    const [x, linked, watched, watcher, apart] = [spawn(), spawn(), spawn(), spawn(), spawn()];
+    h.a.link(x, linked);
+    h.a.monitor(x, watched);
+    h.a.monitor(watcher, x);
+    await h.settle();
+    expect(new Set(h.a.move.neighbours(x))).toEqual(new Set([linked, watched, watcher]));
+    expect(h.a.move.neighbours(linked)).toEqual([x]);
+    expect(h.a.move.neighbours(watched)).toEqual([x]);
+    expect(h.a.move.neighbours(apart)).toEqual([]);
+    await h.move([x]);
+    expect(h.a.move.neighbours(x)).toEqual([]);
+    expect(new Set(h.b.move.neighbours(x))).toEqual(new Set([linked, watched, watcher]));
+  });
+
   it('a watcher and its target moved in separate batches: the monitor works in B', async () => {
     const h = pair();
     const x = h.a.spawn('recorder');
