@@ -72,6 +72,12 @@ program
     positiveInt,
     2000,
   )
+  .option(
+    '--frames <n>',
+    'media frames measured on a node with phone tokens and on one with open registration, for the steady-state cost per frame',
+    positiveInt,
+    100_000,
+  )
   .option('--json', 'print one JSON object on stdout')
   .action(
     runs(
@@ -81,6 +87,7 @@ program
         sessions: o.sessions,
         rate: o.rate,
         runs: o.runs,
+        frames: o.frames,
       }),
     ),
   );

@@ -10,11 +10,37 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNodeProcess } from '../client/node-process.ts';
-import { Phone } from '../client/phone.ts';
+import { Phone, type PhoneTokenSource } from '../client/phone.ts';
 import { operatorTokens } from '../client/tokens.ts';
 
 /** Connects in flight at once: a few, so the handshakes do not time out on two cores. */
 const CONNECTS = 50;
+
+/**
+ * `count` phones connected to `url`, a few at a time, into `phones` (as they connect: the
+ * caller ends them, whatever happens), registering with tokens from `token` if given (none:
+ * as against an open-registration node). Load runs keep no message log, and skip parsing
+ * the media a service echoes back.
+ */
+export async function connectPhones(
+  phones: Phone[],
+  url: string,
+  count: number,
+  token?: PhoneTokenSource,
+): Promise<void> {
+  for (let i = 0; i < count; i += CONNECTS)
+    phones.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(CONNECTS, count - i) }, () =>
+          Phone.connect(url, {
+            keepLog: false,
+            skipPrefix: '{"type":"media",',
+            ...(token === undefined ? {} : { token }),
+          }),
+        ),
+      )),
+    );
+}
 
 export async function registrationsPerSecond(phones: number, withTokens: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'hotline-bench-registrations-'));
@@ -35,17 +61,12 @@ export async function registrationsPerSecond(phones: number, withTokens: boolean
   );
   const connected: Phone[] = [];
   try {
-    for (let i = 0; i < phones; i += CONNECTS)
-      connected.push(
-        ...(await Promise.all(
-          users.slice(i, i + CONNECTS).map(() =>
-            Phone.connect(node.callsUrl, {
-              keepLog: false,
-              ...(withTokens ? { token: (u: string) => tokens.get(u) as string } : {}),
-            }),
-          ),
-        )),
-      );
+    await connectPhones(
+      connected,
+      node.callsUrl,
+      phones,
+      withTokens ? (u: string) => tokens.get(u) as string : undefined,
+    );
     const t0 = performance.now();
     await Promise.all(connected.map((p, i) => p.register(users[i] as string)));
     return phones / ((performance.now() - t0) / 1000);

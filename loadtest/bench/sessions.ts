@@ -4,8 +4,9 @@
  * (several processes, several source addresses). Reports what the node costs per session
  * and the media round trip; then drives the node and a bare `ws` echo server the same way
  * at saturation and reports the throughput ratio, run after run, side by side; and the rate
- * of registrations with phone tokens and without (registrations.ts). The phones of every
- * phase register with tokens, as against any node with authentication on.
+ * of registrations with phone tokens and without (registrations.ts), and the steady-state
+ * CPU time a media frame costs a node with tokens and one without (frame-cost.ts). The
+ * phones of the other phases register with tokens, as against any node with authentication on.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, type FleetPlan } from '../client/fleet.ts';
 import { latencyMs } from '../client/histogram.ts';
 import { type NodeProcess, startNodeProcess, startProcess } from '../client/node-process.ts';
+import { type FramePair, frameFigures, framePair, PHONES, WINDOW } from './frame-cost.ts';
 import { registrationsPerSecond } from './registrations.ts';
 import { type Figure, median } from './report.ts';
 
@@ -65,6 +67,8 @@ export interface SessionsOptions {
   saturateSeconds: number;
   /** Phones registering at once in the registration phase (with and without tokens). */
   registrations: number;
+  /** Media frames measured on each node of the frame-cost pair (tokens, open). */
+  frames: number;
 }
 
 interface Hold {
@@ -186,6 +190,7 @@ export async function sessionsBench(o: SessionsOptions): Promise<Figure[]> {
   const bares: Hold[] = [];
   const ratios: { hotline: number; bare: number }[] = [];
   const registrations: { tokens: number; open: number }[] = [];
+  const framePairs: FramePair[] = [];
   for (let r = 0; r < o.runs; r++) {
     log(`run ${r + 1}/${o.runs}: ${o.sessions} sessions at ${o.rate} frame/s`);
     runs.push(await steady(o));
@@ -200,6 +205,10 @@ export async function sessionsBench(o: SessionsOptions): Promise<Figure[]> {
       tokens: await registrationsPerSecond(o.registrations, true),
       open: await registrationsPerSecond(o.registrations, false),
     });
+    log(
+      `run ${r + 1}/${o.runs}: ${o.frames} media frames on a node with phone tokens and one with open registration (${PHONES} phones, ${WINDOW} frames in flight each)`,
+    );
+    framePairs.push(await framePair(o.frames, r));
   }
   const perSecond = (k: 'tokens' | 'open') => Math.round(median(registrations.map((x) => x[k])));
   const m = (f: (x: (typeof runs)[number]) => number) => median(runs.map(f));
@@ -278,5 +287,6 @@ export async function sessionsBench(o: SessionsOptions): Promise<Figure[]> {
       value: Math.round(median(registrations.map((x) => x.tokens / x.open)) * 1000) / 1000,
       label: 'registration rate with tokens / without',
     },
+    ...frameFigures(framePairs),
   ];
 }
