@@ -2,7 +2,7 @@
  * Writes that are on disk when they return, for the files a crash or a power cut must not
  * lose or leave half written. A file's data is on disk once the file is fsync'd; a name made
  * or changed by a create or a rename is on disk once the directory that holds it is, hence
- * the directory fsync after each.
+ * the directory fsync after each (and only then).
  */
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
@@ -34,15 +34,19 @@ async function syncDirectoryAsync(dir: string): Promise<void> {
   }
 }
 
-/** `flags`: 'w' writes the file whole (replacing what was there in place), 'a' appends; then fsync. */
-export function writeSynced(path: string, text: string, flags: 'w' | 'a', { mode }: WriteOptions = {}): void {
-  const fd = openSync(path, flags, mode ?? DEFAULT_MODE);
+/** Writes `text` at `fd`, fsyncs it and closes it. */
+function writeAndSync(fd: number, text: string): void {
   try {
     writeFileSync(fd, text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** `flags`: 'w' writes the file whole (replacing what was there in place), 'a' appends; then fsync. */
+export function writeSynced(path: string, text: string, flags: 'w' | 'a', { mode }: WriteOptions = {}): void {
+  writeAndSync(openSync(path, flags, mode ?? DEFAULT_MODE), text);
 }
 
 async function writeSyncedAsync(path: string, text: string, { mode }: WriteOptions): Promise<void> {
@@ -106,12 +110,24 @@ export async function replaceDurablyAsync(
   await syncDirectoryAsync(dirname(path));
 }
 
+/** Opens `path` to append, making it if missing; `made` says it did (a new name in its directory). */
+function openToAppend(path: string, mode: number): { fd: number; made: boolean } {
+  try {
+    return { fd: openSync(path, 'ax', mode), made: true };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return { fd: openSync(path, 'a'), made: false };
+  }
+}
+
 /**
- * Append `text` at the end of `path` (made if missing) and fsync it and its directory: on disk,
- * name and all, when this returns. A crash mid-append can leave a torn end: readers of an
- * append-only log skip an unfinished last line.
+ * Append `text` at the end of `path` and fsync it: on disk, name and all, when this returns.
+ * The append that makes the file fsyncs its directory too, for the new name; later ones add
+ * no name, so the file's own fsync is enough. A crash mid-append can leave a torn end: readers
+ * of an append-only log skip an unfinished last line.
  */
-export function appendDurably(path: string, text: string, options: WriteOptions = {}): void {
-  writeSynced(path, text, 'a', options);
-  syncDirectory(dirname(path));
+export function appendDurably(path: string, text: string, { mode }: WriteOptions = {}): void {
+  const { fd, made } = openToAppend(path, mode ?? DEFAULT_MODE);
+  writeAndSync(fd, text);
+  if (made) syncDirectory(dirname(path));
 }

@@ -15,9 +15,9 @@ import { CdrArchive, type CdrQuery } from '../../server/calls/cdr/archive.ts';
 import { createJournal } from '../../server/calls/cdr/journal.ts';
 import { type ClaimCdr, recoverLog, scanLog } from '../../server/calls/cdr/log.ts';
 import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
-import { type CallEnd, JOURNAL, type JournalMessage } from '../../server/calls/contract.ts';
+import { JOURNAL } from '../../server/calls/contract.ts';
 import { type AnyBehaviour, kill, type Pid, Runtime } from '../../server/runtime/index.ts';
-import { killJournals } from '../support/cdrs.ts';
+import { endMessage, killJournals, lostMessage, openMessage } from '../support/cdrs.ts';
 import { tempDataDir } from '../support/test-node.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -56,40 +56,8 @@ function journalNode(claim: ClaimCdr): { rt: Runtime; path: string; leg: Pid } {
   return { rt, path, leg: rt.spawn(idleLeg) };
 }
 
-const end = {
-  endedBy: 'system',
-  endedAt: 2000,
-  answeredAt: 1100,
-  mediaAtoB: 7,
-  mediaBtoA: 5,
-  versions: ['1.0.0'],
-} satisfies Omit<CallEnd, 'cause'>;
-
 /** The other leg of a call across nodes. */
 const remote = '<7@n2>' as Pid;
-
-const open = (id: string, leg: Pid, peer: Pid = remote): JournalMessage => ({
-  type: 'open',
-  id,
-  callId: `call-${id}`,
-  caller: 'alice',
-  callee: 'bob',
-  leg,
-  peer,
-  setupAt: 1000,
-  versions: ['1.0.0'],
-});
-
-const lost = (id: string): JournalMessage => ({
-  type: 'lost',
-  id,
-  callId: `call-${id}`,
-  caller: 'alice',
-  callee: 'bob',
-  setupAt: 1000,
-  cause: 'node_lost',
-  ...end,
-});
 
 async function cdrsIn(path: string, count: number): Promise<Cdr[]> {
   let found: Cdr[] = [];
@@ -103,7 +71,7 @@ async function cdrsIn(path: string, count: number): Promise<Cdr[]> {
 it('a surviving leg records a call lost with its caller’s node once, whoever else claims it', async () => {
   const claims = fakeClaims();
   const { rt, path } = journalNode(claims.claim);
-  rt.cast(JOURNAL, lost('a'));
+  rt.cast(JOURNAL, lostMessage('a'));
   const [cdr] = await cdrsIn(path, 1);
   expect(cdr).toMatchObject({
     id: 'a',
@@ -119,8 +87,8 @@ it('a surviving leg records a call lost with its caller’s node once, whoever e
     versions: ['1.0.0'],
   });
   // Told again (the other side's claim, or a repeat): refused, nothing written.
-  rt.cast(JOURNAL, lost('a'));
-  rt.cast(JOURNAL, lost('b'));
+  rt.cast(JOURNAL, lostMessage('a'));
+  rt.cast(JOURNAL, lostMessage('b'));
   const both = await cdrsIn(path, 2);
   expect(both.map((c) => c.id).sort()).toEqual(['a', 'b']);
   expect([...claims.claimed.keys()]).toEqual(['a', 'b']);
@@ -147,10 +115,10 @@ it('an owner’s node_lost end whose claim another node won: an elsewhere line, 
   const claims = fakeClaims();
   const { rt, path, leg } = journalNode(claims.claim);
   claims.claimed.set('x', 'n2-token'); // the other leg's node recorded it first
-  rt.cast(JOURNAL, open('x', leg));
-  rt.cast(JOURNAL, open('y', leg));
-  rt.cast(JOURNAL, { type: 'end', id: 'x', cause: 'node_lost', ...end });
-  rt.cast(JOURNAL, { type: 'end', id: 'y', cause: 'node_lost', ...end });
+  rt.cast(JOURNAL, openMessage('x', leg, remote));
+  rt.cast(JOURNAL, openMessage('y', leg, remote));
+  rt.cast(JOURNAL, endMessage('x', { cause: 'node_lost' }));
+  rt.cast(JOURNAL, endMessage('y', { cause: 'node_lost' }));
   const [cdr] = await cdrsIn(path, 1);
   expect(cdr).toMatchObject({ id: 'y', cause: 'node_lost', mediaAtoB: 7 });
   await waitFor('x settled elsewhere by the journal', () =>
@@ -165,8 +133,8 @@ it('an owner’s node_lost end whose claim another node won: an elsewhere line, 
 it('a call with both legs on this node is written at once, with no claim', async () => {
   const claim: ClaimCdr = () => Promise.reject(new Error('no claim expected'));
   const { rt, path, leg } = journalNode(claim);
-  rt.cast(JOURNAL, open('n', leg, leg));
-  rt.cast(JOURNAL, { type: 'end', id: 'n', cause: 'normal', ...end, endedBy: 'caller' });
+  rt.cast(JOURNAL, openMessage('n', leg, leg));
+  rt.cast(JOURNAL, endMessage('n', { cause: 'normal', endedBy: 'caller' }));
   expect(await cdrsIn(path, 1)).toEqual([expect.objectContaining({ id: 'n', cause: 'normal' })]);
   expect(lines(path).some((l) => l.t === 'claiming')).toBe(false);
 });
@@ -175,10 +143,9 @@ it('a call across nodes ended normally is claimed too: the other side may have d
   const claims = fakeClaims();
   const { rt, path, leg } = journalNode(claims.claim);
   claims.claimed.set('p', 'n2-token'); // the callee's node recorded it as node_lost during a partition
-  rt.cast(JOURNAL, open('p', leg));
-  rt.cast(JOURNAL, open('q', leg));
-  for (const id of ['p', 'q'])
-    rt.cast(JOURNAL, { type: 'end', id, cause: 'normal', ...end, endedBy: 'caller' });
+  rt.cast(JOURNAL, openMessage('p', leg, remote));
+  rt.cast(JOURNAL, openMessage('q', leg, remote));
+  for (const id of ['p', 'q']) rt.cast(JOURNAL, endMessage(id, { cause: 'normal', endedBy: 'caller' }));
   expect((await cdrsIn(path, 1)).map((c) => c.id)).toEqual(['q']);
   await waitFor('p settled elsewhere by the journal', () =>
     lines(path).some((l) => l.t === 'elsewhere' && l.id === 'p'),
@@ -197,7 +164,7 @@ function answersLost(claims: ReturnType<typeof fakeClaims>): ClaimCdr {
 it('a candidate whose claim was won but never answered is written at the next start, with its token', async () => {
   const claims = fakeClaims();
   const { rt, path } = journalNode(answersLost(claims));
-  rt.cast(JOURNAL, lost('s'));
+  rt.cast(JOURNAL, lostMessage('s'));
   await waitFor('the claim asked', () => claims.claimed.has('s'));
   await killJournal(rt);
   expect(await queryCdrs(path, { limit: 100 })).toEqual([]);
@@ -212,7 +179,7 @@ it('a candidate whose claim was won but never answered is written at the next st
 it('a journal restarted with candidates pending asks their claims again and writes what it wins', async () => {
   const claims = fakeClaims();
   const { rt, path } = journalNode(answersLost(claims));
-  rt.cast(JOURNAL, lost('u'));
+  rt.cast(JOURNAL, lostMessage('u'));
   await waitFor('the claim asked', () => claims.claimed.has('u'));
   await killJournal(rt);
   rt.modules.load(createJournal({}, claims.claim));
@@ -223,7 +190,7 @@ it('a journal restarted with candidates pending asks their claims again and writ
 it('recovery at restart: open calls become candidates on disk first; it writes what it wins, marks what it loses, and leaves unanswered ones for the journal', async () => {
   const claims = fakeClaims();
   const { rt, path, leg } = journalNode(claims.claim);
-  for (const id of ['p', 'q', 'r', 'z']) rt.cast(JOURNAL, open(id, leg));
+  for (const id of ['p', 'q', 'r', 'z']) rt.cast(JOURNAL, openMessage(id, leg, remote));
   await waitFor('four calls open in the log', async () => (await scanLog(path)).open.size === 4);
   await killJournal(rt);
   claims.claimed.set('q', 'n2-token'); // q's surviving leg recorded it while this node was down

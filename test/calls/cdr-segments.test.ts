@@ -39,9 +39,9 @@ import {
   segmentPath,
 } from '../../server/calls/cdr/segments.ts';
 import { prepareStore } from '../../server/calls/cdr/store.ts';
-import { JOURNAL, type JournalMessage } from '../../server/calls/contract.ts';
+import { JOURNAL } from '../../server/calls/contract.ts';
 import { type AnyBehaviour, kill, Runtime } from '../../server/runtime/index.ts';
-import { killJournals, sampleCdr } from '../support/cdrs.ts';
+import { endMessage, killJournals, lostMessage, openMessage, sampleCdr } from '../support/cdrs.ts';
 import { tempDataDir, useTestNode } from '../support/test-node.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -447,50 +447,24 @@ describe('surviving crashes and old data', () => {
     rt.spawn(JOURNAL, { path, policy: policy({ segmentBytes: 1500 }) });
     const idleLeg: AnyBehaviour = { name: 'leg', version: '1', init: () => ({}) };
     const leg = rt.spawn(idleLeg);
-    const openMsg = (id: string): JournalMessage => ({
-      type: 'open',
-      id,
-      callId: `call-${id}`,
-      caller: 'alice',
-      callee: 'bob',
-      leg,
-      // Both legs on this node: its CDR is written without a claim.
-      peer: leg,
-      setupAt: Date.now(),
-      versions: ['1.0.0'],
-    });
+    // Both legs on this node: its CDR is written without a claim.
+    const openMsg = (id: string) => openMessage(id, leg, leg, Date.now());
     rt.cast(JOURNAL, openMsg('up'));
     rt.cast(JOURNAL, { type: 'phase', id: 'up', phase: 'up', at: Date.now() });
     rt.cast(JOURNAL, openMsg('ringing'));
-    rt.cast(JOURNAL, {
-      type: 'lost',
-      id: 'pending',
-      callId: 'call-pending',
-      caller: 'x',
-      callee: 'y',
-      setupAt: 1,
-      cause: 'node_lost',
-      endedBy: 'system',
-      endedAt: 2,
-      answeredAt: null,
-      mediaAtoB: 0,
-      mediaBtoA: 0,
-      versions: [],
-    });
+    rt.cast(JOURNAL, lostMessage('pending'));
     // Other calls come and go until the log has rolled a few times.
     for (let i = 0; closedSegments(path).length < 3; i++) {
       rt.cast(JOURNAL, openMsg(`done-${i}`));
-      rt.cast(JOURNAL, {
-        type: 'end',
-        id: `done-${i}`,
-        cause: 'normal',
-        endedBy: 'caller',
-        endedAt: Date.now(),
-        answeredAt: null,
-        mediaAtoB: 0,
-        mediaBtoA: 0,
-        versions: [],
-      });
+      rt.cast(
+        JOURNAL,
+        endMessage(`done-${i}`, {
+          cause: 'normal',
+          endedBy: 'caller',
+          endedAt: Date.now(),
+          answeredAt: null,
+        }),
+      );
       await waitFor('a batch written', async () => linesOfFile(path).some((l) => l.includes(`"done-${i}"`)));
     }
     const ended = (await all(path)).length;

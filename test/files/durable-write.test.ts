@@ -1,11 +1,12 @@
 /**
  * The one durable write every layer uses: a replace is whole or not at all and leaves no
- * temporary file, a failed one leaves the old file as it was, an append adds at the end.
+ * temporary file, a failed one leaves the old file as it was, an append adds at the end and
+ * fsyncs the directory only when it makes the file.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   appendDurably,
   replaceDurably,
@@ -14,6 +15,19 @@ import {
   type WriteOptions,
   writeSynced,
 } from '../../server/files/durable-write.ts';
+
+/** What each fsync was of, in order: the durable writes' fsyncs are watched, then done. */
+const synced = vi.hoisted(() => [] as Array<'directory' | 'file'>);
+vi.mock('node:fs', async (original) => {
+  const fs = await original<typeof import('node:fs')>();
+  return {
+    ...fs,
+    fsyncSync: (fd: number) => {
+      synced.push(fs.fstatSync(fd).isDirectory() ? 'directory' : 'file');
+      fs.fsyncSync(fd);
+    },
+  };
+});
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -87,6 +101,25 @@ describe('appendDurably', () => {
     appendDurably(file, 'one\n');
     appendDurably(file, 'two\n');
     expect(readFileSync(file, 'utf8')).toBe('one\ntwo\n');
+  });
+
+  it('fsyncs the directory with the append that makes the file; later ones fsync the file alone', () => {
+    const file = join(tempDir(), 'audit.log');
+    synced.length = 0;
+    appendDurably(file, 'one\n');
+    expect(synced).toEqual(['file', 'directory']);
+    synced.length = 0;
+    appendDurably(file, 'two\n');
+    appendDurably(file, 'three\n');
+    expect(synced).toEqual(['file', 'file']);
+    expect(readFileSync(file, 'utf8')).toBe('one\ntwo\nthree\n');
+  });
+
+  it("a file that cannot be opened is an error, and nothing is fsync'd", () => {
+    const dir = tempDir();
+    synced.length = 0;
+    expect(() => appendDurably(join(dir, 'nowhere', 'audit.log'), 'x')).toThrow(/ENOENT/);
+    expect(synced).toEqual([]);
   });
 
   it('gives a new file the mode asked for', () => {

@@ -99,6 +99,15 @@ export class PrometheusServer {
     return data.result;
   }
 
+  /** The samples of the series matching `selector` over the `seconds` before `at`, as scraped. */
+  async samples(selector: string, seconds: number, at = Date.now()): Promise<Series[]> {
+    const data = await this.#api<{ result: Series[] }>('query', {
+      query: `${selector}[${seconds}s]`,
+      time: String(at / 1000),
+    });
+    return data.result;
+  }
+
   /** Values of a label on the series matching `match` (Grafana's label_values()). */
   labelValues(label: string, match: string): Promise<string[]> {
     return this.#api<string[]>(`label/${encodeURIComponent(label)}/values`, { 'match[]': match });

@@ -13,11 +13,10 @@ import WebSocket from 'ws';
 import { ManagedNode } from '../../loadtest/harness/managed-node.ts';
 import type { RunReport } from '../../loadtest/harness/report-model.ts';
 import { runLoad } from '../../loadtest/harness/run.ts';
-import type { HandoffSummary } from '../../server/handoff/handoff.ts';
 import { AdminClient } from '../../server/ops/admin-client.ts';
 import type { InstallProgress } from '../../server/release/installer.ts';
 import { tempDataDir } from '../support/test-node.ts';
-import { waitFor } from '../support/wait.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 import { expressions, fillTokens, variableQueries } from './dashboard-lint.ts';
 import { PrometheusServer } from './prometheus-server.ts';
 
@@ -36,9 +35,11 @@ describe('dashboards against a real Prometheus', () => {
   let report: RunReport;
   let window: { start: number; end: number };
   /**
-   * Grafana's $__rate_interval: at least four scrape intervals, and here also longer than the
-   * handoff, whose successor refuses scrapes until it has the node, so that a window holds a
-   * sample from each side of it (Grafana's own is a minute or more).
+   * Grafana's $__rate_interval: at least four scrape intervals (Grafana's own is a minute or
+   * more), and here a step longer than the longest gap between two scrapes of the run (the
+   * handoff's, whose successor refuses scrapes until it has the node, or one a busy machine
+   * made). The grid's first point after a counter moved is less than a step after the sample
+   * that shows the move, so its window still holds the sample before: increase() sees the move.
    */
   let rateInterval = '5s';
 
@@ -91,13 +92,47 @@ describe('dashboards against a real Prometheus', () => {
     );
     // And a handoff, for the handoff annotations: its first phases (the successor starting)
     // are scraped from the old process, its outcome from the successor.
-    const { handoff } = await new AdminClient(node.adminUrl, node.token, 60_000).post<{
-      handoff: HandoffSummary;
-    }>('/admin/node/handoff', {});
-    rateInterval = `${Math.max(5, Math.ceil(handoff.ms / 1000) + 5)}s`;
-    // Two more scrapes, so the end of the run is in Prometheus.
-    await new Promise((resolve) => setTimeout(resolve, 2500));
-    window = { start, end: Date.now() };
+    await new AdminClient(node.adminUrl, node.token, 60_000).post('/admin/node/handoff', {});
+    // The handoff is counted only from the successor's first scrape, which may come after the
+    // answer; the grid must have a point at or after that sample, or "Handoffs" marks nothing.
+    const { countedAt, longestGapMs } = await waitFor(
+      'a scrape of the successor, which counts the handoff',
+      async () => {
+        const seconds = Math.ceil((Date.now() - start) / 1000) + 1;
+        const [series] = await prometheus.samples(
+          `hotline_handoffs_total{node="${NODE}", outcome="done"}`,
+          seconds,
+        );
+        const counted = series?.values.find(([, v]) => Number(v) > 0);
+        if (counted === undefined) return undefined;
+        const at = (series?.values ?? []).map(([t]) => t * 1000);
+        return {
+          countedAt: counted[0] * 1000,
+          longestGapMs: Math.max(...at.map((t, i) => t - (at[i - 1] ?? t))),
+        };
+      },
+      15_000,
+      200,
+    );
+    rateInterval = `${Math.max(5, Math.ceil(longestGapMs / 1000) + STEP_SECONDS)}s`;
+    const end = countedAt + STEP_SECONDS * 1000;
+    await sleep(end - Date.now());
+    // The handoff's first phases last as long as the successor takes to start, a scrape or two
+    // on a fast machine, which a grid point may step over: the grid goes through the first
+    // sample that shows one (it starts less than a step later than the run, never earlier).
+    const phases = await prometheus.samples(
+      `hotline_handoff_phase{node="${NODE}", phase!~"done|failed"}`,
+      Math.ceil((end - start) / 1000) + 1,
+      end,
+    );
+    const phaseAt = Math.min(
+      ...phases.flatMap((p) => p.values.filter(([, v]) => v === '1').map(([t]) => Math.round(t * 1000))),
+    );
+    const step = STEP_SECONDS * 1000;
+    window = {
+      start: Number.isFinite(phaseAt) ? phaseAt - Math.floor((phaseAt - start) / step) * step : start,
+      end,
+    };
   }, 150_000);
 
   afterAll(async () => {

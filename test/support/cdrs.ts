@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Cdr, LogLine } from '../../server/calls/cdr/records.ts';
-import { JOURNAL } from '../../server/calls/contract.ts';
-import { kill, type Runtime } from '../../server/runtime/index.ts';
+import { type CallEnd, JOURNAL, type JournalMessage } from '../../server/calls/contract.ts';
+import { kill, type Pid, type Runtime } from '../../server/runtime/index.ts';
 import { sleep, waitFor } from './wait.ts';
 
 /** What the admin helpers need: a TestNode or a node in a child process. */
@@ -93,6 +93,49 @@ export function sampleCdr(id: string, endedAt: number, extra: Partial<Cdr> = {})
     ...extra,
   };
 }
+
+/** How a call told to a journal ends unless a test says otherwise: answered, with media, by the system. */
+const sampleEnd = {
+  endedBy: 'system',
+  endedAt: 2000,
+  answeredAt: 1100,
+  mediaAtoB: 7,
+  mediaBtoA: 5,
+  versions: ['1.0.0'],
+} satisfies Omit<CallEnd, 'cause'>;
+
+/** A journal `open`: alice calls bob from `leg` to `peer` (the same pid: both legs on this node). */
+export const openMessage = (id: string, leg: Pid, peer: Pid, setupAt = 1000): JournalMessage => ({
+  type: 'open',
+  id,
+  callId: `call-${id}`,
+  caller: 'alice',
+  callee: 'bob',
+  leg,
+  peer,
+  setupAt,
+  versions: ['1.0.0'],
+});
+
+/** A journal `end` of call `id`: sampleEnd, but for what `end` says. */
+export const endMessage = (id: string, end: Pick<CallEnd, 'cause'> & Partial<CallEnd>): JournalMessage => ({
+  type: 'end',
+  id,
+  ...sampleEnd,
+  ...end,
+});
+
+/** A journal `lost`: the callee's leg tells of alice's call to bob, ended with her node lost. */
+export const lostMessage = (id: string): JournalMessage => ({
+  type: 'lost',
+  id,
+  callId: `call-${id}`,
+  caller: 'alice',
+  callee: 'bob',
+  setupAt: 1000,
+  cause: 'node_lost',
+  ...sampleEnd,
+});
 
 /** Kill the journal of each runtime (as a node that dies would lose it) and let them settle. */
 export async function killJournals(runtimes: Runtime[]): Promise<void> {
