@@ -23,9 +23,16 @@ import type { HandoffHooks, HandoffSummary } from './handoff.ts';
 import type { Inbox } from './inbox.ts';
 import type { MovingPhone } from './protocol.ts';
 import type { SeatGiver } from './seat.ts';
+import { SocketStream } from './socket-stream.ts';
 
 /** Phones per batch: a batch's processes are suspended while it travels. */
 const BATCH_PHONES = 200;
+/**
+ * With more phones than one batch takes, the first batches are smaller (this many, then
+ * twice as many each time): their code runs cold, and the first one also waits for the
+ * stream to fall quiet, so a full one would pause its phones the longest.
+ */
+const FIRST_BATCH_PHONES = 25;
 /** How long a process may take to reach a message boundary. */
 const SUSPEND_TIMEOUT_MS = 5_000;
 /** How long B may take to restore a batch and ack it. */
@@ -65,98 +72,157 @@ interface Sent {
   readonly startedAt: number;
 }
 
+/**
+ * A handoff's mover: made as soon as B is spawned, so the phones' sockets stream to B while
+ * it loads (socket-stream.ts); `run` moves everything once B listens.
+ */
 export function moveAll(node: MovingNode) {
-  return async (channel: SuccessorChannel, inbox: Inbox, hooks: HandoffHooks): Promise<Counts> => {
-    const { rt } = node;
-    const route: MoveRoute = { send: (m) => void channel.send({ type: 'dist', message: m }).catch(() => {}) };
-    inbox.handlers.dist = (m) => rt.move.receive(m.message);
-    rt.move.peer(route);
-    const seat = node.seat?.attach(channel, inbox);
-    const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0, tlsReconnects: 0 };
-    /** Batches B acked that A has not committed yet: A can still take them back. */
-    const acked: { batch: number; sent: Sent }[] = [];
-    const sendBatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
-      const batch = ++counts.batches;
-      const sent = await send(node, channel, batch, phones, pids, last);
-      const answer = await inbox
-        .take(['ack', 'nack'], ACK_TIMEOUT_MS, `the successor restores batch ${batch}`)
-        .catch((err: unknown) => {
-          takeBack(rt, sent);
-          throw err;
-        });
-      if (answer.message.type === 'nack') {
-        takeBack(rt, sent);
-        throw new Error(`the successor refused batch ${batch}: ${answer.message.why}`);
-      }
-      acked.push({ batch, sent });
-      // Counted as B has them: the last batch's metrics are A's values read after this.
-      counts.processes += sent.captured.length;
-      counts.sockets += sent.detached.length;
-      hooks.moved(sent.captured.length, sent.detached.length);
+  return (channel: SuccessorChannel, inbox: Inbox) => {
+    const stream = new SocketStream(channel, inbox);
+    stream.push(streamOrder(node));
+    return {
+      run: (hooks: HandoffHooks) => moveInBatches(node, channel, inbox, stream, hooks),
+      stop: () => stream.stop(),
     };
-    const commitAcked = async () => {
-      // One at a time: if B goes meanwhile, those not yet committed are still A's to take back.
-      for (let next = acked.shift(); next !== undefined; next = acked.shift()) {
-        const { batch, sent } = next;
-        rt.move.commit(sent.captured, route);
-        for (const { phone, d } of sent.detached) {
-          node.gateway.forget(phone.socket);
-          releaseDetachedSocket(d);
-        }
-        await channel.send({ type: 'commit', batch });
-        const pause = Math.round(performance.now() - sent.startedAt);
-        counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
-        if (!observed.delete(sent)) hooks.paused(pause, sent.detached.length);
-      }
-    };
-    /** Batches whose pause the metrics took before their commit (see below). */
-    const observed = new Set<Sent>();
-    let acceptAgain: (() => void) | undefined;
-    try {
-      hooks.phase('phones');
-      counts.tlsReconnects += await node.reconnectUnmovable();
-      const groups = batchesOf(node, node.gateway.phones());
-      hooks.planned(groups.length + 1);
-      // Phones that fit in one batch wait for the last one uncommitted: a successor that dies
-      // before it has acked everything then drops nothing. More batches are committed as they
-      // are acked, so no phone waits for the whole handoff (see the README: the window left).
-      const commitEach = groups.length > 1;
-      for (const group of groups) {
-        await sendBatch(group.phones, group.pids, false);
-        if (commitEach) await commitAcked();
-      }
-      hooks.phase('final');
-      await settleStarting(node.gateway);
-      acceptAgain = node.stopAccepting();
-      // Phones that were still starting when the first batches left.
-      counts.tlsReconnects += await node.reconnectUnmovable();
-      const waiting = new Set(acked.flatMap(({ sent }) => sent.detached.map((x) => x.phone.socket)));
-      const phones = node.gateway
-        .phones()
-        .filter((p) => !waiting.has(p.socket))
-        .map((p) => ({ ...p, head: Buffer.alloc(0) }));
-      const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
-      // B takes A's metrics with the last batch: phones still waiting for their commit are
-      // counted now, their pause up to here (short of the last batch's round trip).
-      for (const { sent } of acked) {
-        hooks.paused(Math.round(performance.now() - sent.startedAt), sent.detached.length);
-        observed.add(sent);
-      }
-      await sendBatch(phones, rest, true);
-      await commitAcked();
-      // While the routes still reach B: what comes for its processes meanwhile follows them.
-      await seat?.handOver();
-      await inbox.take('done', ACK_TIMEOUT_MS, 'the successor takes over');
-      return counts;
-    } catch (err) {
-      for (const { sent } of acked.splice(0)) takeBack(rt, sent);
-      acceptAgain?.();
-      throw err;
-    } finally {
-      rt.move.peer(undefined);
-    }
   };
 }
+
+/** Every phone's socket, in the gateway's order (cheap: a batch puts its own first). */
+function streamOrder(node: MovingNode): [number, WebSocket][] {
+  return node.gateway.phones().flatMap((p) => {
+    const ws = node.sockets.get(p.socket);
+    return ws === undefined ? [] : [[p.socket, ws] as [number, WebSocket]];
+  });
+}
+
+async function moveInBatches(
+  node: MovingNode,
+  channel: SuccessorChannel,
+  inbox: Inbox,
+  stream: SocketStream,
+  hooks: HandoffHooks,
+): Promise<Counts> {
+  const { rt } = node;
+  const route: MoveRoute = { send: (m) => void channel.send({ type: 'dist', message: m }).catch(() => {}) };
+  inbox.handlers.dist = (m) => rt.move.receive(m.message);
+  rt.move.peer(route);
+  const seat = node.seat?.attach(channel, inbox);
+  const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0, tlsReconnects: 0 };
+  /** Batches B acked that A has not committed yet: A can still take them back. */
+  const acked: { batch: number; sent: Sent }[] = [];
+  /** The batch before, on its way: answered, then committed (when batches commit each). */
+  let onItsWay: Promise<void> | undefined;
+  const arrived = async () => {
+    const waiting = onItsWay;
+    onItsWay = undefined;
+    await waiting;
+  };
+  /**
+   * Suspend, capture and send a batch whose sockets B holds, while the one before may still
+   * wait for its answer: its capture overlaps that round trip. Sockets B does not hold yet
+   * stream first, the phones running meanwhile, once the batch before is committed (its
+   * commit must not wait behind them).
+   */
+  const dispatch = async (phones: readonly MovingPhone[], pids: Pid[], last: boolean) => {
+    const batch = ++counts.batches;
+    const sockets = phones.map((p) => p.socket);
+    if (stream.needs(sockets)) {
+      await arrived();
+      stream.resume();
+      await stream.ahead(sockets);
+    }
+    await stream.quiet();
+    return { batch, sent: await send(node, channel, stream, batch, phones, pids, last) };
+  };
+  /** B's answer to a batch: acked, it waits for its commit; otherwise A takes it back here. */
+  const confirm = async ({ batch, sent }: { batch: number; sent: Sent }) => {
+    const answer = await inbox
+      .take(['ack', 'nack'], ACK_TIMEOUT_MS, `the successor restores batch ${batch}`)
+      .catch((err: unknown) => {
+        takeBack(rt, sent);
+        throw err;
+      });
+    if (answer.message.type === 'nack') {
+      takeBack(rt, sent);
+      throw new Error(`the successor refused batch ${batch}: ${answer.message.why}`);
+    }
+    acked.push({ batch, sent });
+    // Counted as B has them: the last batch's metrics are A's values read after this.
+    counts.processes += sent.captured.length;
+    counts.sockets += sent.detached.length;
+    hooks.moved(sent.captured.length, sent.detached.length);
+  };
+  const commitAcked = async () => {
+    // One at a time: if B goes meanwhile, those not yet committed are still A's to take back.
+    for (let next = acked.shift(); next !== undefined; next = acked.shift()) {
+      const { batch, sent } = next;
+      rt.move.commit(sent.captured, route);
+      for (const { phone, d } of sent.detached) {
+        node.gateway.forget(phone.socket);
+        releaseDetachedSocket(d);
+      }
+      await channel.send({ type: 'commit', batch });
+      const pause = Math.round(performance.now() - sent.startedAt);
+      counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
+      if (!observed.delete(sent)) hooks.paused(pause, sent.detached.length);
+    }
+  };
+  /** Batches whose pause the metrics took before their commit (see below). */
+  const observed = new Set<Sent>();
+  let acceptAgain: (() => void) | undefined;
+  try {
+    hooks.phase('phones');
+    counts.tlsReconnects += await node.reconnectUnmovable();
+    const groups = batchesOf(node, node.gateway.phones());
+    hooks.planned(groups.length + 1);
+    // Phones that fit in one batch wait for the last one uncommitted: a successor that dies
+    // before it has acked everything then drops nothing. More batches are committed as they
+    // are acked, so no phone waits for the whole handoff (see the README: the window left).
+    const commitEach = groups.length > 1;
+    for (const group of groups) {
+      const out = await dispatch(group.phones, group.pids, false);
+      await arrived();
+      onItsWay = confirm(out).then(() => (commitEach ? commitAcked() : undefined));
+      // Awaited in its turn; a failure meanwhile is handled then.
+      onItsWay.catch(() => {});
+    }
+    await arrived();
+    hooks.phase('final');
+    await settleStarting(node.gateway);
+    acceptAgain = node.stopAccepting();
+    // Phones that were still starting when the first batches left.
+    counts.tlsReconnects += await node.reconnectUnmovable();
+    const waiting = new Set(acked.flatMap(({ sent }) => sent.detached.map((x) => x.phone.socket)));
+    const phones = node.gateway
+      .phones()
+      .filter((p) => !waiting.has(p.socket))
+      .map((p) => ({ ...p, head: Buffer.alloc(0) }));
+    const rest = [...rt.processes()].filter((p) => !p.dead).map((p) => p.self);
+    // B takes A's metrics with the last batch: phones still waiting for their commit are
+    // counted now, their pause up to here (short of the last batch's round trip).
+    for (const { sent } of acked) {
+      hooks.paused(Math.round(performance.now() - sent.startedAt), sent.detached.length);
+      observed.add(sent);
+    }
+    await confirm(await dispatch(phones, rest, true));
+    await commitAcked();
+    // While the routes still reach B: what comes for its processes meanwhile follows them.
+    await seat?.handOver();
+    await inbox.take('done', ACK_TIMEOUT_MS, 'the successor takes over');
+    return counts;
+  } catch (err) {
+    // A batch still on its way is answered first: taken back there, or acked and taken back here.
+    await arrived().catch(() => {});
+    for (const { sent } of acked.splice(0)) takeBack(rt, sent);
+    acceptAgain?.();
+    throw err;
+  } finally {
+    stream.stop();
+    rt.move.peer(undefined);
+  }
+}
+
+const sizeOf = (batch: number): number => Math.min(BATCH_PHONES, FIRST_BATCH_PHONES * 2 ** batch);
 
 /** Phones grouped so that processes linked to each other move together, up to BATCH_PHONES a group. */
 function batchesOf(node: MovingNode, phones: readonly { socket: number; port: Pid; session: Pid }[]) {
@@ -167,7 +233,8 @@ function batchesOf(node: MovingNode, phones: readonly { socket: number; port: Pi
   let current: { phones: MovingPhone[]; pids: Pid[] } = { phones: [], pids: [] };
   for (const phone of phones) {
     if (seen.has(phone.port)) continue;
-    // The phone's component of the link graph, supervisors and singletons left out.
+    // What the phone is tied to (links and monitors both ways: its port and session, its call's
+    // legs and services), supervisors and singletons left out: their traffic stays on one side.
     const todo: Pid[] = [phone.port, phone.session];
     while (todo.length > 0) {
       const pid = todo.pop() as Pid;
@@ -178,9 +245,9 @@ function batchesOf(node: MovingNode, phones: readonly { socket: number; port: Pi
       current.pids.push(pid);
       const other = byPort.get(pid);
       if (other !== undefined) current.phones.push({ ...(other as MovingPhone), head: Buffer.alloc(0) });
-      for (const linked of p.links ?? []) if (!seen.has(linked)) todo.push(linked);
+      for (const tied of rt.move.neighbours(pid)) if (!seen.has(tied)) todo.push(tied);
     }
-    if (current.phones.length >= BATCH_PHONES) {
+    if (current.phones.length >= (phones.length <= BATCH_PHONES ? BATCH_PHONES : sizeOf(groups.length))) {
       groups.push(current);
       current = { phones: [], pids: [] };
     }
@@ -189,7 +256,6 @@ function batchesOf(node: MovingNode, phones: readonly { socket: number; port: Pi
   return groups;
 }
 
-/** Suspend, detach, capture, send. Anything that fails on the way is taken back here before it throws. */
 /** Wait until no phone is between its upgrade and its session: those would be left behind. */
 async function settleStarting(gateway: Gateway): Promise<void> {
   const deadline = Date.now() + STARTING_TIMEOUT_MS;
@@ -209,9 +275,11 @@ async function settleGates(gateway: Gateway, detached: readonly { phone: MovingP
     }
 }
 
+/** Suspend, detach, capture, send. Anything that fails on the way is taken back here before it throws. */
 async function send(
   node: MovingNode,
   channel: SuccessorChannel,
+  stream: SocketStream,
   batch: number,
   phones: readonly MovingPhone[],
   pids: readonly Pid[],
@@ -257,7 +325,7 @@ async function send(
     if (stuck !== undefined)
       throw new Error(`process ${stuck.pid} could not be captured: ${String(stuck.error)}`);
     for (const { phone, d } of sent.detached)
-      await channel.send({ type: 'socket', batch, socket: phone.socket }, d.socket);
+      if (!stream.holds(phone.socket)) await channel.send({ type: 'socket', socket: phone.socket }, d.socket);
     const moving = sent.detached.map((x) => x.phone);
     const extra = last
       ? {

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type net from 'node:net';
-import { type HandoffMessage, isHandoffMessage } from './protocol.ts';
+import { fromWire, type HandoffMessage, toWire } from './protocol.ts';
 
 export type Handle = net.Socket | net.Server;
 
@@ -49,7 +49,7 @@ export function ipcSend(end: IpcEnd, message: HandoffMessage, handle?: Handle): 
   return new Promise((resolve, reject) => {
     if (end.send === undefined) return reject(new Error('no IPC channel'));
     // keepOpen matters for sockets only: without it Node closes A's copy once it is sent.
-    end.send(message, handle, { keepOpen: true }, (err) => (err ? reject(err) : resolve()));
+    end.send(toWire(message), handle, { keepOpen: true }, (err) => (err ? reject(err) : resolve()));
   });
 }
 
@@ -57,8 +57,9 @@ export function onIpcMessage(
   end: IpcEnd,
   listener: (message: HandoffMessage, handle: Handle | undefined) => void,
 ): void {
-  end.on('message', (message, handle) => {
-    if (isHandoffMessage(message)) listener(message, handle);
+  end.on('message', (raw, handle) => {
+    const message = fromWire(raw);
+    if (message !== undefined) listener(message, handle);
   });
 }
 

@@ -57,12 +57,20 @@ export interface HandoffHooks {
   paused(ms: number, phones: number): void;
 }
 
-/** What moves once B listens: every phone and process. Resolves with the counts once B has them all. */
+/**
+ * What moves: every phone and process. Made once B is spawned (what can go ahead while B loads
+ * does); `run`, once B listens, resolves with the counts once B has them all; `stop` ends
+ * whatever still goes ahead.
+ */
 export type MoveAll = (
   channel: SuccessorChannel,
   inbox: Inbox,
-  hooks: HandoffHooks,
-) => Promise<Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs' | 'tlsReconnects'>>;
+) => {
+  run(
+    hooks: HandoffHooks,
+  ): Promise<Pick<HandoffSummary, 'processes' | 'sockets' | 'batches' | 'maxPauseMs' | 'tlsReconnects'>>;
+  stop(): void;
+};
 
 export interface OldNode {
   readonly node: string;
@@ -134,6 +142,7 @@ export class Handoffs {
     (this.#running as { to: number }).to = channel.pid;
     hooks.started(channel.pid);
     const inbox = new Inbox(channel);
+    const moving = node.moveAll(channel, inbox);
     let takeBackListeners: (() => Promise<void>) | undefined;
     try {
       hooks.phase('hello');
@@ -163,7 +172,7 @@ export class Handoffs {
         throw new Error(`the successor failed to boot: ${booted.message.why}`);
       hooks.phase('listeners');
       takeBackListeners = await handListenersOver(channel, inbox, node.listeners);
-      const moved = await node.moveAll(channel, inbox, hooks);
+      const moved = await moving.run(hooks);
       hooks.phase('done');
       return {
         from: process.pid,
@@ -174,6 +183,7 @@ export class Handoffs {
       };
     } catch (err) {
       hooks.phase('failed');
+      moving.stop();
       channel.kill();
       // Its copies of the listeners close with it: only then can this process listen again.
       await new Promise<void>((resolve) => channel.onGone(() => resolve()));

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import type { Handle, StartSuccessor, SuccessorChannel } from './channel.ts';
 import { type KeeperRequest, parseKeeperNotice } from './keeper-protocol.ts';
-import { type HandoffMessage, isHandoffMessage } from './protocol.ts';
+import { fromWire, type HandoffMessage, toWire } from './protocol.ts';
 
 /** Whether this process runs under the keeper (the keeper sets it for every node it spawns). */
 export const underKeeper = (): boolean => process.env.HOTLINE_KEEPER === '1' && process.send !== undefined;
@@ -47,10 +47,12 @@ export const keeperSuccessor: StartSuccessor = (spec) =>
           cleanUp();
           reject(new Error(`the keeper could not start the successor: ${notice.why}`));
           return;
-        case 'relay':
-          if (!isHandoffMessage(notice.message)) return;
-          for (const listener of messageListeners) listener(notice.message, asHandle(handle));
+        case 'relay': {
+          const message = fromWire(notice.message);
+          if (message === undefined) return;
+          for (const listener of messageListeners) listener(message, asHandle(handle));
           return;
+        }
         case 'connection':
           if (handle instanceof net.Socket) servers.get(notice.server)?.emit('connection', handle);
           return;
@@ -81,9 +83,9 @@ export const keeperSuccessor: StartSuccessor = (spec) =>
         if (handle instanceof net.Server) {
           const server = servers.size;
           servers.set(server, handle);
-          return toKeeper({ keeper: 'relay', message, server }, handle);
+          return toKeeper({ keeper: 'relay', message: toWire(message), server }, handle);
         }
-        return toKeeper({ keeper: 'relay', message }, handle);
+        return toKeeper({ keeper: 'relay', message: toWire(message) }, handle);
       },
       onMessage: (listener) => messageListeners.push(listener),
       onGone(listener) {

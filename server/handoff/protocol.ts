@@ -3,14 +3,16 @@
  * discriminated union. The channel serializes with `advanced` (structuredClone), so payloads
  * may carry Maps and Buffers; process images are plain data by the runtime's contract.
  *
- * Order: B says `hello`; A checks it (refuses before anything moves) and says `welcome`;
- * B boots and says `ready` (or `failed`). Then `listener` per surface (with the net.Server
- * handle) answered by `listening`; then batches: one `socket` per phone (with its handle),
- * then `batch` (the images and the phones' gateway state), answered by `ack` or `nack`, then
- * `commit`; the last batch carries what the node keeps besides, and B answers its commit with `done`. `dist` carries the runtime's messages for pids that live
+ * Order: B says `receiving` as soon as it runs, then `hello`; A checks hello (refuses
+ * before anything moves) and says `welcome`; B boots and says `ready` (or `failed`). From
+ * `receiving` on, A streams the phones' sockets ahead (`socket` with its handle, answered by
+ * `held`). Then `listener` per surface (with the net.Server handle) answered by `listening`;
+ * then batches: a `socket` for each of its phones B does not hold yet, then `batch` (the
+ * images and the phones' gateway state), answered by `ack` or `nack`, then `commit`; the last batch carries what the node keeps besides, and B answers its commit with `done`. `dist` carries the runtime's messages for pids that live
  * on the other side while the move runs, both ways. `abort` tells B to give up and exit.
  */
 
+import { deserialize, serialize } from 'node:v8';
 import type { Seat } from '../cluster/cluster.ts';
 import type { GatewayShared, PhoneState } from '../http/gateway.ts';
 import type { ReleasesImage } from '../release/handler.ts';
@@ -18,7 +20,7 @@ import type { DistMessage, Pid, ProcessImage } from '../runtime/index.ts';
 import type { SeatStep } from './seat.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
-export const HANDOFF_PROTOCOL_VERSION = 2;
+export const HANDOFF_PROTOCOL_VERSION = 3;
 
 /** The two surfaces a node listens on. */
 export type Surface = 'public' | 'admin';
@@ -37,6 +39,10 @@ export type HandoffMessage =
       readonly runtimeApi: number;
       readonly protocol: number;
     }
+  /** B runs and holds the sockets A sends from now on (before hello: its code is still loading). */
+  | { readonly type: 'receiving' }
+  /** B holds these sockets, unread. */
+  | { readonly type: 'held'; readonly sockets: readonly number[] }
   | { readonly type: 'ready' }
   | { readonly type: 'failed'; readonly why: string }
   | { readonly type: 'listening'; readonly surface: Surface }
@@ -60,8 +66,8 @@ export type HandoffMessage =
     }
   | { readonly type: 'refused'; readonly why: string }
   | { readonly type: 'listener'; readonly surface: Surface }
-  /** Sent with the socket's handle, before the batch it belongs to. */
-  | { readonly type: 'socket'; readonly batch: number; readonly socket: number }
+  /** Sent with the socket's handle, ahead of its batch or with it. */
+  | { readonly type: 'socket'; readonly socket: number }
   | {
       readonly type: 'batch';
       readonly batch: number;
@@ -120,8 +126,26 @@ export function incompatibility(
   return undefined;
 }
 
-export function isHandoffMessage(value: unknown): value is HandoffMessage {
+function isHandoffMessage(value: unknown): value is HandoffMessage {
   return (
     typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string'
   );
+}
+
+/**
+ * How a message travels: a batch as one Buffer (v8's serializer, as the channel's structured
+ * clone would), since Node's IPC and the keeper's relay carry one Buffer several times faster
+ * than the object graph in it (hundreds of process images).
+ */
+export function toWire(message: HandoffMessage): unknown {
+  return message.type === 'batch' ? { type: 'packed', data: serialize(message) } : message;
+}
+
+/** A message as it came off the channel; undefined if it is none. */
+export function fromWire(value: unknown): HandoffMessage | undefined {
+  if (!isHandoffMessage(value)) return undefined;
+  const { data } = value as { data?: unknown };
+  if ((value.type as string) !== 'packed' || !(data instanceof Uint8Array)) return value;
+  const unpacked: unknown = deserialize(data);
+  return isHandoffMessage(unpacked) ? unpacked : undefined;
 }

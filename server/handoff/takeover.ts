@@ -7,7 +7,7 @@
  */
 import type net from 'node:net';
 import type { Gateway } from '../http/gateway.ts';
-import { type AdoptOptions, adoptWebSocket, holdSocket } from '../http/ws-handoff.ts';
+import { type AdoptOptions, adoptWebSocket } from '../http/ws-handoff.ts';
 import type { CodeFinder, MoveRoute, Pid, Runtime } from '../runtime/index.ts';
 import type { SuccessorChannel } from './channel.ts';
 import type { Inbox } from './inbox.ts';
@@ -61,14 +61,21 @@ export interface NewNode {
   seat?(parent: Parent, inbox: Inbox, isNode: () => boolean): Promise<void>;
 }
 
-/** Receive everything; resolves once the last batch runs here. */
-export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<void> {
+/**
+ * Receive everything; resolves once the last batch runs here. `sockets`: those A sent, held
+ * unread by the successor's line (successor-line.ts), some of them ahead of their batches.
+ */
+export function takeOver(
+  node: NewNode,
+  parent: Parent,
+  inbox: Inbox,
+  sockets: Map<number, net.Socket>,
+): Promise<void> {
   const { rt } = node;
   const route: MoveRoute = { send: (m) => void parent.send({ type: 'dist', message: m }).catch(() => {}) };
   rt.move.peer(route);
   let isNode = false;
   const seated = node.seat?.(parent, inbox, () => isNode);
-  const sockets = new Map<number, net.Socket>();
   const restored = new Map<number, MessageOfType<'batch'>>();
   return new Promise<void>((resolve, reject) => {
     // Once the last batch runs here, this process is the node: A going away no longer fails it.
@@ -86,11 +93,6 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
           handle,
           () => void send({ type: 'listening', surface: m.surface }),
         ),
-      socket: (m: MessageOfType<'socket'>, handle: net.Server | net.Socket | undefined) => {
-        // Read nothing before A commits: until then A may take the socket back.
-        holdSocket(handle as net.Socket);
-        sockets.set(m.socket, handle as net.Socket);
-      },
       batch: (m: MessageOfType<'batch'>) => {
         // What runs here by now (earlier batches) reaches by name what is still in A.
         if (m.names !== undefined) rt.move.peerNames(m.names);
@@ -116,6 +118,9 @@ export function takeOver(node: NewNode, parent: Parent, inbox: Inbox): Promise<v
         }
         rt.move.start(batch.images.map((i) => i.pid as Pid));
         if (batch.last === undefined) return;
+        // Sent ahead for phones that hung up in A before their batch: closing this copy sends nothing.
+        for (const socket of sockets.values()) socket.destroy();
+        sockets.clear();
         rt.move.peer(undefined);
         node.tookOver(batch.last, { processes: batch.images.length, sockets: batch.phones.length });
         isNode = true;

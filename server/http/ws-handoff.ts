@@ -236,6 +236,14 @@ export function adoptWebSocket(socket: Socket, head: Uint8Array, options: AdoptO
   return ws;
 }
 
+/**
+ * The socket under an open `ws` that could be detached, to send ahead to the other process
+ * (`{ keepOpen: true }`) while ws still reads from it here; undefined when it cannot move.
+ */
+export function socketOf(ws: WebSocket): Socket | undefined {
+  return cannotDetach(ws) === undefined ? (internals(ws)._socket as Socket) : undefined;
+}
+
 /** A TLS connection cannot move: its session keys live in this process's OpenSSL. */
 export function runsOverTls(ws: WebSocket): boolean {
   return (internals(ws)._socket as { encrypted?: boolean }).encrypted === true;
