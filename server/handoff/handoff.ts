@@ -13,6 +13,7 @@ import type { StartSuccessor, SuccessorChannel, SuccessorSpec } from './channel.
 import { Inbox } from './inbox.ts';
 import { handListenersOver, type Listeners } from './listeners.ts';
 import { HANDOFF_PROTOCOL_VERSION, incompatibility } from './protocol.ts';
+import { successorToRun } from './successor-build.ts';
 
 /** How long B may take to say hello (its process starting and loading its code). */
 const HELLO_TIMEOUT_MS = 30_000;
@@ -134,7 +135,7 @@ export class Handoffs {
     hooks.phase('spawn');
     let channel: SuccessorChannel;
     try {
-      channel = await this.start(spec);
+      channel = await this.start(await successorToRun(spec));
     } catch (err) {
       hooks.phase('failed');
       throw failed(`the successor could not be started: ${(err as Error).message}`);

@@ -7,6 +7,7 @@
  * and takes the node over from its parent.
  */
 import type { Server } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { directSuccessor } from '../handoff/channel.ts';
 import { keeperSuccessor, underKeeper } from '../handoff/keeper-channel.ts';
@@ -299,7 +300,8 @@ const launch = {
   spec: {
     nodeBinary: process.execPath,
     execArgv: process.execArgv,
-    entry: process.argv[1] as string,
+    // Its sources' (a successor runs from a bundle of them: successor-build.ts).
+    entry: fileURLToPath(new URL('../main.ts', import.meta.url)),
     args: [...process.argv.slice(2).filter((a) => a !== '--successor'), '--successor'],
   },
   // Under the keeper, the keeper spawns the successor, so it outlives this process there.
