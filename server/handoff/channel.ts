@@ -63,11 +63,11 @@ export function onIpcMessage(
   });
 }
 
-/** A spawns B itself: B's stdio is A's, and the channel is Node's IPC with structuredClone. */
+/** A spawns B itself: B's stdio is A's, and the channel is Node's IPC (JSON: see protocol.ts). */
 export const directSuccessor: StartSuccessor = async (spec) => {
   const child = spawn(spec.nodeBinary, [...spec.execArgv, spec.entry, ...spec.args], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    serialization: 'advanced',
+    serialization: 'json',
   });
   const gone: ((why: string) => void)[] = [];
   let goneWhy: string | undefined;

@@ -1,7 +1,8 @@
 /**
  * What the old node (A) and its successor (B) tell each other over the IPC channel, as one
- * discriminated union. The channel serializes with `advanced` (structuredClone), so payloads
- * may carry Maps and Buffers; process images are plain data by the runtime's contract.
+ * discriminated union. The channel serializes with JSON, Node's fastest for the many small
+ * messages that come with the sockets; a message whose payload may hold more than JSON does
+ * (Maps, Buffers: process images, the runtime's messages) travels packed (`toWire`).
  *
  * Order: B says `receiving` as soon as it runs, then `hello`; A checks hello (refuses
  * before anything moves) and says `welcome`; B boots and says `ready` (or `failed`). From
@@ -20,7 +21,7 @@ import type { DistMessage, Pid, ProcessImage } from '../runtime/index.ts';
 import type { SeatStep } from './seat.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
-export const HANDOFF_PROTOCOL_VERSION = 3;
+export const HANDOFF_PROTOCOL_VERSION = 4;
 
 /** The two surfaces a node listens on. */
 export type Surface = 'public' | 'admin';
@@ -132,20 +133,24 @@ function isHandoffMessage(value: unknown): value is HandoffMessage {
   );
 }
 
+/** What may carry more than JSON does: these travel packed. */
+const PACKED = new Set<HandoffMessageType>(['welcome', 'batch', 'dist', 'cluster']);
+
 /**
- * How a message travels: a batch as one Buffer (v8's serializer, as the channel's structured
- * clone would), since Node's IPC and the keeper's relay carry one Buffer several times faster
- * than the object graph in it (hundreds of process images).
+ * How a message travels: bare, or packed by v8's serializer (as structuredClone would) into
+ * one base64 string. A batch of hundreds of process images also travels faster so: Node's IPC
+ * and the keeper's relay carry one string several times faster than the object graph in it.
  */
 export function toWire(message: HandoffMessage): unknown {
-  return message.type === 'batch' ? { type: 'packed', data: serialize(message) } : message;
+  return PACKED.has(message.type) ? { type: 'packed', data: serialize(message).toString('base64') } : message;
 }
 
 /** A message as it came off the channel; undefined if it is none. */
 export function fromWire(value: unknown): HandoffMessage | undefined {
   if (!isHandoffMessage(value)) return undefined;
   const { data } = value as { data?: unknown };
-  if ((value.type as string) !== 'packed' || !(data instanceof Uint8Array)) return value;
-  const unpacked: unknown = deserialize(data);
-  return isHandoffMessage(unpacked) ? unpacked : undefined;
+  if ((value.type as string) !== 'packed') return PACKED.has(value.type) ? undefined : value;
+  if (typeof data !== 'string') return undefined;
+  const unpacked: unknown = deserialize(Buffer.from(data, 'base64'));
+  return isHandoffMessage(unpacked) && PACKED.has(unpacked.type) ? unpacked : undefined;
 }
