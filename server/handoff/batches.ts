@@ -173,7 +173,7 @@ async function moveInBatches(
   try {
     hooks.phase('phones');
     counts.tlsReconnects += await node.reconnectUnmovable();
-    const groups = batchesOf(node, node.gateway.phones());
+    const groups = await batchesOf(node, node.gateway.phones());
     hooks.planned(groups.length + 1);
     // Phones that fit in one batch wait for the last one uncommitted: a successor that dies
     // before it has acked everything then drops nothing. More batches are committed as they
@@ -224,14 +224,18 @@ async function moveInBatches(
 
 const sizeOf = (batch: number): number => Math.min(BATCH_PHONES, FIRST_BATCH_PHONES * 2 ** batch);
 
+/** Phones grouped between two turns of the event loop: thousands of them in one turn would stall the phones. */
+const GROUPED_A_TURN = 250;
+
 /** Phones grouped so that processes linked to each other move together, up to BATCH_PHONES a group. */
-function batchesOf(node: MovingNode, phones: readonly { socket: number; port: Pid; session: Pid }[]) {
+async function batchesOf(node: MovingNode, phones: readonly { socket: number; port: Pid; session: Pid }[]) {
   const { rt } = node;
   const seen = new Set<Pid>();
   const byPort = new Map(phones.map((p) => [p.port, p]));
   const groups: { phones: MovingPhone[]; pids: Pid[] }[] = [];
   let current: { phones: MovingPhone[]; pids: Pid[] } = { phones: [], pids: [] };
-  for (const phone of phones) {
+  for (const [i, phone] of phones.entries()) {
+    if (i % GROUPED_A_TURN === GROUPED_A_TURN - 1) await new Promise((resolve) => setImmediate(resolve));
     if (seen.has(phone.port)) continue;
     // What the phone is tied to (links and monitors both ways: its port and session, its call's
     // legs and services), supervisors and singletons left out: their traffic stays on one side.
