@@ -4,6 +4,9 @@
  * through the admin route; then, in the same run, the same traffic through a restart of the
  * node (stop it, start it again on the same data: what any other Node.js deploy does).
  *
+ * The node is handed off once with no phones first, so both processes of the measured
+ * handoff run from the successor's bundle (server/handoff/successor-build.ts).
+ *
  * The phones' waits are their own acks' round trips, from the handoff's start until they
  * stop, 2 s after its end; the loop stalls are each node process's own (loop-probe.mjs,
  * imported into the keeper and every node it runs), over the handoff's span.
@@ -112,6 +115,10 @@ async function oneRun(o: HandoffBenchOptions): Promise<Run> {
     const loops = join(dir, 'loops');
     mkdirSync(loops);
     let node = await startKept(nodes, dir, loops, o);
+    // Handed off once with no phones: the handoff measured is then from a process that runs
+    // from the bundle (as every node does after its first handoff), and the RSS of both
+    // processes is over the same baseline.
+    await nodes.admin(node, 300_000).post('/admin/node/handoff', {});
     await sleep(500);
     const before = await nodes.admin(node).get<Memory>('/admin/memory');
 
