@@ -9,9 +9,10 @@ import net from 'node:net';
 import { holdSocket } from '../http/ws-handoff.ts';
 import { parentChannel } from './channel.ts';
 import { Inbox } from './inbox.ts';
+import type { Parent } from './takeover.ts';
 
 export interface SuccessorLine {
-  readonly parent: ReturnType<typeof parentChannel>;
+  readonly parent: Parent;
   readonly inbox: Inbox;
   /** The sockets A sent, by A's socket number, held unread until a commit adopts them. */
   readonly sockets: Map<number, net.Socket>;
@@ -25,18 +26,13 @@ export function successorLine(): SuccessorLine {
   const parent = parentChannel();
   const inbox = new Inbox(parent);
   const sockets = new Map<number, net.Socket>();
-  /** Held since the last `held`: answered together once this turn's messages are handled. */
-  let held: number[] = [];
   inbox.handlers.socket = (m, handle) => {
     if (!(handle instanceof net.Socket)) return;
     // Synchronously, in the handler: Node starts reading a received socket on the next turn.
     holdSocket(handle);
     sockets.set(m.socket, handle);
-    if (held.push(m.socket) > 1) return;
-    setImmediate(() => {
-      void parent.send({ type: 'held', sockets: held }).catch(() => {});
-      held = [];
-    });
+    // At once: Node's IPC brings one socket per round trip, so there is never a turn's worth to gather.
+    void parent.send({ type: 'held', sockets: [m.socket] }).catch(() => {});
   };
   line = { parent, inbox, sockets };
   void parent.send({ type: 'receiving' }).catch(() => {});
