@@ -21,7 +21,7 @@ import type { MoveRoute, Pid, ProcessView, Runtime } from '../runtime/index.ts';
 import type { SuccessorChannel } from './channel.ts';
 import type { HandoffHooks, HandoffSummary } from './handoff.ts';
 import type { Inbox } from './inbox.ts';
-import type { MovingPhone } from './protocol.ts';
+import type { MovingPhone, NamesChange } from './protocol.ts';
 import type { SeatGiver } from './seat.ts';
 import { SocketStream } from './socket-stream.ts';
 
@@ -107,6 +107,7 @@ async function moveInBatches(
   inbox.handlers.dist = (m) => rt.move.receive(m.message);
   rt.move.peer(route);
   const seat = node.seat?.attach(channel, inbox);
+  const names = namesSince(rt);
   const counts: Counts = { processes: 0, sockets: 0, batches: 0, maxPauseMs: 0, tlsReconnects: 0 };
   /** Batches B acked that A has not committed yet: A can still take them back. */
   const acked: { batch: number; sent: Sent }[] = [];
@@ -132,7 +133,7 @@ async function moveInBatches(
       await stream.ahead(sockets);
     }
     await stream.quiet();
-    return { batch, sent: await send(node, channel, stream, batch, phones, pids, last) };
+    return { batch, sent: await send(node, channel, stream, batch, phones, pids, last, names) };
   };
   /** B's answer to a batch: acked, it waits for its commit; otherwise A takes it back here. */
   const confirm = async ({ batch, sent }: { batch: number; sent: Sent }) => {
@@ -288,6 +289,7 @@ async function send(
   phones: readonly MovingPhone[],
   pids: readonly Pid[],
   last: boolean,
+  names: () => NamesChange,
 ): Promise<Sent> {
   const { rt } = node;
   // Read before the processes the metrics read (the journal) leave the table; every phone has moved by then.
@@ -342,12 +344,24 @@ async function send(
           },
         }
       : {};
-    await channel.send({ type: 'batch', batch, images, phones: moving, names: rt.move.names(), ...extra });
+    await channel.send({ type: 'batch', batch, images, phones: moving, names: names(), ...extra });
     return sent;
   } catch (err) {
     takeBack(rt, sent);
     throw err;
   }
+}
+
+/** A's names as they changed since the batch before, all of them the first time: B keeps the rest. */
+function namesSince(rt: Runtime): () => NamesChange {
+  let sent = new Map<string, Pid>();
+  return () => {
+    const now = new Map(rt.move.names());
+    const set = [...now].filter(([name, pid]) => sent.get(name) !== pid);
+    const unset = [...sent.keys()].filter((name) => !now.has(name));
+    sent = now;
+    return { set, unset };
+  };
 }
 
 /** Undo a batch in A: processes back in the table (resumed), sockets reattached. */

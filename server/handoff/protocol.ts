@@ -75,11 +75,12 @@ export type HandoffMessage =
       readonly images: readonly ProcessImage[];
       readonly phones: readonly MovingPhone[];
       /**
-       * A's registered names as the batch leaves (rt.move.names()): B looks them up after its
-       * own, so what runs in B reaches by name what is still in A (the CDR journal, users).
-       * Optional: a successor that ignores it speaks the same protocol, without those names.
+       * How A's registered names (rt.move.names()) changed since the batch before: all of them
+       * with the first. B looks them up after its own, so what runs in B reaches by name what
+       * is still in A (the CDR journal, users). Optional: a successor that ignores it speaks
+       * the same protocol, without those names.
        */
-      readonly names?: readonly [string, Pid][];
+      readonly names?: NamesChange;
       /** Only with the last batch: what the node keeps besides its processes. */
       readonly last?: LastBatch;
     }
@@ -90,6 +91,12 @@ export type HandoffMessage =
   | { readonly type: 'dist'; readonly message: DistMessage }
   /** The node's seat in its cluster, after the last batch (seat.ts). */
   | { readonly type: 'cluster'; readonly message: SeatStep };
+
+/** Names A has now and had not (or under another pid), and names it no longer has. */
+export interface NamesChange {
+  readonly set: readonly [string, Pid][];
+  readonly unset: readonly string[];
+}
 
 /** What moves with the last batch besides processes and phones. */
 export interface LastBatch {

@@ -85,6 +85,8 @@ export function takeOver(
     parent.onGone(fail);
     const send = (m: Parameters<Parent['send']>[0]) =>
       parent.send(m).catch((err: Error) => fail(err.message));
+    /** A's names, kept up to date by each batch. */
+    const peerNames = new Map<string, Pid>();
     Object.assign(inbox.handlers, {
       dist: (m: MessageOfType<'dist'>) => rt.move.receive(m.message),
       listener: (m: MessageOfType<'listener'>, handle: net.Server | net.Socket | undefined) =>
@@ -95,7 +97,11 @@ export function takeOver(
         ),
       batch: (m: MessageOfType<'batch'>) => {
         // What runs here by now (earlier batches) reaches by name what is still in A.
-        if (m.names !== undefined) rt.move.peerNames(m.names);
+        if (m.names !== undefined) {
+          for (const [name, pid] of m.names.set) peerNames.set(name, pid);
+          for (const name of m.names.unset) peerNames.delete(name);
+          rt.move.peerNames(peerNames);
+        }
         try {
           rt.move.restore(m.images, node.findCode);
         } catch (err) {

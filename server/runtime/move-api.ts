@@ -84,10 +84,11 @@ export class MoveApi {
   /**
    * The other runtime's `names()`: looked up after this runtime's own names until `peer(undefined)`,
    * so the processes that moved here reach by name those that have not moved yet (the CDR
-   * journal, the sessions of users still there). Each call replaces the previous names.
+   * journal, the sessions of users still there). Each call replaces the previous names; the
+   * map is read at each lookup, so its owner may keep it up to date in place.
    */
-  peerNames(names: Iterable<[string, Pid]>): void {
-    this.#k.registry.elsewhere(new Map(names));
+  peerNames(names: ReadonlyMap<string, Pid>): void {
+    this.#k.registry.elsewhere(names);
   }
 
   /** What the other runtime's route sent. */

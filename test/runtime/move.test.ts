@@ -138,7 +138,7 @@ describe('a moved process', () => {
         ['user:ann', onlyInA],
       ]),
     );
-    h.b.move.peerNames(h.a.move.names());
+    h.b.move.peerNames(new Map(h.a.move.names()));
     expect(h.b.whereis('user:ann')).toBe(onlyInA);
     expect(h.b.whereis('user:bob')).toBe(x);
     h.b.send('journal', 'end 1');
