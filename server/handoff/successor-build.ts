@@ -13,62 +13,98 @@
  * checkout, and a successor hands off in its turn from the same sources.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { build as esbuild, type Plugin } from 'esbuild';
+import { build as esbuild, type Loader, type Plugin, version } from 'esbuild';
+import { sha256 } from '../release/artifact.ts';
 import type { SuccessorSpec } from './channel.ts';
 
-/** A bundle as built: where, and the sources it was built from, by path and content hash. */
+/** A bundle as built: where, by which esbuild, and the files it was built from, by path and content hash. */
 interface Built {
+  readonly entry: string;
   readonly dir: string;
   readonly main: string;
+  readonly esbuild: string;
   readonly sources: Record<string, string>;
 }
-
-const sha256 = (text: string | Uint8Array): string => createHash('sha256').update(text).digest('hex');
 
 /** The spec to spawn: a TypeScript entry bundled (and run without tsx), any other as it is. */
 export async function successorToRun(spec: SuccessorSpec): Promise<SuccessorSpec> {
   if (!spec.entry.endsWith('.ts')) return spec;
+  const entry = await bundled(spec.entry);
+  // The bundle could not be kept (node_modules not writable): from sources, as before.
+  if (entry === undefined) return spec;
   const flags = withoutTsx(spec.execArgv);
   return {
     ...spec,
     // Stack traces name the sources, as under tsx.
     execArgv: flags.includes(SOURCE_MAPS) ? flags : [SOURCE_MAPS, ...flags],
-    entry: await bundled(spec.entry),
+    entry,
   };
 }
 
 const SOURCE_MAPS = '--enable-source-maps';
+/** Bundles no record names are removed once this old: a handoff may be writing its record. */
+const ORPHAN_AGE_MS = 3_600_000;
 
 /**
  * The bundle's entry file: the last one built for `entry` while none of its sources changed
- * (their contents are compared: a few milliseconds), else a new one. Throws what esbuild
- * found wrong with the sources.
+ * (their contents are compared: a few milliseconds), else a new one; undefined if it cannot
+ * be written. Throws what esbuild found wrong with the sources.
  */
-async function bundled(entry: string): Promise<string> {
-  const cache = join(nodeModulesOf(entry), '.cache', 'hotline', 'successor');
+async function bundled(entry: string): Promise<string | undefined> {
+  const modules = nodeModulesOf(entry);
+  const cache = join(modules, '.cache', 'hotline', 'successor');
   const record = join(cache, `${sha256(entry).slice(0, 16)}.json`);
-  const last = await readFile(record, 'utf8').then(
-    (text) => JSON.parse(text) as Built,
-    () => undefined,
-  );
+  const last = await readFile(record, 'utf8').then(builtOf, () => undefined);
   if (last !== undefined && existsSync(join(cache, last.dir)) && (await unchanged(last.sources)))
     return join(cache, last.dir, last.main);
-  const built = await build(entry, cache);
-  mkdirSync(cache, { recursive: true });
-  const aside = `${record}.${process.pid}.${Date.now()}`;
-  writeFileSync(aside, JSON.stringify(built));
-  renameSync(aside, record);
+  // The checkout's settings decide how esbuild reads the sources: a change to them is a change.
+  const settings = ['package.json', 'tsconfig.json'].map((f) => join(dirname(modules), f)).filter(existsSync);
+  const built = await build(entry, cache, settings);
+  try {
+    const dir = join(cache, built.dir);
+    if (!existsSync(dir)) writeWhole(dir, built.files);
+    const aside = `${record}.${process.pid}.${Date.now()}`;
+    writeFileSync(aside, JSON.stringify({ ...built, files: undefined }));
+    renameSync(aside, record);
+    prune(cache);
+  } catch {
+    return undefined;
+  }
   return join(cache, built.dir, built.main);
+}
+
+/** A record as read back, or undefined if it is not one this code wrote (a miss, never an error). */
+function builtOf(text: string): Built | undefined {
+  try {
+    const b = JSON.parse(text) as Partial<Built>;
+    if (typeof b.entry !== 'string') return undefined;
+    if (typeof b.dir !== 'string' || !/^[0-9a-f]{16}$/.test(b.dir)) return undefined;
+    if (typeof b.main !== 'string' || isAbsolute(b.main) || b.main.split(/[\\/]/).includes('..'))
+      return undefined;
+    if (b.esbuild !== version || typeof b.sources !== 'object' || b.sources === null) return undefined;
+    return b as Built;
+  } catch {
+    return undefined;
+  }
 }
 
 async function unchanged(sources: Record<string, string>): Promise<boolean> {
   const now = await Promise.all(
     Object.entries(sources).map(([path, hash]) =>
-      readFile(path).then(
+      readFile(path, 'utf8').then(
         (text) => sha256(text) === hash,
         () => false,
       ),
@@ -77,21 +113,41 @@ async function unchanged(sources: Record<string, string>): Promise<boolean> {
   return now.every(Boolean);
 }
 
-async function build(entry: string, cache: string): Promise<Built> {
+/** A bundle's file, by its path inside the bundle's folder. */
+interface File {
+  readonly path: string;
+  readonly contents: Uint8Array;
+}
+
+const LOADERS: Record<string, Loader> = {
+  ts: 'ts',
+  mts: 'ts',
+  cts: 'ts',
+  tsx: 'tsx',
+  js: 'js',
+  mjs: 'js',
+  cjs: 'js',
+  jsx: 'jsx',
+  json: 'json',
+};
+
+async function build(entry: string, cache: string, settings: string[]): Promise<Built & { files: File[] }> {
   const sources: Record<string, string> = {};
-  /** Every source read here, to know later whether it changed; each module's `import.meta.url` is its source file's. */
-  const ownUrls: Plugin = {
+  for (const file of settings) sources[file] = sha256(await readFile(file, 'utf8'));
+  /** Every source is read here, to know later whether it changed; each module's `import.meta.url` is its source file's. */
+  const ownSources: Plugin = {
     name: 'hotline-sources',
     setup(b) {
-      b.onLoad({ filter: /\.(ts|json|m?js)$/ }, async (args) => {
+      b.onLoad({ filter: /\.(json|[cm]?[jt]sx?)$/ }, async (args) => {
         const text = await readFile(args.path, 'utf8');
         sources[args.path] = sha256(text);
-        const loader = args.path.endsWith('.json') ? 'json' : args.path.endsWith('.ts') ? 'ts' : 'js';
+        const loader = LOADERS[extname(args.path).slice(1)] ?? 'js';
         const url = JSON.stringify(pathToFileURL(args.path).href);
         return { contents: loader === 'json' ? text : text.replace(/\bimport\.meta\.url\b/g, url), loader };
       });
     },
   };
+  // Where esbuild thinks it writes: as deep as the bundle's own folder, so the source maps' relative paths hold there.
   const next = join(cache, 'next');
   const out = await esbuild({
     entryPoints: [entry],
@@ -107,33 +163,62 @@ async function build(entry: string, cache: string): Promise<Built> {
     outdir: next,
     write: false,
     metafile: true,
-    plugins: [ownUrls],
+    plugins: [ownSources],
     logLevel: 'silent',
   }).catch((err: Error) => {
     throw new Error(`its code does not build: ${err.message}`);
   });
+  const unread = Object.keys(out.metafile.inputs).find((input) => sources[resolve(input)] === undefined);
+  if (unread !== undefined)
+    throw new Error(`its code does not build: ${unread} is of a kind the bundle cannot follow`);
   const hash = createHash('sha256');
   for (const file of out.outputFiles) hash.update(`${relative(next, file.path)}\0`).update(file.contents);
-  const dir = hash.digest('hex').slice(0, 16);
-  const main = Object.entries(out.metafile.outputs).find(([, o]) => o.entryPoint !== undefined)?.[0];
+  const main = Object.entries(out.metafile.outputs).find(
+    ([, o]) => o.entryPoint !== undefined && resolve(o.entryPoint) === resolve(entry),
+  )?.[0];
   if (main === undefined) throw new Error('its bundle has no entry');
-  if (!existsSync(join(cache, dir))) {
-    // Written aside, then renamed into place whole: a successor never loads a half-written bundle.
-    const aside = join(cache, `${dir}.${process.pid}.${Date.now()}`);
-    for (const file of out.outputFiles) {
-      const path = join(aside, relative(next, file.path));
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, file.contents);
-    }
-    try {
-      renameSync(aside, join(cache, dir));
-    } catch (err) {
-      // Another handoff put the same bundle there first.
-      rmSync(aside, { recursive: true, force: true });
-      if (!existsSync(join(cache, dir))) throw err;
-    }
+  const files = out.outputFiles.map((f) => ({ path: relative(next, f.path), contents: f.contents }));
+  return {
+    entry,
+    dir: hash.digest('hex').slice(0, 16),
+    main: relative(next, resolve(main)),
+    esbuild: version,
+    sources,
+    files,
+  };
+}
+
+/** Written aside, then renamed into place whole: a successor never loads a half-written bundle. */
+function writeWhole(dir: string, files: readonly File[]): void {
+  const aside = `${dir}.${process.pid}.${Date.now()}`;
+  for (const file of files) {
+    const path = join(aside, file.path);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, file.contents);
   }
-  return { dir, main: relative(next, resolve(main)), sources };
+  try {
+    renameSync(aside, dir);
+  } catch (err) {
+    // Another handoff put the same bundle there first.
+    rmSync(aside, { recursive: true, force: true });
+    if (!existsSync(dir)) throw err;
+  }
+}
+
+/** Records whose entry is gone, and old bundles no record names. */
+function prune(cache: string): void {
+  const named = new Set<string>();
+  const entries = readdirSync(cache);
+  for (const name of entries.filter((n) => n.endsWith('.json'))) {
+    const path = join(cache, name);
+    const b = builtOf(readFileSync(path, 'utf8'));
+    if (b === undefined || !existsSync(b.entry)) rmSync(path, { force: true });
+    else named.add(b.dir);
+  }
+  for (const name of entries.filter((n) => !n.endsWith('.json') && !named.has(n))) {
+    const path = join(cache, name);
+    if (Date.now() - statSync(path).mtimeMs > ORPHAN_AGE_MS) rmSync(path, { recursive: true, force: true });
+  }
 }
 
 /** The node_modules the entry's checkout resolves its packages from. */

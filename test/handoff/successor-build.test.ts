@@ -5,7 +5,7 @@
  * did, and sources that do not build are refused with esbuild's reason.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -84,6 +84,23 @@ describe('the successor bundle', () => {
     expect(run(second).version).toBe(2);
     // The first bundle is still whole: a successor may have been loading it.
     expect(run(first).version).toBe(1);
+  });
+
+  it('takes a record it cannot read as a miss, and runs from sources when node_modules cannot be written', async () => {
+    const entry = join(dir, 'server', 'main.ts');
+    const first = await successorToRun(spec(entry));
+    const cache = join(dir, 'node_modules', '.cache', 'hotline', 'successor');
+    for (const record of readdirSync(cache).filter((n) => n.endsWith('.json')))
+      writeFileSync(join(cache, record), '{"dir": "../../elsewhere", "main": "x.js"');
+    expect((await successorToRun(spec(entry))).entry).toBe(first.entry);
+    writeFileSync(
+      join(dir, 'server', 'lib', 'where.ts'),
+      'export const where: string = import.meta.url;\nexport const version: number = 3;\n',
+    );
+    rmSync(cache, { recursive: true });
+    // A file where the cache's folder would be: nothing can be written there.
+    writeFileSync(join(dir, 'node_modules', '.cache', 'hotline', 'successor'), '');
+    expect(await successorToRun(spec(entry))).toEqual(spec(entry));
   });
 
   it('refuses sources that do not build, with the reason', async () => {
