@@ -158,6 +158,12 @@ export function fromWire(value: unknown): HandoffMessage | undefined {
   const { data } = value as { data?: unknown };
   if ((value.type as string) !== 'packed') return PACKED.has(value.type) ? undefined : value;
   if (typeof data !== 'string') return undefined;
-  const unpacked: unknown = deserialize(Buffer.from(data, 'base64'));
+  let unpacked: unknown;
+  try {
+    unpacked = deserialize(Buffer.from(data, 'base64'));
+  } catch {
+    // Not v8's serialization: no message, never a throw in the channel's listener.
+    return undefined;
+  }
   return isHandoffMessage(unpacked) && PACKED.has(unpacked.type) ? unpacked : undefined;
 }
