@@ -109,8 +109,11 @@ export const directSuccessor: StartSuccessor = async (spec) => {
   };
 };
 
+/** B's side of the channel: B neither kills nor names its parent. */
+export type Parent = Omit<SuccessorChannel, 'kill' | 'pid'>;
+
 /** In B: the channel to whoever spawned it (A, or the keeper relaying for A). */
-export function parentChannel(): Omit<SuccessorChannel, 'kill' | 'pid'> {
+export function parentChannel(): Parent {
   return {
     send: (message, handle) => ipcSend(process, message, handle),
     onMessage: (listener) => onIpcMessage(process, listener),

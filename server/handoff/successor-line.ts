@@ -7,9 +7,8 @@
  */
 import net from 'node:net';
 import { holdSocket } from '../http/ws-handoff.ts';
-import { parentChannel } from './channel.ts';
+import { type Parent, parentChannel } from './channel.ts';
 import { Inbox } from './inbox.ts';
-import type { Parent } from './takeover.ts';
 
 export interface SuccessorLine {
   readonly parent: Parent;

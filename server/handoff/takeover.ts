@@ -9,15 +9,13 @@ import type net from 'node:net';
 import type { Gateway } from '../http/gateway.ts';
 import { type AdoptOptions, adoptWebSocket } from '../http/ws-handoff.ts';
 import type { CodeFinder, MoveRoute, Pid, Runtime } from '../runtime/index.ts';
-import type { SuccessorChannel } from './channel.ts';
+import type { Parent } from './channel.ts';
 import type { Inbox } from './inbox.ts';
 import { type Listeners, listenOn } from './listeners.ts';
 import { HANDOFF_PROTOCOL_VERSION, type LastBatch, type MessageOfType, type Versions } from './protocol.ts';
 
 /** How long A may take to answer hello. */
 const WELCOME_TIMEOUT_MS = 30_000;
-
-export type Parent = Omit<SuccessorChannel, 'kill' | 'pid'>;
 
 /** Say hello; resolves with A's welcome, or rejects with why A refused (or went away). */
 export async function greet(
