@@ -225,7 +225,11 @@ async function moveInBatches(
 
 const sizeOf = (batch: number): number => Math.min(BATCH_PHONES, FIRST_BATCH_PHONES * 2 ** batch);
 
-/** Phones grouped between two turns of the event loop: thousands of them in one turn would stall the phones. */
+/**
+ * Phones grouped between two turns of the event loop: thousands of them in one turn would
+ * stall the phones. A link made between two turns may tie processes of two batches: their
+ * messages then cross between A and B (`dist`) until both have moved.
+ */
 const GROUPED_A_TURN = 250;
 
 /** Phones grouped so that processes linked to each other move together, up to BATCH_PHONES a group. */
