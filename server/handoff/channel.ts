@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type net from 'node:net';
+import { inheritance, rawHandleOf } from './inherit.ts';
 import { fromWire, type HandoffMessage, toWire } from './protocol.ts';
 
 export type Handle = net.Socket | net.Server;
@@ -13,6 +14,8 @@ export type Handle = net.Socket | net.Server;
 export interface SuccessorChannel {
   /** B's OS pid. */
   readonly pid: number;
+  /** The phones' sockets B got as descriptors when it was spawned, in order from INHERITED_FD (inherit.ts). */
+  readonly inherited: readonly number[];
   /** Sockets are sent with keepOpen: A keeps its copy until B acks the batch. */
   send(message: HandoffMessage, handle?: Handle): Promise<void>;
   onMessage(listener: (message: HandoffMessage, handle: Handle | undefined) => void): void;
@@ -30,7 +33,11 @@ export interface SuccessorSpec {
   args: string[];
 }
 
-export type StartSuccessor = (spec: SuccessorSpec) => Promise<SuccessorChannel>;
+/** `phones`: the phones' sockets by socket id, for a spawner that gives them to B (inherit.ts). */
+export type StartSuccessor = (
+  spec: SuccessorSpec,
+  phones: Iterable<readonly [id: number, socket: net.Socket]>,
+) => Promise<SuccessorChannel>;
 
 /** What a process with an IPC channel offers (a ChildProcess, or `process` in the child). */
 interface IpcEnd {
@@ -63,10 +70,14 @@ export function onIpcMessage(
   });
 }
 
-/** A spawns B itself: B's stdio is A's, and the channel is Node's IPC (JSON: see protocol.ts). */
-export const directSuccessor: StartSuccessor = async (spec) => {
+/**
+ * A spawns B itself: B's stdio is A's, the channel is Node's IPC (JSON: see protocol.ts), and
+ * B gets every phone's socket as a descriptor.
+ */
+export const directSuccessor: StartSuccessor = async (spec, phones) => {
+  const given = inheritance(Array.from(phones, ([id, socket]) => [id, rawHandleOf(socket)] as const));
   const child = spawn(spec.nodeBinary, [...spec.execArgv, spec.entry, ...spec.args], {
-    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...given.stdio],
     serialization: 'json',
   });
   const gone: ((why: string) => void)[] = [];
@@ -89,6 +100,7 @@ export const directSuccessor: StartSuccessor = async (spec) => {
   });
   return {
     pid: child.pid as number,
+    inherited: given.sockets,
     send: (message, handle) =>
       new Promise<void>((resolve, reject) => {
         if (goneWhy !== undefined) return reject(new Error(goneWhy));
@@ -110,7 +122,7 @@ export const directSuccessor: StartSuccessor = async (spec) => {
 };
 
 /** B's side of the channel: B neither kills nor names its parent. */
-export type Parent = Omit<SuccessorChannel, 'kill' | 'pid'>;
+export type Parent = Omit<SuccessorChannel, 'kill' | 'pid' | 'inherited'>;
 
 /** In B: the channel to whoever spawned it (A, or the keeper relaying for A). */
 export function parentChannel(): Parent {

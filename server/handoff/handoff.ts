@@ -5,6 +5,7 @@
  * handoff with HOT_ERR_HANDOFF_FAILED and A carries on with everything it had: B is killed,
  * the listeners are taken back, batches not acked are taken back.
  */
+import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Seat } from '../cluster/cluster.ts';
 import { HotlineError, hotlineError } from '../errors/catalogue.ts';
@@ -88,6 +89,10 @@ export interface OldNode {
   /** The pids B may make before the handoff ends: B's first pid is this far above A's. */
   readonly pidHeadroom: number;
   readonly moveAll: MoveAll;
+  /** The phones' sockets that can move, by socket id: a spawner may give them to B as it starts. */
+  phoneSockets(): Iterable<readonly [id: number, socket: net.Socket]>;
+  /** The handoff failed, B is gone and this node has everything back. */
+  failed?(): void;
   readonly hooks: HandoffHooks;
   /** In a cluster: the node's seat, which B joins in (seat.ts). */
   seat?(): Seat | undefined;
@@ -135,7 +140,7 @@ export class Handoffs {
     hooks.phase('spawn');
     let channel: SuccessorChannel;
     try {
-      channel = await this.start(await successorToRun(spec));
+      channel = await this.start(await successorToRun(spec), node.phoneSockets());
     } catch (err) {
       hooks.phase('failed');
       throw failed(`the successor could not be started: ${(err as Error).message}`);
@@ -189,6 +194,7 @@ export class Handoffs {
       // Its copies of the listeners close with it: only then can this process listen again.
       await new Promise<void>((resolve) => channel.onGone(() => resolve()));
       await takeBackListeners?.();
+      node.failed?.();
       if (
         HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ||
         HotlineError.is(err, 'HOT_ERR_HANDOFF_FAILED')

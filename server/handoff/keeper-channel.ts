@@ -6,23 +6,53 @@
  */
 import net from 'node:net';
 import type { Handle, StartSuccessor, SuccessorChannel } from './channel.ts';
+import { type RawHandle, rawHandleOf } from './inherit.ts';
 import { type KeeperRequest, parseKeeperNotice } from './keeper-protocol.ts';
 import { fromWire, type HandoffMessage, toWire } from './protocol.ts';
 
 /** Whether this process runs under the keeper (the keeper sets it for every node it spawns). */
 export const underKeeper = (): boolean => process.env.HOTLINE_KEEPER === '1' && process.send !== undefined;
 
-function toKeeper(request: KeeperRequest, handle?: Handle): Promise<void> {
+function toKeeper(request: KeeperRequest, handle?: Handle | RawHandle): Promise<void> {
   return new Promise((resolve, reject) => {
     if (process.send === undefined || !process.connected)
       return reject(new Error('no channel to the keeper'));
     // keepOpen: this node keeps its copy of a socket until the successor acks its batch.
-    process.send(request, handle, { keepOpen: true }, (err) => (err ? reject(err) : resolve()));
+    process.send(request, handle as Handle | undefined, { keepOpen: true }, (err) =>
+      err ? reject(err) : resolve(),
+    );
   });
 }
 
 type Listener = (message: unknown, handle: unknown) => void;
 
+/** What the gateway tells the keeper of its phones' sockets, so the keeper holds a copy of each. */
+export interface SocketCopies {
+  keep(socket: number, handle: net.Socket): void;
+  drop(socket: number): void;
+  /** After a failed handoff: the phones this node has; the keeper closes its copies of any other. */
+  only(sockets: Iterable<number>): void;
+}
+
+/**
+ * Under the keeper: each new phone's socket is sent to the keeper once (one IPC round trip,
+ * while the phone connects, not while a handoff runs). A copy keeps the connection open until
+ * the keeper closes it, so every end of a phone's connection is passed on (`drop`).
+ */
+export function keeperCopies(): SocketCopies {
+  const quietly = (request: KeeperRequest, handle?: RawHandle) =>
+    void toKeeper(request, handle).catch(() => {});
+  return {
+    keep(socket, handle) {
+      const raw = rawHandleOf(handle);
+      if (raw !== undefined) quietly({ keeper: 'copy', socket }, raw);
+    },
+    drop: (socket) => quietly({ keeper: 'drop', socket }),
+    only: (sockets) => quietly({ keeper: 'copies', sockets: [...sockets] }),
+  };
+}
+
+/** The keeper gives the successor its own copies of the phones' sockets (`keeperCopies`), not this node's. */
 export const keeperSuccessor: StartSuccessor = (spec) =>
   new Promise<SuccessorChannel>((resolve, reject) => {
     const messageListeners: ((message: HandoffMessage, handle: Handle | undefined) => void)[] = [];
@@ -40,7 +70,7 @@ export const keeperSuccessor: StartSuccessor = (spec) =>
         case 'spawned':
           if (started) return;
           started = true;
-          resolve(channel(notice.pid));
+          resolve(channel(notice.pid, notice.inherited));
           return;
         case 'spawn-failed':
           if (started) return;
@@ -76,8 +106,9 @@ export const keeperSuccessor: StartSuccessor = (spec) =>
       for (const listener of goneListeners) listener(why);
     };
 
-    const channel = (pid: number): SuccessorChannel => ({
+    const channel = (pid: number, inherited: readonly number[]): SuccessorChannel => ({
       pid,
+      inherited,
       send(message, handle) {
         if (goneWhy !== undefined) return Promise.reject(new Error(goneWhy));
         if (handle instanceof net.Server) {

@@ -9,8 +9,17 @@ import type { SuccessorSpec } from './channel.ts';
 
 /** A node to the keeper. */
 export type KeeperRequest =
-  /** The serving node wants a successor: the keeper spawns it as its own child. */
+  /**
+   * The serving node wants a successor: the keeper spawns it as its own child, with the
+   * copies it holds of the phones' sockets (inherit.ts).
+   */
   | { readonly keeper: 'spawn'; readonly spec: SuccessorSpec }
+  /** A new phone's socket (its handle comes with it): the keeper holds a copy, never reads it. */
+  | { readonly keeper: 'copy'; readonly socket: number }
+  /** That phone's connection ended: the keeper closes its copy, so the connection ends for the phone too. */
+  | { readonly keeper: 'drop'; readonly socket: number }
+  /** After a failed handoff: the phones the node has; the keeper closes its copies of any other. */
+  | { readonly keeper: 'copies'; readonly sockets: readonly number[] }
   /**
    * Handoff traffic for the other side, with its handle if it carries one. `server` numbers
    * a net.Server the sender passes, so a connection the keeper's transit copy happens to
@@ -24,7 +33,8 @@ export type KeeperRequest =
 
 /** The keeper to a node. */
 export type KeeperNotice =
-  | { readonly keeper: 'spawned'; readonly pid: number }
+  /** `inherited`: the sockets the successor got as descriptors, in order (inherit.ts). */
+  | { readonly keeper: 'spawned'; readonly pid: number; readonly inherited: readonly number[] }
   | { readonly keeper: 'spawn-failed'; readonly why: string }
   /** Handoff traffic from the other side (to the old node; the successor gets it bare). */
   | { readonly keeper: 'relay'; readonly message: unknown }
@@ -41,6 +51,9 @@ export const isKeeperEnvelope = (value: unknown): value is { keeper: unknown } =
 
 const isStrings = (value: unknown): value is string[] =>
   Array.isArray(value) && value.every((a) => typeof a === 'string');
+
+const isIds = (value: unknown): value is number[] =>
+  Array.isArray(value) && value.every((a) => Number.isInteger(a));
 
 const isSpec = (value: unknown): value is SuccessorSpec =>
   isRecord(value) &&
@@ -62,6 +75,13 @@ export function parseKeeperRequest(value: { keeper: unknown }): KeeperRequest | 
         message: m.message,
         ...(m.server === undefined ? {} : { server: m.server as number }),
       };
+    case 'copy':
+    case 'drop':
+      return Number.isInteger(m.socket)
+        ? { keeper: m.keeper, socket: m.socket as number }
+        : `${m.keeper} without a socket number`;
+    case 'copies':
+      return isIds(m.sockets) ? { keeper: 'copies', sockets: m.sockets } : 'copies without socket numbers';
     case 'serving':
     case 'kill-successor':
       return { keeper: m.keeper };
@@ -76,7 +96,9 @@ export function parseKeeperNotice(value: unknown): KeeperNotice | undefined {
   const m = value as Record<string, unknown>;
   switch (m.keeper) {
     case 'spawned':
-      return typeof m.pid === 'number' ? { keeper: 'spawned', pid: m.pid } : undefined;
+      return typeof m.pid === 'number' && isIds(m.inherited)
+        ? { keeper: 'spawned', pid: m.pid, inherited: m.inherited }
+        : undefined;
     case 'spawn-failed':
     case 'successor-gone':
       return typeof m.why === 'string' ? { keeper: m.keeper, why: m.why } : undefined;

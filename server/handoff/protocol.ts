@@ -6,8 +6,8 @@
  *
  * Order: B says `receiving` as soon as it runs, then `hello`; A checks hello (refuses
  * before anything moves) and says `welcome`; B boots and says `ready` (or `failed`). From
- * `receiving` on, A streams the phones' sockets ahead (`socket` with its handle, answered by
- * `held`). Then `listener` per surface (with the net.Server handle) answered by `listening`;
+ * `receiving` on, A names the phones' sockets B got when it was spawned (`inherit`) and
+ * streams the rest ahead (`socket` with its handle), each answered by `held`. Then `listener` per surface (with the net.Server handle) answered by `listening`;
  * then batches: a `socket` for each of its phones B does not hold yet, then `batch` (the
  * images and the phones' gateway state), answered by `ack` or `nack`, then `commit`; the last batch carries what the node keeps besides, and B answers its commit with `done`. `dist` carries the runtime's messages for pids that live
  * on the other side while the move runs, both ways. `abort` tells B to give up and exit.
@@ -21,7 +21,7 @@ import type { DistMessage, Pid, ProcessImage } from '../runtime/index.ts';
 import type { SeatStep } from './seat.ts';
 
 /** Bumped whenever a message below changes shape: A refuses a successor that speaks another. */
-export const HANDOFF_PROTOCOL_VERSION = 4;
+export const HANDOFF_PROTOCOL_VERSION = 5;
 
 /** The two surfaces a node listens on. */
 export type Surface = 'public' | 'admin';
@@ -42,8 +42,11 @@ export type HandoffMessage =
     }
   /** B runs and holds the sockets A sends from now on (before hello: its code is still loading). */
   | { readonly type: 'receiving' }
-  /** B holds these sockets, unread. */
-  | { readonly type: 'held'; readonly sockets: readonly number[] }
+  /**
+   * B holds these sockets, unread. `notHeld`: sockets named in `inherit` whose descriptor B
+   * could not open (A sends them over IPC).
+   */
+  | { readonly type: 'held'; readonly sockets: readonly number[]; readonly notHeld?: readonly number[] }
   | { readonly type: 'ready' }
   | { readonly type: 'failed'; readonly why: string }
   | { readonly type: 'listening'; readonly surface: Surface }
@@ -69,6 +72,8 @@ export type HandoffMessage =
   | { readonly type: 'listener'; readonly surface: Surface }
   /** Sent with the socket's handle, ahead of its batch or with it. */
   | { readonly type: 'socket'; readonly socket: number }
+  /** The sockets B got as descriptors when it was spawned, in order from INHERITED_FD (inherit.ts). */
+  | { readonly type: 'inherit'; readonly sockets: readonly number[] }
   | {
       readonly type: 'batch';
       readonly batch: number;

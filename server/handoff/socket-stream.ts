@@ -1,8 +1,9 @@
 /**
  * The phones' sockets, sent to the successor (B) ahead of their batches while the phones run
- * on in the old process (A). Node's IPC carries one handle per round trip (under the keeper,
- * two legs of them): the slow part of a handoff, done here before any phone is paused, from
- * the moment B runs (`receiving`, while its code still loads). B holds each copy unread and
+ * on in the old process (A). Most of them B got as descriptors when it was spawned
+ * (inherit.ts): A names those (`inherit`) as soon as B runs. The rest (phones that came after
+ * the spawn) go one by one over IPC, one handle per round trip (under the keeper, two legs of
+ * them), from the moment B runs (`receiving`, while its code still loads). B holds each copy unread and
  * answers `held`; a batch whose sockets B holds sends only images. At most WINDOW sockets are
  * on their way at once, and the stream falls quiet and clears before a batch is paused
  * (`quiet`), so a batch's messages, on the same channel, wait behind none. The stream is only ahead of the batches: a socket it
@@ -27,6 +28,8 @@ export class SocketStream {
   #queue = new Map<number, WebSocket>();
   /** Sent, not held yet. */
   readonly #sending = new Set<number>();
+  /** Named in `inherit`, so B can be asked for them again if it could not open them. */
+  readonly #inheriting = new Map<number, WebSocket>();
   readonly #held = new Set<number>();
   #started = false;
   #quiet = false;
@@ -38,6 +41,7 @@ export class SocketStream {
     this.#channel = channel;
     inbox.handlers.receiving = () => {
       this.#started = true;
+      this.#inherit();
       void this.#pump();
     };
     inbox.handlers.held = (m) => {
@@ -46,8 +50,30 @@ export class SocketStream {
         this.#held.add(socket);
         this.#settled(socket);
       }
+      // Descriptors B could not open: their sockets go over IPC, first.
+      const again = new Map<number, WebSocket>();
+      for (const socket of m.notHeld ?? []) {
+        const ws = this.#inheriting.get(socket);
+        if (ws !== undefined && this.#sending.delete(socket)) again.set(socket, ws);
+      }
+      if (again.size > 0) this.#queue = new Map([...again, ...this.#queue]);
       void this.#pump();
     };
+  }
+
+  /** Name the sockets B got as descriptors: on their way until B says it holds them. */
+  #inherit(): void {
+    const { inherited } = this.#channel;
+    if (inherited.length === 0) return;
+    for (const socket of inherited) {
+      const ws = this.#queue.get(socket);
+      if (ws === undefined) continue;
+      this.#queue.delete(socket);
+      this.#inheriting.set(socket, ws);
+      this.#sending.add(socket);
+    }
+    // The whole list, in order: its positions are B's descriptors.
+    this.#channel.send({ type: 'inherit', sockets: inherited }).catch(() => this.stop());
   }
 
   /** Queue these phones' sockets, after those queued already. */

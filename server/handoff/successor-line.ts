@@ -2,13 +2,15 @@
  * The successor's (B's) line to its old node (A), opened first thing when the successor
  * process starts, before the rest of its code loads (`server/main.ts`): that load takes
  * seconds from sources, and A streams the phones' sockets meanwhile (socket-stream.ts), the
- * slow part of a handoff. B holds each socket unread (A may still take it back until it
+ * slow part of a handoff, for those B did not get as descriptors when it was spawned
+ * (inherit.ts). B holds each socket unread (A may still take it back until it
  * commits the socket's batch) and answers `held`; `takeOver` adopts them later.
  */
 import net from 'node:net';
 import { holdSocket } from '../http/ws-handoff.ts';
 import { type Parent, parentChannel } from './channel.ts';
 import { Inbox } from './inbox.ts';
+import { openInherited } from './inherit.ts';
 
 export interface SuccessorLine {
   readonly parent: Parent;
@@ -32,6 +34,12 @@ export function successorLine(): SuccessorLine {
     sockets.set(m.socket, handle);
     // At once: Node's IPC brings one socket per round trip, so there is never a turn's worth to gather.
     void parent.send({ type: 'held', sockets: [m.socket] }).catch(() => {});
+  };
+  inbox.handlers.inherit = (m) => {
+    const opened = openInherited(m.sockets);
+    for (const [id, socket] of opened) sockets.set(id, socket);
+    const notHeld = m.sockets.filter((id) => !opened.has(id));
+    void parent.send({ type: 'held', sockets: [...opened.keys()], notHeld }).catch(() => {});
   };
   line = { parent, inbox, sockets };
   void parent.send({ type: 'receiving' }).catch(() => {});

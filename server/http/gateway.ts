@@ -23,6 +23,7 @@ import type { PhoneAuth } from './phone-auth.ts';
 import { clientGone } from './port.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { type Decode, type Door, type Elsewhere, RegistrationGates } from './registration-gate.ts';
+import { socketOf } from './ws-handoff.ts';
 
 export type FrameDecoder = Decode;
 
@@ -85,6 +86,11 @@ export interface GatewayOptions {
    * phones still to arrive from there, each with its own.
    */
   lastSocket?: number;
+  /**
+   * Told of each new phone's socket and of each phone's connection ending (under the keeper,
+   * which holds a copy of every one for the node's next successor).
+   */
+  copies?: { keep(socket: number, handle: Socket): void; drop(socket: number): void };
 }
 
 export interface Gateway {
@@ -281,6 +287,7 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
     c.ws.on('error', (err) => o.log.debug({ err }, 'websocket error'));
     c.ws.on('close', () => {
       c.closed = true;
+      o.copies?.drop(id);
       gates.closed(id, c.user);
       live.delete(id);
       if (c.port !== null) o.rt.exit(c.port, clientGone);
@@ -305,6 +312,8 @@ export function attachGateway(app: FastifyInstance, o: GatewayOptions): Gateway 
       stopKeepAlive: keepAliveOf(ws),
     };
     wire(id, c);
+    const handle = socketOf(ws);
+    if (handle !== undefined) o.copies?.keep(id, handle);
     if (o.supervisorsHere !== undefined) await o.supervisorsHere;
     // No call timeout: under load the supervisors may be slow to get a turn, and a start
     // abandoned by a timeout would still happen later, leaving a port nobody owns. The

@@ -3,7 +3,8 @@
  * Its pid never changes (systemd's main pid, a container's first process, the terminal's
  * foreground job); the node that serves is its child. It passes SIGTERM, SIGINT, SIGHUP and
  * SIGUSR2 on to the node that serves now, spawns a successor when that node asks for one
- * (so both sides of a handoff are its children), relays their IPC traffic and handles both
+ * (so both sides of a handoff are its children), holds a copy of every phone's socket for
+ * the next successor (inherit.ts), relays their IPC traffic and handles both
  * ways, tells each side when the other is gone, and exits with the serving node's exit code
  * once the last node has exited. It runs no node code: a bad message is logged, never fatal.
  */
@@ -11,6 +12,7 @@ import { type ChildProcess, type Serializable, spawn } from 'node:child_process'
 import net from 'node:net';
 import { constants } from 'node:os';
 import type { SuccessorSpec } from '../handoff/channel.ts';
+import { inheritance, isRawHandle, type RawHandle } from '../handoff/inherit.ts';
 import { isKeeperEnvelope, type KeeperNotice, parseKeeperRequest } from '../handoff/keeper-protocol.ts';
 
 export interface KeeperOptions {
@@ -60,6 +62,11 @@ export class Keeper {
   #pair: Pair | undefined;
   /** A handoff over, whose old node has not exited yet: the successor's last words still reach it. */
   #draining: Pair | undefined;
+  /**
+   * A copy of every phone's socket, by socket id, never read: a successor gets them all as
+   * descriptors when it is spawned, instead of one per IPC round trip from the old node.
+   */
+  readonly #copies = new Map<number, RawHandle>();
   readonly #done: Promise<number>;
   #finish: (code: number) => void = () => {};
 
@@ -90,9 +97,9 @@ export class Keeper {
     serving.kill(signal);
   }
 
-  #spawn(binary: string, argv: string[]): ChildProcess {
+  #spawn(binary: string, argv: string[], inherit: readonly number[] = []): ChildProcess {
     const child = spawn(binary, argv, {
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...inherit],
       // JSON: Node's fastest for the handoff's many small messages (protocol.ts packs the rest).
       serialization: 'json',
       env: { ...(this.#options.env ?? process.env), HOTLINE_KEEPER: '1' },
@@ -163,6 +170,24 @@ export class Keeper {
       case 'kill-successor':
         if (this.#pair?.old === from) this.#pair.next.kill('SIGKILL');
         return;
+      case 'copy':
+        if (!isRawHandle(handle)) return discard(handle);
+        this.#copies.get(request.socket)?.close();
+        this.#copies.set(request.socket, handle);
+        return;
+      case 'drop':
+        this.#copies.get(request.socket)?.close();
+        this.#copies.delete(request.socket);
+        return;
+      case 'copies': {
+        const kept = new Set(request.sockets);
+        for (const [id, handle] of this.#copies)
+          if (!kept.has(id)) {
+            handle.close();
+            this.#copies.delete(id);
+          }
+        return;
+      }
     }
   }
 
@@ -176,11 +201,12 @@ export class Keeper {
       return;
     }
     // The same command line the node would use to spawn its successor itself.
-    const next = this.#spawn(spec.nodeBinary, [...spec.execArgv, spec.entry, ...spec.args]);
+    const given = inheritance(this.#copies);
+    const next = this.#spawn(spec.nodeBinary, [...spec.execArgv, spec.entry, ...spec.args], given.stdio);
     this.#pair = { old: from, next };
     next.once('spawn', () => {
-      log('info', 'successor started', { from: from.pid, node: next.pid });
-      notify(from, { keeper: 'spawned', pid: next.pid as number });
+      log('info', 'successor started', { from: from.pid, node: next.pid, sockets: given.sockets.length });
+      notify(from, { keeper: 'spawned', pid: next.pid as number, inherited: given.sockets });
     });
     next.once('error', (err) => notify(from, { keeper: 'spawn-failed', why: err.message }));
   }
@@ -255,6 +281,7 @@ function discard(handle: unknown): void {
     stopReading(handle);
     handle.destroy();
   } else if (handle instanceof net.Server) handle.close();
+  else if (isRawHandle(handle)) handle.close();
 }
 
 /** Keep a node run from `entry` with this process's Node flags and arguments; exit as it does. */

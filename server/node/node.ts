@@ -37,6 +37,8 @@ import { HotlineError, hotlineError } from '../errors/catalogue.ts';
 import { moveAll } from '../handoff/batches.ts';
 import { directSuccessor, type StartSuccessor, type SuccessorSpec } from '../handoff/channel.ts';
 import { type HandoffRequest, type HandoffSummary, Handoffs } from '../handoff/handoff.ts';
+import { movableSockets } from '../handoff/inherit.ts';
+import type { SocketCopies } from '../handoff/keeper-channel.ts';
 import type { LastBatch } from '../handoff/protocol.ts';
 import { seatGiver, seatTaker } from '../handoff/seat.ts';
 import type { NewNode } from '../handoff/takeover.ts';
@@ -113,7 +115,12 @@ export interface StartOptions {
   logger?: boolean;
   release?: Release;
   /** How this node starts a successor for a handoff; without it, `handoff()` is refused. */
-  launch?: { spec: SuccessorSpec; start?: StartSuccessor };
+  launch?: {
+    spec: SuccessorSpec;
+    start?: StartSuccessor;
+    /** Under the keeper: it holds a copy of each phone's socket, for the node's next successor. */
+    copies?: SocketCopies;
+  };
   /** Start as a successor: ids, releases (and the cluster seat) from the old process's welcome; nothing runs until it hands over. */
   successor?: { firstPid: number; firstRef: number; releases: ReleasesImage; boot?: unknown; cluster?: Seat };
 }
@@ -343,6 +350,7 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
     },
     log: publicApp.log,
     ...(booted === undefined ? {} : { lastSocket: booted.lastSocket }),
+    ...(options.launch?.copies === undefined ? {} : { copies: options.launch.copies }),
     ...(successor === undefined
       ? {}
       : {
@@ -460,6 +468,8 @@ export async function startNode(settings: NodeSettings, options: StartOptions = 
               lastSocket: gateway.exportShared().lastSocket + HANDOFF_ID_HEADROOM,
             }),
             pidHeadroom: HANDOFF_ID_HEADROOM,
+            phoneSockets: () => movableSockets(sockets),
+            failed: () => options.launch?.copies?.only(sockets.keys()),
             hooks: metrics.handoff,
             seat: () => cluster?.seat(),
             moveAll: moveAll({

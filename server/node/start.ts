@@ -10,7 +10,7 @@ import type { Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { directSuccessor } from '../handoff/channel.ts';
-import { keeperSuccessor, underKeeper } from '../handoff/keeper-channel.ts';
+import { keeperCopies, keeperSuccessor, underKeeper } from '../handoff/keeper-channel.ts';
 import { servingNow } from '../handoff/serving.ts';
 import { successorLine } from '../handoff/successor-line.ts';
 import { greet, takeOver } from '../handoff/takeover.ts';
@@ -304,8 +304,9 @@ const launch = {
     entry: fileURLToPath(new URL('../main.ts', import.meta.url)),
     args: [...process.argv.slice(2).filter((a) => a !== '--successor'), '--successor'],
   },
-  // Under the keeper, the keeper spawns the successor, so it outlives this process there.
-  start: underKeeper() ? keeperSuccessor : directSuccessor,
+  // Under the keeper, the keeper spawns the successor, so it outlives this process there,
+  // and holds a copy of each phone's socket to give it.
+  ...(underKeeper() ? { start: keeperSuccessor, copies: keeperCopies() } : { start: directSuccessor }),
 };
 
 /** As a successor: hello, boot once welcomed, then receive the node; exits 1 if any of it fails. */

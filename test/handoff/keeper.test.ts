@@ -246,6 +246,38 @@ describe('the keeper over a fake node', () => {
   });
 });
 
+it("holds a copy of each phone's socket: closed when the node drops it or no longer has it, given to a successor as a descriptor", async () => {
+  const kept = startKeeper(fixture, ['A', '0', '-', 'copies']);
+  const a = await kept.line('the node up', fake('A', 'up'));
+  const [gone, moving, forgotten] = [
+    connect(a.port as number),
+    connect(a.port as number),
+    connect(a.port as number),
+  ];
+  for (const phone of [gone, moving, forgotten]) await phone.until('A\n');
+
+  // A closes its copy and says drop: the keeper's copy closes, so the phone sees the end.
+  gone.socket.write('hangup\n');
+  await waitFor('the dropped connection closed', () => gone.closed(), 10_000);
+  // A closes its copy silently, then names the ones it has: the keeper closes the rest.
+  await kept.passOn('SIGHUP', 'A');
+  await waitFor('the forgotten connection closed', () => forgotten.closed(), 10_000);
+  expect(moving.closed()).toBe(false);
+
+  await kept.passOn('SIGUSR2', 'A');
+  const started = await kept.line('the successor', fake('A', 'successor'));
+  expect(started.inherited).toEqual([2]);
+  const inherited = await kept.line('the successor opened them', fake('B', 'inherited'));
+  expect(inherited.sockets).toEqual([2]);
+  // The connection A accepted talks to B now, without a reconnect, on the descriptor B was spawned with.
+  await moving.until('B\n');
+  moving.socket.write('ping\n');
+  await moving.until('B:ping\n');
+  expect(moving.closed()).toBe(false);
+  expect(kept.lines.some(fake('B', 'from-old', (l) => l.message === 'socket'))).toBe(false);
+  moving.socket.destroy();
+});
+
 it("a connection the keeper's copy of a listener accepts in transit goes back to the old node", async () => {
   const { kept, a, phone } = await handOffWith('stall', '0');
   const started = await kept.line('the successor', fake('A', 'successor'));

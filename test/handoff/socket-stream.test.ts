@@ -40,14 +40,17 @@ afterAll(async () => {
   phones = [];
 });
 
-function successor(fail?: Error) {
+function successor(fail?: Error, inherited: number[] = []) {
   const listeners: ((m: HandoffMessage, handle: undefined) => void)[] = [];
   const sent: { socket: number; handle: unknown }[] = [];
+  const named: number[][] = [];
   const channel: SuccessorChannel = {
     pid: 1,
+    inherited,
     send: (m, handle) => {
       if (fail !== undefined) return Promise.reject(fail);
       if (m.type === 'socket') sent.push({ socket: m.socket, handle });
+      if (m.type === 'inherit') named.push([...m.sockets]);
       return Promise.resolve();
     },
     onMessage: (listener) => listeners.push(listener),
@@ -64,6 +67,8 @@ function successor(fail?: Error) {
     handles: sent,
     receiving: () => say({ type: 'receiving' }),
     held: (...sockets: number[]) => say({ type: 'held', sockets }),
+    heldInherited: (sockets: number[], notHeld: number[]) => say({ type: 'held', sockets, notHeld }),
+    named,
   };
 }
 
@@ -132,6 +137,27 @@ describe('sockets sent ahead', () => {
     b.stream.resume();
     await turn();
     expect(b.sent().length).toBeGreaterThan(sentBefore);
+  });
+
+  it('sockets B got when it was spawned are named once, in order, and never sent; one B could not open is sent first', async () => {
+    const b = successor(undefined, [9, 2, 7, 4]);
+    b.stream.push(entries(range(0, 10)));
+    b.receiving();
+    await turn();
+    expect(b.named).toEqual([[9, 2, 7, 4]]);
+    expect(b.sent()).toEqual([0, 1, 3, 5, 6, 8]);
+    // Named, not held yet: a batch still waits for them.
+    expect(b.stream.needs([2])).toBe(true);
+    b.held(0, 1, 3, 5, 6, 8);
+    b.heldInherited([9, 2, 4], [7]);
+    await turn();
+    expect(b.stream.needs([9, 2, 4])).toBe(false);
+    expect(b.stream.holds(9)).toBe(true);
+    expect(b.stream.holds(7)).toBe(false);
+    expect(b.sent()).toEqual([0, 1, 3, 5, 6, 8, 7]);
+    b.held(7);
+    await turn();
+    expect(b.stream.needs(range(0, 10))).toBe(false);
   });
 
   it('a phone that closed is not sent nor waited for', async () => {
