@@ -143,6 +143,7 @@ async function oneRun(o: HandoffBenchOptions): Promise<Run> {
     const after = await nodes.admin(node).get<Memory>('/admin/memory');
     const closed = fleet.progress().closed - closedBefore;
     const handed = await fleet.stop();
+    log(`  frame waits, ms: ${JSON.stringify(latencyMs(handed.histogram))}`);
 
     log('  restart: the same traffic, the node stopped and started again');
     fleet = await phonesInCalls(node, dir, o, 'r');
