@@ -35,6 +35,8 @@ export interface HandoffSummary {
   to: number;
   processes: number;
   sockets: number;
+  /** Phones' sockets B was spawned with as descriptors (the rest went over IPC). */
+  inherited: number;
   batches: number;
   ms: number;
   /** The longest any moved process was suspended. */
@@ -183,6 +185,7 @@ export class Handoffs {
       return {
         from: process.pid,
         to: channel.pid,
+        inherited: channel.inherited.length,
         ...moved,
         ms: Math.round(performance.now() - t0),
         phases,

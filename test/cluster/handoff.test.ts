@@ -191,6 +191,8 @@ describe.each([
     const { handoff } = await admin(mover).post<{ handoff: HandoffSummary }>('/admin/node/handoff', {});
     reapSuccessorLater(handoff.to);
     expect(handoff.sockets).toBe(2);
+    // Both went as descriptors, given by whoever spawned the successor (the keeper holds copies).
+    expect(handoff.inherited).toBe(2);
     await waitFor('the old process gone', () => !existsSync(`/proc/${handoff.from}`), 20_000);
     await toMover.more(10);
     await fromMover.more(10);

@@ -350,5 +350,5 @@ describe('npm start (server/keeper.ts over server/main.ts)', () => {
     await kept.line('the node stopping', (l) => l.pid === up.pid && l.msg === 'SIGTERM: shutting down');
     await waitFor('the node gone', () => !existsSync(`/proc/${up.pid}`), 20_000);
     expect(existsSync(pidFile)).toBe(false);
-  });
+  }, 30_000);
 });

@@ -198,5 +198,5 @@ describe('a TLS node as a process', () => {
       status: string;
     };
     expect(health.status).toBe('ok');
-  });
+  }, 30_000);
 });
