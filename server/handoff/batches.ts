@@ -8,6 +8,7 @@
  * what was held for them, the sockets are reattached. The last batch takes every process
  * left (supervisors, the application, the journal) and what the node keeps besides.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
 import type { Gateway } from '../http/gateway.ts';
 import {
@@ -146,7 +147,9 @@ async function moveInBatches(
     counts.sockets += sent.detached.length;
     hooks.moved(sent.captured.length, sent.detached.length);
   };
-  const commitAcked = async () => {
+  /** Commits what B acked; resolves with the longest pause among them. */
+  const commitAcked = async (): Promise<number> => {
+    let longest = 0;
     // One at a time: if B goes meanwhile, those not yet committed are still A's to take back.
     for (let next = acked.shift(); next !== undefined; next = acked.shift()) {
       const { batch, sent } = next;
@@ -158,8 +161,10 @@ async function moveInBatches(
       await channel.send({ type: 'commit', batch });
       const pause = Math.round(performance.now() - sent.startedAt);
       counts.maxPauseMs = Math.max(counts.maxPauseMs, pause);
+      longest = Math.max(longest, pause);
       if (!observed.delete(sent)) hooks.paused(pause, sent.detached.length);
     }
+    return longest;
   };
   /** Batches whose pause the metrics took before their commit (see below). */
   const observed = new Set<Sent>();
@@ -175,7 +180,10 @@ async function moveInBatches(
     const commitEach = groups.length > 1;
     for (const group of groups) {
       await confirm(await dispatch(group.phones, group.pids, false));
-      if (commitEach) await commitAcked();
+      // As long again as the batch's phones were paused: the phones' frames that queued
+      // meanwhile, in A and in B, are served before the next batch takes the CPU.
+      // (at 5,000 phones, one run each: the longest wait 102 ms with this, 498 ms without).
+      if (commitEach) await delay(await commitAcked());
     }
     hooks.phase('final');
     await settleStarting(node.gateway);

@@ -26,8 +26,19 @@ describe('the handoff wire', () => {
     expect(fromWire(overJson(toWire(held)))).toEqual(held);
   });
 
+  it('deflates a large packed message, and only a large one', () => {
+    const images = Array.from({ length: 2_000 }, (_, i) => ({ pid: `<n.${i}.0>`, state: { calls: i } }));
+    const batch = { type: 'batch', batch: 9, images, phones: [] } as unknown as HandoffMessage;
+    const wire = toWire(batch) as { deflated?: boolean; data: string };
+    expect(wire.deflated).toBe(true);
+    expect(fromWire(overJson(wire))).toEqual(batch);
+    const small = toWire({ type: 'batch', batch: 1, images: [], phones: [] }) as { deflated?: boolean };
+    expect(small.deflated).toBeUndefined();
+  });
+
   it('drops what is no message: garbage packed, a packed kind sent bare, no type', () => {
     expect(fromWire({ type: 'packed', data: 'not v8 at all' })).toBeUndefined();
+    expect(fromWire({ type: 'packed', deflated: true, data: 'bm90IGRlZmxhdGU=' })).toBeUndefined();
     expect(fromWire({ type: 'packed', data: 42 })).toBeUndefined();
     expect(fromWire({ type: 'batch', batch: 1, images: [], phones: [] })).toBeUndefined();
     expect(fromWire({ nothing: true })).toBeUndefined();
