@@ -13,20 +13,12 @@
  * checkout, and a successor hands off in its turn from the same sources.
  */
 import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build as esbuild, type Loader, type Plugin, version } from 'esbuild';
+import { replaceDurablyAsync } from '../files/durable-write.ts';
 import { sha256 } from '../release/artifact.ts';
 import type { SuccessorSpec } from './channel.ts';
 
@@ -76,10 +68,8 @@ async function bundled(entry: string): Promise<string | undefined> {
   try {
     const dir = join(cache, built.dir);
     if (!existsSync(dir)) writeWhole(dir, built.files);
-    const aside = `${record}.${process.pid}.${Date.now()}`;
-    writeFileSync(aside, JSON.stringify({ ...built, files: undefined }));
-    renameSync(aside, record);
-    prune(cache);
+    await replaceDurablyAsync(record, JSON.stringify({ ...built, files: undefined }));
+    await prune(cache);
   } catch {
     return undefined;
   }
@@ -166,11 +156,10 @@ async function build(entry: string, cache: string, settings: string[]): Promise<
     plugins: [ownSources],
     logLevel: 'silent',
   }).catch((err: Error) => {
-    throw new Error(`its code does not build: ${err.message}`);
+    throw doesNotBuild(err.message);
   });
   const unread = Object.keys(out.metafile.inputs).find((input) => sources[resolve(input)] === undefined);
-  if (unread !== undefined)
-    throw new Error(`its code does not build: ${unread} is of a kind the bundle cannot follow`);
+  if (unread !== undefined) throw doesNotBuild(`${unread} is of a kind the bundle cannot follow`);
   const hash = createHash('sha256');
   for (const file of out.outputFiles) hash.update(`${relative(next, file.path)}\0`).update(file.contents);
   const main = Object.entries(out.metafile.outputs).find(
@@ -206,20 +195,23 @@ function writeWhole(dir: string, files: readonly File[]): void {
 }
 
 /** Records whose entry is gone, and old bundles no record names. */
-function prune(cache: string): void {
+async function prune(cache: string): Promise<void> {
   const named = new Set<string>();
-  const entries = readdirSync(cache);
+  const entries = await readdir(cache);
   for (const name of entries.filter((n) => n.endsWith('.json'))) {
     const path = join(cache, name);
-    const b = builtOf(readFileSync(path, 'utf8'));
-    if (b === undefined || !existsSync(b.entry)) rmSync(path, { force: true });
+    const b = builtOf(await readFile(path, 'utf8'));
+    if (b === undefined || !existsSync(b.entry)) await rm(path, { force: true });
     else named.add(b.dir);
   }
   for (const name of entries.filter((n) => !n.endsWith('.json') && !named.has(n))) {
     const path = join(cache, name);
-    if (Date.now() - statSync(path).mtimeMs > ORPHAN_AGE_MS) rmSync(path, { recursive: true, force: true });
+    if (Date.now() - (await stat(path)).mtimeMs > ORPHAN_AGE_MS)
+      await rm(path, { recursive: true, force: true });
   }
 }
+
+const doesNotBuild = (why: string): Error => new Error(`its code does not build: ${why}`);
 
 /** The node_modules the entry's checkout resolves its packages from. */
 function nodeModulesOf(entry: string): string {
