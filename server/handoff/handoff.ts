@@ -196,8 +196,10 @@ export class Handoffs {
       channel.kill();
       // Its copies of the listeners close with it: only then can this process listen again.
       await new Promise<void>((resolve) => channel.onGone(() => resolve()));
-      await takeBackListeners?.();
+      // Before anything else that may throw: under the keeper, its copies of the phones this
+      // node no longer has (committed to B, gone with it) close only when it is told.
       node.failed?.();
+      await takeBackListeners?.();
       if (
         HotlineError.is(err, 'HOT_ERR_HANDOFF_INCOMPATIBLE') ||
         HotlineError.is(err, 'HOT_ERR_HANDOFF_FAILED')

@@ -31,11 +31,14 @@ export class Inbox {
     }> = {},
   ) {
     channel.onMessage((message, handle) => this.#deliver({ message, handle }));
-    channel.onGone((why) => {
-      this.#gone = why;
-      for (const w of this.#waiters) w.reject(new Error(why));
-      this.#waiters.clear();
-    });
+    channel.onGone((why) => this.#fail(why));
+  }
+
+  #fail(why: string): void {
+    if (this.#gone !== undefined) return;
+    this.#gone = why;
+    for (const w of this.#waiters) w.reject(new Error(why));
+    this.#waiters.clear();
   }
 
   get gone(): string | undefined {
@@ -46,7 +49,16 @@ export class Inbox {
     const handler = this.handlers[r.message.type] as
       | ((m: HandoffMessage, h: Handle | undefined) => void)
       | undefined;
-    if (handler !== undefined) return handler(r.message, r.handle);
+    if (handler !== undefined) {
+      try {
+        handler(r.message, r.handle);
+      } catch (err) {
+        // A message of the right type and the wrong shape (a successor's bug): never a throw
+        // in the channel's listener, which would end this process; every wait fails instead.
+        this.#fail(`a ${r.message.type} message could not be handled: ${(err as Error).message}`);
+      }
+      return;
+    }
     for (const w of this.#waiters) {
       if (!w.types.includes(r.message.type)) continue;
       this.#waiters.delete(w);

@@ -53,14 +53,13 @@ export interface Inheritance {
 export function inheritance(
   handles: Iterable<readonly [id: number, handle: RawHandle | undefined]>,
 ): Inheritance {
-  const stdio: number[] = [];
-  const ids: number[] = [];
-  for (const [id, handle] of handles) {
-    if (handle === undefined || handle.fd < 0) continue;
-    stdio.push(handle.fd);
-    ids.push(id);
-  }
-  return { stdio, sockets: ids };
+  const given: [fd: number, id: number][] = [];
+  for (const [id, handle] of handles) if (handle !== undefined && handle.fd >= 0) given.push([handle.fd, id]);
+  // In the order of their descriptors: each is then at or above the slot it goes to, and the
+  // child moves it there directly (libuv first copies one that is below its slot elsewhere,
+  // which takes a descriptor more in a process that may be near its limit).
+  given.sort((a, b) => a[0] - b[0]);
+  return { stdio: given.map(([fd]) => fd), sockets: given.map(([, id]) => id) };
 }
 
 /**

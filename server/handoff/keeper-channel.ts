@@ -87,6 +87,11 @@ export const keeperSuccessor: StartSuccessor = (spec) =>
           if (handle instanceof net.Socket) servers.get(notice.server)?.emit('connection', handle);
           return;
         case 'successor-gone':
+          if (!started) {
+            // It could not run at all (the keeper's spawn-failed may follow: nobody listens then).
+            cleanUp();
+            reject(new Error(`the keeper could not start the successor: ${notice.why}`));
+          }
           gone(notice.why);
           return;
       }

@@ -139,6 +139,8 @@ export class Keeper {
       discard(handle);
       return;
     }
+    // Only these carry a handle: one that comes with any other request is not kept.
+    if (request.keeper !== 'copy' && request.keeper !== 'relay') discard(handle);
     switch (request.keeper) {
       case 'spawn':
         this.#spawnSuccessor(from, request.spec);
@@ -202,7 +204,13 @@ export class Keeper {
     }
     // The same command line the node would use to spawn its successor itself.
     const given = inheritance(this.#copies);
-    const next = this.#spawn(spec.nodeBinary, [...spec.execArgv, spec.entry, ...spec.args], given.stdio);
+    let next: ChildProcess;
+    try {
+      next = this.#spawn(spec.nodeBinary, [...spec.execArgv, spec.entry, ...spec.args], given.stdio);
+    } catch (err) {
+      notify(from, { keeper: 'spawn-failed', why: (err as Error).message });
+      return;
+    }
     this.#pair = { old: from, next };
     next.once('spawn', () => {
       log('info', 'successor started', { from: from.pid, node: next.pid, sockets: given.sockets.length });

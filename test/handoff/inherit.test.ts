@@ -75,6 +75,17 @@ it('a successor holds the sockets it was spawned with, in order, and leaves out 
   expect(await fromB).toBe('9\n');
 });
 
+it('gives descriptors in their own order, each with its socket id, so none is below the slot it goes to', () => {
+  const close = () => {};
+  expect(
+    inheritance([
+      [1, { fd: 90, close }],
+      [2, { fd: 12, close }],
+      [3, { fd: 40, close }],
+    ]),
+  ).toEqual({ stdio: [12, 40, 90], sockets: [2, 3, 1] });
+});
+
 it('a socket with no descriptor (destroyed) is not given', async () => {
   const { accepted } = await connection();
   accepted.destroy();
